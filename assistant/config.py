@@ -1,0 +1,83 @@
+"""Configuration, built once at the edge (CLI flags, environment) and passed down.
+
+Environment variables share the prefix `CALIBRATED_CHAT_`:
+
+| variable | meaning | default |
+| --- | --- | --- |
+| `CALIBRATED_CHAT_MODEL` | HF id, local folder or .gguf file of the chat model | the embedded SmolLM2-135M-Instruct GGUF |
+| `CALIBRATED_CHAT_BACKEND` | `auto`, `transformers` or `llamacpp` | `auto` |
+| `CALIBRATED_CHAT_DEVICE` | `auto`, `cpu`, `cuda`, `cuda:1`, … | `auto` |
+| `CALIBRATED_CHAT_DTYPE` | `auto`, `float32`, `bfloat16`, `float16` | `auto` |
+| `CALIBRATED_CHAT_PROMPT` | prompt id (a file in `prompts/`) | `confidence_tags` |
+| `CALIBRATED_CHAT_MAPS_DIR` | folder of versioned calibration maps | `calibration/maps` |
+| `CALIBRATED_CHAT_CACHE_DIR` | converted-model cache | `~/.cache/calibrated-chat` |
+| `CALIBRATED_CHAT_DATA_DIR` | review store and user data | `./data` |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = [
+    "ModelConfig",
+    "PROJECT_ROOT",
+    "ENV_PREFIX",
+    "set_offline_env",
+    "model_config_from_env",
+    "default_maps_dir",
+    "default_data_dir",
+]
+
+ENV_PREFIX = "CALIBRATED_CHAT_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    model: str | None = None  # HF id, local folder or .gguf path; None = embedded default
+    backend: str = "auto"  # "auto" picks llama.cpp for GGUF on CPU when installed, else transformers
+    device: str = "auto"  # "auto": CUDA when available, else CPU
+    dtype: str = "auto"  # "auto": bfloat16 on CUDA, float32 on CPU
+    threads: int | None = None  # CPU threads; None = all cores
+    cache_dir: Path = Path.home() / ".cache" / "calibrated-chat"  # converted GGUF models live here
+
+    def with_overrides(self, **changes) -> "ModelConfig":
+        """A copy with the given non-None fields replaced (for CLI flags over env)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def model_config_from_env(env: dict | None = None) -> ModelConfig:
+    """Read `CALIBRATED_CHAT_*` variables into a ModelConfig."""
+    env = os.environ if env is None else env
+    get = lambda name: env.get(ENV_PREFIX + name) or None  # noqa: E731
+    threads = get("THREADS")
+    return ModelConfig(
+        model=get("MODEL"),
+        backend=get("BACKEND") or "auto",
+        device=get("DEVICE") or "auto",
+        dtype=get("DTYPE") or "auto",
+        threads=int(threads) if threads else None,
+        cache_dir=Path(get("CACHE_DIR") or ModelConfig.cache_dir),
+    )
+
+
+def set_offline_env() -> None:
+    """Forbid every hub download: models come from packages or local paths only."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ[name] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def default_maps_dir(env: dict | None = None) -> Path:
+    """`CALIBRATED_CHAT_MAPS_DIR`, else the maps shipped in `calibration/maps`."""
+    env = os.environ if env is None else env
+    return Path(env.get(ENV_PREFIX + "MAPS_DIR") or PROJECT_ROOT / "calibration" / "maps")
+
+
+def default_data_dir(env: dict | None = None) -> Path:
+    """`CALIBRATED_CHAT_DATA_DIR`, else `./data` (the review store lives here)."""
+    env = os.environ if env is None else env
+    return Path(env.get(ENV_PREFIX + "DATA_DIR") or "data")

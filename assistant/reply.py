@@ -1,0 +1,50 @@
+"""The reply object: one answer with its raw and calibrated confidence.
+
+The same fields appear in the Python API, `python -m assistant ask --json`, the
+web app's `/ask` endpoint and the review store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Reply", "REVIEW_REASONS"]
+
+# Every reason an answer can be flagged for a human check, in plain words for the UI.
+REVIEW_REASONS = {
+    "low_confidence": "calibrated confidence is below this domain's review threshold",
+    "no_confidence": "the model stated no confidence",
+    "no_answer": "the model gave no final answer",
+    "not_attempted": "the model said it does not know",
+    "ambiguous_confidence": "the model stated several different confidences",
+    "confidence_out_of_range": "the stated confidence was outside 0–100% and was clamped",
+    "truncated": "the answer was cut off at the length limit",
+    "uncertain_domain": "the question's domain is unclear, so the general map was used",
+    "uncalibrated": "no calibration map fits this model and prompt",
+    "user_requested": "a user asked for a human check",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    answer: str | None  # final answer text; None when the model gave none
+    reasoning: str  # reasoning trace (<think> content or text before the answer)
+    raw_confidence: float | None  # verbalized confidence in [0, 1]; None when none was stated
+    confidence: float | None  # calibrated confidence in [0, 1]; None when uncalibrated or no raw
+    domain: str  # routed domain: math, factual, science, reasoning or general
+    domain_probability: float  # classifier probability of the routed domain
+    needs_review: bool  # True when any review reason applies
+    review_reasons: tuple[str, ...]  # keys of REVIEW_REASONS, in a fixed order
+    model: str  # model id the answer came from
+    prompt: str  # prompt id used
+    map_version: str | None  # calibration-map version applied; None when none applied
+    timings_ms: dict = field(default_factory=dict)  # generation, parse, embed, calibrate
+    question: str = ""  # the question as asked
+    raw_output: str = ""  # the model's whole output, for review and debugging
+    tokens: int = 0  # new tokens generated
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (tuples become lists)."""
+        d = asdict(self)
+        d["review_reasons"] = list(self.review_reasons)
+        return d
