@@ -1,0 +1,64 @@
+"""Turn raw verbalized confidence into calibrated confidence, and measure it.
+
+`maps` holds the isotonic calibrator, map files and the versioned map store;
+`metrics` the calibration metrics; `fitting` fits per-domain maps and review
+thresholds; `report` builds held-out reports and plots. Importing the package
+is cheap: scikit-learn, scipy and matplotlib load only when used.
+"""
+
+from .fitting import cross_validated_predictions, describe_sources, fit_maps, review_threshold
+from .maps import (
+    MAP_DOMAINS,
+    SCHEMA_VERSION,
+    CalibrationMaps,
+    DomainMap,
+    IsotonicCalibrator,
+    MapStore,
+    load_maps,
+    save_maps,
+)
+from .metrics import (
+    adaptive_calibration_error,
+    aurc,
+    auroc,
+    brier_score,
+    coverage,
+    expected_calibration_error,
+    maximum_calibration_error,
+    overconfidence,
+    reliability_bins,
+    risk_coverage_curve,
+    selective_risk,
+)
+from .report import build_report, calibrated_confidences, format_maps_summary, format_report, write_plots
+
+__all__ = [
+    "MAP_DOMAINS",
+    "SCHEMA_VERSION",
+    "CalibrationMaps",
+    "DomainMap",
+    "IsotonicCalibrator",
+    "MapStore",
+    "load_maps",
+    "save_maps",
+    "fit_maps",
+    "review_threshold",
+    "cross_validated_predictions",
+    "describe_sources",
+    "build_report",
+    "format_report",
+    "format_maps_summary",
+    "calibrated_confidences",
+    "write_plots",
+    "expected_calibration_error",
+    "adaptive_calibration_error",
+    "maximum_calibration_error",
+    "brier_score",
+    "auroc",
+    "aurc",
+    "risk_coverage_curve",
+    "overconfidence",
+    "reliability_bins",
+    "selective_risk",
+    "coverage",
+]

@@ -1,0 +1,325 @@
+"""Fit calibration maps from graded records: per-domain isotonic maps, shrinkage, review thresholds.
+
+Records are dicts as written by `calibrate collect` (see docs/architecture.md);
+only `domain`, `raw_confidence` and `correct` are read here. A record whose
+`raw_confidence` is None (no confidence could be parsed) or whose `correct` is
+None (the model did not attempt an answer) is left out of every fit and only
+counted in the parse-failure and not-attempted rates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import DataError
+
+from . import metrics as M
+from .maps import MAP_DOMAINS, CalibrationMaps, DomainMap, IsotonicCalibrator, _json_safe
+
+__all__ = [
+    "SHRINK_BELOW",
+    "SHRINK_K",
+    "records_to_arrays",
+    "clopper_pearson_upper",
+    "review_threshold",
+    "shrink_to_general",
+    "fit_maps",
+    "cross_validate",
+    "cross_validated_predictions",
+    "describe_sources",
+]
+
+SHRINK_BELOW = 200  # domains with fewer usable records are blended with the general map
+SHRINK_K = 50  # blend weight of the domain map is n / (n + SHRINK_K)
+
+
+def records_to_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Domains (object array), raw confidences and correctness (float arrays, NaN where None).
+
+    Raises DataError naming the record (index and id) on an unknown domain, a
+    confidence outside [0, 1] or a `correct` that is not true/false/null.
+    """
+    n = len(records)
+    domains, p, y = np.empty(n, dtype=object), np.full(n, np.nan), np.full(n, np.nan)
+    for i, r in enumerate(records):
+        where = f"record {i} (id {r.get('id', '?')!r})" if isinstance(r, dict) else f"record {i}"
+        if not isinstance(r, dict):
+            raise DataError(f"{where}: must be a JSON object")
+        if r.get("domain") not in MAP_DOMAINS:
+            allowed = ", ".join(MAP_DOMAINS)
+            raise DataError(f"{where}: field domain: {r.get('domain')!r} is not one of {allowed}")
+        domains[i] = r["domain"]
+        conf, correct = r.get("raw_confidence"), r.get("correct")
+        if conf is not None:
+            if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
+                raise DataError(f"{where}: field raw_confidence: {conf!r} is not null or a number in [0, 1]")
+            p[i] = conf
+        if correct is not None:
+            if correct not in (True, False, 0, 1):
+                raise DataError(f"{where}: field correct: {correct!r} is not true, false or null")
+            y[i] = float(correct)
+    return domains, p, y
+
+
+def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
+    """One-sided Clopper–Pearson upper bound on an error rate at confidence level 1 - delta.
+
+    Parameters
+    ----------
+    errors, n : int
+        Observed errors among `n` answers.
+    delta : float
+        Allowed probability that the true rate exceeds the bound.
+
+    Returns
+    -------
+    float in [0, 1]; 1.0 when n == 0 (no data bounds nothing).
+
+    Examples
+    --------
+    >>> round(clopper_pearson_upper(0, 29, 0.05), 4)
+    0.0981
+    """
+    from scipy.stats import beta
+
+    if n == 0 or errors >= n:
+        return 1.0
+    return float(beta.ppf(1 - delta, errors + 1, n - errors))
+
+
+def review_threshold(y_true, confidence, *, target_risk: float = 0.1, delta: float = 0.05) -> dict:
+    """The lowest calibrated-confidence threshold whose kept answers meet the risk target.
+
+    Answers with calibrated confidence >= t are kept (not flagged). Each
+    distinct confidence value is a candidate t; t qualifies when the
+    Clopper–Pearson upper bound (level 1 - delta) on the error rate of the
+    kept answers is <= `target_risk`. The smallest qualifying t is chosen, so
+    coverage is as high as the bound allows. When no t qualifies the threshold
+    is 1.0, which `DomainMap.needs_review` reads as "flag everything". Since
+    1.0 is reserved for that, a qualifying candidate of exactly 1.0 becomes the
+    midpoint between 1.0 and the next lower candidate (keeping the same
+    answers), or 0.0 when every answer has confidence 1.0.
+    The bound holds for one fixed threshold on fresh data; scanning many
+    candidates on the fitting data makes it approximate, not a guarantee.
+
+    Returns
+    -------
+    dict with ``threshold``, ``coverage`` (share kept), ``risk_ucb`` (bound at
+    the threshold; 1.0 when nothing is kept) and ``selective_risk`` (observed
+    error rate of the kept answers; None when nothing is kept).
+
+    Examples
+    --------
+    >>> review_threshold([1] * 29 + [0], [0.9] * 29 + [0.2])["threshold"]
+    0.9
+    """
+    y = np.asarray(y_true, dtype=float)
+    c = np.asarray(confidence, dtype=float)
+    best = {"threshold": 1.0, "coverage": 0.0, "risk_ucb": 1.0, "selective_risk": None}
+    candidates = np.unique(c)[::-1]
+    for i, t in enumerate(candidates):
+        kept = c >= t
+        errors, n = int(np.sum(1 - y[kept])), int(kept.sum())
+        ucb = clopper_pearson_upper(errors, n, delta)
+        if ucb <= target_risk:
+            if t >= 1.0:  # 1.0 means "flag everything"; any value above the next candidate keeps the same set
+                t = (1.0 + candidates[i + 1]) / 2 if i + 1 < len(candidates) else 0.0
+            best = {"threshold": float(t), "coverage": n / len(c), "risk_ucb": ucb,
+                    "selective_risk": errors / n}
+    return best
+
+
+def shrink_to_general(domain: DomainMap | tuple, general: DomainMap | tuple, weight: float) -> tuple:
+    """Blend two monotone maps: ``weight * domain(x) + (1 - weight) * general(x)``.
+
+    Evaluated on the union of both maps' knots; both maps are linear between
+    those knots, so the blend is exact there. A convex combination of
+    non-decreasing maps is non-decreasing, and stays in [0, 1].
+
+    Returns
+    -------
+    (x, y) : tuple of float tuples
+    """
+    dx, dy = (domain.x, domain.y) if isinstance(domain, DomainMap) else domain
+    gx, gy = (general.x, general.y) if isinstance(general, DomainMap) else general
+    x = np.union1d(dx, gx)
+    y = weight * np.interp(x, dx, dy) + (1 - weight) * np.interp(x, gx, gy)
+    y = np.clip(np.maximum.accumulate(y), 0.0, 1.0)  # guard against rounding; a no-op in exact arithmetic
+    return tuple(x.tolist()), tuple(y.tolist())
+
+
+def _rate(mask: np.ndarray) -> float | None:
+    return float(mask.mean()) if len(mask) else None
+
+
+def _fit_one(domain, p, y, *, strict, target_risk, delta, extra, general=None, weight=1.0) -> DomainMap:
+    """Fit (and maybe shrink) one domain's map, then its threshold and diagnostics."""
+    cal = IsotonicCalibrator(strict=strict).fit(p, y)
+    x, yk = tuple(cal.x_thresholds_.tolist()), tuple(cal.y_thresholds_.tolist())
+    if general is not None and weight < 1.0:
+        x, yk = shrink_to_general((x, yk), general, weight)
+    c = np.clip(np.interp(p, x, yk), 0.0, 1.0)
+    thr = review_threshold(y, c, target_risk=target_risk, delta=delta)
+    diag = {
+        **extra,
+        "n": len(p),
+        "accuracy": float(y.mean()),
+        "shrink_weight": weight,
+        "ece_raw": M.expected_calibration_error(y, p),
+        "ece_calibrated": M.expected_calibration_error(y, c),
+        "brier_raw": M.brier_score(y, p),
+        "brier_calibrated": M.brier_score(y, c),
+        "auroc_raw": M.auroc(y, p),
+        "auroc_calibrated": M.auroc(y, c),
+        **thr,
+        "target_risk": target_risk,
+        "delta": delta,
+    }
+    return DomainMap(domain, x, yk, len(p), thr["threshold"], _json_safe(diag))
+
+
+def fit_maps(
+    records,
+    *,
+    model: str,
+    prompt: str,
+    target_risk: float = 0.1,
+    delta: float = 0.05,
+    min_samples: int = 30,
+    strict: bool = True,
+    shrink_below: int = SHRINK_BELOW,
+    shrink_k: float = SHRINK_K,
+    version: str = "unsaved",
+    source=(),
+    notes: str = "",
+) -> CalibrationMaps:
+    """Fit a general map on all usable records and one map per domain.
+
+    Parameters
+    ----------
+    records : list of dict
+        Graded records (`domain`, `raw_confidence`, `correct`).
+    model, prompt : str
+        What the maps are for (`CalibrationMaps.matches`).
+    target_risk, delta : float
+        Review thresholds keep answers whose error rate is below `target_risk`
+        with confidence 1 - `delta` (see `review_threshold`).
+    min_samples : int, default 30
+        A domain with fewer usable records gets no map (it falls back to
+        general); fewer usable records overall raises DataError.
+    strict : bool, default True
+        Centred isotonic regression (see `IsotonicCalibrator`).
+    shrink_below, shrink_k
+        Shrinkage rule: a domain map fitted on n < `shrink_below` usable
+        records is replaced by ``w * domain(x) + (1 - w) * general(x)`` with
+        ``w = n / (n + shrink_k)`` (defaults 200 and 50: w = 0.5 at n = 50,
+        0.8 at n = 199; from n = 200 on the domain map is used as fitted).
+        Small domains thus lean on the general map, whose data include theirs.
+    version, source, notes
+        Stored as is (`MapStore.save_new` sets the version).
+
+    Returns
+    -------
+    CalibrationMaps
+        Each map's `metrics` holds in-sample diagnostics: counts, accuracy,
+        parse-failure and not-attempted rates, ECE/Brier/AUROC raw and
+        calibrated, shrink weight, threshold, coverage, risk bound.
+        Use `calibration.report.build_report` for held-out numbers.
+    """
+    domains, p, y = records_to_arrays(records)
+    usable = ~np.isnan(p) & ~np.isnan(y)
+    if usable.sum() < max(min_samples, 1):
+        raise DataError(f"only {int(usable.sum())} records have both raw_confidence and correct; "
+                        f"at least {max(min_samples, 1)} are needed to fit maps")
+    opts = dict(strict=strict, target_risk=target_risk, delta=delta)
+
+    def extra(mask):
+        return {"n_total": int(mask.sum()), "parse_failure_rate": _rate(np.isnan(p[mask])),
+                "not_attempted_rate": _rate(np.isnan(y[mask]))}
+
+    everything = np.ones(len(p), dtype=bool)
+    general = _fit_one("general", p[usable], y[usable], extra=extra(everything), **opts)
+    maps = {"general": general}
+    for domain in MAP_DOMAINS[:-1]:
+        mask = domains == domain
+        fit = mask & usable
+        n = int(fit.sum())
+        if n < max(min_samples, 1):
+            continue
+        weight = n / (n + shrink_k) if n < shrink_below else 1.0
+        maps[domain] = _fit_one(domain, p[fit], y[fit], extra=extra(mask), general=general, weight=weight,
+                                **opts)
+    return CalibrationMaps(
+        model=model, prompt=prompt, version=version,
+        fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        maps=maps, source=tuple(source), notes=notes,
+    )
+
+
+def _fold_ids(domains: np.ndarray, usable: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold number per record (-1 when unusable), dealt round-robin within each domain after a shuffle."""
+    rng = np.random.default_rng(seed)
+    folds = np.full(len(domains), -1)
+    for domain in MAP_DOMAINS:
+        idx = np.flatnonzero((domains == domain) & usable)
+        folds[rng.permutation(idx)] = np.arange(len(idx)) % k
+    return folds
+
+
+def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold calibrated confidences and the review threshold that applied to each record.
+
+    Returns two float arrays aligned with `records`, NaN for records left out
+    (no confidence or not attempted). See `cross_validated_predictions`.
+    """
+    if not isinstance(k, int) or k < 2:
+        raise ValueError(f"k must be an integer >= 2, got {k!r}")
+    domains, p, y = records_to_arrays(records)
+    usable = ~np.isnan(p) & ~np.isnan(y)
+    folds = _fold_ids(domains, usable, k, seed)
+    conf, thr = np.full(len(p), np.nan), np.full(len(p), np.nan)
+    fit_options = {"model": "cross-validation", "prompt": "cross-validation", **fit_options}
+    for f in range(k):
+        held = folds == f
+        if not held.any():
+            continue
+        maps = fit_maps([r for r, fo in zip(records, folds) if fo not in (-1, f)], **fit_options)
+        for i in np.flatnonzero(held):
+            dmap = maps.map_for(domains[i])
+            conf[i] = dmap(p[i])
+            thr[i] = dmap.threshold
+    return conf, thr
+
+
+def cross_validated_predictions(records, k: int = 5, seed: int = 0, **fit_options) -> np.ndarray:
+    """Calibrated confidences of each record from maps fitted without it (k-fold, stratified by domain).
+
+    Parameters
+    ----------
+    records : list of dict
+    k : int, default 5
+        Number of folds; each domain's usable records are shuffled with `seed`
+        and dealt round-robin into folds, so every fold holds every domain.
+    seed : int, default 0
+    **fit_options
+        Passed to `fit_maps` (min_samples, strict, shrink_below, …).
+
+    Returns
+    -------
+    ndarray of float, aligned with `records`; NaN for records left out of
+    fitting (raw_confidence or correct is None).
+    """
+    return cross_validate(records, k=k, seed=seed, **fit_options)[0]
+
+
+def describe_sources(paths) -> tuple[dict, ...]:
+    """``({"path": ..., "sha256": ...}, ...)`` for the records files behind a fit."""
+    out = []
+    for path in paths:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        out.append({"path": str(path), "sha256": digest})
+    return tuple(out)

@@ -1,0 +1,479 @@
+"""Calibration maps: the isotonic calibrator, map files (JSON) and the versioned map store.
+
+A map file holds, for one model and one prompt, a monotone piecewise-linear
+map from raw (verbalized) confidence to calibrated confidence for each domain,
+plus that domain's review threshold. Files are plain JSON (never pickle),
+validated on load, and written atomically. A `MapStore` keeps numbered
+versions (`v0001.json`, …) in one folder, with an `ACTIVE` pointer and an
+append-only `HISTORY` used by `rollback`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import MapError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MAP_DOMAINS",
+    "IsotonicCalibrator",
+    "DomainMap",
+    "CalibrationMaps",
+    "MapStore",
+    "load_maps",
+    "save_maps",
+]
+
+SCHEMA_VERSION = 1
+# Same names as assistant.routing.DOMAINS plus GENERAL; repeated here so map files load without the router.
+MAP_DOMAINS = ("math", "factual", "science", "reasoning", "general")
+_VERSION_RE = re.compile(r"^v\d{4}$")
+
+
+class IsotonicCalibrator:
+    """Monotone map from raw confidence to the observed rate of correct answers.
+
+    Follows scikit-learn: `__init__` stores parameters, `fit(p, y)` returns
+    self, learned knots are `x_thresholds_` (strictly increasing) and
+    `y_thresholds_` (non-decreasing), and `predict` interpolates linearly
+    between knots, clipping inputs to the knot range and outputs to [0, 1].
+
+    With ``strict=False`` the knots are those of
+    ``sklearn.isotonic.IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)``:
+    pooled blocks are flat, so distinct raw confidences collapse into ties.
+    With ``strict=True`` (default) each pooled block is replaced by one knot at
+    its count-weighted mean x (centred isotonic regression, Oron & Flournoy
+    2017), so the map rises strictly between the first and last block centre
+    and keeps the ranking of distinct confidences, which AUROC and thresholds
+    need; outside the centres it stays flat at the end blocks' values.
+    When every training confidence is equal the map is constant, with knots
+    at 0 and 1 so that every map has at least two knots.
+    """
+
+    def __init__(self, strict: bool = True):
+        self.strict = strict
+
+    def fit(self, p, y) -> IsotonicCalibrator:
+        """Fit on raw confidences `p` in [0, 1] and outcomes `y` in [0, 1] (1 = correct)."""
+        from sklearn.isotonic import IsotonicRegression
+
+        p = np.asarray(p, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if p.ndim != 1 or p.shape != y.shape or len(p) == 0:
+            raise ValueError(f"p and y must be 1-D, non-empty and equally long, got {p.shape} and {y.shape}")
+        if not (np.all((p >= 0) & (p <= 1)) and np.all((y >= 0) & (y <= 1))):
+            raise ValueError("p and y must lie in [0, 1] (no NaN)")
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True).fit(p, y)
+        if not self.strict:
+            x_knots, y_knots = iso.X_thresholds_, iso.y_thresholds_
+        else:
+            x_knots, y_knots = _centred_knots(p, iso.predict(np.unique(p)))
+        if len(x_knots) < 2:
+            x_knots, y_knots = np.array([0.0, 1.0]), np.repeat(y_knots[:1], 2)
+        self.x_thresholds_ = np.asarray(x_knots, dtype=float)
+        self.y_thresholds_ = np.clip(np.asarray(y_knots, dtype=float), 0.0, 1.0)
+        return self
+
+    def predict(self, p) -> np.ndarray:
+        """Calibrated confidence for each raw confidence; NaN raises ValueError."""
+        if not hasattr(self, "x_thresholds_"):
+            raise ValueError("IsotonicCalibrator is not fitted; call fit(p, y) first")
+        p = np.asarray(p, dtype=float)
+        if np.isnan(p).any():
+            raise ValueError("p contains NaN")
+        return np.clip(np.interp(np.clip(p, 0.0, 1.0), self.x_thresholds_, self.y_thresholds_), 0.0, 1.0)
+
+
+def _centred_knots(p: np.ndarray, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One knot per block of equal fitted values, at the block's count-weighted mean x."""
+    ux, counts = np.unique(p, return_counts=True)
+    starts = np.flatnonzero(np.concatenate([[True], fitted[1:] != fitted[:-1]]))
+    ends = np.append(starts[1:], len(ux))
+    # a one-value block keeps its x exactly (an average can be off by one ulp and make near-duplicate knots)
+    xs = [ux[s] if e - s == 1 else np.average(ux[s:e], weights=counts[s:e]) for s, e in zip(starts, ends)]
+    ys = [fitted[s] for s in starts]
+    # keep the map's domain equal to the data range: flat from the data's ends to the end centres
+    if xs[0] > ux[0]:
+        xs, ys = [ux[0], *xs], [ys[0], *ys]
+    if xs[-1] < ux[-1]:
+        xs, ys = [*xs, ux[-1]], [*ys, ys[-1]]
+    return np.array(xs), np.array(ys)
+
+
+@dataclass(frozen=True)
+class DomainMap:
+    domain: str  # math, factual, science, reasoning or general
+    x: tuple  # raw-confidence knots, strictly increasing, in [0, 1]
+    y: tuple  # calibrated confidence at each knot, non-decreasing, in [0, 1]
+    n_samples: int  # records the map was fitted on
+    threshold: float  # review threshold on calibrated confidence; 1.0 = flag everything
+    metrics: dict = field(default_factory=dict)  # fit diagnostics (JSON-ready; None for undefined)
+
+    def __post_init__(self):
+        object.__setattr__(self, "x", tuple(float(v) for v in self.x))
+        object.__setattr__(self, "y", tuple(float(v) for v in self.y))
+        if isinstance(self.n_samples, np.integer):
+            object.__setattr__(self, "n_samples", int(self.n_samples))
+        if isinstance(self.threshold, (np.floating, np.integer)):
+            object.__setattr__(self, "threshold", float(self.threshold))
+        _check_map_fields(asdict(self), f"maps.{self.domain}", "DomainMap")
+
+    def __call__(self, p: float) -> float:
+        """Calibrated confidence of raw confidence `p` (clipped into [0, 1])."""
+        if p is None or math.isnan(p):
+            raise ValueError(f"raw confidence must be a number in [0, 1], got {p!r}")
+        return float(np.clip(np.interp(min(max(float(p), 0.0), 1.0), self.x, self.y), 0.0, 1.0))
+
+    def needs_review(self, confidence: float) -> bool:
+        """True when a calibrated `confidence` should be flagged: below the threshold, or threshold 1.0."""
+        return confidence < self.threshold or self.threshold >= 1.0
+
+
+@dataclass(frozen=True)
+class CalibrationMaps:
+    model: str  # model id the maps were fitted for (Backend.model_id)
+    prompt: str  # prompt id the maps were fitted for
+    version: str  # "v0003" once saved in a MapStore; "unsaved" before
+    fitted_at: str  # ISO-8601 time of the fit
+    maps: dict  # domain -> DomainMap; "general" is required
+    schema_version: int = SCHEMA_VERSION  # file format version; this code reads SCHEMA_VERSION only
+    source: tuple = ()  # records files used: ({"path": ..., "sha256": ...}, ...)
+    notes: str = ""  # free text (fit options, data description)
+
+    def __post_init__(self):
+        if "general" not in self.maps:
+            raise MapError("CalibrationMaps: field maps: the 'general' map is required")
+        object.__setattr__(self, "source", tuple(dict(s) for s in self.source))
+
+    def matches(self, model: str, prompt: str) -> bool:
+        """True when these maps were fitted for this model and prompt."""
+        return self.model == model and self.prompt == prompt
+
+    def map_for(self, domain: str) -> DomainMap:
+        """The domain's map, or the general map when the domain has none."""
+        return self.maps.get(domain) or self.maps["general"]
+
+    def calibrate(self, domain: str, p: float) -> float:
+        """Calibrated confidence of raw confidence `p` in `domain` (falls back to general)."""
+        return self.map_for(domain)(p)
+
+    def threshold(self, domain: str) -> float:
+        """Review threshold of `domain` (falls back to general)."""
+        return self.map_for(domain).threshold
+
+    def needs_review(self, domain: str, confidence: float) -> bool:
+        """True when calibrated `confidence` in `domain` should be flagged (see DomainMap.needs_review)."""
+        return self.map_for(domain).needs_review(confidence)
+
+    def with_source(self, source) -> CalibrationMaps:
+        """A copy with `source` (records files and their sha256) replaced."""
+        return replace(self, source=tuple(source))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict, the map-file format."""
+        return {
+            "schema_version": self.schema_version,
+            "model": self.model,
+            "prompt": self.prompt,
+            "version": self.version,
+            "fitted_at": self.fitted_at,
+            "source": [dict(s) for s in self.source],
+            "notes": self.notes,
+            "maps": {
+                d: {"x": list(m.x), "y": list(m.y), "n_samples": m.n_samples, "threshold": m.threshold,
+                    "metrics": _json_safe(m.metrics)}
+                for d, m in self.maps.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data, where: str = "<dict>") -> CalibrationMaps:
+        """Build and validate from the map-file dict; MapError names `where` and the field."""
+        _check_file_fields(data, where)
+        maps = {}
+        for domain, m in data["maps"].items():
+            _check_map_fields(m, f"maps.{domain}", where)
+            maps[domain] = DomainMap(domain, tuple(m["x"]), tuple(m["y"]), m["n_samples"],
+                                     float(m["threshold"]), dict(m.get("metrics", {})))
+        return cls(model=data["model"], prompt=data["prompt"], version=data["version"],
+                   fitted_at=data["fitted_at"], maps=maps, schema_version=data["schema_version"],
+                   source=tuple(data.get("source", ())), notes=data.get("notes", ""))
+
+
+def _json_safe(value):
+    """Replace NaN/inf by None (JSON has no NaN) and numpy scalars by Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _fail(where: str, fld: str, problem: str):
+    raise MapError(f"{where}: field {fld}: {problem}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_FILE_FIELDS = {"schema_version", "model", "prompt", "version", "fitted_at", "maps", "source", "notes"}
+_MAP_FIELDS = {"domain", "x", "y", "n_samples", "threshold", "metrics"}
+
+
+def _check_file_fields(data, where: str) -> None:
+    """Validate the top level of a map-file dict (each map is checked by _check_map_fields)."""
+    if not isinstance(data, dict):
+        raise MapError(f"{where}: the file must hold one JSON object, got {type(data).__name__}")
+    if "schema_version" not in data:
+        _fail(where, "schema_version", "missing")
+    sv = data["schema_version"]
+    if not isinstance(sv, int) or isinstance(sv, bool) or sv != SCHEMA_VERSION:
+        _fail(where, "schema_version", f"is {data['schema_version']!r}; this version of calibrated-chat "
+              f"reads schema_version {SCHEMA_VERSION} only (refit with `calibrate fit`)")
+    for name in ("model", "prompt", "version", "fitted_at", "maps"):
+        if name not in data:
+            _fail(where, name, "missing")
+    for name in ("model", "prompt", "version", "fitted_at"):
+        if not isinstance(data[name], str) or not data[name]:
+            _fail(where, name, f"must be a non-empty string, got {data[name]!r}")
+    try:
+        datetime.fromisoformat(data["fitted_at"])
+    except ValueError:
+        _fail(where, "fitted_at", f"not an ISO-8601 time: {data['fitted_at']!r}")
+    unknown = sorted(set(data) - _FILE_FIELDS)
+    if unknown:
+        _fail(where, unknown[0], f"unknown field (known: {', '.join(sorted(_FILE_FIELDS))})")
+    if not isinstance(data.get("notes", ""), str):
+        _fail(where, "notes", "must be a string")
+    source = data.get("source", [])
+    if not isinstance(source, list) or not all(isinstance(s, dict) for s in source):
+        _fail(where, "source", "must be a list of {\"path\", \"sha256\"} objects")
+    maps = data["maps"]
+    if not isinstance(maps, dict):
+        _fail(where, "maps", "must be an object mapping domain -> map")
+    for domain in maps:
+        if domain not in MAP_DOMAINS:
+            _fail(where, f"maps.{domain}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+    if "general" not in maps:
+        _fail(where, "maps.general", "missing (every map file needs a general map)")
+
+
+def _check_map_fields(m, prefix: str, where: str) -> None:
+    """Validate one domain map (dict form): knots, threshold, counts."""
+    if not isinstance(m, dict):
+        _fail(where, prefix, "must be an object")
+    domain = prefix.split(".", 1)[1]
+    if domain not in MAP_DOMAINS:
+        _fail(where, prefix, f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+    for name in ("x", "y", "n_samples", "threshold"):
+        if name not in m:
+            _fail(where, f"{prefix}.{name}", "missing")
+    unknown = sorted(set(m) - _MAP_FIELDS)
+    if unknown:
+        _fail(where, f"{prefix}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(_MAP_FIELDS))})")
+    if m.get("domain", domain) != domain:
+        _fail(where, f"{prefix}.domain", f"is {m['domain']!r} but the map is stored under {domain!r}")
+    for name in ("x", "y"):
+        v = m[name]
+        if not isinstance(v, (list, tuple)) or not all(_is_number(t) for t in v):
+            _fail(where, f"{prefix}.{name}", "must be a list of numbers")
+        if not all(math.isfinite(t) for t in v):
+            _fail(where, f"{prefix}.{name}", "contains NaN or infinity")
+        if not all(0.0 <= t <= 1.0 for t in v):
+            _fail(where, f"{prefix}.{name}", "values must lie in [0, 1]")
+    x, y = m["x"], m["y"]
+    if len(x) != len(y):
+        _fail(where, f"{prefix}.y", f"has {len(y)} values but x has {len(x)}")
+    if len(x) < 2:
+        _fail(where, f"{prefix}.x", f"needs at least 2 knots, got {len(x)}")
+    if any(b <= a for a, b in pairwise(x)):
+        _fail(where, f"{prefix}.x", "knots must be strictly increasing")
+    if any(b < a for a, b in pairwise(y)):
+        _fail(where, f"{prefix}.y", "values must be non-decreasing (monotone map)")
+    t = m["threshold"]
+    if not _is_number(t) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
+        _fail(where, f"{prefix}.threshold", f"must be a number in [0, 1], got {t!r}")
+    n = m["n_samples"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        _fail(where, f"{prefix}.n_samples", f"must be a non-negative integer, got {n!r}")
+    if not isinstance(m.get("metrics", {}), dict):
+        _fail(where, f"{prefix}.metrics", "must be an object")
+
+
+def load_maps(path) -> CalibrationMaps:
+    """Read and validate a map file; any problem raises MapError naming the file and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MapError(f"{path}: cannot read the map file ({exc})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MapError(f"{path}: not valid JSON (truncated or corrupt?) at line {exc.lineno} "
+                       f"column {exc.colno}: {exc.msg}") from exc
+    return CalibrationMaps.from_dict(data, where=str(path))
+
+
+def _write_atomic(text: str, path: Path, *, overwrite: bool = True) -> None:
+    """Write via a temp file in the same folder, fsync, then rename (or link when not overwriting)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic, and fails with FileExistsError instead of overwriting
+            os.unlink(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_maps(maps: CalibrationMaps, path) -> None:
+    """Write `maps` as JSON to `path` atomically (a reader sees the old file or the new one, never half)."""
+    text = json.dumps(maps.to_dict(), indent=1, allow_nan=False) + "\n"
+    _write_atomic(text, Path(path))
+
+
+class MapStore:
+    """Numbered map versions in one folder, an ACTIVE pointer and an append-only HISTORY.
+
+    HISTORY lines are ``<version>\\t<activate|rollback>\\t<ISO time>``; replaying
+    them (activate pushes, rollback pops) gives the stack `rollback` walks back.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def _path(self, version: str) -> Path:
+        if not isinstance(version, str) or not _VERSION_RE.match(version):
+            raise MapError(f"{self.folder}: invalid map version {version!r} (expected v0001, v0002, …)")
+        return self.folder / f"{version}.json"
+
+    def _versions(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("v*.json") if _VERSION_RE.match(p.stem))
+
+    def list_versions(self) -> list[dict]:
+        """Every stored version, oldest first, as dicts for listing.
+
+        Keys: ``version``, ``model``, ``prompt``, ``fitted_at``, ``n_samples``
+        (records behind the general map), ``active`` (bool) and ``error`` (why
+        the file does not load, else None; the other fields are then None).
+        """
+        active = self.active_version()
+        out = []
+        for v in self._versions():
+            row = {"version": v, "model": None, "prompt": None, "fitted_at": None, "n_samples": None,
+                   "active": v == active, "error": None}
+            try:
+                m = load_maps(self._path(v))
+                row.update(model=m.model, prompt=m.prompt, fitted_at=m.fitted_at,
+                           n_samples=m.maps["general"].n_samples)
+            except MapError as exc:
+                row["error"] = str(exc)
+            out.append(row)
+        return out
+
+    def load(self, version: str) -> CalibrationMaps:
+        """Load and validate one version; an unknown version raises MapError listing the available ones."""
+        path = self._path(version)
+        if not path.exists():
+            available = ", ".join(self._versions()) or "none"
+            raise MapError(f"{self.folder}: no map version {version} (available: {available})")
+        return load_maps(path)
+
+    def save_new(self, maps: CalibrationMaps) -> str:
+        """Store `maps` as the next version (never overwriting one) and return its name; does not activate."""
+        versions = self._versions()
+        number = int(versions[-1][1:]) + 1 if versions else 1
+        while True:
+            version = f"v{number:04d}"
+            text = json.dumps(replace(maps, version=version).to_dict(), indent=1, allow_nan=False) + "\n"
+            try:
+                _write_atomic(text, self._path(version), overwrite=False)
+                return version
+            except FileExistsError:  # another process took this number first
+                number += 1
+
+    def _history(self) -> list[str]:
+        """Replay HISTORY into the stack of activated versions."""
+        path = self.folder / "HISTORY"
+        stack: list[str] = []
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 2 and parts[1] == "rollback":
+                    if stack:
+                        stack.pop()
+                elif parts[0]:
+                    stack.append(parts[0])
+        return stack
+
+    def _set_active(self, version: str, action: str) -> None:
+        _write_atomic(version + "\n", self.folder / "ACTIVE")
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with open(self.folder / "HISTORY", "a", encoding="utf-8") as f:
+            f.write(f"{version}\t{action}\t{stamp}\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def activate(self, version: str) -> None:
+        """Make `version` the active one after checking its file loads."""
+        self.load(version)
+        if self.active_version() == version:
+            return
+        self._set_active(version, "activate")
+
+    def rollback(self) -> str:
+        """Re-activate the version active before the current one and return it."""
+        stack = self._history()
+        if len(stack) < 2:
+            raise MapError(f"{self.folder}: no earlier active version to roll back to")
+        previous = stack[-2]
+        self.load(previous)
+        self._set_active(previous, "rollback")
+        return previous
+
+    def active_version(self) -> str | None:
+        """The version named in ACTIVE, or None when nothing is active."""
+        path = self.folder / "ACTIVE"
+        if not path.exists():
+            return None
+        version = path.read_text(encoding="utf-8").strip()
+        if not _VERSION_RE.match(version):
+            raise MapError(f"{path}: invalid version {version!r} (expected v0001, v0002, …)")
+        return version
+
+    def active_path(self) -> Path | None:
+        """Path of the active map file, or None when nothing is active."""
+        version = self.active_version()
+        return None if version is None else self._path(version)
+
+    def active(self) -> CalibrationMaps | None:
+        """The active maps, or None when nothing is active; an invalid file raises MapError."""
+        version = self.active_version()
+        return None if version is None else self.load(version)
