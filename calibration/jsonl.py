@@ -1,0 +1,155 @@
+"""JSONL files of calibration: streaming reads, atomic writes, and data-item validation.
+
+`read_jsonl` streams any JSONL file (data items or collected records) line by
+line, `validate_item` checks one data item against the data-record format of
+docs/architecture.md, `read_items` does both, and `write_jsonl` writes
+atomically. Every error names the file and the 1-based line number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from assistant.errors import DataError
+from calibration.grading import ANSWER_TYPES, parse_boolean, parse_number
+
+__all__ = [
+    "ANSWER_TYPES",
+    "DOMAINS",
+    "read_items",
+    "read_jsonl",
+    "validate_item",
+    "write_jsonl",
+]
+
+log = logging.getLogger(__name__)
+
+DOMAINS = ("math", "factual", "science", "reasoning")  # the same four as assistant.routing.DOMAINS
+
+
+def write_jsonl(items: Iterable[dict], path: str | os.PathLike) -> int:
+    """Write items as JSON Lines, atomically (temp file + rename); returns the number written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for item in items:
+                f.write(json.dumps(item, ensure_ascii=False) + "\n")
+                count += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _read_numbered(path: Path, on_error: str) -> Iterator[tuple[int, dict]]:
+    """The objects of a JSONL file with their 1-based line numbers; see `read_jsonl`."""
+    if on_error not in ("stop", "skip"):
+        raise ValueError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
+    try:
+        f = path.open("rb")  # bytes, decoded per line, so a decoding error names its own line
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not UTF-8 text ({e.reason})") from e
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                problem = (
+                    None if isinstance(obj, dict) else f"expected a JSON object, got {type(obj).__name__}"
+                )
+            except ValueError as e:
+                problem = f"malformed JSON line ({e})"
+            if problem is None:
+                yield lineno, obj
+            elif on_error == "stop":
+                raise DataError(f"{path}:{lineno}: {problem}")
+            else:
+                log.warning("skipping %s:%d: %s", path, lineno, problem)
+
+
+def read_jsonl(path: str | os.PathLike, *, on_error: Literal["stop", "skip"] = "stop") -> Iterator[dict]:
+    """Stream the JSON objects of a JSONL file, one line at a time (never the whole file).
+
+    Blank lines are ignored. A line that is not a JSON object raises
+    `DataError` naming the file and the 1-based line number
+    (``on_error="stop"``) or is logged as a warning and skipped
+    (``on_error="skip"``). A missing or unreadable file always raises
+    `DataError` (on the first ``next()``, as the function is a generator).
+    """
+    for _, obj in _read_numbered(Path(path), on_error):
+        yield obj
+
+
+def validate_item(item: dict, path: str | os.PathLike = "<items>", lineno: int = 0) -> dict:
+    """Check one data item's fields and types; return it, or raise `DataError` naming file, line and field.
+
+    Required: ``id`` (non-empty str), ``domain`` (one of DOMAINS), ``question``
+    (non-empty str), ``answer`` (non-empty str), ``answer_type`` (number, text,
+    choice, boolean). ``aliases``, when present, is a list of str. A choice
+    item needs ``choices`` (at least 2 non-empty str) and a letter answer
+    inside them; a number answer must parse as a number and a boolean one as
+    yes/no/true/false.
+    """
+
+    def fail(field: str, why: str) -> DataError:
+        return DataError(f"{path}:{lineno}: field {field!r} {why} (item {item.get('id', '?')!r})")
+
+    if not isinstance(item, dict):
+        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(item).__name__}")
+    for field in ("id", "question", "answer"):
+        value = item.get(field)
+        if not isinstance(value, str) or not value.strip():
+            raise fail(field, "must be a non-empty string")
+    if item.get("domain") not in DOMAINS:
+        raise fail("domain", f"must be one of {', '.join(DOMAINS)}, got {item.get('domain')!r}")
+    answer_type = item.get("answer_type")
+    if answer_type not in ANSWER_TYPES:
+        raise fail("answer_type", f"must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}")
+    aliases = item.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise fail("aliases", "must be a list of strings")
+    answer = item["answer"]
+    if answer_type == "choice":
+        choices = item.get("choices")
+        if (
+            not isinstance(choices, list)
+            or len(choices) < 2
+            or not all(isinstance(c, str) and c for c in choices)
+        ):
+            raise fail("choices", "must be a list of at least 2 non-empty strings for a choice item")
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(choices)]
+        if len(answer) != 1 or answer.upper() not in letters:
+            raise fail("answer", f"must be one of the letters {letters}, got {answer!r}")
+    elif answer_type == "number" and parse_number(answer) is None:
+        raise fail("answer", f"must be a number, got {answer!r}")
+    elif answer_type == "boolean" and parse_boolean(answer) is None:
+        raise fail("answer", f"must be yes/no/true/false, got {answer!r}")
+    return item
+
+
+def read_items(path: str | os.PathLike, *, on_error: Literal["stop", "skip"] = "stop") -> Iterator[dict]:
+    """`read_jsonl` plus `validate_item` on every object; invalid items stop or are skipped like bad JSON."""
+    for lineno, item in _read_numbered(Path(path), on_error):
+        try:
+            yield validate_item(item, path, lineno)
+        except DataError as e:
+            if on_error == "stop":
+                raise
+            log.warning("skipping %s", e)
