@@ -1,0 +1,313 @@
+"""`TransformersBackend`: any Hugging Face causal LM, streamed token by token.
+
+Loads a model by Hugging Face id (local cache only), from a folder saved with
+`save_pretrained`, or from a .gguf file. transformers dequantizes a GGUF on every
+load (~20 s for the 135M default on 2 idle cores), so the first load saves the dense model to
+`config.cache_dir/<stem>-<hash>` and later loads read that (under 1 s). The cache is
+written to a temporary folder and renamed into place, so a kill mid-save never
+leaves a half-written cache behind.
+
+One lock serialises generations on the model; `generate_batch` runs several
+prompts as one left-padded batch (for `calibrate collect`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+from .backend import GenerationOptions, GenerationStats, Message
+from .config import ModelConfig, set_offline_env
+from .errors import ModelLoadError, ModelNotFoundError
+
+__all__ = ["TransformersBackend", "gguf_cache_folder", "hidden_token_ids", "save_model_atomically"]
+
+log = logging.getLogger(__name__)
+
+_DTYPES = ("float32", "bfloat16", "float16")
+# Reasoning markers stay in the decoded text even where a tokenizer marks them special;
+# assistant.parsing splits them off.
+_KEEP_TOKEN = re.compile(r"^</?think>$")
+
+
+def gguf_cache_folder(cache_dir: Path, gguf: Path, dtype: str = "float32") -> Path:
+    """Where the dense `dtype` copy of `gguf` lives: `<stem>-<hash>`, a new one when the file changes."""
+    stat = gguf.stat()
+    key = f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{dtype}"
+    key = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return Path(cache_dir).expanduser() / f"{gguf.stem}-{key}"
+
+
+def hidden_token_ids(tokenizer) -> frozenset[int]:
+    """Special tokens to drop from decoded text: all of them except `<think>` / `</think>`."""
+    keep = {i for t, i in tokenizer.get_vocab().items() if _KEEP_TOKEN.match(t)}
+    return frozenset(tokenizer.all_special_ids) - keep
+
+
+def _pick_device_dtype(config: ModelConfig, torch) -> tuple[str, "torch.dtype"]:
+    device = (config.device or "auto").lower()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {config.device!r} asked for but CUDA is not available: use --device cpu")
+    dtype = (config.dtype or "auto").lower()
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    if dtype not in _DTYPES:
+        raise ModelLoadError(f"unknown dtype {config.dtype!r}: use auto, {', '.join(_DTYPES)}")
+    return device, getattr(torch, dtype)
+
+
+def save_model_atomically(model, tokenizer, folder: Path) -> None:
+    """`save_pretrained` into a temporary sibling of `folder`, then rename it into place (warns on failure)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        tmp.chmod(0o755)  # mkdtemp's 0o700 would hide a shared cache from other users
+    except OSError as error:
+        warnings.warn(f"cannot write the converted-model cache in {folder.parent}: {error}")
+        return
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.rename(tmp, folder)
+    except OSError as error:
+        if not folder.is_dir():  # another process renaming first is fine; anything else is worth a word
+            warnings.warn(f"cannot write the converted-model cache {folder}: {error}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _StopOnEvent:
+    """A StoppingCriteria that ends generation once any of its events is set."""
+
+    def __init__(self, *events: threading.Event | None):
+        self.events = [e for e in events if e is not None]
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        stop = any(e.is_set() for e in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersBackend:
+    """Any causal LM through transformers; see the module docstring."""
+
+    supports_batching = True
+
+    def __init__(self, config: ModelConfig = ModelConfig(), source=None):
+        set_offline_env()
+        import torch
+
+        from .loading import resolve_model
+
+        self.config = config
+        self.source = source if source is not None else resolve_model(config.model)
+        self.model_id = self.source.model_id
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.device, self.dtype = _pick_device_dtype(config, torch)
+        self.load_seconds = 0.0  # wall time of the last load, for benchmarks
+        self.loaded_from = ""  # the folder or file the weights came from (the cache, for a GGUF)
+        start = time.perf_counter()
+        self.model, self.tokenizer = self._load()
+        self.load_seconds = time.perf_counter() - start
+        self._prepare_tokenizer()
+        self._lock = threading.Lock()
+
+    # ---- loading -------------------------------------------------------------------------------
+
+    def _load(self):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = self.source
+        try:
+            if source.kind == "gguf":
+                model, tokenizer = self._load_gguf(AutoModelForCausalLM, AutoTokenizer)
+            else:
+                kwargs = {"local_files_only": True}
+                self.loaded_from = source.location
+                model = AutoModelForCausalLM.from_pretrained(source.location, dtype=self.dtype, **kwargs)
+                tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
+            return model.to(self.device).eval(), tokenizer
+        except (ModelLoadError, ModelNotFoundError):
+            raise
+        except MemoryError as error:  # torch.OutOfMemoryError (CUDA) subclasses RuntimeError, caught below
+            raise ModelLoadError(
+                f"not enough memory to load {source.location}: use a smaller model or free memory"
+            ) from error
+        except Exception as error:  # transformers raises OSError, ValueError, RuntimeError, …
+            raise ModelLoadError(
+                f"could not load {source.kind} model {source.location}: {type(error).__name__}: {error}"
+            ) from error
+
+    def _load_gguf(self, model_cls, tokenizer_cls):
+        gguf = self.source.path
+        cached = gguf_cache_folder(self.config.cache_dir, gguf, str(self.dtype).removeprefix("torch."))
+        if cached.is_dir():
+            try:
+                model = model_cls.from_pretrained(cached, dtype=self.dtype, local_files_only=True)
+                tokenizer = tokenizer_cls.from_pretrained(cached, local_files_only=True)
+                self.loaded_from = str(cached)
+                return model, tokenizer
+            except Exception as error:  # a cache damaged by hand: convert again
+                warnings.warn(f"converted-model cache {cached} is unreadable ({error}); converting again")
+                shutil.rmtree(cached, ignore_errors=True)
+        log.info("dequantizing %s (first load; later loads use %s)", gguf.name, cached)
+        tokenizer = tokenizer_cls.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+        model = model_cls.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=self.dtype, local_files_only=True
+        )
+        quantizer = getattr(model, "hf_quantizer", None)
+        if quantizer is not None and not getattr(quantizer, "packed_modules", None):
+            # Every weight was dequantized, so the model is a plain dense one that can be saved.
+            quantizer.remove_quantization_config(model)
+        self.loaded_from = str(gguf)
+        if getattr(model, "hf_quantizer", None) is None:  # weights kept packed cannot be saved
+            save_model_atomically(model, tokenizer, cached)
+        return model, tokenizer
+
+    def _prepare_tokenizer(self) -> None:
+        tok = self.tokenizer
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "left"  # generation continues the right end of every row
+        self._hidden = hidden_token_ids(tok)
+        eos = self.model.generation_config.eos_token_id
+        eos = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+        self._eos_ids = {i for i in [*eos, tok.eos_token_id] if i is not None}
+        if not getattr(tok, "chat_template", None):
+            warnings.warn(f"{self.model_id} has no chat template; using a plain 'role: content' layout")
+
+    # ---- generation ----------------------------------------------------------------------------
+
+    def _render(self, messages: list[Message]) -> str:
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            return tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        turns = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+        return turns + "assistant:"
+
+    def _encode(self, batch: list[list[Message]]):
+        texts = [self._render(m) for m in batch]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return enc.to(self.device)
+
+    def _generate_kwargs(self, options: GenerationOptions, *events) -> dict:
+        from transformers import StoppingCriteriaList
+
+        kwargs = dict(
+            max_new_tokens=options.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            stopping_criteria=StoppingCriteriaList([_StopOnEvent(*events)]),
+        )
+        if options.temperature > 0:
+            kwargs.update(do_sample=True, temperature=options.temperature)
+        else:  # clear a sampling default a model's generation_config may carry
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def _seed(self, options: GenerationOptions) -> None:
+        if options.temperature > 0:
+            import torch
+
+            torch.manual_seed(options.seed)
+
+    def _decode(self, ids) -> str:
+        kept = [i for i in ids if i not in self._hidden]
+        return self.tokenizer.decode(kept, skip_special_tokens=False)
+
+    def _finish(self, new_ids: list[int], max_new: int, cancelled: bool) -> tuple[int, str]:
+        """(tokens before the end-of-sequence token, finish reason) for one row of new tokens."""
+        for n, token in enumerate(new_ids):
+            if token in self._eos_ids:
+                return n, "stop"
+        if len(new_ids) >= max_new:
+            return len(new_ids), "length"
+        return len(new_ids), "cancelled" if cancelled else "stop"
+
+    def stream(self, messages, options=GenerationOptions(), cancel=None):
+        """Yield decoded pieces; return GenerationStats. Closing the generator stops generation."""
+        abandoned = threading.Event()  # set when the consumer stops early or closes the generator
+        kwargs = self._generate_kwargs(options, cancel, abandoned)
+        result: dict = {}
+
+        def work(inputs, streamer):
+            try:
+                result["out"] = self.model.generate(**inputs, streamer=streamer, **kwargs)
+            except BaseException as error:  # surfaced in the consumer's thread below
+                result["error"] = error
+                streamer.end()
+
+        # The tokenizer is used under the lock too: a fast tokenizer shared by threads can raise "Already borrowed".
+        with self._lock:
+            start = time.perf_counter()
+            inputs = self._encode([messages])
+            streamer = _filtering_streamer_class()(self.tokenizer, self._hidden)
+            self._seed(options)
+            first = None
+            thread = threading.Thread(target=work, args=(inputs, streamer), name="generate", daemon=True)
+            thread.start()
+            try:
+                for piece in streamer:
+                    if piece:
+                        first = time.perf_counter() - start if first is None else first
+                        yield piece
+            finally:
+                abandoned.set()
+                thread.join()
+            seconds = time.perf_counter() - start
+        if "error" in result:
+            raise result["error"]
+        new_ids = result["out"][0, inputs["input_ids"].shape[1] :].tolist()
+        cancelled = cancel is not None and cancel.is_set()
+        tokens, reason = self._finish(new_ids, options.max_new_tokens, cancelled)
+        return GenerationStats(tokens, reason, seconds, first)
+
+    def generate_batch(self, batch, options=GenerationOptions()) -> list[tuple[str, GenerationStats]]:
+        """Generate for several message lists as one left-padded batch; each gets the batch's wall time."""
+        if not batch:
+            return []
+        kwargs = self._generate_kwargs(options)
+        with self._lock:
+            start = time.perf_counter()
+            inputs = self._encode(batch)
+            self._seed(options)
+            out = self.model.generate(**inputs, **kwargs)
+            seconds = time.perf_counter() - start
+            results = []
+            for row in out[:, inputs["input_ids"].shape[1] :].tolist():
+                tokens, reason = self._finish(row, options.max_new_tokens, cancelled=False)
+                results.append((self._decode(row[:tokens]), GenerationStats(tokens, reason, seconds)))
+        return results
+
+
+@functools.cache
+def _filtering_streamer_class():
+    from transformers import TextIteratorStreamer
+
+    class FilteringStreamer(TextIteratorStreamer):
+        """Skips the prompt and the hidden special tokens, but keeps `<think>` markers."""
+
+        def __init__(self, tokenizer, hidden_ids: frozenset):
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=False)
+            self.hidden = hidden_ids
+
+        def put(self, value):
+            if self.next_tokens_are_prompt:
+                return super().put(value)
+            ids = [i for i in value.reshape(-1).tolist() if i not in self.hidden]
+            if ids:
+                super().put(value.new_tensor(ids))
+
+    return FilteringStreamer

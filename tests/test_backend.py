@@ -1,0 +1,373 @@
+"""Tests for the backend protocol, FakeBackend, model lookup and both real backends.
+
+Fast tests cover the fake, `resolve_model`, `choose_backend` and `load_backend`
+errors. Tests marked `slow` run the real default model (SmolLM2-135M GGUF)
+through transformers and, when llama-cpp-python is installed, through llama.cpp.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+from pathlib import Path
+
+import pytest
+
+from assistant import loading
+from assistant.backend import Backend, FakeBackend, GenerationOptions, default_model_path, run_to_end
+from assistant.config import ModelConfig
+from assistant.errors import ModelLoadError, ModelNotFoundError
+from assistant.loading import choose_backend, load_backend, resolve_model
+
+DEFAULT_STEM = "SmolLM2-135M-Instruct.Q4_1"
+QUESTION = [{"role": "user", "content": "What is 17 + 25? Answer with a short reasoning."}]
+
+
+def drain(gen):
+    """All pieces of a stream and its stats."""
+    pieces = []
+    while True:
+        try:
+            pieces.append(next(gen))
+        except StopIteration as stop:
+            return pieces, stop.value
+
+
+# ---- FakeBackend ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, max_new, pieces, reason",
+    [
+        ("a b c", 10, ["a", " b", " c"], "stop"),
+        ("a b c", 3, ["a", " b", " c"], "stop"),
+        ("a b c d", 2, ["a", " b"], "length"),
+        ("one", 5, ["one"], "stop"),
+    ],
+)
+def test_fake_streams_words(text, max_new, pieces, reason):
+    fake = FakeBackend().enqueue(text)
+    got, stats = drain(fake.stream(QUESTION, GenerationOptions(max_new_tokens=max_new)))
+    assert got == pieces
+    assert (stats.tokens, stats.finish_reason) == (len(pieces), reason)
+
+
+def test_fake_queue_history_and_default():
+    fake = FakeBackend(default_output="fallback").enqueue("first", "second")
+    outputs = [run_to_end(fake.stream([{"role": "user", "content": q}]))[0] for q in "xyz"]
+    assert outputs == ["first", "second", "fallback"]
+    assert [h[0]["content"] for h in fake.history] == ["x", "y", "z"]
+    assert isinstance(fake, Backend)
+
+
+def test_fake_without_output_raises():
+    with pytest.raises(AssertionError, match="no output enqueued"):
+        run_to_end(FakeBackend().stream(QUESTION))
+
+
+def test_fake_cancel_stops():
+    cancel = threading.Event()
+    gen = FakeBackend().enqueue("a b c d").stream(QUESTION, cancel=cancel)
+    assert next(gen) == "a"
+    cancel.set()
+    pieces, stats = drain(gen)
+    assert pieces == []
+    assert (stats.tokens, stats.finish_reason) == (1, "cancelled")
+
+
+# ---- resolving the model --------------------------------------------------------------------
+
+
+def test_resolve_default_model():
+    source = resolve_model(None)
+    assert (source.kind, source.model_id) == ("gguf", DEFAULT_STEM)
+    assert source.path == default_model_path()
+
+
+def test_resolve_folder_with_one_gguf(tmp_path):
+    (tmp_path / "m.gguf").symlink_to(default_model_path())
+    source = resolve_model(str(tmp_path))
+    assert (source.kind, source.model_id) == ("gguf", "m")
+
+
+def test_resolve_saved_folder(tmp_path):
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    source = resolve_model(str(folder))
+    assert (source.kind, source.model_id, source.location) == ("folder", "my-model", str(folder))
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("{tmp}/missing.gguf", "no model file or folder at"),
+        ("./no/such/folder", "no model file or folder at"),
+        ("{tmp}/notes.txt", "is a file but not a .gguf model"),
+        ("{tmp}", "holds no config.json and 0 .gguf files"),
+        ("nobody/no-such-model-xyz", "hf download nobody/no-such-model-xyz"),
+        ("not a valid id", "neither a local file or folder nor in the local Hugging Face cache"),
+    ],
+)
+def test_resolve_missing_model(tmp_path, spec, message):
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(ModelNotFoundError, match=message):
+        resolve_model(spec.format(tmp=tmp_path))
+
+
+# ---- choosing and loading a backend ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "backend, device, kind, llama, cuda, expected",
+    [
+        ("auto", "auto", "gguf", True, False, "llamacpp"),
+        ("auto", "cpu", "gguf", True, True, "llamacpp"),
+        ("auto", "auto", "gguf", True, True, "transformers"),
+        ("auto", "cuda", "gguf", True, True, "transformers"),
+        ("auto", "auto", "gguf", False, False, "transformers"),
+        ("auto", "auto", "folder", True, False, "transformers"),
+        ("transformers", "cpu", "gguf", True, False, "transformers"),
+        ("llamacpp", "auto", "gguf", True, True, "llamacpp"),
+        ("LlamaCpp", "auto", "gguf", True, False, "llamacpp"),
+        ("llamacpp", "cpu", "folder", True, False, ModelLoadError("runs .gguf files only")),
+        ("llamacpp", "cpu", "gguf", False, False, ModelLoadError(r"pip install llama-cpp-python")),
+        ("vllm", "cpu", "gguf", True, False, ModelLoadError("unknown backend 'vllm': use one of auto, trans")),
+    ],
+)
+def test_choose_backend(monkeypatch, backend, device, kind, llama, cuda, expected):
+    monkeypatch.setattr(loading, "llama_cpp_installed", lambda: llama)
+    monkeypatch.setattr(loading, "_cuda_available", lambda: cuda)
+    config = ModelConfig(backend=backend, device=device)
+    source = loading.ModelSource(kind, "/models/x", "x")
+    if isinstance(expected, Exception):
+        with pytest.raises(type(expected), match=str(expected)):
+            choose_backend(config, source)
+    else:
+        assert choose_backend(config, source) == expected
+
+
+@pytest.mark.parametrize(
+    "config, error, message",
+    [
+        (ModelConfig(backend="onnx"), ModelLoadError, "unknown backend 'onnx': use one of auto, transformers, llamacpp"),
+        (ModelConfig(backend="onnx", model="/nope.gguf"), ModelLoadError, "unknown backend 'onnx'"),
+        (ModelConfig(model="/no/such/model.gguf"), ModelNotFoundError, "no model file or folder at /no/such/model.gguf"),
+        (ModelConfig(model="nobody/absent"), ModelNotFoundError, "nor in the local Hugging Face cache"),
+        (ModelConfig(backend="transformers", device="cpu", dtype="int3"), ModelLoadError, "unknown dtype 'int3'"),
+    ],
+)
+def test_load_backend_errors(config, error, message):
+    with pytest.raises(error, match=message):
+        load_backend(config)
+
+
+@pytest.mark.parametrize("backend", ["transformers", "llamacpp"])
+def test_corrupt_gguf_is_a_load_error(tmp_path, backend):
+    if backend == "llamacpp" and not loading.llama_cpp_installed():
+        pytest.skip("llama-cpp-python is not installed")
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"garbage" * 100)
+    with pytest.raises(ModelLoadError, match=f"load .*{bad}"):
+        load_backend(ModelConfig(model=str(bad), backend=backend, cache_dir=tmp_path / "cache"))
+
+
+def test_load_backend_llamacpp_for_folder(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="runs .gguf files only.*use --backend transformers"):
+        load_backend(ModelConfig(model=str(tmp_path), backend="llamacpp"))
+
+
+# ---- the converted-model cache --------------------------------------------------------------
+
+
+def test_cache_folder_name_tracks_file(tmp_path):
+    from assistant.transformers_backend import gguf_cache_folder
+
+    gguf = tmp_path / "tiny.Q8_0.gguf"
+    gguf.write_bytes(b"12345")
+    first = gguf_cache_folder(tmp_path / "cache", gguf)
+    assert first.parent == tmp_path / "cache" and first.name.startswith("tiny.Q8_0-")
+    assert gguf_cache_folder(tmp_path / "cache", gguf) == first
+    assert gguf_cache_folder(tmp_path / "cache", gguf, "bfloat16") != first
+    gguf.write_bytes(b"123456")
+    assert gguf_cache_folder(tmp_path / "cache", gguf) != first
+
+
+class _HalfSavingModel:
+    """save_pretrained writes one file, then fails (a full disk)."""
+
+    def save_pretrained(self, folder):
+        (Path(folder) / "model.safetensors").write_bytes(b"partial")
+        raise OSError("No space left on device")
+
+
+def test_failed_cache_save_leaves_nothing(tmp_path):
+    from assistant.transformers_backend import save_model_atomically
+
+    target = tmp_path / "cache" / "m-abc"
+    with pytest.warns(UserWarning, match="No space left on device"):
+        save_model_atomically(_HalfSavingModel(), None, target)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+# ---- real default model ---------------------------------------------------------------------
+
+
+# One thread: on a 2-core machine shared with other jobs, 2 spinning threads run several times slower.
+THREADS = 1
+
+
+@pytest.fixture(scope="module")
+def torch_threads_restored():
+    """Give back torch's process-wide thread count after the module (the backend sets it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def transformers_backend(torch_threads_restored):
+    from assistant.transformers_backend import TransformersBackend
+
+    return TransformersBackend(ModelConfig(threads=THREADS))
+
+
+@pytest.fixture(scope="module")
+def llamacpp_backend():
+    if not loading.llama_cpp_installed():
+        pytest.skip("llama-cpp-python is not installed (`pip install llama-cpp-python` or `make install`)")
+    from assistant.llamacpp_backend import LlamaCppBackend
+
+    backend = LlamaCppBackend(ModelConfig(threads=THREADS))
+    yield backend
+    backend.llm.close()
+
+
+@pytest.fixture(params=["transformers_backend", "llamacpp_backend"])
+def real(request):
+    return request.getfixturevalue(request.param)
+
+
+OPTS = GenerationOptions(max_new_tokens=40)
+
+
+@pytest.mark.slow
+def test_real_stream_greedy_and_deterministic(real):
+    pieces, stats = drain(real.stream(QUESTION, OPTS))
+    again, _ = run_to_end(real.stream(QUESTION, OPTS))
+    assert real.model_id == DEFAULT_STEM
+    assert len(pieces) > 3 and "".join(pieces) == again
+    assert 0 < stats.tokens <= 40 and stats.finish_reason in ("stop", "length")
+    assert stats.first_token_seconds is not None and stats.seconds >= stats.first_token_seconds
+
+
+@pytest.mark.slow
+def test_real_sampling_is_seeded(real):
+    outputs = [
+        run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=12, temperature=1.0, seed=seed)))
+        for seed in (7, 7)
+    ]
+    assert outputs[0][0] == outputs[1][0] and outputs[0][1].tokens > 0
+
+
+@pytest.mark.slow
+def test_real_length_limit(real):
+    text, stats = run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=5)))
+    assert (stats.tokens, stats.finish_reason) == (5, "length")
+    assert text
+
+
+@pytest.mark.slow
+def test_real_cancel(real):
+    cancel = threading.Event()
+    gen = real.stream(QUESTION, GenerationOptions(max_new_tokens=40), cancel)
+    next(gen)
+    cancel.set()
+    _, stats = drain(gen)
+    assert stats.finish_reason == "cancelled" and stats.tokens < 40
+    already = threading.Event()
+    already.set()
+    _, stats = run_to_end(real.stream(QUESTION, OPTS, already))
+    assert stats.finish_reason == "cancelled" and stats.tokens <= 1
+
+
+@pytest.mark.slow
+def test_real_abandoned_stream_releases_lock(real):
+    gen = real.stream(QUESTION, OPTS)
+    next(gen)
+    gen.close()
+    assert not real._lock.locked()
+    assert run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=3)))[1].tokens == 3
+
+
+@pytest.mark.slow
+def test_real_concurrent_streams_are_serialised(real):
+    questions = [QUESTION, [{"role": "user", "content": "Name a planet."}]]
+    opts = GenerationOptions(max_new_tokens=20)
+    sequential = [run_to_end(real.stream(q, opts))[0] for q in questions]
+    results = [None, None]
+
+    def ask(i):
+        results[i] = run_to_end(real.stream(questions[i], opts))[0]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert results == sequential
+
+
+@pytest.mark.slow
+def test_real_batch_matches_stream(transformers_backend):
+    backend = transformers_backend
+    assert backend.supports_batching
+    streamed, stats = run_to_end(backend.stream(QUESTION, OPTS))
+    [(batched, batch_stats)] = backend.generate_batch([QUESTION], OPTS)
+    assert (batched, batch_stats.tokens, batch_stats.finish_reason) == (streamed, stats.tokens, stats.finish_reason)
+    # Padded rows may differ in the last float bits from unbatched runs, so only the shape is checked.
+    batch = [QUESTION, [{"role": "user", "content": "Hi"}], [{"role": "user", "content": "Name a planet."}]]
+    results = backend.generate_batch(batch, GenerationOptions(max_new_tokens=10))
+    assert len(results) == 3
+    assert all(text and 0 < s.tokens <= 10 and s.finish_reason in ("stop", "length") for text, s in results)
+    assert backend.generate_batch([], OPTS) == []
+
+
+@pytest.mark.slow
+def test_real_think_markers_survive_decoding(transformers_backend):
+    from assistant.transformers_backend import hidden_token_ids
+
+    tok = copy.deepcopy(transformers_backend.tokenizer)
+    tok.add_special_tokens({"additional_special_tokens": ["<think>", "</think>"]})
+    ids = tok.encode("<think>17+25</think>42", add_special_tokens=False) + [tok.eos_token_id]
+    hidden = hidden_token_ids(tok)
+    assert tok.convert_tokens_to_ids("<think>") not in hidden and tok.eos_token_id in hidden
+    text = tok.decode([i for i in ids if i not in hidden], skip_special_tokens=False)
+    assert text == "<think>17+25</think>42"
+
+
+@pytest.mark.slow
+def test_gguf_cache_created_then_used(tmp_path, torch_threads_restored):
+    from assistant.transformers_backend import TransformersBackend
+
+    config = ModelConfig(cache_dir=tmp_path, threads=THREADS)
+    first = TransformersBackend(config)
+    [folder] = [p for p in tmp_path.iterdir()]
+    assert folder.name.startswith(DEFAULT_STEM + "-") and (folder / "config.json").is_file()
+    assert first.loaded_from == str(default_model_path())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        second = TransformersBackend(config)
+    assert not [w for w in caught if "cache" in str(w.message)]  # a readable cache is used as is
+    assert second.loaded_from == str(folder) and second.model_id == first.model_id == DEFAULT_STEM
+    opts = GenerationOptions(max_new_tokens=8)
+    assert run_to_end(second.stream(QUESTION, opts))[0] == run_to_end(first.stream(QUESTION, opts))[0]
+
+
+@pytest.mark.slow
+def test_model_id_same_for_both_backends(transformers_backend, llamacpp_backend):
+    assert transformers_backend.model_id == llamacpp_backend.model_id == DEFAULT_STEM
