@@ -1,0 +1,238 @@
+"""Run a model over labelled questions, grade every answer, append one record per question.
+
+Used by `calibrate collect` and `calibrate eval`. The records file is append-only:
+each record is one line written with a single `write` and fsynced, so a kill at any
+moment loses at most the line being written. On start, a torn last line (no
+trailing newline) is cut off, and ids already present are skipped, so re-running
+the same command finishes the job with no record lost or duplicated. An
+exclusive lock on the file keeps two runs from appending to it at once, and a
+file that already holds another (model, prompt) pair's records is refused,
+since fitting refuses to mix them anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.backend import Backend, GenerationOptions, GenerationStats, run_to_end
+from assistant.errors import DataError, InputError
+from assistant.parsing import ParsedOutput, parse_output
+from assistant.pipeline import combine_stats, merge_followup
+from assistant.prompts import Prompt
+
+from .grading import grade
+from .jsonl import read_jsonl
+
+__all__ = ["RECORD_FIELDS", "CollectSummary", "collect", "existing_ids", "make_record"]
+
+log = logging.getLogger(__name__)
+
+# The record schema shared by `calibrate collect`, `calibrate reviews export` and `calibrate fit`.
+RECORD_FIELDS = ("id", "domain", "question", "gold", "answer", "raw_confidence", "correct", "parse_ok",
+                 "model", "prompt", "tokens", "seconds")
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    written: int  # records appended by this run
+    skipped: int  # questions whose id was already in the records file
+    total: int  # records in the file after this run
+    seconds: float  # wall time of this run
+    failed: int = 0  # questions the backend refused (e.g. longer than the context); retried next run
+
+
+def existing_ids(path: Path) -> set[str]:
+    """Ids already in a records file, after cutting off a torn last line left by a kill."""
+    return _existing(Path(path))[0]
+
+
+def _existing(path: Path) -> tuple[set[str], set[tuple]]:
+    """Ids and (model, prompt) pairs in a records file, after cutting off a torn last line."""
+    if not path.exists():
+        return set(), set()
+    _cut_torn_tail(path)
+    ids, pairs = set(), set()
+    for rec in read_jsonl(path, on_error="skip"):
+        if "id" in rec:
+            ids.add(rec["id"])
+            pairs.add((rec.get("model"), rec.get("prompt")))
+    return ids, pairs
+
+
+def _lock(f, path: Path) -> None:
+    """Hold an exclusive lock on the open records file (released when the process ends, even by kill -9)."""
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock, as before
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        raise DataError(f"{path}: another `calibrate collect` is appending to this file; wait for it "
+                        "to finish or pass another --out") from err
+
+
+def _cut_torn_tail(path: Path) -> None:
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        # Walk back to the last newline; everything after it is a half-written record.
+        pos = size - 1
+        while pos > 0:
+            step = min(65536, pos)
+            f.seek(pos - step)
+            chunk = f.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                pos = pos - step + idx + 1
+                break
+            pos -= step
+        log.warning("%s: cut off a half-written last record (%d bytes) left by an interrupted run",
+                    path, size - pos)
+        f.truncate(pos)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def make_record(item: dict, parsed: ParsedOutput, stats: GenerationStats, *, model: str, prompt: str) -> dict:
+    """One graded record in the shared schema (plus a few diagnostic fields)."""
+    correct = None if parsed.not_attempted else grade(parsed.answer, item)
+    return {
+        "id": item["id"],
+        "domain": item["domain"],
+        "question": item["question"],
+        "gold": item["answer"],
+        "answer": parsed.answer,
+        "raw_confidence": parsed.raw_confidence,
+        "correct": correct,
+        "parse_ok": parsed.answer is not None and parsed.raw_confidence is not None,
+        "model": model,
+        "prompt": prompt,
+        "tokens": stats.tokens,
+        "seconds": round(stats.seconds, 3),
+        "issues": list(dict.fromkeys([*parsed.issues, *(["truncated"] if stats.finish_reason == "length" else [])])),
+    }
+
+
+def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _generate(backend: Backend, conversations: list, options: GenerationOptions) -> list[tuple[str, GenerationStats]]:
+    if len(conversations) > 1 and getattr(backend, "supports_batching", False):
+        return backend.generate_batch(conversations, options)
+    return [run_to_end(backend.stream(messages, options)) for messages in conversations]
+
+
+def _answer_batch(backend, prompt: Prompt, items: list[dict], options) -> list[tuple[ParsedOutput, GenerationStats]]:
+    """Parsed output and stats per item, in order (one or two generations each, batched when possible)."""
+    outputs = _generate(backend, [prompt.messages(item["question"]) for item in items], options)
+    results = [(parse_output(text), stats) for text, stats in outputs]
+    if not prompt.followup:
+        return results
+    todo = [i for i, (parsed, _) in enumerate(results) if parsed.answer is not None and not parsed.not_attempted]
+    followups = _generate(
+        backend, [prompt.followup_messages(items[i]["question"], results[i][0].answer) for i in todo], options)
+    for i, (text, stats) in zip(todo, followups):
+        results[i] = (merge_followup(results[i][0], text), combine_stats(results[i][1], stats))
+    return results
+
+
+def collect(
+    items: Iterable[dict],
+    out: Path,
+    backend: Backend,
+    prompt: Prompt,
+    *,
+    options: GenerationOptions | None = None,
+    batch_size: int = 1,
+    limit: int | None = None,
+    progress: bool = True,
+) -> CollectSummary:
+    """Answer and grade every item whose id is not yet in `out`; append records to `out`.
+
+    Items whose id is already in `out` are skipped, duplicate ids in `items` are
+    answered once, and at most `limit` new questions are answered. A question the
+    backend refuses with InputError (too long for the context) is logged,
+    counted in `failed` and left for the next run. Raises DataError when `out`
+    holds records of another model or prompt, or another run is writing to it.
+    """
+    if batch_size < 1:
+        raise DataError(f"--batch-size must be at least 1, not {batch_size}")
+    options = options or GenerationOptions()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out, "a", encoding="utf-8") as f:
+        _lock(f, out)
+        done, pairs = _existing(out)
+        others = sorted(map(str, pairs - {(backend.model_id, prompt.id)}))
+        if others:
+            raise DataError(f"{out} already holds records of other (model, prompt) pairs {', '.join(others)}, "
+                            f"not of {backend.model_id} / {prompt.id}: pass another --out")
+        todo, skipped, seen = [], 0, set()
+        for item in items:
+            if limit is not None and len(todo) >= limit:
+                break
+            if item["id"] in done:
+                skipped += 1
+            elif item["id"] in seen:
+                log.warning("duplicate id %r in the data: answered once", item["id"])
+            else:
+                seen.add(item["id"])
+                todo.append(item)
+
+        bar = _progress_bar(len(todo), progress)
+        written = failed = 0
+        try:
+            for batch in _batches(todo, batch_size):
+                for item, result in zip(batch, _answer_safely(backend, prompt, batch, options)):
+                    if result is None:
+                        failed += 1
+                        continue
+                    record = make_record(item, *result, model=backend.model_id, prompt=prompt.id)
+                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                    written += 1
+                bar.update(len(batch))
+        finally:
+            bar.close()
+    return CollectSummary(written=written, skipped=skipped, total=len(done) + written,
+                          seconds=time.perf_counter() - start, failed=failed)
+
+
+def _answer_safely(backend, prompt: Prompt, batch: list[dict], options) -> list:
+    """`_answer_batch`, but an item the backend refuses (InputError) gives None instead of stopping the run."""
+    try:
+        return _answer_batch(backend, prompt, batch, options)
+    except InputError as err:
+        if len(batch) > 1:  # find the offending item(s) one by one
+            return [r for item in batch for r in _answer_safely(backend, prompt, [item], options)]
+        log.warning("question %r skipped: %s", batch[0]["id"], err)
+        return [None]
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="q", desc="collect", dynamic_ncols=True,
+                bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {rate_fmt} ETA {remaining}")
