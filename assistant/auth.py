@@ -1,0 +1,267 @@
+"""Users, roles and password hashes for the web app.
+
+Roles nest: admin ⊇ reviewer ⊇ staff. Staff chat; reviewers also work the
+review queue and export verdicts; admins also see the dashboard and reload maps.
+
+Users come from a JSON or TOML file (`--users FILE`) or from the environment
+variable `CALIBRATED_CHAT_USERS` ("alice:reviewer:<hash>,bob:staff:<hash>").
+Passwords are stored only as salted scrypt hashes
+(`scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`), compared in constant time.
+
+    python -m assistant.auth add-user alice --role reviewer --file users.json   # prompts for the password
+    echo secret | python -m assistant.auth add-user bob --file users.json --password-stdin
+    python -m assistant.auth hash-password --password-stdin   # prints a hash for the env variable
+
+File formats:
+
+    {"users": [{"name": "alice", "role": "reviewer", "password_hash": "scrypt$..."}]}
+
+    [users.alice]
+    role = "reviewer"
+    password_hash = "scrypt$..."
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CalibratedChatError, DataError, InputError
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: JSON users files only
+    tomllib = None
+
+__all__ = [
+    "ROLES",
+    "USERS_ENV",
+    "User",
+    "Users",
+    "hash_password",
+    "verify_password",
+    "load_users",
+    "save_users",
+    "role_at_least",
+    "main",
+]
+
+ROLES = ("staff", "reviewer", "admin")  # in order: each role has every right of those before it
+USERS_ENV = "CALIBRATED_CHAT_USERS"
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# scrypt cost: 16 MiB of memory and ~50 ms per check, OWASP's minimum for scrypt.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    """A salted scrypt hash of `password` in the `scrypt$n$r$p$salt$hash` format."""
+    if not password:
+        raise InputError("the password is empty")
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8", "surrogatepass"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def _check_hash_format(encoded: str) -> tuple[int, int, int, bytes, bytes]:
+    try:
+        scheme, n, r, p, salt, digest = encoded.split("$")
+        if scheme != "scrypt":
+            raise ValueError(scheme)
+        return int(n), int(r), int(p), base64.b64decode(salt, validate=True), base64.b64decode(digest, validate=True)
+    except ValueError as err:
+        # Never echo the value: it may be a password pasted by mistake.
+        raise DataError(
+            "a password hash is not in the `scrypt$n$r$p$salt$hash` format; "
+            "make one with `python -m assistant.auth hash-password`"
+        ) from err
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """True when `password` matches the hash; the comparison runs in constant time."""
+    n, r, p, salt, digest = _check_hash_format(encoded)
+    candidate = hashlib.scrypt(
+        password.encode("utf-8", "surrogatepass"), salt=salt, n=n, r=r, p=p, dklen=len(digest),
+        maxmem=256 * n * r + 2**20,
+    )
+    return hmac.compare_digest(candidate, digest)
+
+
+def role_at_least(role: str | None, needed: str) -> bool:
+    """True when `role` includes the rights of `needed` (admin ⊇ reviewer ⊇ staff)."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str  # login name (letters, digits, _ . @ -)
+    role: str  # "staff", "reviewer" or "admin"
+    password_hash: str = field(repr=False)  # scrypt hash; never logged (repr hides it)
+
+
+@dataclass(frozen=True)
+class Users:
+    """The known users; `authenticate` works as Gradio's `auth=` callable."""
+
+    users: dict = field(default_factory=dict)  # name -> User
+
+    def __bool__(self) -> bool:
+        return bool(self.users)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def authenticate(self, name: str, password: str) -> bool:
+        """True when the name is known and the password matches."""
+        user = self.users.get(name)
+        if user is None:
+            # Spend the same time on unknown names, so timing does not reveal which names exist.
+            verify_password(password or "", _DUMMY_HASH)
+            return False
+        return verify_password(password or "", user.password_hash)
+
+    __call__ = authenticate
+
+    def role_of(self, name: str | None) -> str | None:
+        """The user's role, or None for an unknown user."""
+        user = self.users.get(name) if name is not None else None
+        return user.role if user else None
+
+    def with_user(self, name: str, role: str, password: str) -> "Users":
+        """A copy with one user added or replaced."""
+        _validate(name, role)
+        return Users({**self.users, name: User(name, role, hash_password(password))})
+
+
+_DUMMY_HASH = hash_password("not a real password", salt=b"\0" * 16)
+
+
+def _validate(name: str, role: str, where: str = "") -> None:
+    if not _NAME.match(name or ""):
+        raise DataError(f"{where}user name {name!r} must be 1–64 letters, digits, or _ . @ -")
+    if role not in ROLES:
+        raise DataError(f"{where}user {name!r} has role {role!r}; roles are {', '.join(ROLES)}")
+
+
+def _parse_env(value: str) -> dict[str, User]:
+    users = {}
+    for n, entry in enumerate(filter(None, (e.strip() for e in value.split(","))), start=1):
+        parts = entry.split(":")
+        if len(parts) != 3:
+            raise DataError(f"{USERS_ENV} entry {n} is not `name:role:hash`")
+        name, role, hashed = parts
+        _validate(name, role, f"{USERS_ENV}: ")
+        _check_hash_format(hashed)
+        users[name] = User(name, role, hashed)
+    return users
+
+
+def _parse_file(path: Path) -> dict[str, User]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml" and tomllib is None:
+            raise DataError(f"users file {path}: TOML needs Python 3.11+; use a .json file")
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except FileNotFoundError as err:
+        raise DataError(f"users file {path} does not exist") from err
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"users file {path} cannot be read: {err}") from err
+    entries = data.get("users", []) if isinstance(data, dict) else None
+    if isinstance(entries, dict):  # TOML tables: [users.alice]
+        entries = [{"name": name, **fields} for name, fields in entries.items()]
+    if not isinstance(entries, list):
+        raise DataError(f"users file {path}: `users` must be a list (JSON) or tables (TOML)")
+    users = {}
+    for n, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not {"name", "role", "password_hash"} <= entry.keys():
+            raise DataError(f"users file {path}: user {n} needs name, role and password_hash")
+        _validate(entry["name"], entry["role"], f"users file {path}: ")
+        _check_hash_format(entry["password_hash"])
+        users[entry["name"]] = User(entry["name"], entry["role"], entry["password_hash"])
+    return users
+
+
+def load_users(path: Path | None = None, env: dict | None = None) -> Users:
+    """Users from `path` and/or `CALIBRATED_CHAT_USERS` (entries in the variable win); empty when neither."""
+    env = os.environ if env is None else env
+    users: dict[str, User] = {}
+    if path is not None:
+        users.update(_parse_file(Path(path)))
+    if env.get(USERS_ENV):
+        users.update(_parse_env(env[USERS_ENV]))
+    return Users(users)
+
+
+def save_users(users: Users, path: Path) -> None:
+    """Write users as JSON (or TOML for a .toml path), atomically, readable by the owner only."""
+    if path.suffix == ".toml":
+        text = "".join(
+            f'[users."{u.name}"]\nrole = "{u.role}"\npassword_hash = "{u.password_hash}"\n\n'
+            for u in users.users.values()
+        )
+    else:
+        body = [{"name": u.name, "role": u.role, "password_hash": u.password_hash} for u in users.users.values()]
+        text = json.dumps({"users": body}, indent=2) + "\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise InputError("the passwords differ")
+    return first
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m assistant.auth add-user|hash-password|list`."""
+    parser = argparse.ArgumentParser(prog="python -m assistant.auth", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add-user", help="add or replace a user in a users file")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, default="staff")
+    add.add_argument("--file", type=Path, default=Path("users.json"), help="users file (.json or .toml)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    hp = sub.add_parser("hash-password", help="print a hash for CALIBRATED_CHAT_USERS")
+    hp.add_argument("--password-stdin", action="store_true")
+    ls = sub.add_parser("list", help="list users and roles (never hashes)")
+    ls.add_argument("--file", type=Path, default=Path("users.json"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "hash-password":
+            print(hash_password(_read_password(args.password_stdin)))
+        elif args.command == "add-user":
+            current = load_users(args.file, env={}) if args.file.exists() else Users()
+            save_users(current.with_user(args.name, args.role, _read_password(args.password_stdin)), args.file)
+            print(f"{args.name} ({args.role}) saved in {args.file}")
+        else:
+            for user in load_users(args.file, env={}).users.values():
+                print(f"{user.name}\t{user.role}")
+    except CalibratedChatError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,550 @@
+"""The review store: replies, feedback and human verdicts in one SQLite file.
+
+Everything the web app must not lose lives here: every answer given (written
+when streaming starts, completed when it ends, so a kill mid-stream leaves a
+consistent row), thumbs up/down, and the review queue with reviewers' verdicts.
+Verdicts export as records in the `calibrate collect` schema, so
+`calibrate fit` can refit from human labels.
+
+The database is `<data dir>/reviews.sqlite3` in WAL mode with `synchronous=FULL`:
+a write method returns only after its transaction is durable. Schema changes
+are migrations applied by name and recorded in the `migrations` table.
+
+    store = ReviewStore(Path("data"))
+    reply_id = store.record_reply(reply, user="alice")
+    for item in store.queue(status="open"):
+        store.submit_verdict(item.id, "correct", reviewer="bob")
+    store.export_records(Path("reviews.jsonl"))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError, StoreError
+from .reply import Reply
+
+__all__ = [
+    "ReviewStore",
+    "QueueItem",
+    "ReviewStats",
+    "MIGRATIONS",
+    "VERDICTS",
+    "DB_FILENAME",
+    "utc_now",
+]
+
+DB_FILENAME = "reviews.sqlite3"
+VERDICTS = ("correct", "incorrect", "not_answerable")
+_BUSY_TIMEOUT_MS = 10_000
+
+# Applied in order, each once, inside one transaction with its `migrations` row.
+# Never edit an applied migration: append a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE replies (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            user TEXT,
+            question TEXT NOT NULL,
+            answer TEXT,
+            reasoning TEXT NOT NULL DEFAULT '',
+            raw_confidence REAL,
+            confidence REAL,
+            domain TEXT,
+            domain_probability REAL,
+            needs_review INTEGER NOT NULL DEFAULT 0,
+            review_reasons TEXT NOT NULL DEFAULT '[]',
+            model TEXT,
+            prompt TEXT,
+            map_version TEXT,
+            raw_output TEXT NOT NULL DEFAULT '',
+            tokens INTEGER NOT NULL DEFAULT 0,
+            timings_ms TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL CHECK (status IN ('streaming', 'ok', 'cancelled', 'error'))
+        );
+        CREATE INDEX replies_created_at ON replies (created_at);
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            reply_id INTEGER NOT NULL REFERENCES replies (id),
+            created_at TEXT NOT NULL,
+            user TEXT,
+            thumbs TEXT NOT NULL CHECK (thumbs IN ('up', 'down')),
+            comment TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            reply_id INTEGER NOT NULL UNIQUE REFERENCES replies (id),
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+            reasons TEXT NOT NULL DEFAULT '[]',
+            verdict TEXT CHECK (verdict IN ('correct', 'incorrect', 'not_answerable')),
+            corrected_answer TEXT,
+            reviewer TEXT,
+            reviewed_at TEXT
+        );
+        CREATE INDEX reviews_status_created ON reviews (status, created_at);
+        """,
+    ),
+]
+
+
+def utc_now() -> str:
+    """The current time as the store writes it (ISO 8601, UTC, milliseconds)."""
+    return _iso(datetime.now(timezone.utc))
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _normalise_time(value: str | datetime | None) -> str | None:
+    """Any ISO timestamp (or datetime) in the store's own format, so strings compare in time order."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return _iso(value)
+    try:
+        return _iso(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError as err:
+        raise InputError(f"not an ISO 8601 timestamp: {value!r}") from err
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    id: int  # review item id (what submit_verdict takes)
+    reply_id: int  # the reply under review
+    created_at: str  # when the item entered the queue (UTC ISO)
+    status: str  # "open" or "closed"
+    reasons: tuple[str, ...]  # review-reason keys, incl. "user_requested" and "thumbs_down"
+    question: str  # the question as asked
+    answer: str | None  # the model's final answer
+    reasoning: str  # the reasoning trace
+    raw_confidence: float | None  # verbalized confidence in [0, 1]
+    confidence: float | None  # calibrated confidence in [0, 1]
+    domain: str | None  # routed domain
+    user: str | None  # who asked
+    verdict: str | None  # "correct", "incorrect", "not_answerable"; None while open
+    corrected_answer: str | None  # the reviewer's right answer, if given
+    reviewer: str | None  # who gave the verdict
+    reviewed_at: str | None  # when the verdict was committed
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        d = dict(self.__dict__)
+        d["reasons"] = list(self.reasons)
+        return d
+
+
+@dataclass(frozen=True)
+class ReviewStats:
+    count: int  # reviewed answers with a correct/incorrect verdict
+    correct: int  # of which judged correct
+    accuracy: float | None  # correct / count; None when count is 0
+    ece: float | None  # 10-bin ECE of the calibrated confidence; None when no answer had one
+
+
+class ReviewStore:
+    """The SQLite review store in one data folder; safe to share between threads."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_FILENAME
+        self._lock = threading.RLock()
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise sqlite3.OperationalError(f"could not switch to WAL mode (got {mode})")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self.migrate()
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(self._explain(err)) from err
+
+    def _explain(self, err: Exception) -> str:
+        return (
+            f"review store {self.path}: {err} — check that the data folder is writable and the disk "
+            "has space (set it with --data-dir or CALIBRATED_CHAT_DATA_DIR)"
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction; any SQLite or OS failure becomes StoreError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as err:
+                raise StoreError(self._explain(err)) from err
+
+    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as err:
+                raise StoreError(self._explain(err)) from err
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded; return the names applied now."""
+        with self._lock:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in self._conn.execute("SELECT name FROM migrations")}
+            applied = []
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                # executescript commits first, so the migration and its record go in one explicit transaction.
+                try:
+                    self._conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO migrations (name, applied_at) "
+                        f"VALUES ('{name}', '{utc_now()}');\nCOMMIT;"
+                    )
+                except sqlite3.Error:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+                applied.append(name)
+            return applied
+
+    def applied_migrations(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT name FROM migrations ORDER BY name")]
+
+    def journal_mode(self) -> str:
+        return self._read("PRAGMA journal_mode")[0][0]
+
+    def integrity_check(self) -> list[str]:
+        """Problems `PRAGMA integrity_check` finds; an empty list when the file is sound."""
+        rows = [row[0] for row in self._read("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
+
+    # -- replies ------------------------------------------------------------------------
+
+    def start_reply(self, question: str, user: str | None, model: str = "", prompt: str = "") -> int:
+        """Write a reply row with status 'streaming' before generation starts; return its id."""
+        now = utc_now()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO replies (created_at, updated_at, user, question, model, prompt, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'streaming')",
+                (now, now, user, question, model, prompt),
+            )
+            return int(cur.lastrowid)
+
+    def cancel_reply(self, reply_id: int, answer: str, reasoning: str) -> None:
+        """Mark a stopped stream 'cancelled', keeping the text streamed so far."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE replies SET answer = ?, reasoning = ?, updated_at = ?, status = 'cancelled' "
+                "WHERE id = ? AND status = 'streaming'",
+                (answer, reasoning, utc_now(), reply_id),
+            )
+
+    def finish_reply(self, reply_id: int, reply: Reply, status: str = "ok") -> None:
+        """Complete a started row with the finished Reply; queue it when it needs review."""
+        with self._write() as db:
+            self._fill(db, reply_id, reply, status)
+            if reply.needs_review:
+                self._flag(db, reply_id, reply.review_reasons)
+
+    def record_reply(self, reply: Reply, user: str | None) -> int:
+        """Store a finished Reply in one transaction; return its id."""
+        now = utc_now()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO replies (created_at, updated_at, user, question, status) "
+                "VALUES (?, ?, ?, ?, 'streaming')",
+                (now, now, user, reply.question),
+            )
+            reply_id = int(cur.lastrowid)
+            self._fill(db, reply_id, reply, "ok")
+            if reply.needs_review:
+                self._flag(db, reply_id, reply.review_reasons)
+            return reply_id
+
+    @staticmethod
+    def _fill(db: sqlite3.Connection, reply_id: int, reply: Reply, status: str) -> None:
+        db.execute(
+            "UPDATE replies SET updated_at = ?, question = ?, answer = ?, reasoning = ?, raw_confidence = ?, "
+            "confidence = ?, domain = ?, domain_probability = ?, needs_review = ?, review_reasons = ?, "
+            "model = ?, prompt = ?, map_version = ?, raw_output = ?, tokens = ?, timings_ms = ?, status = ? "
+            "WHERE id = ?",
+            (
+                utc_now(),
+                reply.question,
+                reply.answer,
+                reply.reasoning,
+                reply.raw_confidence,
+                reply.confidence,
+                reply.domain,
+                reply.domain_probability,
+                int(reply.needs_review),
+                json.dumps(list(reply.review_reasons)),
+                reply.model,
+                reply.prompt,
+                reply.map_version,
+                reply.raw_output,
+                reply.tokens,
+                json.dumps(reply.timings_ms),
+                status,
+                reply_id,
+            ),
+        )
+
+    def get_reply(self, reply_id: int) -> dict | None:
+        """One reply row as a dict (review_reasons and timings_ms decoded); None when unknown."""
+        rows = self._read("SELECT * FROM replies WHERE id = ?", (reply_id,))
+        if not rows:
+            return None
+        d = dict(rows[0])
+        d["review_reasons"] = json.loads(d["review_reasons"])
+        d["timings_ms"] = json.loads(d["timings_ms"])
+        d["needs_review"] = bool(d["needs_review"])
+        return d
+
+    # -- feedback and the queue ---------------------------------------------------------
+
+    @staticmethod
+    def _flag(db: sqlite3.Connection, reply_id: int, reasons) -> int:
+        """Open (or add reasons to) the review item of a reply; return the item id."""
+        row = db.execute("SELECT id, reasons FROM reviews WHERE reply_id = ?", (reply_id,)).fetchone()
+        if row is None:
+            cur = db.execute(
+                "INSERT INTO reviews (reply_id, created_at, reasons) VALUES (?, ?, ?)",
+                (reply_id, utc_now(), json.dumps(list(dict.fromkeys(reasons)))),
+            )
+            return int(cur.lastrowid)
+        merged = list(dict.fromkeys([*json.loads(row["reasons"]), *reasons]))
+        db.execute("UPDATE reviews SET reasons = ? WHERE id = ?", (json.dumps(merged), row["id"]))
+        return int(row["id"])
+
+    def _require_reply(self, db: sqlite3.Connection, reply_id: int) -> None:
+        if db.execute("SELECT 1 FROM replies WHERE id = ?", (reply_id,)).fetchone() is None:
+            raise InputError(f"no reply with id {reply_id}")
+
+    def request_review(self, reply_id: int, user: str | None) -> int:
+        """A user asks for a human check of a reply; return the review item id."""
+        with self._write() as db:
+            self._require_reply(db, reply_id)
+            return self._flag(db, reply_id, ["user_requested"])
+
+    def add_feedback(self, reply_id: int, user: str | None, thumbs: str, comment: str = "") -> int:
+        """Record thumbs up/down (+ comment); thumbs down also queues the reply. Return the feedback id."""
+        if thumbs not in ("up", "down"):
+            raise InputError(f"thumbs must be 'up' or 'down', not {thumbs!r}")
+        with self._write() as db:
+            self._require_reply(db, reply_id)
+            cur = db.execute(
+                "INSERT INTO feedback (reply_id, created_at, user, thumbs, comment) VALUES (?, ?, ?, ?, ?)",
+                (reply_id, utc_now(), user, thumbs, comment or ""),
+            )
+            if thumbs == "down":
+                self._flag(db, reply_id, ["thumbs_down"])
+            return int(cur.lastrowid)
+
+    def feedback_for(self, reply_id: int) -> list[dict]:
+        return [dict(r) for r in self._read("SELECT * FROM feedback WHERE reply_id = ? ORDER BY id", (reply_id,))]
+
+    def queue(self, status: str | None = "open", domain: str | None = None, limit: int = 200) -> list[QueueItem]:
+        """Review items, newest first; `status`/`domain` None (or "all") means any."""
+        where, params = [], []
+        if status not in (None, "", "all"):
+            where.append("v.status = ?")
+            params.append(status)
+        if domain not in (None, "", "all"):
+            where.append("r.domain = ?")
+            params.append(domain)
+        sql = (
+            "SELECT v.*, r.question, r.answer, r.reasoning, r.raw_confidence, r.confidence, r.domain, r.user "
+            "FROM reviews v JOIN replies r ON r.id = v.reply_id "
+            + (f"WHERE {' AND '.join(where)} " if where else "")
+            + "ORDER BY v.created_at DESC, v.id DESC LIMIT ?"
+        )
+        return [self._item(row) for row in self._read(sql, (*params, int(limit)))]
+
+    def get_item(self, item_id: int) -> QueueItem | None:
+        rows = self._read(
+            "SELECT v.*, r.question, r.answer, r.reasoning, r.raw_confidence, r.confidence, r.domain, r.user "
+            "FROM reviews v JOIN replies r ON r.id = v.reply_id WHERE v.id = ?",
+            (item_id,),
+        )
+        return self._item(rows[0]) if rows else None
+
+    @staticmethod
+    def _item(row: sqlite3.Row) -> QueueItem:
+        return QueueItem(
+            id=row["id"],
+            reply_id=row["reply_id"],
+            created_at=row["created_at"],
+            status=row["status"],
+            reasons=tuple(json.loads(row["reasons"])),
+            question=row["question"],
+            answer=row["answer"],
+            reasoning=row["reasoning"],
+            raw_confidence=row["raw_confidence"],
+            confidence=row["confidence"],
+            domain=row["domain"],
+            user=row["user"],
+            verdict=row["verdict"],
+            corrected_answer=row["corrected_answer"],
+            reviewer=row["reviewer"],
+            reviewed_at=row["reviewed_at"],
+        )
+
+    def submit_verdict(
+        self, item_id: int, verdict: str, reviewer: str | None, corrected_answer: str | None = None
+    ) -> QueueItem:
+        """Close a review item with a verdict; returns (the closed item) only after the commit."""
+        if verdict not in VERDICTS:
+            raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        corrected = (corrected_answer or "").strip() or None
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE reviews SET status = 'closed', verdict = ?, corrected_answer = ?, reviewer = ?, "
+                "reviewed_at = ? WHERE id = ?",
+                (verdict, corrected, reviewer, utc_now(), int(item_id)),
+            )
+            if cur.rowcount != 1:
+                raise InputError(f"no review item with id {item_id}")
+        return self.get_item(int(item_id))
+
+    # -- records and figures ------------------------------------------------------------
+
+    def records(self) -> Iterator[dict]:
+        """Closed review items as records of the `calibrate collect` schema, oldest verdict first."""
+        rows = self._read(
+            "SELECT v.id AS item_id, v.verdict, v.corrected_answer, r.* FROM reviews v "
+            "JOIN replies r ON r.id = v.reply_id WHERE v.status = 'closed' AND v.verdict IS NOT NULL "
+            "ORDER BY v.reviewed_at, v.id"
+        )
+        for row in rows:
+            verdict = row["verdict"]
+            if verdict == "correct":
+                gold = row["corrected_answer"] or row["answer"]
+            else:
+                gold = row["corrected_answer"]
+            timings = json.loads(row["timings_ms"] or "{}")
+            yield {
+                "id": f"review-{row['id']}",
+                "domain": row["domain"],
+                "question": row["question"],
+                "gold": gold,
+                "answer": row["answer"],
+                "raw_confidence": row["raw_confidence"],
+                "correct": {"correct": True, "incorrect": False}.get(verdict),
+                "parse_ok": row["answer"] is not None and row["raw_confidence"] is not None,
+                "model": row["model"],
+                "prompt": row["prompt"],
+                "tokens": row["tokens"],
+                "seconds": round(float(timings.get("generation", 0.0)) / 1000, 3),
+            }
+
+    def export_records(self, path: Path) -> int:
+        """Write `records()` as JSON lines to `path` (atomically); return how many."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        count = 0
+        try:
+            with open(tmp, "w", encoding="utf-8") as out:
+                for record in self.records():
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    count += 1
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            raise StoreError(f"cannot write review export {path}: {err}") from err
+        return count
+
+    def reviewed(self, since: str | datetime | None = None) -> list[dict]:
+        """Answers given since `since` with a correct/incorrect verdict: domain, raw, confidence, correct."""
+        sql = (
+            "SELECT r.domain, r.raw_confidence, r.confidence, v.verdict FROM reviews v "
+            "JOIN replies r ON r.id = v.reply_id WHERE v.verdict IN ('correct', 'incorrect')"
+        )
+        params: tuple = ()
+        since = _normalise_time(since)
+        if since is not None:
+            sql += " AND r.created_at >= ?"
+            params = (since,)
+        return [
+            {
+                "domain": row["domain"] or "general",
+                "raw_confidence": row["raw_confidence"],
+                "confidence": row["confidence"],
+                "correct": row["verdict"] == "correct",
+            }
+            for row in self._read(sql + " ORDER BY v.id", params)
+        ]
+
+    def answered(self, since: str | datetime | None = None) -> list[dict]:
+        """Every finished answer given since `since`: domain, raw_confidence, confidence (for histograms)."""
+        sql = "SELECT domain, raw_confidence, confidence FROM replies WHERE status = 'ok'"
+        params: tuple = ()
+        since = _normalise_time(since)
+        if since is not None:
+            sql += " AND created_at >= ?"
+            params = (since,)
+        return [
+            {"domain": row["domain"] or "general", "raw_confidence": row["raw_confidence"],
+             "confidence": row["confidence"]}
+            for row in self._read(sql + " ORDER BY id", params)
+        ]
+
+    def review_stats(self, since: str | datetime | None = None) -> dict[str, ReviewStats]:
+        """Reviewed answers given since `since` (UTC ISO) per domain, plus "all"."""
+        by_domain: dict[str, list[tuple[float | None, bool]]] = {"all": []}
+        for row in self.reviewed(since):
+            pair = (row["confidence"], row["correct"])
+            by_domain["all"].append(pair)
+            by_domain.setdefault(row["domain"], []).append(pair)
+        return {domain: _stats(pairs) for domain, pairs in by_domain.items()}
+
+
+def _stats(pairs: list[tuple[float | None, bool]]) -> ReviewStats:
+    from calibration.metrics import expected_calibration_error
+
+    correct = sum(ok for _, ok in pairs)
+    scored = [(p, ok) for p, ok in pairs if p is not None and not math.isnan(p)]
+    ece = None
+    if scored:
+        ece = expected_calibration_error([int(ok) for _, ok in scored], [p for p, _ in scored])
+    return ReviewStats(
+        count=len(pairs),
+        correct=correct,
+        accuracy=correct / len(pairs) if pairs else None,
+        ece=ece,
+    )

@@ -1,0 +1,289 @@
+"""What the web app shows: inert text, the confidence badge, the review marker, dashboard figures.
+
+Pure functions from data to HTML/markdown strings and matplotlib figures, so
+`app.py` stays a thin Gradio front end and these can be tested without a server.
+
+Everything a user or the model wrote goes through `inert_markdown` (or
+`html.escape`) before it reaches the page: HTML is shown as text, never run,
+and markdown images are replaced by a note, so no remote image is fetched.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+
+from .reply import REVIEW_REASONS
+
+__all__ = [
+    "inert_markdown",
+    "confidence_band",
+    "badge_html",
+    "review_marker_html",
+    "answer_markdown",
+    "queue_item_markdown",
+    "flat_metrics",
+    "dashboard_rows",
+    "reliability_figure",
+    "histogram_figure",
+    "DASHBOARD_COLUMNS",
+]
+
+# Colour bands of calibrated confidence: (lower bound, label, colour).
+_BANDS = ((0.8, "high", "#1a7f37"), (0.5, "medium", "#9a6700"), (0.0, "low", "#cf222e"))
+_EXTRA_REASONS = {"thumbs_down": "a user gave the answer a thumbs down"}
+_FENCE = re.compile(r"(^|\n)(```|~~~)[^\n]*\n.*?(\n\2[^\n]*(?=\n|$)|$)", re.DOTALL)
+_INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+_IMAGE = re.compile(r"!\[([^\]\n]*)\]\s*(\([^)\n]*\)|\[[^\]\n]*\])")
+
+
+def _escape_prose(text: str) -> str:
+    """HTML-escape, and turn markdown images into a text note (never fetched)."""
+    text = _IMAGE.sub(lambda m: f"[image not shown: {m.group(1) or 'no description'}]", text)
+    text = text.replace("![", "!\\[")  # any image syntax the pattern missed (reference definitions, …)
+    return html.escape(text, quote=False)
+
+
+def inert_markdown(text: str | None) -> str:
+    """Markdown that renders `text` as written: HTML tags show as text, images are not loaded.
+
+    Code blocks and inline code are kept verbatim (markdown already shows them
+    literally); everything else is HTML-escaped.
+    """
+    if not text:
+        return ""
+    out, pos = [], 0
+    for m in _FENCE.finditer(text):
+        out.append(_escape_inline(text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_escape_inline(text[pos:]))
+    return "".join(out)
+
+
+def _escape_inline(text: str) -> str:
+    out, pos = [], 0
+    for m in _INLINE_CODE.finditer(text):
+        out.append(_escape_prose(text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_escape_prose(text[pos:]))
+    return "".join(out)
+
+
+def confidence_band(confidence: float | None) -> tuple[str, str]:
+    """(label, colour) of a calibrated confidence; grey "unknown" when there is none."""
+    if confidence is None or (isinstance(confidence, float) and math.isnan(confidence)):
+        return "unknown", "#6e7781"
+    for lower, label, colour in _BANDS:
+        if confidence >= lower:
+            return label, colour
+    return _BANDS[-1][1:]  # pragma: no cover
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def _map_details(maps, domain: str) -> str:
+    if maps is None:
+        return "No calibration map is loaded, so the model's own figure cannot be checked."
+    dm = maps.map_for(domain)
+    ece = flat_metrics(dm.metrics).get("ece_calibrated")
+    ece_text = f"{ece * 100:.1f} points" if isinstance(ece, (int, float)) else "not measured"
+    return (
+        f"Calibration map {html.escape(str(maps.version))} (fitted {html.escape(str(maps.fitted_at))}), "
+        f"{html.escape(dm.domain)} map from {dm.n_samples} checked answers; "
+        f"its measured calibration error (ECE) is {ece_text}; "
+        f"answers below {_pct(dm.threshold)} are sent for a human check."
+    )
+
+
+def badge_html(reply, maps=None) -> str:
+    """The confidence badge shown under an answer (reply: a Reply or its dict)."""
+    get = reply.get if isinstance(reply, dict) else lambda k: getattr(reply, k)
+    confidence, raw, domain = get("confidence"), get("raw_confidence"), get("domain") or "general"
+    label, colour = confidence_band(confidence)
+    if confidence is not None:
+        tens = round(confidence * 10)
+        headline = (
+            f"Calibrated: {_pct(confidence)} — answers like this were right about {tens} times in 10"
+        )
+    elif raw is None:
+        headline = "No confidence: the model did not say how sure it is"
+    else:
+        headline = "Not calibrated: no map fits this model, so only the model's own figure is shown"
+    raw_text = f"Model said: {_pct(raw)}" if raw is not None else "Model said: nothing"
+    prob = get("domain_probability")
+    domain_text = f"Domain: {html.escape(domain)}" + (f" ({_pct(prob)} sure)" if prob is not None else "")
+    return (
+        f'<div class="cc-badge cc-{label}" style="border-left:6px solid {colour};padding:4px 8px;'
+        f'margin-top:6px;font-size:0.9em">'
+        f'<strong style="color:{colour}">{html.escape(headline)}</strong><br>'
+        f"<span>{raw_text}</span> · <span>{domain_text}</span>"
+        f"<details><summary>About this figure</summary>{_map_details(maps, domain)}</details></div>"
+    )
+
+
+def review_marker_html(reasons) -> str:
+    """The "Needs human check" marker with each reason in plain words; "" when there are none."""
+    reasons = list(reasons or ())
+    if not reasons:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(REVIEW_REASONS.get(r) or _EXTRA_REASONS.get(r) or r)}</li>" for r in reasons
+    )
+    return (
+        '<div class="cc-review" style="border:2px solid #cf222e;border-radius:6px;padding:4px 8px;'
+        'margin-top:6px"><strong style="color:#cf222e">⚠ Needs human check</strong>'
+        f"<ul style='margin:2px 0'>{items}</ul></div>"
+    )
+
+
+def answer_markdown(reply, maps=None) -> str:
+    """A finished answer for the chat: the inert answer text, the badge, and the review marker."""
+    get = reply.get if isinstance(reply, dict) else lambda k: getattr(reply, k)
+    answer = get("answer")
+    body = inert_markdown(answer) if answer else "*(the model gave no final answer)*"
+    reasons = get("review_reasons") if get("needs_review") else ()
+    return f"{body}\n\n{badge_html(reply, maps)}{review_marker_html(reasons)}"
+
+
+def queue_item_markdown(item) -> str:
+    """One review item in full for the reviewer (item: a store QueueItem)."""
+    reasons = "; ".join(REVIEW_REASONS.get(r) or _EXTRA_REASONS.get(r) or r for r in item.reasons)
+    parts = [
+        f"**Item {item.id}** · asked {html.escape(item.created_at)} by {html.escape(item.user or 'anonymous')}"
+        f" · domain **{html.escape(item.domain or '?')}** · status {item.status}",
+        f"**Calibrated confidence:** {_pct(item.confidence)} · **model said:** {_pct(item.raw_confidence)}",
+        f"**Why it is here:** {html.escape(reasons) or 'no reason recorded'}",
+        "**Question**",
+        inert_markdown(item.question),
+        "**Answer**",
+        inert_markdown(item.answer) if item.answer else "*(no final answer)*",
+    ]
+    if item.reasoning:
+        parts += ["<details><summary>Reasoning</summary>\n\n" + inert_markdown(item.reasoning) + "\n\n</details>"]
+    if item.verdict:
+        parts.append(
+            f"**Verdict:** {item.verdict} by {html.escape(item.reviewer or '?')}"
+            + (f" · correct answer: {inert_markdown(item.corrected_answer)}" if item.corrected_answer else "")
+        )
+    return "\n\n".join(parts)
+
+
+# -- dashboard ------------------------------------------------------------------------------
+
+DASHBOARD_COLUMNS = [
+    "domain", "samples", "threshold", "coverage", "ECE raw", "ECE calibrated", "Brier raw",
+    "Brier calibrated", "AUROC raw", "AUROC calibrated", "reviewed since fit", "accuracy since fit",
+    "ECE since fit",
+]
+
+
+def flat_metrics(metrics: dict | None) -> dict:
+    """Map metrics in one flat form: {"ece_raw": …, "ece_calibrated": …, "coverage": …}.
+
+    Reads both flat keys (`ece_raw`, `raw_ece`) and nested ones (`{"raw": {"ece": …}}`).
+    """
+    flat: dict = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, dict):
+            for inner, v in value.items():
+                flat[f"{inner}_{key}"] = v
+        else:
+            flat[key] = value
+    for key in list(flat):
+        for side in ("raw", "calibrated", "cal"):
+            if key.startswith(side + "_"):
+                flat.setdefault(f"{key[len(side) + 1:]}_{side}", flat[key])
+    for key in list(flat):
+        if key.endswith("_cal"):
+            flat.setdefault(key[:-4] + "_calibrated", flat[key])
+    return flat
+
+
+def _num(value, pct: bool = False) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return "—"
+    return f"{value * 100:.0f}%" if pct else f"{value:.3f}"
+
+
+def dashboard_rows(maps, stats: dict) -> list[list[str]]:
+    """One table row per domain map: stored fit metrics raw vs calibrated, plus live review figures."""
+    rows = []
+    for domain, dm in (maps.maps.items() if maps else ()):
+        m = flat_metrics(dm.metrics)
+        live = stats.get(domain)
+        rows.append([
+            domain, str(dm.n_samples), _num(dm.threshold, pct=True), _num(m.get("coverage"), pct=True),
+            _num(m.get("ece_raw")), _num(m.get("ece_calibrated")), _num(m.get("brier_raw")),
+            _num(m.get("brier_calibrated")), _num(m.get("auroc_raw")), _num(m.get("auroc_calibrated")),
+            str(live.count) if live else "0", _num(live.accuracy, pct=True) if live else "—",
+            _num(live.ece) if live else "—",
+        ])
+    return rows
+
+
+def _bins(pairs: list[tuple[float, bool]], n_bins: int = 10) -> list[tuple[float, float, int]]:
+    from calibration.metrics import reliability_bins
+
+    if not pairs:
+        return []
+    rows = reliability_bins([int(ok) for _, ok in pairs], [p for p, _ in pairs], n_bins)
+    return [(conf, acc, count) for _, _, count, conf, acc in rows]
+
+
+def reliability_figure(maps, reviewed: list[dict]):
+    """Per-domain reliability diagram: the fitted map, the diagonal, and reviewed answers since the fit."""
+    from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
+
+    domains = _domains(maps, reviewed)
+    fig = Figure(figsize=(3.2 * len(domains), 3.2))
+    axes = fig.subplots(1, len(domains), squeeze=False)
+    for ax, domain in zip(axes[0], domains):
+        ax.plot([0, 1], [0, 1], ls="--", color="#999", lw=1, label="perfectly calibrated")
+        if maps:
+            dm = maps.maps[domain]
+            ax.plot(dm.x, dm.y, color="#0969da", lw=2, label=f"map (n={dm.n_samples})")
+            ax.axhline(dm.threshold, color="#cf222e", lw=1, ls=":", label="review threshold")
+        mine = [r for r in reviewed if r["domain"] == domain]
+        for key, colour, name in (("raw_confidence", "#9a6700", "reviewed: raw"),
+                                  ("confidence", "#1a7f37", "reviewed: calibrated")):
+            pts = _bins([(r[key], r["correct"]) for r in mine if r[key] is not None])
+            if pts:
+                ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=[20 + 6 * p[2] for p in pts],
+                           color=colour, alpha=0.8, label=name)
+        ax.set(title=domain, xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="share correct")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def _domains(maps, rows: list[dict]) -> list[str]:
+    if maps:
+        return list(maps.maps)
+    return sorted({r["domain"] for r in rows}) or ["general"]
+
+
+def histogram_figure(maps, answered: list[dict]):
+    """Per-domain histogram of the raw and calibrated confidences of answers given since the fit."""
+    from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
+
+    domains = _domains(maps, answered)
+    fig = Figure(figsize=(3.2 * len(domains), 2.6))
+    axes = fig.subplots(1, len(domains), squeeze=False)
+    edges = [i / 10 for i in range(11)]
+    for ax, domain in zip(axes[0], domains):
+        mine = [r for r in answered if r["domain"] == domain]
+        for key, colour, name in (("raw_confidence", "#9a6700", "model said"),
+                                  ("confidence", "#1a7f37", "calibrated")):
+            values = [r[key] for r in mine if r[key] is not None]
+            if values:
+                ax.hist(values, bins=edges, color=colour, alpha=0.5, label=name)
+        ax.set(title=domain, xlim=(0, 1), xlabel="confidence", ylabel="answers")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

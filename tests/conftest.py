@@ -1,0 +1,143 @@
+"""Shared test fixtures: a scripted assistant, users of each role, and a running web app."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from assistant.auth import Users  # noqa: E402
+from assistant.backend import FakeBackend, GenerationOptions, GenerationStats  # noqa: E402
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+# name -> (role, password) of the test users
+TEST_USERS = {"sam": ("staff", "staff-pw"), "rita": ("reviewer", "reviewer-pw"), "ann": ("admin", "admin-pw")}
+
+# Scripted model outputs, picked by a marker in the question (see ScriptedBackend).
+CONFIDENT = "Twelve elevens are 132. <answer>132</answer> <confidence>95%</confidence>"
+UNSURE = "I think it is Lyon but I am not sure. <answer>Lyon</answer> <confidence>30%</confidence>"
+HOSTILE = (
+    "<answer><script>window.__pwned = 1; alert('xss')</script><b>bold?</b> "
+    "<img src=x onerror=\"window.__pwned=2\"> ![tracker](http://example.invalid/t.png)</answer> "
+    "<confidence>90%</confidence>"
+)
+
+LONG = " ".join(["step"] * 80) + " <answer>done</answer> <confidence>80%</confidence>"
+
+
+class FixedRouter:
+    """Routes every question to one domain with a fixed probability (the Route contract of routing.py)."""
+
+    def __init__(self, domain="math", probability=0.97):
+        self.domain, self.probability = domain, probability
+
+    def route(self, question):
+        from assistant.routing import DOMAINS, Route
+
+        probs = {d: (self.probability if d == self.domain else (1 - self.probability) / 3) for d in DOMAINS}
+        return Route(domain=self.domain, probability=self.probability, probabilities=probs, confident=True)
+
+
+@dataclass
+class ScriptedBackend(FakeBackend):
+    """FakeBackend whose output depends on the question: '[unsure]' -> low confidence, '[html]' -> hostile HTML.
+
+    `delay` seconds pass between words, so streaming is visible (browser) and killable (fault tests).
+    """
+
+    delay: float = 0.0
+    scripts: dict = field(default_factory=lambda: {"[unsure]": UNSURE, "[html]": HOSTILE, "[long]": LONG})
+
+    def stream(self, messages, options=GenerationOptions(), cancel=None):
+        question = messages[-1]["content"].lower()
+        text = next((out for key, out in self.scripts.items() if key in question), CONFIDENT)
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            if cancel is not None and cancel.is_set():
+                return GenerationStats(tokens=i, finish_reason="cancelled")
+            if self.delay:
+                time.sleep(self.delay)
+            yield word if i == 0 else " " + word
+        return GenerationStats(tokens=len(words), finish_reason="stop")
+
+
+def make_maps(model="fake-model", prompt="confidence_tags"):
+    """math: raw p -> 0.8 p (the model is overconfident); general: identity; review below 50%."""
+    from calibration.maps import CalibrationMaps, DomainMap
+
+    metrics = {"ece_raw": 0.2, "ece_calibrated": 0.05, "brier_raw": 0.3, "brier_calibrated": 0.2,
+               "auroc_raw": 0.7, "auroc_calibrated": 0.7, "coverage": 0.8}
+    maps = {
+        "math": DomainMap("math", (0.0, 1.0), (0.0, 0.8), 300, 0.5, metrics),
+        "general": DomainMap("general", (0.0, 1.0), (0.0, 1.0), 1200, 0.5, metrics),
+    }
+    return CalibrationMaps(model=model, prompt=prompt, version="v0001", fitted_at="2020-01-01T00:00:00+00:00",
+                           maps=maps)
+
+
+def make_assistant(delay: float = 0.0, max_question_chars: int = 8000):
+    from assistant.pipeline import Assistant
+    from assistant.prompts import load_prompt
+
+    backend = ScriptedBackend(model_id="fake-model", delay=delay)
+    return Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), make_maps(),
+                     max_question_chars=max_question_chars)
+
+
+def make_users() -> Users:
+    users = Users()
+    for name, (role, password) in TEST_USERS.items():
+        users = users.with_user(name, role, password)
+    return users
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningApp:
+    url: str  # base URL of the running app
+    store: object  # its ReviewStore
+    assistant: object  # its Assistant
+    demo: object  # the gr.Blocks
+
+
+def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
+           assistant=None, queue_size=32) -> RunningApp:
+    """Start the app on a free port in this process (a background thread)."""
+    from app import build_app
+    from assistant.store import ReviewStore
+
+    store = ReviewStore(data_dir)
+    assistant = assistant or make_assistant(delay=delay)
+    users = users if users is not None else make_users()
+    demo = build_app(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
+    demo.queue(max_size=queue_size, default_concurrency_limit=1)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                auth=users.authenticate if users else None, show_error=True)
+    return RunningApp(demo.local_url.rstrip("/") + "/", store, assistant, demo)
+
+
+@pytest.fixture(scope="module")
+def running_app(tmp_path_factory):
+    """The app with a scripted assistant and the three TEST_USERS, shared by a module's tests."""
+    app = launch(tmp_path_factory.mktemp("app-data"), delay=0.02)
+    yield app
+    app.demo.close()
+
+
+def serve_in_subprocess(data_dir: str, delay: float) -> None:
+    """Entry point of a server subprocess (for kill tests): `python -c 'from tests.conftest import ...'`."""
+    app = launch(Path(data_dir), delay=delay)
+    print(app.url, flush=True)
+    app.demo.block_thread()

@@ -1,0 +1,107 @@
+"""Users, roles and password hashes: files, the env variable, the CLI, and what never leaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.auth import USERS_ENV, Users, hash_password, load_users, main, role_at_least, verify_password
+from assistant.errors import DataError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_hash_is_salted_scrypt_and_verifies():
+    a, b = hash_password("s3cret"), hash_password("s3cret")
+    assert a != b and a.startswith("scrypt$16384$8$1$")
+    assert verify_password("s3cret", a) and verify_password("s3cret", b)
+    assert not verify_password("s3cret ", a) and not verify_password("", a)
+    assert "s3cret" not in a
+
+
+@pytest.mark.parametrize(
+    "role, needed, allowed",
+    [
+        ("admin", "reviewer", True), ("admin", "staff", True), ("reviewer", "reviewer", True),
+        ("reviewer", "admin", False), ("staff", "reviewer", False), ("staff", "staff", True),
+        (None, "staff", False), ("root", "staff", False),
+    ],
+)
+def test_roles_nest(role, needed, allowed):
+    assert role_at_least(role, needed) is allowed
+
+
+def test_users_from_env_variable():
+    env = {USERS_ENV: f"alice:reviewer:{hash_password('pa')}, bob:staff:{hash_password('pb')}"}
+    users = load_users(None, env=env)
+    assert users.authenticate("alice", "pa") and users.authenticate("bob", "pb")
+    assert not users.authenticate("alice", "pb") and not users.authenticate("carol", "pa")
+    assert (users.role_of("alice"), users.role_of("bob"), users.role_of("carol"), users.role_of(None)) == (
+        "reviewer", "staff", None, None)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_users_file_round_trip(tmp_path, suffix):
+    from assistant.auth import save_users
+
+    path = tmp_path / f"users{suffix}"
+    save_users(Users().with_user("ann", "admin", "pw1").with_user("rita", "reviewer", "pw2"), path)
+    users = load_users(path, env={})
+    assert users.authenticate("ann", "pw1") and users.role_of("rita") == "reviewer"
+    assert path.stat().st_mode & 0o077 == 0  # owner-only: the file holds hashes
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"users": [{"name": "a", "role": "boss", "password_hash": "HASH"}]}', "role 'boss'"),
+        ('{"users": [{"name": "a b", "role": "staff", "password_hash": "HASH"}]}', "user name"),
+        ('{"users": [{"name": "a", "role": "staff"}]}', "needs name, role and password_hash"),
+        ('{"users": [{"name": "a", "role": "staff", "password_hash": "plaintext-pw"}]}', "scrypt"),
+        ('{"users": ', "cannot be read"),
+    ],
+)
+def test_bad_users_files_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "users.json"
+    path.write_text(content.replace("HASH", hash_password("x")))
+    with pytest.raises(DataError, match=message) as err:
+        load_users(path, env={})
+    assert "plaintext-pw" not in str(err.value)  # a pasted password is never echoed
+
+
+@pytest.mark.parametrize("value", ["alice:staff", "alice:boss:x", "alice:staff:not-a-hash"])
+def test_bad_env_entries(value):
+    with pytest.raises(DataError):
+        load_users(None, env={USERS_ENV: value})
+
+
+def test_user_repr_hides_the_hash():
+    users = Users().with_user("ann", "admin", "pw")
+    assert "scrypt" not in repr(users) and "pw" not in repr(users.users["ann"]).replace("password_hash", "")
+
+
+def test_cli_add_user_with_password_stdin(tmp_path):
+    path = tmp_path / "users.json"
+    for name, role, pw in (("ann", "admin", "first"), ("bob", "staff", "second")):
+        run = subprocess.run(
+            [sys.executable, "-m", "assistant.auth", "add-user", name, "--role", role, "--file", str(path),
+             "--password-stdin"], input=pw + "\n", capture_output=True, text=True, cwd=ROOT, check=True,
+        )
+        assert pw not in run.stdout + run.stderr
+    data = json.loads(path.read_text())
+    assert [u["name"] for u in data["users"]] == ["ann", "bob"]
+    users = load_users(path, env={})
+    assert users.authenticate("ann", "first") and users.role_of("bob") == "staff"
+
+
+def test_cli_hash_password_output_works_in_env(capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
+    assert main(["hash-password", "--password-stdin"]) == 0
+    hashed = capsys.readouterr().out.strip()
+    assert load_users(None, env={USERS_ENV: f"zed:admin:{hashed}"}).authenticate("zed", "pw")

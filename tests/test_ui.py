@@ -1,0 +1,97 @@
+"""Rendering helpers of the web app: inert text, the badge wording, the review marker, the dashboard table."""
+
+from __future__ import annotations
+
+import html as html_lib
+
+import pytest
+
+from assistant import ui
+from assistant.reply import REVIEW_REASONS
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        ("a & b < c", "a &amp; b &lt; c"),
+        ("![logo](http://evil.example/x.png) hi", "[image not shown: logo] hi"),
+        ("![](http://evil.example/x.png)", "[image not shown: no description]"),
+        ("![ref][1]", "[image not shown: ref]"),
+        ("keep `<b>` inline", "keep `<b>` inline"),
+        ("```html\n<b>x</b>\n```\n<i>", "```html\n<b>x</b>\n```\n&lt;i&gt;"),
+        ("**bold** and [link](https://example.org)", "**bold** and [link](https://example.org)"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_inert_markdown(text, expected):
+    assert ui.inert_markdown(text) == expected
+
+
+@pytest.mark.parametrize(
+    "confidence, label",
+    [(0.95, "high"), (0.8, "high"), (0.79, "medium"), (0.5, "medium"), (0.49, "low"), (0.0, "low"), (None, "unknown")],
+)
+def test_confidence_band(confidence, label):
+    assert ui.confidence_band(confidence)[0] == label
+
+
+@pytest.mark.parametrize(
+    "reply, phrases",
+    [
+        ({"confidence": 0.62, "raw_confidence": 0.9, "domain": "math", "domain_probability": 0.8},
+         ["Calibrated: 62% — answers like this were right about 6 times in 10", "Model said: 90%",
+          "Domain: math (80% sure)"]),
+        ({"confidence": None, "raw_confidence": None, "domain": "general", "domain_probability": 0.4},
+         ["No confidence", "Model said: nothing"]),
+        ({"confidence": None, "raw_confidence": 0.7, "domain": "<b>x</b>", "domain_probability": None},
+         ["Not calibrated", "Model said: 70%", "Domain: &lt;b&gt;x&lt;/b&gt;"]),
+    ],
+)
+def test_badge_wording(reply, phrases):
+    html = ui.badge_html(reply, None)
+    for phrase in phrases:
+        assert phrase in html
+
+
+def test_badge_details_name_map_version_samples_and_ece():
+    from tests.conftest import make_maps
+
+    html = ui.badge_html({"confidence": 0.5, "raw_confidence": 0.6, "domain": "math", "domain_probability": 0.9},
+                         make_maps())
+    assert "v0001" in html and "300 checked answers" in html and "5.0 points" in html
+
+
+def test_review_marker_lists_plain_reasons():
+    html = ui.review_marker_html(["low_confidence", "thumbs_down"])
+    assert "Needs human check" in html and "thumbs down" in html
+    assert html_lib.escape(REVIEW_REASONS["low_confidence"]) in html
+    assert ui.review_marker_html([]) == ""
+
+
+@pytest.mark.parametrize(
+    "metrics, expected",
+    [
+        ({"ece_raw": 0.2, "ece_calibrated": 0.05}, {"ece_raw": 0.2, "ece_calibrated": 0.05}),
+        ({"raw": {"ece": 0.2}, "calibrated": {"ece": 0.05}}, {"ece_raw": 0.2, "ece_calibrated": 0.05}),
+        ({"raw_ece": 0.2, "cal_ece": 0.05}, {"ece_raw": 0.2, "ece_calibrated": 0.05}),
+    ],
+)
+def test_flat_metrics_reads_both_layouts(metrics, expected):
+    flat = ui.flat_metrics(metrics)
+    assert {k: flat[k] for k in expected} == expected
+
+
+def test_dashboard_rows_and_figures():
+    from assistant.store import ReviewStats
+    from tests.conftest import make_maps
+
+    maps = make_maps()
+    rows = ui.dashboard_rows(maps, {"math": ReviewStats(count=4, correct=3, accuracy=0.75, ece=0.1)})
+    assert rows[0] == ["math", "300", "50%", "80%", "0.200", "0.050", "0.300", "0.200", "0.700", "0.700", "4", "75%",
+                       "0.100"]
+    assert rows[1][10:] == ["0", "—", "—"]
+    reviewed = [{"domain": "math", "raw_confidence": 0.9, "confidence": 0.72, "correct": True}]
+    assert len(ui.reliability_figure(maps, reviewed).axes) == 2
+    assert len(ui.histogram_figure(None, reviewed).axes) == 1
