@@ -139,10 +139,11 @@ class Assistant:
         prompt = load_prompt(prompt_id)
         try:
             maps = MapStore(maps_dir).active()
-        except MapError:
+        except MapError as err:
             if not allow_uncalibrated:
                 raise
-            log.warning("active calibration map is invalid; running uncalibrated", exc_info=True)
+            # one line naming the file and field, as when refusing to start; a traceback says no more
+            log.warning("active calibration map is invalid (%s); running uncalibrated", err)
             maps = None
         router = DomainRouter.load()
         backend = load_backend(model_config or ModelConfig())

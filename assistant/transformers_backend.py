@@ -160,6 +160,8 @@ class TransformersBackend:
                 tokenizer = tokenizer_cls.from_pretrained(cached, local_files_only=True)
                 self.loaded_from = str(cached)
                 return model, tokenizer
+            except MemoryError:
+                raise  # out of memory says nothing about the cache: keep it (the caller reports the error)
             except Exception as error:  # a cache damaged by hand: convert again
                 warnings.warn(f"converted-model cache {cached} is unreadable ({error}); converting again")
                 shutil.rmtree(cached, ignore_errors=True)

@@ -84,8 +84,12 @@ def load_records(paths: list[Path], *, on_error: str = "stop", keep_model=None, 
     for path in paths:
         for rec in read_jsonl(path, on_error=on_error):
             missing = [k for k in NEEDED_FIELDS if k not in rec]
-            if missing:
-                message = f"{path}: record {rec.get('id', '?')!r} lacks field(s) {', '.join(missing)}"
+            # a list or object here would crash the set and dict lookups below (unhashable)
+            nested = [k for k in ("id", "model", "prompt") if isinstance(rec.get(k), (list, dict))]
+            if missing or nested:
+                message = (f"{path}: record {rec.get('id', '?')!r} lacks field(s) {', '.join(missing)}" if missing
+                           else f"{path}: record {rec['id']!r}: field(s) {', '.join(nested)} must be text, not "
+                                "a list or object")
                 if on_error == "stop":
                     raise DataError(message + " (pass --on-error skip to skip such records)")
                 log.warning("skipping %s", message)

@@ -74,7 +74,7 @@ def _read_numbered(path: Path, on_error: str) -> Iterator[tuple[int, dict]]:
                 problem = (
                     None if isinstance(obj, dict) else f"expected a JSON object, got {type(obj).__name__}"
                 )
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:  # RecursionError: arrays nested thousands deep
                 problem = f"malformed JSON line ({e})"
             if problem is None:
                 yield lineno, obj

@@ -232,6 +232,13 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # JSON allows integers too large for a float (1 followed by 400 zeros)
+        return False
+
+
 _FILE_FIELDS = {"schema_version", "model", "prompt", "version", "fitted_at", "maps", "source", "notes"}
 _MAP_FIELDS = {"domain", "x", "y", "n_samples", "threshold", "metrics"}
 
@@ -293,7 +300,7 @@ def _check_map_fields(m, prefix: str, where: str) -> None:
         v = m[name]
         if not isinstance(v, (list, tuple)) or not all(_is_number(t) for t in v):
             _fail(where, f"{prefix}.{name}", "must be a list of numbers")
-        if not all(math.isfinite(t) for t in v):
+        if not all(_finite(t) for t in v):
             _fail(where, f"{prefix}.{name}", "contains NaN or infinity")
         if not all(0.0 <= t <= 1.0 for t in v):
             _fail(where, f"{prefix}.{name}", "values must lie in [0, 1]")
@@ -307,7 +314,7 @@ def _check_map_fields(m, prefix: str, where: str) -> None:
     if any(b < a for a, b in pairwise(y)):
         _fail(where, f"{prefix}.y", "values must be non-decreasing (monotone map)")
     t = m["threshold"]
-    if not _is_number(t) or not math.isfinite(t) or not 0.0 <= t <= 1.0:
+    if not _is_number(t) or not _finite(t) or not 0.0 <= t <= 1.0:
         _fail(where, f"{prefix}.threshold", f"must be a number in [0, 1], got {t!r}")
     n = m["n_samples"]
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
@@ -328,6 +335,8 @@ def load_maps(path) -> CalibrationMaps:
     except json.JSONDecodeError as exc:
         raise MapError(f"{path}: not valid JSON (truncated or corrupt?) at line {exc.lineno} "
                        f"column {exc.colno}: {exc.msg}") from exc
+    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits; arrays nested too deep
+        raise MapError(f"{path}: not valid JSON (corrupt?): {exc}") from exc
     return CalibrationMaps.from_dict(data, where=str(path))
 
 
@@ -463,7 +472,10 @@ class MapStore:
         path = self.folder / "ACTIVE"
         if not path.exists():
             return None
-        version = path.read_text(encoding="utf-8").strip()
+        try:
+            version = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:  # a damaged pointer must stay a MapError (one line)
+            raise MapError(f"{path}: cannot read the active-version pointer ({exc})") from exc
         if not _VERSION_RE.match(version):
             raise MapError(f"{path}: invalid version {version!r} (expected v0001, v0002, …)")
         return version
