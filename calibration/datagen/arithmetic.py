@@ -76,12 +76,19 @@ def _div(rng):
     return _item("div", q.format(a=b * quotient, b=b), quotient, "number")
 
 
+_ORDER_OF_OPERATIONS = {
+    "{a} + {b} × {c}": lambda a, b, c: a + b * c,
+    "({a} + {b}) × {c}": lambda a, b, c: (a + b) * c,
+    "{a} - {b} × {c}": lambda a, b, c: a - b * c,
+    "{c} × ({a} - {b})": lambda a, b, c: c * (a - b),
+    "-{a} + {b} × {c}": lambda a, b, c: -a + b * c,
+}
+
+
 def _order_of_operations(rng):
     a, b, c = rng.randint(1, 30), rng.randint(2, 12), rng.randint(2, 12)
-    form = rng.choice(
-        ["{a} + {b} × {c}", "({a} + {b}) × {c}", "{a} - {b} × {c}", "{c} × ({a} - {b})", "-{a} + {b} × {c}"]
-    )
-    value = eval(form.format(a=a, b=b, c=c).replace("×", "*"))  # safe: our own digits and operators only
+    form = rng.choice(list(_ORDER_OF_OPERATIONS))
+    value = _ORDER_OF_OPERATIONS[form](a, b, c)
     return _item("order_of_operations", f"What is {form.format(a=a, b=b, c=c)}?", value, "number")
 
 
