@@ -17,12 +17,13 @@ Where things are looked for:
 * Answer, first rule that finds a non-empty one: the last `<answer>…</answer>`
   (an unclosed `<answer>` takes the rest of the text up to a `<confidence>` tag);
   the last `Answer: …` / `Final answer: …` / `**Answer:** …` line; the last
-  "the answer is …"; for a short final part (≤ 200 characters) its first line
+  "the answer is …" (not "the answer is correct", which is a verdict); for a short final part (≤ 200 characters) its first line
   with any confidence statement cut off. "I don't know" and its variants
   (`NOT_ATTEMPTED`) as the whole answer set `not_attempted`.
 * Confidence, first kind found: `<confidence>…</confidence>` tags; labelled or
   explicit statements (`Confidence: 85%`, `**Confidence:** 85 %`,
-  `confidence level: high`, `my confidence is 0.9`, `I am 90% confident`);
+  `confidence level: high`, `my confidence is 0.9`, `I am 90% confident`, but not
+  "not 100% sure");
   fractions `85/100`; linguistic phrases (`LINGUISTIC_CONFIDENCE`). Within a kind
   the last one wins. When the tagged, labelled and fraction statements hold
   several *different* values, the issue is `ambiguous_confidence` (hedging words
@@ -113,14 +114,33 @@ CONFIDENCE_LEVELS: dict[str, float] = {
 
 # Whole answers that mean the model declined (compared lower-cased, punctuation stripped).
 NOT_ATTEMPTED = frozenset(
-    {"i don't know", "i do not know", "i dont know", "don't know", "do not know", "unknown", "idk",
-     "i'm not sure", "i am not sure", "not sure", "i'm unsure", "i am unsure", "no idea", "i have no idea",
-     "i cannot answer", "i can't answer", "cannot answer", "unsure"}
+    {
+        "i don't know",
+        "i do not know",
+        "i dont know",
+        "don't know",
+        "do not know",
+        "unknown",
+        "idk",
+        "i'm not sure",
+        "i am not sure",
+        "not sure",
+        "i'm unsure",
+        "i am unsure",
+        "no idea",
+        "i have no idea",
+        "i cannot answer",
+        "i can't answer",
+        "cannot answer",
+        "unsure",
+    }
 )
 
 EXPECTED_FORMAT = "reasoning, then <answer>your answer</answer> and <confidence>NN%</confidence> (0-100)"
 
-_PLACEHOLDER_ANSWERS = frozenset({"", "...", "…", "your answer", "your final answer", "answer", "final answer"})
+_PLACEHOLDER_ANSWERS = frozenset(
+    {"", "...", "…", "your answer", "your final answer", "answer", "final answer"}
+)
 _VERDICTS = frozenset({"correct", "incorrect", "right", "wrong", "not correct", "accurate", "inaccurate"})
 _ISSUE_ORDER = tuple(REVIEW_REASONS)
 _SHORT_FINAL = 200  # characters: a final part this short may be the bare answer
@@ -166,26 +186,28 @@ _PERCENT_CONFIDENT = re.compile(
     r"(?:confident|confidence|sure|certain|likely|chance|probability)\b",
     re.I,
 )
+_VALUE_END = re.compile(r"\n|<")  # where an unclosed <confidence> value ends
 _NEGATED = re.compile(r"\bnot\s{1,3}$", re.I)
 _FRACTION = re.compile(r"(?<![\w.])(?P<num>\d{1,3}(?:\.\d+)?)\s{0,3}(?P<unit>/\s{0,3}100)\b")
 
 
 def _phrase_regex(phrases) -> re.Pattern:
     ordered = sorted(phrases, key=len, reverse=True)  # longest first: "very unlikely" before "likely"
-    return re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ordered) + r")\b", re.I)
+    return re.compile(
+        r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in ordered) + r")\b", re.I
+    )
 
 
 _PHRASES = _phrase_regex(LINGUISTIC_CONFIDENCE)
 _PHRASES_AND_LEVELS = _phrase_regex({**LINGUISTIC_CONFIDENCE, **CONFIDENCE_LEVELS})
 _ANSWER_LINE = re.compile(
-    r"^[ \t>#*_-]{0,10}(?:final[ \t]+|correct[ \t]+)?answer[ \t*_]{0,4}[:：][ \t*_]{0,4}(?P<value>[^\n]{1,300})",
+    r"^[ \t>#*_-]{0,10}(?:final[ \t]+|correct[ \t]+)?answer[ \t*_]{0,4}[:：]"
+    r"[ \t*_]{0,4}(?P<value>[^\n]{1,300})",
     re.I | re.M,
 )
 _ANSWER_IS = re.compile(r"\banswer[ \t]+is\b[ \t]*:?[ \t*_]{0,4}", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_CONFIDENCE_SENTENCE = re.compile(
-    r"(?i)\b(?:confidence|confident|probability|certainty|certain|sure)\b"
-)
+_CONFIDENCE_SENTENCE = re.compile(r"(?i)\b(?:confidence|confident|probability|certainty|certain|sure)\b")
 _CONFIDENCE_TAIL = re.compile(
     r"(?i)[\s(\[,;–—-]*(?:<\s*confidence|\bconfidence\b|\(?\s*\d+(?:\.\d+)?\s*(?:%|/\s*100\b))"
 )
@@ -228,7 +250,11 @@ def _split(text: str) -> tuple[str, str, bool]:
         reasoning = head[opened.end() :] if opened else head
         reopened = _THINK_OPEN.search(final)  # a new think block that never closed
         if reopened:
-            return (reasoning + "\n" + final[reopened.end() :]).strip(), final[: reopened.start()].strip(), True
+            return (
+                (reasoning + "\n" + final[reopened.end() :]).strip(),
+                final[: reopened.start()].strip(),
+                True,
+            )
         return reasoning.strip(), final.strip(), False
     opened = _THINK_OPEN.search(text)
     if opened:
@@ -250,9 +276,10 @@ def split_reasoning(text: str) -> tuple[str, str]:
 def _clean_answer(value: str) -> str | None:
     value = _CONF_OPEN.split(value, maxsplit=1)[0]
     value = _ANY_TAG.sub("", value)
-    previous = None
-    while value != previous:  # peel whitespace, markdown and quotes until none is left at either end
-        previous, value = value, value.strip().strip("*_`\"'")
+    for _ in range(
+        3
+    ):  # peel whitespace, markdown, quotes and a final period ("**Paris.**"); bounded: stays linear
+        value = value.strip().strip("*_`\"'").strip()
         if value.endswith(".") and not value.endswith(".."):
             value = value[:-1]
     return None if value.lower() in _PLACEHOLDER_ANSWERS else value
@@ -286,7 +313,7 @@ def extract_answer(final: str) -> str | None:
 def _mask(text: str, open_re: re.Pattern, close_re: re.Pattern) -> str:
     """The text with every open…close span replaced by a newline."""
     pieces, pos = [], 0
-    for start, end, _ in _tag_spans(text, open_re, close_re, re.compile(r"\n|<")):
+    for start, end, _ in _tag_spans(text, open_re, close_re, _VALUE_END):
         pieces += [text[pos:start], "\n"]
         pos = end
     return "".join(pieces) + text[pos:]
@@ -294,7 +321,10 @@ def _mask(text: str, open_re: re.Pattern, close_re: re.Pattern) -> str:
 
 def _number(num: str, unit: str | None) -> float:
     num = num.replace("−", "-")
-    value = float("inf") if len(num) > 20 else float(num)
+    whole, _, fraction = num.partition(".")
+    value = (
+        float("inf") if len(whole) > 20 else float(f"{whole or 0}.{fraction[:20] or 0}")
+    )  # "99.999…" stays 100%
     unit = (unit or "").replace(" ", "").lower()
     if unit == "/10":
         value /= 10
@@ -318,13 +348,19 @@ def _parse_value(text: str) -> float | None:
 
 def extract_confidence(final: str) -> tuple[float | None, tuple[str, ...]]:
     """(confidence in [0, 1] or None, issues) from a final part; rules in the module docstring."""
-    tagged = [v for _, _, inner in _tag_spans(final, _CONF_OPEN, _CONF_CLOSE, re.compile(r"\n|<"))
-              if (v := _parse_value(inner)) is not None]
+    tagged = [
+        v
+        for _, _, inner in _tag_spans(final, _CONF_OPEN, _CONF_CLOSE, _VALUE_END)
+        if (v := _parse_value(inner)) is not None
+    ]
     rest = _mask(_mask(final, _CONF_OPEN, _CONF_CLOSE), _ANSWER_OPEN, _ANSWER_CLOSE)
     explicit = sorted(
         [(m.start(), v) for m in _LABELLED.finditer(rest) if (v := _parse_value(m["value"])) is not None]
-        + [(m.start(), _number(m["num"], m["unit"])) for m in _PERCENT_CONFIDENT.finditer(rest)
-           if not _NEGATED.search(rest, max(0, m.start() - 5), m.start())]  # "not 100% sure" states no number
+        + [
+            (m.start(), _number(m["num"], m["unit"]))
+            for m in _PERCENT_CONFIDENT.finditer(rest)
+            if not _NEGATED.search(rest, max(0, m.start() - 5), m.start())
+        ]  # "not 100% sure" states no number
     )
     explicit_values = [v for _, v in explicit]
     fractions = [_number(m["num"], m["unit"]) for m in _FRACTION.finditer(rest)]
@@ -377,7 +413,11 @@ def _shorten(text: str, limit: int = 400) -> str:
 def parse_output_strict(text: str) -> ParsedOutput:
     """Like `parse_output`, but raise ParseError when the answer or the confidence is missing."""
     parsed = parse_output(text)
-    missing = [name for name, key in (("answer", "no_answer"), ("confidence", "no_confidence")) if key in parsed.issues]
+    missing = [
+        name
+        for name, key in (("answer", "no_answer"), ("confidence", "no_confidence"))
+        if key in parsed.issues
+    ]
     if missing:
         raise ParseError(
             f"no {' and no '.join(missing)} found in the model output "

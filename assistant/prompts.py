@@ -2,8 +2,10 @@
 
 A prompt file holds `description`, `user` (required) and optionally `system`,
 `[[examples]]` tables (`user`, `assistant`: worked turns sent before the
-question, which small models imitate far better than instructions), and for two-turn prompts `followup_user` (and `followup_system`), which ask only
-for the confidence in an answer already given. Placeholders are `{{name}}`;
+question, which small models imitate far better than instructions; put them
+after the top-level keys, as TOML requires), and for two-turn prompts
+`followup_user` (and `followup_system`), which ask only for the confidence in an
+answer already given. Placeholders are `{{name}}`;
 `{{question}}` in the first turn, `{{question}}` and `{{answer}}` in the follow-up.
 
 Rendering is strict: a placeholder with no value raises `TemplateError` naming
@@ -17,9 +19,13 @@ it, and values are inserted verbatim in one pass, so a question that contains
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser ships as `tomli`
+    import tomli as tomllib
 
 from .backend import Message
 from .config import PROJECT_ROOT
@@ -46,7 +52,9 @@ def render(template: str, *, _where: str = "template", **variables) -> str:
         name = match[1]
         if name not in variables:
             given = ", ".join(sorted(variables)) or "none"
-            raise TemplateError(f"{_where} uses {{{{{name}}}}} but no value was given for {name!r} (given: {given})")
+            raise TemplateError(
+                f"{_where} uses {{{{{name}}}}} but no value was given for {name!r} (given: {given})"
+            )
         return str(variables[name])
 
     return _PLACEHOLDER.sub(substitute, template)
@@ -72,7 +80,9 @@ class Prompt:
         where = f"prompt {self.id!r} ({part})"
         messages = []
         if system:
-            messages.append({"role": "system", "content": render(system, _where=where + " system", **variables)})
+            messages.append(
+                {"role": "system", "content": render(system, _where=where + " system", **variables)}
+            )
         messages.append({"role": "user", "content": render(user, _where=where + " user", **variables)})
         return messages
 
@@ -90,8 +100,12 @@ class Prompt:
     def followup_messages(self, question: str, answer: str) -> list[Message]:
         """The second-turn messages that ask only for the confidence in `answer`."""
         if not self.followup:
-            raise TemplateError(f"prompt {self.id!r} has no follow-up turn (no `followup_user` in {self.path})")
-        return self._messages(self.followup_system, self.followup_user, "follow-up", question=question, answer=answer)
+            raise TemplateError(
+                f"prompt {self.id!r} has no follow-up turn (no `followup_user` in {self.path})"
+            )
+        return self._messages(
+            self.followup_system, self.followup_user, "follow-up", question=question, answer=answer
+        )
 
 
 def _check_id(prompt_id: str, folder: Path) -> None:
@@ -111,13 +125,14 @@ def list_prompts(prompts_dir: Path | None = None) -> list[str]:
 
 
 def load_prompt(prompt_id: str, prompts_dir: Path | None = None) -> Prompt:
-    """Load `prompts/<prompt_id>.toml`; TemplateError names the file and key when it is unknown or malformed."""
+    """Load `prompts/<prompt_id>.toml`; TemplateError names the file and key if unknown or malformed."""
     folder = Path(prompts_dir) if prompts_dir is not None else PROMPTS_DIR
     _check_id(prompt_id, folder)
     path = folder / f"{prompt_id}.toml"
     if not path.is_file():
         raise TemplateError(
-            f"unknown prompt {prompt_id!r}; available: {', '.join(list_prompts(folder)) or 'none'} (in {folder})"
+            f"unknown prompt {prompt_id!r}; available: {', '.join(list_prompts(folder)) or 'none'} "
+            f"(in {folder})"
         )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -125,15 +140,22 @@ def load_prompt(prompt_id: str, prompts_dir: Path | None = None) -> Prompt:
         raise TemplateError(f"malformed prompt file {path}: {error}") from error
     for key in _TEXT_KEYS:
         if key in data and not isinstance(data[key], str):
-            raise TemplateError(f"prompt file {path}: key {key!r} must be a string, not {type(data[key]).__name__}")
+            raise TemplateError(
+                f"prompt file {path}: key {key!r} must be a string, not {type(data[key]).__name__}"
+            )
     if not data.get("user", "").strip():
         raise TemplateError(f"prompt file {path}: missing key 'user' (the first-turn message template)")
     if data.get("followup_system") and not data.get("followup_user"):
-        raise TemplateError(f"prompt file {path}: 'followup_system' is set but key 'followup_user' is missing")
+        raise TemplateError(
+            f"prompt file {path}: 'followup_system' is set but key 'followup_user' is missing"
+        )
     examples = _examples(data.get("examples", []), path)
     unknown = sorted(set(data) - set(_TEXT_KEYS) - {"examples"})
     if unknown:
-        raise TemplateError(f"prompt file {path}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_TEXT_KEYS)}, examples")
+        raise TemplateError(
+            f"prompt file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(_TEXT_KEYS)}, examples"
+        )
     return Prompt(
         id=prompt_id,
         description=data.get("description", "").strip(),
@@ -151,9 +173,16 @@ def _examples(raw, path: Path) -> tuple[tuple[str, str], ...]:
         raise TemplateError(f"prompt file {path}: 'examples' must be an array of tables ([[examples]])")
     examples = []
     for i, example in enumerate(raw, 1):
-        if not isinstance(example, dict) or set(example) != {"user", "assistant"} or not all(
-                isinstance(v, str) and v.strip() for v in example.values()):
-            raise TemplateError(f"prompt file {path}: examples[{i}] needs exactly two non-empty strings, "
-                                "'user' and 'assistant'")
+        if (
+            not isinstance(example, dict)
+            or set(example) != {"user", "assistant"}
+            or not all(isinstance(v, str) and v.strip() for v in example.values())
+        ):
+            stray = sorted(set(example) & set(_TEXT_KEYS) - {"user"}) if isinstance(example, dict) else []
+            hint = f" ({', '.join(stray)} must come before the first [[examples]])" if stray else ""
+            raise TemplateError(
+                f"prompt file {path}: examples[{i}] needs exactly two non-empty strings, "
+                f"'user' and 'assistant'{hint}"
+            )
         examples.append((example["user"], example["assistant"]))
     return tuple(examples)

@@ -43,7 +43,9 @@ def test_every_shipped_prompt_loads_and_renders(prompt_id):
     messages = prompt.messages("What is the capital of Peru?")
     assert messages[-1]["role"] == "user" and "What is the capital of Peru?" in messages[-1]["content"]
     roles = [m["role"] for m in messages]
-    body = roles[1:] if roles[0] == "system" else roles  # then worked (user, assistant) turns, then the question
+    body = (
+        roles[1:] if roles[0] == "system" else roles
+    )  # then worked (user, assistant) turns, then the question
     assert body[-1] == "user" and body[:-1] == ["user", "assistant"] * (len(body[:-1]) // 2)
     assert all("{{" not in m["content"] for m in messages)
     if prompt.followup:
@@ -119,6 +121,10 @@ def test_prompt_ids_are_never_paths(bad_id):
         ('user = "{{question}}"\nfollowup_system = "x"', r"key 'followup_user' is missing"),
         ('user = "{{question}}"\nsytem = "typo"', r"unknown key\(s\) sytem"),
         ('user = "{{question}}"\n[[examples]]\nuser = "x"', r"examples\[1\] needs .*'assistant'"),
+        (
+            'user = "q"\n[[examples]]\nuser = "x"\nassistant = "y"\nfollowup_user = "z"',
+            r"followup_user must come before",
+        ),
     ],
 )
 def test_malformed_prompt_files_name_file_and_key(tmp_path, content, message):
