@@ -133,7 +133,7 @@ class Assistant:
 
         from .config import ModelConfig, default_maps_dir
         from .loading import load_backend
-        from .routing import DomainRouter
+        from .routing import DomainRouter, load_embedder
 
         maps_dir = Path(maps_dir) if maps_dir else default_maps_dir()
         prompt = load_prompt(prompt_id)
@@ -145,7 +145,8 @@ class Assistant:
             # one line naming the file and field, as when refusing to start; a traceback says no more
             log.warning("active calibration map is invalid (%s); running uncalibrated", err)
             maps = None
-        router = DomainRouter.load()
+        router = DomainRouter.load(embedder=load_embedder())
+        router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         backend = load_backend(model_config or ModelConfig())
         return cls(backend, prompt, router, maps, options=options,
                    max_question_chars=max_question_chars, maps_dir=maps_dir)
