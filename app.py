@@ -523,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise, not news
+    logging.getLogger("sentence_transformers").setLevel(logging.WARNING)  # "Loading model from …" on every start
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from assistant.auth import load_users
     from assistant.backend import GenerationOptions

@@ -145,9 +145,9 @@ class Assistant:
             # one line naming the file and field, as when refusing to start; a traceback says no more
             log.warning("active calibration map is invalid (%s); running uncalibrated", err)
             maps = None
+        backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
         router = DomainRouter.load(embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
-        backend = load_backend(model_config or ModelConfig())
         return cls(backend, prompt, router, maps, options=options,
                    max_question_chars=max_question_chars, maps_dir=maps_dir)
 
