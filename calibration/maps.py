@@ -276,7 +276,8 @@ def _check_file_fields(data, where: str) -> None:
         _fail(where, "maps", "must be an object mapping domain -> map")
     for domain in maps:
         if domain not in MAP_DOMAINS:
-            _fail(where, f"maps.{domain}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+            shown = domain if domain.isprintable() else ascii(domain)  # errors stay one line
+            _fail(where, f"maps.{shown}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
     if "general" not in maps:
         _fail(where, "maps.general", "missing (every map file needs a general map)")
 
