@@ -38,14 +38,6 @@ log = logging.getLogger("calibrate")
 NEEDED_FIELDS = ("id", "domain", "raw_confidence", "correct", "model", "prompt")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_exists(paths) -> None:
     for path in paths:
         if not Path(path).is_file():
@@ -183,7 +175,7 @@ def cmd_collect(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from .fitting import fit_maps
+    from .fitting import describe_sources, fit_maps
     from .maps import save_maps
     from .report import format_maps_summary
 
@@ -191,7 +183,7 @@ def cmd_fit(args) -> int:
                            keep_prompt=args.keep_prompt)
     options = _fit_options(args)
     maps = fit_maps(records, model=records[0]["model"], prompt=records[0]["prompt"], **options,
-                    source=[{"path": str(Path(p).resolve()), "sha256": _sha256(Path(p))} for p in args.records],
+                    source=describe_sources(args.records),
                     notes="fit options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
     store = _store(args)
     version = store.save_new(maps)
@@ -222,8 +214,10 @@ def _report(records, maps, args) -> int:
 
 def _fitted_on(maps, paths) -> bool:
     """True when any of `paths` (same content, or the same file since grown) was used to fit `maps`."""
+    from .fitting import file_sha256
+
     used = {s.get("sha256") for s in maps.source} | {s.get("path") for s in maps.source}
-    return any(_sha256(Path(p)) in used or str(Path(p).resolve()) in used for p in paths)
+    return any(file_sha256(p) in used or str(Path(p).resolve()) in used for p in paths)
 
 
 def cmd_report(args) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "cross_validate",
     "cross_validated_predictions",
     "describe_sources",
+    "file_sha256",
 ]
 
 SHRINK_BELOW = 200  # domains with fewer usable records are blended with the general map
@@ -316,10 +317,15 @@ def cross_validated_predictions(records, k: int = 5, seed: int = 0, **fit_option
     return cross_validate(records, k=k, seed=seed, **fit_options)[0]
 
 
+def file_sha256(path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks (records files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def describe_sources(paths) -> tuple[dict, ...]:
-    """``({"path": ..., "sha256": ...}, ...)`` for the records files behind a fit."""
-    out = []
-    for path in paths:
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        out.append({"path": str(path), "sha256": digest})
-    return tuple(out)
+    """``({"path": ..., "sha256": ...}, ...)`` for the records files behind a fit (absolute paths)."""
+    return tuple({"path": str(Path(p).resolve()), "sha256": file_sha256(p)} for p in paths)
