@@ -36,7 +36,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CalibratedChatError, DataError, InputError
+from .errors import DataError, InputError, run_cli
 
 try:
     import tomllib
@@ -247,20 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     ls = sub.add_parser("list", help="list users and roles (never hashes)")
     ls.add_argument("--file", type=Path, default=Path("users.json"))
     args = parser.parse_args(argv)
-    try:
-        if args.command == "hash-password":
-            print(hash_password(_read_password(args.password_stdin)))
-        elif args.command == "add-user":
-            current = load_users(args.file, env={}) if args.file.exists() else Users()
-            save_users(current.with_user(args.name, args.role, _read_password(args.password_stdin)), args.file)
-            print(f"{args.name} ({args.role}) saved in {args.file}")
-        else:
-            for user in load_users(args.file, env={}).users.values():
-                print(f"{user.name}\t{user.role}")
-    except CalibratedChatError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: _command(args))
+
+
+def _command(args: argparse.Namespace) -> None:
+    if args.command == "hash-password":
+        print(hash_password(_read_password(args.password_stdin)))
+    elif args.command == "add-user":
+        current = load_users(args.file, env={}) if args.file.exists() else Users()
+        save_users(current.with_user(args.name, args.role, _read_password(args.password_stdin)), args.file)
+        print(f"{args.name} ({args.role}) saved in {args.file}")
+    else:
+        for user in load_users(args.file, env={}).users.values():
+            print(f"{user.name}\t{user.role}")
 
 
 if __name__ == "__main__":

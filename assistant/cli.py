@@ -17,7 +17,7 @@ import sys
 import textwrap
 
 from .backend import GenerationOptions
-from .errors import CalibratedChatError
+from .errors import run_cli
 
 __all__ = ["main", "add_model_arguments", "model_config_from_args"]
 
@@ -126,19 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import routing
 
         entry = routing.route_main if argv[0] == "route" else routing.fit_main
-        return _run(lambda: entry(argv[1:]))
+        return run_cli(lambda: entry(argv[1:]), interrupted="interrupted")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return _run(lambda: _ask(args))
-
-
-def _run(fn) -> int:
-    try:
-        return fn() or 0
-    except CalibratedChatError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_cli(lambda: _ask(args), interrupted="interrupted")

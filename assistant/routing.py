@@ -20,6 +20,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import reprlib
 import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -29,7 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from assistant.config import set_offline_env
-from assistant.errors import CalibratedChatError, DataError, ModelLoadError, ModelNotFoundError
+from assistant.errors import DataError, ModelLoadError, ModelNotFoundError, run_cli
 
 __all__ = [
     "DOMAINS",
@@ -208,7 +209,7 @@ class DomainRouter:
                 fail(key, "is missing")
         classes = data["classes"]
         if not isinstance(classes, list) or sorted(map(str, classes)) != sorted(DOMAINS):
-            fail("classes", f"must list the domains {list(DOMAINS)}, got {classes!r}")
+            fail("classes", f"must list the domains {list(DOMAINS)}, got {reprlib.repr(classes)}")
         try:
             coef = np.asarray(data["coef"], dtype=np.float64)
         except (TypeError, ValueError):
@@ -221,16 +222,31 @@ class DomainRouter:
             fail("intercept", "must be a list of numbers")
         if intercept.shape != (len(DOMAINS),):
             fail("intercept", f"must hold {len(DOMAINS)} numbers, got shape {intercept.shape}")
+        for name, array in (("coef", coef), ("intercept", intercept)):
+            if not np.isfinite(array).all():  # Python's json reads NaN and Infinity
+                fail(name, "must hold finite numbers only")
+
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
         threshold = data["threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-            fail("threshold", f"must be a number in [0, 1], got {threshold!r}")
+        if not number(threshold) or not 0 <= threshold <= 1:
+            fail("threshold", f"must be a number in [0, 1], got {reprlib.repr(threshold)}")
+        if not isinstance(data["embedding_model"], str):
+            fail("embedding_model", f"must be a model name, got {reprlib.repr(data['embedding_model'])}")
+        n_examples = data.get("n_examples", 0)
+        if not isinstance(n_examples, int) or isinstance(n_examples, bool) or n_examples < 0:
+            fail("n_examples", f"must be a whole number >= 0, got {reprlib.repr(n_examples)}")
+        cv_accuracy = data.get("cv_accuracy")
+        if cv_accuracy is not None and (not number(cv_accuracy) or not 0 <= cv_accuracy <= 1):
+            fail("cv_accuracy", f"must be null or a number in [0, 1], got {reprlib.repr(cv_accuracy)}")
         order = [classes.index(d) for d in DOMAINS]  # store rows in DOMAINS order whatever the file's
         known = {"schema_version", "classes", "coef", "intercept", "threshold", "embedding_model",
                  "n_examples", "cv_accuracy", "fitted_at"}
         return cls(
             coef[order], intercept[order], threshold=threshold,
-            embedding_model=str(data["embedding_model"]), n_examples=data.get("n_examples", 0),
-            cv_accuracy=data.get("cv_accuracy"), fitted_at=str(data.get("fitted_at", "")),
+            embedding_model=data["embedding_model"], n_examples=n_examples,
+            cv_accuracy=cv_accuracy, fitted_at=str(data.get("fitted_at", "")),
             embedder=embedder, extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -246,13 +262,29 @@ class DomainRouter:
     def load(cls, path: Path | str | None = None, embedder=None) -> "DomainRouter":
         """Read router.json (default: the one shipped in assistant/data)."""
         path = Path(path) if path is not None else DEFAULT_ROUTER_PATH
+        fix = (f"refit it with `python -m assistant fit-router --out {path}`"
+               + (" or reinstall calibrated-chat" if path == DEFAULT_ROUTER_PATH else ""))
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise DataError(f"{path}: router file not found; fit one with `python -m assistant.routing fit`")
+            raise DataError(f"{path}: router file not found; fit one with `python -m assistant fit-router "
+                            f"--out {path}`") from None
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read the router file ({exc.strerror or exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: router file is not UTF-8 text (byte {exc.start}); {fix}") from exc
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from exc
-        return cls.from_dict(data, source=str(path), embedder=embedder)
+            raise DataError(f"{path}: router file is not valid JSON (line {exc.lineno}): {exc.msg}; "
+                            f"{fix}") from exc
+        except RecursionError as exc:  # arrays nested thousands deep
+            raise DataError(f"{path}: router file is not valid JSON (nested too deeply); {fix}") from exc
+        except ValueError as exc:  # a 5000-digit number; the text after ':' suggests a Python setting
+            why = str(exc).split(":")[0]
+            raise DataError(f"{path}: router file is not valid JSON ({why}); {fix}") from exc
+        try:
+            return cls.from_dict(data, source=str(path), embedder=embedder)
+        except DataError as exc:
+            raise DataError(f"{exc}; {fix}") from exc
 
 
 def read_labelled(paths: Iterable[Path | str]) -> list[tuple[str, str]]:
@@ -370,13 +402,13 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="below it: general")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     args = parser.parse_args(argv)
-    try:
-        router = fit_router(read_labelled(args.examples), load_embedder(), threshold=args.threshold,
-                            folds=args.folds)
-        path = router.save(args.out)
-    except CalibratedChatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _fit(args))
+
+
+def _fit(args: argparse.Namespace) -> None:
+    router = fit_router(read_labelled(args.examples), load_embedder(), threshold=args.threshold,
+                        folds=args.folds)
+    path = router.save(args.out)
     print(f"{router.n_examples} examples, {args.folds}-fold CV accuracy {router.cv_accuracy:.2%}")
     print("threshold  general  acc(kept)  acc(sent to general)  acc(general=wrong)")
     pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
@@ -384,7 +416,6 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
         print(f"{row['threshold']:>9}  {row['general_rate']:>7.2%}  {pct(row['accuracy_kept']):>9}  "
               f"{pct(row['accuracy_dropped']):>20}  {row['accuracy_general_as_wrong']:>18.2%}")
     print(f"wrote {path} (threshold {router.threshold})")
-    return 0
 
 
 def route_main(argv: Sequence[str] | None = None) -> int:
@@ -397,22 +428,20 @@ def route_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.questions and not args.data:
         parser.error("give questions or --data FILE ...")
-    try:
-        router = DomainRouter.load(args.router)
-        if args.data:
-            report = evaluate(router, read_labelled(args.data))
-            print(json.dumps(report.to_dict()) if args.json else format_report(report))
+    return run_cli(lambda: _route(args))
+
+
+def _route(args: argparse.Namespace) -> None:
+    router = DomainRouter.load(args.router)
+    if args.data:
+        report = evaluate(router, read_labelled(args.data))
+        print(json.dumps(report.to_dict()) if args.json else format_report(report))
+        return
+    for question, r in zip(args.questions, router.route_many(args.questions)):
+        if args.json:
+            print(json.dumps({"question": question, **asdict(r)}))
         else:
-            routes = router.route_many(args.questions)
-            for question, r in zip(args.questions, routes):
-                if args.json:
-                    print(json.dumps({"question": question, **asdict(r)}))
-                else:
-                    print(f"{r.domain:<10} {r.probability:.3f}  {question}")
-    except CalibratedChatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+            print(f"{r.domain:<10} {r.probability:.3f}  {question}")
 
 
 if __name__ == "__main__":

@@ -19,14 +19,13 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.backend import GenerationOptions
-from assistant.errors import CalibratedChatError, DataError, MapError
+from assistant.errors import DataError, MapError, run_cli
 
 from .jsonl import DOMAINS, read_items, read_jsonl
 
@@ -449,17 +448,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends like Ctrl-C: the records file stays whole
-    try:
-        return args.func(args)
-    except CalibratedChatError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `calibrate maps show v0001 --json | head`: the reader left; say nothing
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except OSError as err:  # unwritable --out, disk full, a folder where a file was expected …
-        print(f"error: {err.filename or ''}{': ' if err.filename else ''}{err.strerror or err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume", file=sys.stderr)
-        return 130
+    # os_errors: an unwritable --out or a full disk is bad input; `calibrate maps show --json | head` is fine.
+    return run_cli(lambda: args.func(args), interrupted="interrupted: re-run the same command to resume",
+                   os_errors=True)

@@ -1,9 +1,10 @@
 """JSONL files of calibration: streaming reads, atomic writes, and data-item validation.
 
 `read_jsonl` streams any JSONL file (data items or collected records) line by
-line, `validate_item` checks one data item against the data-record format of
-docs/architecture.md, `read_items` does both, and `write_jsonl` writes
-atomically. Every error names the file and the 1-based line number.
+line, each at most `MAX_LINE_BYTES`; `validate_item` checks one data item
+against the data-record format of docs/architecture.md, `read_items` does both,
+and `write_jsonl` writes atomically. Every error names the file and the 1-based
+line number.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from calibration.grading import ANSWER_TYPES, parse_boolean, parse_number
 __all__ = [
     "ANSWER_TYPES",
     "DOMAINS",
+    "MAX_LINE_BYTES",
     "read_items",
     "read_jsonl",
     "validate_item",
@@ -31,6 +33,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DOMAINS = ("math", "factual", "science", "reasoning")  # the same four as assistant.routing.DOMAINS
+
+# The longest line a reader accepts, in bytes without its newline. A data item or record is a few
+# KiB; the cap only stops a file with no newlines (a multi-GB JSON array, a binary file) from being
+# read into memory at once.
+MAX_LINE_BYTES = 16 * 2**20
 
 
 def write_jsonl(items: Iterable[dict], path: str | os.PathLike) -> int:
@@ -53,6 +60,23 @@ def write_jsonl(items: Iterable[dict], path: str | os.PathLike) -> int:
     return count
 
 
+def _size(n: int) -> str:
+    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n} bytes"
+
+
+def _bounded_lines(f) -> Iterator[bytes | None]:
+    """The lines of a binary file, read with a bounded readline; None stands for a line longer
+    than MAX_LINE_BYTES, which is read past in chunks of that size (never held whole)."""
+    limit = MAX_LINE_BYTES
+    while raw := f.readline(limit + 1):
+        if raw.endswith(b"\n") or len(raw) <= limit:
+            yield raw
+            continue
+        while raw and not raw.endswith(b"\n"):
+            raw = f.readline(limit + 1)
+        yield None
+
+
 def _read_numbered(path: Path, on_error: str) -> Iterator[tuple[int, dict]]:
     """The objects of a JSONL file with their 1-based line numbers; see `read_jsonl`."""
     if on_error not in ("stop", "skip"):
@@ -62,7 +86,14 @@ def _read_numbered(path: Path, on_error: str) -> Iterator[tuple[int, dict]]:
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
     with f:
-        for lineno, raw in enumerate(f, 1):
+        for lineno, raw in enumerate(_bounded_lines(f), 1):
+            if raw is None:
+                problem = (f"line longer than the {_size(MAX_LINE_BYTES)} limit (is it JSON Lines, "
+                           "one object per line?)")
+                if on_error == "stop":
+                    raise DataError(f"{path}:{lineno}: {problem}")
+                log.warning("skipping %s:%d: %s", path, lineno, problem)
+                continue
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as e:
@@ -87,8 +118,9 @@ def _read_numbered(path: Path, on_error: str) -> Iterator[tuple[int, dict]]:
 def read_jsonl(path: str | os.PathLike, *, on_error: Literal["stop", "skip"] = "stop") -> Iterator[dict]:
     """Stream the JSON objects of a JSONL file, one line at a time (never the whole file).
 
-    Blank lines are ignored. A line that is not a JSON object raises
-    `DataError` naming the file and the 1-based line number
+    Blank lines are ignored. A line that is not a JSON object, or is longer
+    than `MAX_LINE_BYTES` (16 MiB, so memory use stays bounded however large
+    the file), raises `DataError` naming the file and the 1-based line number
     (``on_error="stop"``) or is logged as a warning and skipped
     (``on_error="skip"``). A missing or unreadable file always raises
     `DataError` (on the first ``next()``, as the function is a generator).

@@ -53,12 +53,16 @@ def _section(mask, p, y, c, t, threshold) -> dict:
     """One report section over the records in `mask`."""
     n = int(mask.sum())
     usable = mask & ~np.isnan(p) & ~np.isnan(y)
+    graded = mask & ~np.isnan(y)
     pf = float(np.isnan(p[mask]).mean()) if n else None
     na = float(np.isnan(y[mask]).mean()) if n else None
     # Same rule as DomainMap.needs_review: kept when c >= t, and t == 1.0 flags everything.
     kept = usable & (c >= t) & (t < 1.0)
     return {
         "n": n,
+        # These two speak also for a model that never states a confidence (its metric blocks are empty).
+        "n_stated": int((mask & ~np.isnan(p)).sum()),
+        "accuracy_all": float(y[graded].mean()) if graded.any() else None,
         "raw": _block(y[usable], p[usable], pf, na),
         "calibrated": _block(y[usable], c[usable], pf, na),
         "threshold": _num(threshold),
@@ -105,11 +109,13 @@ def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int 
     -------
     dict
         ``{"domains": {domain: section}, "overall": section}``, domains in
-        MAP_DOMAINS order, present ones only. A section is ``{"n", "raw",
-        "calibrated", "threshold", "coverage", "selective_accuracy"}``; ``n``
-        counts all records, the metric blocks (keys METRIC_KEYS) use those with
-        a confidence and a grade, except the parse-failure and not-attempted
-        rates, which are shares of all. ``threshold`` is the domain's review
+        MAP_DOMAINS order, present ones only. A section is ``{"n", "n_stated",
+        "accuracy_all", "raw", "calibrated", "threshold", "coverage",
+        "selective_accuracy"}``; ``n`` counts all records, ``n_stated`` those
+        with a stated confidence, ``accuracy_all`` is the share correct of all
+        graded records (stated confidence or not). The metric blocks (keys
+        METRIC_KEYS) use the records with a confidence and a grade, except the
+        parse-failure and not-attempted rates, which are shares of all. ``threshold`` is the domain's review
         threshold (the maps', or a fit on all records under cross-validation;
         None overall, where each record meets its own domain's); coverage and
         selective accuracy apply each record's threshold (its fold's under
@@ -144,15 +150,20 @@ def _fmt(value, spec: str = ".3f") -> str:
 
 
 def format_report(report: dict) -> str:
-    """A plain-text table of a `build_report` result, one row per domain and one overall."""
-    head = (f"{'domain':<10} {'n':>5} {'acc':>6} {'ECE raw→cal':>13} {'Brier raw→cal':>13} "
-            f"{'AUROC raw→cal':>13} {'thresh':>6} {'cover':>6} {'sel.acc':>7}")
+    """A plain-text table of a `build_report` result, one row per domain and one overall.
+
+    ``n`` counts all records, ``stated`` those with a stated confidence, ``acc.all`` is the
+    accuracy of all graded records; ``acc`` and the metrics after it use the stated ones only.
+    """
+    head = (f"{'domain':<10} {'n':>5} {'stated':>6} {'acc.all':>7} {'acc':>6} {'ECE raw→cal':>13} "
+            f"{'Brier raw→cal':>13} {'AUROC raw→cal':>13} {'thresh':>6} {'cover':>6} {'sel.acc':>7}")
     lines = [head, "-" * len(head)]
     rows = [*report["domains"].items(), ("overall", report["overall"])]
     for name, s in rows:
         raw, cal = s["raw"], s["calibrated"]
         ece, brier, auroc = (f"{_fmt(raw[k])}→{_fmt(cal[k])}" for k in ("ece", "brier", "auroc"))
-        lines.append(f"{name:<10} {s['n']:>5} {_fmt(raw['accuracy']):>6} {ece:>13} {brier:>13} {auroc:>13} "
+        lines.append(f"{name:<10} {s['n']:>5} {s['n_stated']:>6} {_fmt(s['accuracy_all']):>7} "
+                     f"{_fmt(raw['accuracy']):>6} {ece:>13} {brier:>13} {auroc:>13} "
                      f"{_fmt(s['threshold'], '.2f'):>6} {_fmt(s['coverage']):>6} "
                      f"{_fmt(s['selective_accuracy']):>7}")
     return "\n".join(lines)

@@ -105,3 +105,22 @@ def test_cli_hash_password_output_works_in_env(capsys, monkeypatch):
     assert main(["hash-password", "--password-stdin"]) == 0
     hashed = capsys.readouterr().out.strip()
     assert load_users(None, env={USERS_ENV: f"zed:admin:{hashed}"}).authenticate("zed", "pw")
+
+
+@pytest.mark.parametrize(
+    "argv, stdin, message",
+    [
+        (["list", "--file", "missing.json"], "", "users file missing.json does not exist"),
+        (["hash-password", "--password-stdin"], "\n", "the password is empty"),
+        (["add-user", "a b", "--file", "u.json", "--password-stdin"], "pw\n", "user name 'a b'"),
+    ],
+)
+def test_cli_errors_are_one_line_and_status_2(tmp_path, capsys, monkeypatch, argv, stdin, message):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "u.json").exists()

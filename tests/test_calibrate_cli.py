@@ -24,7 +24,8 @@ from calibration.maps import MapStore
 from calibration.report import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTION_KEYS = {"n", "raw", "calibrated", "threshold", "coverage", "selective_accuracy"}
+SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
+                "selective_accuracy"}
 SUBCOMMANDS = ["make-data", "collect", "fit", "report", "eval", "maps", "maps list", "maps show",
                "maps activate", "maps rollback", "reviews", "reviews export"]
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from assistant.errors import DataError
+from calibration import jsonl
 from calibration.datagen import (
     DOMAINS,
     GENERATED_MAX,
@@ -260,6 +262,49 @@ def test_read_is_lazy_line_by_line(tmp_path):
     assert next(reader) == {"id": "first"}  # the bad lines further down are not read yet
     with pytest.raises(DataError, match=":2:"):
         next(reader)
+
+
+# 16 bytes: the limit the next tests set; `{"id": "abcdef"}` is exactly that long.
+AT_LIMIT, OVER_LIMIT = b'{"id": "abcdef"}', b'{"id": "abcdefg"}'
+
+
+@pytest.mark.parametrize(
+    ("second_line", "refused"),
+    [
+        (AT_LIMIT + b"\n", False),
+        (AT_LIMIT, False),  # the last line, without a newline
+        (AT_LIMIT + b"\r\n", True),  # the limit counts every byte but the newline
+        (OVER_LIMIT + b"\n", True),
+        (OVER_LIMIT, True),
+        (b" " * 40 + b"\n", True),  # even a blank one
+    ],
+)
+def test_line_length_is_capped(tmp_path, monkeypatch, caplog, second_line, refused):
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 16)
+    path = tmp_path / "long.jsonl"
+    third = [b'{"id": "c"}\n'] if second_line.endswith(b"\n") else []  # only after a complete line
+    path.write_bytes(b"".join([b'{"id": "a"}\n', second_line, *third]))
+    if not refused:
+        assert [o["id"] for o in read_jsonl(path)] == ["a", "abcdef", "c"][: 2 + len(third)]
+        return
+    with pytest.raises(DataError, match=r"long\.jsonl:2: line longer than the 16 bytes limit"):
+        list(read_jsonl(path))
+    with caplog.at_level(logging.WARNING):
+        assert [o["id"] for o in read_jsonl(path, on_error="skip")] == ["a", "c"][: 1 + len(third)]
+    assert "long.jsonl:2: line longer than the 16 bytes limit" in caplog.text
+
+
+def test_a_line_without_end_is_never_read_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 2**10)
+    path = tmp_path / "array.json"
+    path.write_bytes(b"[" + b"1," * 2_000_000 + b'1]\n{"id": "after"}\n')  # 4 MB on one line
+    tracemalloc.start()
+    try:
+        kept = [o["id"] for o in read_jsonl(path, on_error="skip")]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert kept == ["after"] and peak < 2**18, f"peak {peak} bytes"  # the line alone is 4 MB
 
 
 def test_unreadable_files_raise_data_error(tmp_path):

@@ -18,7 +18,8 @@ from calibration.report import (
     write_plots,
 )
 
-SECTION_KEYS = {"n", "raw", "calibrated", "threshold", "coverage", "selective_accuracy"}
+SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
+                "selective_accuracy"}
 
 
 def overconfident_records(n_per_domain=300, seed=0, model="m", prompt="p"):
@@ -96,6 +97,35 @@ def test_undefined_numbers_are_none():
     assert science["n"] == 3 and science["raw"]["ece"] is None and science["coverage"] is None
     assert science["raw"]["parse_failure_rate"] == 1.0
     json.dumps(report, allow_nan=False)
+
+
+# math as on GSM8K: no answer states a confidence (3 right, 6 wrong, 1 not attempted);
+# factual: 4 stated (2 right) and 2 unstated (both right).
+UNSTATED = ([{"domain": "math", "raw_confidence": None, "correct": c}
+             for c in [True] * 3 + [False] * 6 + [None]]
+            + [{"domain": "factual", "raw_confidence": 0.8, "correct": c} for c in (True, True, False, False)]
+            + [{"domain": "factual", "raw_confidence": None, "correct": True}] * 2)
+
+
+@pytest.mark.parametrize(
+    "name, n, n_stated, accuracy_all, accuracy, row",
+    [
+        ("math", 10, 0, 3 / 9, None, ["math", "10", "0", "0.333", "-"]),
+        ("factual", 6, 4, 4 / 6, 0.5, ["factual", "6", "4", "0.667", "0.500"]),
+        ("overall", 16, 4, 7 / 15, 0.5, ["overall", "16", "4", "0.467", "0.500"]),
+    ],
+)
+def test_accuracy_of_all_graded_records_shows_without_stated_confidence(name, n, n_stated, accuracy_all,
+                                                                         accuracy, row):
+    from tests.conftest import make_maps
+
+    report = build_report(UNSTATED, make_maps())
+    section = report["overall"] if name == "overall" else report["domains"][name]
+    assert (section["n"], section["n_stated"], section["raw"]["accuracy"]) == (n, n_stated, accuracy)
+    assert section["accuracy_all"] == pytest.approx(accuracy_all)
+    lines = format_report(report).splitlines()
+    assert lines[0].split()[:5] == ["domain", "n", "stated", "acc.all", "acc"]
+    assert next(line.split()[:5] for line in lines[2:] if line.startswith(name + " ")) == row
 
 
 def test_format_report_table():

@@ -148,8 +148,67 @@ def test_unreadable_router_file(tmp_path, text, message):
 
 
 def test_missing_router_file_says_how_to_fit(tmp_path):
-    with pytest.raises(DataError, match="routing fit"):
+    with pytest.raises(DataError, match="python -m assistant fit-router --out .*nope.json"):
         DomainRouter.load(tmp_path / "nope.json")
+
+
+def _router_bytes(**changes) -> bytes:
+    data = identity_router().to_dict()
+    data.update(changes)
+    return json.dumps({k: v for k, v in data.items() if v is not ...}).encode()
+
+
+CORRUPT_ROUTERS = [
+    ("not UTF-8", b'{"embedding_model": "caf\xe9"}', "not UTF-8 text"),
+    ("empty", b"", "not valid JSON (line 1)"),
+    ("cut off", _router_bytes()[:40], "not valid JSON"),
+    ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("huge number", b'{"threshold": ' + b"9" * 5000 + b"}", "not valid JSON (Exceeds the limit"),
+    ("top level list", b"[1, 2]", "'(top level)' must be a JSON object"),
+    ("missing key", _router_bytes(intercept=...), "'intercept' is missing"),
+    ("classes not a list", _router_bytes(classes="math"), "'classes' must list"),
+    ("coef not numbers", _router_bytes(coef={"a": 1}), "'coef' must be a list of lists"),
+    ("coef NaN", _router_bytes(coef=[[float("nan")] * 4] * 4), "'coef' must hold finite"),
+    ("intercept inf", _router_bytes(intercept=[float("inf")] * 4), "'intercept' must hold finite"),
+    ("threshold bool", _router_bytes(threshold=True), "'threshold' must be a number"),
+    ("model not text", _router_bytes(embedding_model=["x"]), "'embedding_model' must be a model name"),
+    ("n_examples text", _router_bytes(n_examples="many"), "'n_examples' must be a whole number"),
+    ("cv_accuracy text", _router_bytes(cv_accuracy="high"), "'cv_accuracy' must be null or a number"),
+]
+
+
+@pytest.mark.parametrize("content, message", [c[1:] for c in CORRUPT_ROUTERS],
+                         ids=[c[0] for c in CORRUPT_ROUTERS])
+def test_corrupt_router_file_gives_one_error_naming_file_and_fix(tmp_path, content, message):
+    path = tmp_path / "router.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        DomainRouter.load(path, embedder=FakeEmbedder())
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and message in text, text
+    assert f"refit it with `python -m assistant fit-router --out {path}`" in text and "\n" not in text
+    assert len(text) < 400  # a long bad value is shortened, never echoed whole
+
+
+def test_shipped_router_error_also_says_reinstall(tmp_path, monkeypatch):
+    path = tmp_path / "router.json"
+    path.write_bytes(b"\xff")
+    monkeypatch.setattr(routing, "DEFAULT_ROUTER_PATH", path)
+    with pytest.raises(DataError, match="or reinstall calibrated-chat"):
+        DomainRouter.load()
+
+
+@pytest.mark.parametrize("entry", ["route_main", "python -m assistant route"])
+def test_route_cli_prints_one_line_for_a_corrupt_router(tmp_path, capsys, entry):
+    from assistant.cli import main as assistant_main
+
+    path = tmp_path / "router.json"
+    path.write_bytes(b"[" * 100_000)
+    args = ["what is 2 + 2", "--router", str(path)]
+    status = route_main(args) if entry == "route_main" else assistant_main(["route", *args])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith(f"error: {path}: "), err
+    assert "fit-router" in err
 
 
 @pytest.mark.parametrize(
