@@ -1,35 +1,72 @@
-"""`LlamaCppBackend`: .gguf models through llama.cpp (llama-cpp-python), the fast CPU path.
+"""`LlamaCppBackend`: .gguf models through llama.cpp's C API (llama-cpp-python), the fast CPU path.
 
-The GGUF runs in its own quantization, so there is no dequantizing and no
-converted-model cache. Prompts are rendered with the chat template stored in
-the GGUF (the same template transformers uses), and `model_id` is the file's
-stem, exactly as `TransformersBackend` names the same file, so calibration maps
+The GGUF runs in its own quantization: no dequantizing, no converted-model cache. Prompts are
+rendered with the chat template stored in the GGUF (the one transformers uses), and `model_id`
+is the file's stem, exactly as `TransformersBackend` names the same file, so calibration maps
 fitted with one backend apply to the other.
 
-llama-cpp-python has no batch API, so `supports_batching` is False; one lock
-serialises generations on the model.
+Two things make it faster than llama-cpp-python's high-level `Llama.generate`:
+
+- Shared prompt prefix. Every question opens with the same system prompt and worked examples.
+  Their KV cache stays in sequence 0 of the context and later requests share it (llama.cpp
+  tags the same cache cells with several sequence ids, nothing is copied), so a request
+  prefills only the tokens that differ from the previous prompt.
+- Batched decoding. `generate_batch` runs several conversations as sequences of one KV cache:
+  each step evaluates one token of every running sequence in a single `llama_decode` call, and
+  waiting conversations join as others finish (continuous batching). `stream` is the same loop
+  with one sequence.
+
+Sampling runs in llama.cpp's C samplers (greedy, or top-k/top-p/min-p/temperature with a seeded
+RNG per sequence). One lock serialises calls on the model.
 """
 
 from __future__ import annotations
 
 import codecs
+import ctypes
+import logging
 import os
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterator
 
 from .backend import GenerationOptions, GenerationStats, Message
 from .config import ModelConfig
 from .errors import InputError, ModelLoadError
 
-__all__ = ["LlamaCppBackend", "N_CTX"]
+__all__ = ["LlamaCppBackend", "N_CTX", "MAX_SEQUENCES"]
 
-N_CTX = 4096  # context window (prompt + reply tokens) llama.cpp allocates
+N_CTX = 4096  # the most tokens one conversation may hold: prompt + reply
+MAX_SEQUENCES = 16  # conversations decoded together at most by `generate_batch`
+_KV_CELLS = 2 * N_CTX  # KV-cache cells shared by the prefix and every running sequence
+_PREFIX_SEQ = 0  # the sequence that holds the shared prompt prefix
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Sequence:
+    """One conversation being decoded: its cache sequence, sampler and progress."""
+
+    index: int  # position in the caller's list
+    prompt: list[int]
+    budget: int  # new tokens allowed
+    seq_id: int = -1
+    sampler: object = None
+    tokens: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)  # tokens to evaluate in the next step
+
+    @property
+    def cells(self) -> int:  # cache cells this sequence may come to hold beyond the prefix
+        return len(self.prompt) + self.budget
 
 
 class LlamaCppBackend:
     """A .gguf model through llama.cpp; see the module docstring."""
 
-    supports_batching = False
+    supports_batching = True
 
     def __init__(self, config: ModelConfig = ModelConfig(), source=None):
         from .loading import resolve_model
@@ -49,81 +86,136 @@ class LlamaCppBackend:
                 f"the llamacpp backend needs llama-cpp-python ({error}): install it with "
                 "`pip install llama-cpp-python` (or `make install`)"
             ) from error
+        self._c = llama_cpp
+        _route_llama_logs(llama_cpp)
         self.model_id = self.source.model_id
         self.threads = config.threads or os.cpu_count() or 1
         start = time.perf_counter()
-        try:
-            self.llm = llama_cpp.Llama(
-                model_path=self.source.location,
-                n_ctx=N_CTX,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                verbose=False,
-            )
-        except MemoryError as error:
-            raise ModelLoadError(f"not enough memory to load {self.source.location}") from error
-        except Exception as error:  # llama-cpp-python raises ValueError for unreadable files
-            raise ModelLoadError(
-                f"llama.cpp could not load {self.source.location}: {type(error).__name__}: {error} "
-                "(is it a complete, uncorrupted .gguf file?)"
-            ) from error
+        self._model = self._load_model()
+        self._ctx = self._new_context()
         self.load_seconds = time.perf_counter() - start  # wall time of the load, for benchmarks
-        self._is_eog = lambda token: llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token)
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._batch = llama_cpp.llama_batch_init(N_CTX, 0, 1)
+        self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
         self._formatter = self._chat_formatter(Jinja2ChatFormatter)
         self._lock = threading.Lock()
 
+    # -- loading --------------------------------------------------------------------------
+
+    def _load_model(self):
+        c, path = self._c, str(self.source.location)
+        params = c.llama_model_default_params()
+        params.n_gpu_layers = 0
+        _errors.clear()
+        try:
+            model = c.llama_model_load_from_file(path.encode("utf-8"), params)
+        except MemoryError as error:
+            raise ModelLoadError(f"not enough memory to load {path}") from error
+        if not model:
+            why = f": {_errors[0]}" if _errors else ""  # the first error names the cause
+            raise ModelLoadError(
+                f"llama.cpp could not load {path}{why} (is it a complete, uncorrupted .gguf file, "
+                "and is there memory for it?)"
+            )
+        return model
+
+    def _new_context(self):
+        c = self._c
+        params = c.llama_context_default_params()
+        params.n_ctx = _KV_CELLS
+        params.n_batch = N_CTX  # any single prompt fits in one llama_decode call
+        params.n_ubatch = 512
+        params.n_seq_max = MAX_SEQUENCES + 1  # + the prefix sequence
+        params.kv_unified = True  # one cache the sequences share, so the prefix is stored once
+        params.n_threads = params.n_threads_batch = self.threads
+        params.no_perf = True
+        params.flash_attn_type = 0  # off, as in llama-cpp-python's Llama: with it, a reused prefix changes greedy output
+        ctx = c.llama_init_from_model(self._model, params)
+        if not ctx:
+            c.llama_model_free(self._model)
+            raise ModelLoadError(
+                f"llama.cpp could not create a {_KV_CELLS}-token context for {self.source.location} "
+                "(out of memory?)"
+            )
+        return ctx
+
+    def close(self) -> None:
+        """Free the context and the model (the backend is unusable afterwards)."""
+        with self._lock:
+            if self._ctx:
+                self._c.llama_batch_free(self._batch)
+                self._c.llama_free(self._ctx)
+                self._c.llama_model_free(self._model)
+                self._ctx = self._model = None
+
     def _chat_formatter(self, formatter_cls):
-        template = self.llm.metadata.get("tokenizer.chat_template")
+        template = self._c.llama_model_chat_template(self._model, None)
         if not template:
             raise ModelLoadError(f"{self.source.location} holds no chat template: use an instruct/chat GGUF")
-        text = lambda token: self.llm._model.token_get_text(token) if token != -1 else ""  # noqa: E731
+
+        def text(token: int) -> str:
+            return self._c.llama_vocab_get_text(self._vocab, token).decode("utf-8") if token != -1 else ""
+
         return formatter_cls(
-            template=template,
-            eos_token=text(self.llm.token_eos()),
-            bos_token=text(self.llm.token_bos()),
+            template=template.decode("utf-8"),
+            eos_token=text(self._c.llama_vocab_eos(self._vocab)),
+            bos_token=text(self._c.llama_vocab_bos(self._vocab)),
             add_generation_prompt=True,
         )
 
-    def _prompt_tokens(self, messages: list[Message]) -> list[int]:
-        prompt = self._formatter(messages=messages).prompt
+    # -- tokens ---------------------------------------------------------------------------
+
+    def _tokenize(self, text: str) -> list[int]:
+        data = text.encode("utf-8")
+        size = len(data) + 8  # a token covers at least one byte
+        buffer = (self._c.llama_token * size)()
         # The template writes its own special tokens, as transformers' apply_chat_template does.
-        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        n = self._c.llama_tokenize(self._vocab, data, len(data), buffer, size, False, True)
+        if n < 0:
+            raise InputError(f"the prompt could not be tokenized ({-n} tokens needed)")
+        return buffer[:n]
+
+    def _piece(self, token: int) -> bytes:
+        buffer = ctypes.create_string_buffer(64)
+        n = self._c.llama_token_to_piece(self._vocab, token, buffer, 64, 0, False)
+        if n < 0:  # a longer piece: -n bytes
+            buffer = ctypes.create_string_buffer(-n)
+            n = self._c.llama_token_to_piece(self._vocab, token, buffer, -n, 0, False)
+        return buffer.raw[:n]
+
+    def _prompt_tokens(self, messages: list[Message]) -> list[int]:
+        tokens = self._tokenize(self._formatter(messages=messages).prompt)
+        if len(tokens) >= N_CTX:
+            raise InputError(
+                f"the prompt is {len(tokens)} tokens, more than the {N_CTX}-token context: "
+                "shorten the question or start a new conversation"
+            )
+        return tokens
+
+    # -- generation -----------------------------------------------------------------------
 
     def stream(self, messages, options=GenerationOptions(), cancel=None):
         """Yield decoded pieces; return GenerationStats. Closing the generator stops generation."""
-        sampling = (
-            dict(temp=options.temperature, top_k=40, top_p=0.95, min_p=0.05)
-            if options.temperature > 0
-            else dict(temp=0.0, top_k=1, top_p=1.0, min_p=0.0)
-        )
         with self._lock:
             if cancel is not None and cancel.is_set():
                 return GenerationStats(0, "cancelled")
             prompt = self._prompt_tokens(messages)
-            budget = min(options.max_new_tokens, N_CTX - len(prompt))
-            if budget <= 0:
-                raise InputError(f"the prompt is {len(prompt)} tokens, more than the {N_CTX}-token context")
-            self.llm.set_seed(options.seed)
-            self.llm.reset()  # re-evaluate the whole prompt: reusing a cached prefix can change greedy output
             start = time.perf_counter()
             first = None
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            history = list(prompt)
             tokens, reason = 0, "length"
-            tokens_gen = self.llm.generate(prompt, repeat_penalty=1.0, **sampling)
+            steps = self._decode([prompt], options)
             try:
-                for token in tokens_gen:
-                    if self._is_eog(token):
+                for _, token in steps:
+                    if token is None:
                         reason = "stop"
                         break
-                    piece = decoder.decode(self.llm.detokenize([token], prev_tokens=history))
-                    history.append(token)
                     tokens += 1
+                    piece = decoder.decode(self._piece(token))
                     if piece:
                         first = time.perf_counter() - start if first is None else first
                         yield piece
-                    if tokens >= budget:
-                        break
                     if cancel is not None and cancel.is_set():
                         reason = "cancelled"
                         break
@@ -131,6 +223,171 @@ class LlamaCppBackend:
                 if tail:
                     yield tail
             finally:
-                tokens_gen.close()
+                steps.close()
             seconds = time.perf_counter() - start
         return GenerationStats(tokens, reason, seconds, first)
+
+    def generate_batch(self, batch, options=GenerationOptions()) -> list[tuple[str, GenerationStats]]:
+        """Generate for several message lists decoded together; each gets the batch's wall time."""
+        if not batch:
+            return []
+        with self._lock:
+            prompts = [self._prompt_tokens(messages) for messages in batch]
+            start = time.perf_counter()
+            produced: list[list[int]] = [[] for _ in prompts]
+            finished = [False] * len(prompts)
+            for index, token in self._decode(prompts, options):
+                if token is None:
+                    finished[index] = True
+                else:
+                    produced[index].append(token)
+            seconds = time.perf_counter() - start
+        results = []
+        for tokens, done in zip(produced, finished):
+            reason = "stop" if done else "length"
+            text = b"".join(self._piece(t) for t in tokens).decode("utf-8", errors="replace")
+            results.append((text, GenerationStats(len(tokens), reason, seconds)))
+        return results
+
+    @staticmethod
+    def _budget(prompt: list[int], options: GenerationOptions) -> int:
+        return min(options.max_new_tokens, N_CTX - len(prompt))
+
+    def _decode(self, prompts: list[list[int]], options: GenerationOptions) -> Iterator[tuple[int, int | None]]:
+        """Decode `prompts` together, yielding (index, token) per new token and (index, None) at end of text.
+
+        A sequence that reaches its budget just stops yielding. Closing the generator frees
+        every sequence it started. Call with the lock held.
+        """
+        shared = self._share_prefix(prompts)
+        waiting = deque(_Sequence(i, p, self._budget(p, options)) for i, p in enumerate(prompts))
+        running: list[_Sequence] = []
+        free_ids = list(range(MAX_SEQUENCES, 0, -1))
+        try:
+            while waiting or running:
+                room = _KV_CELLS - len(self._prefix) - sum(s.cells - shared for s in running)
+                queued = sum(len(s.pending) for s in running)
+                while waiting and free_ids:  # admit in order while the cache and the batch have room
+                    new = waiting[0]
+                    if running and (new.cells - shared > room or queued + len(new.prompt) - shared > N_CTX):
+                        break
+                    waiting.popleft()
+                    new.seq_id, new.sampler = free_ids.pop(), self._sampler(options)
+                    self._c.llama_memory_seq_cp(self._memory, _PREFIX_SEQ, new.seq_id, 0, shared)
+                    new.pending = new.prompt[shared:]
+                    running.append(new)
+                    room -= new.cells - shared
+                    queued += len(new.pending)
+                outputs = self._step(running)
+                for seq, at in zip(list(running), outputs):
+                    token = self._c.llama_sampler_sample(seq.sampler, self._ctx, at)
+                    end = self._c.llama_vocab_is_eog(self._vocab, token)
+                    if not end:
+                        seq.tokens.append(token)
+                        seq.pending = [token]
+                        yield seq.index, token
+                    if end or len(seq.tokens) >= seq.budget:
+                        if end:
+                            yield seq.index, None
+                        running.remove(seq)
+                        self._release(seq)
+                        free_ids.append(seq.seq_id)
+        finally:
+            for seq in running:
+                self._release(seq)
+
+    def _share_prefix(self, prompts: list[list[int]]) -> int:
+        """Make sequence 0 hold the prompts' common prefix (reusing what it holds); return its length.
+
+        The last token of every prompt is left out, so each sequence evaluates at least one
+        token and gets logits of its own.
+        """
+        common = min(len(p) for p in prompts) - 1
+        for p in prompts[1:]:
+            common = min(common, _common_length(prompts[0], p, common))
+        keep = _common_length(self._prefix, prompts[0], common)
+        self._c.llama_memory_seq_rm(self._memory, _PREFIX_SEQ, keep, -1)
+        self._prefix = self._prefix[:keep]
+        for chunk_start in range(keep, common, N_CTX):
+            chunk = prompts[0][chunk_start : min(common, chunk_start + N_CTX)]
+            self._fill_batch([(_PREFIX_SEQ, chunk_start + k, t, False) for k, t in enumerate(chunk)])
+            self._prefix += chunk
+        return common
+
+    def _step(self, running: list[_Sequence]) -> list[int]:
+        """Evaluate every running sequence's pending tokens in one call; return each one's logits row."""
+        entries, outputs = [], []
+        for seq in running:
+            position = len(seq.prompt) + len(seq.tokens) - len(seq.pending)
+            last = len(seq.pending) - 1
+            entries += [(seq.seq_id, position + k, t, k == last) for k, t in enumerate(seq.pending)]
+            outputs.append(len(entries) - 1)
+            seq.pending = []
+        self._fill_batch(entries)
+        return outputs
+
+    def _fill_batch(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Run llama_decode on (sequence, position, token, wants logits) entries."""
+        batch = self._batch
+        batch.n_tokens = len(entries)
+        for i, (seq_id, position, token, logits) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = position
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq_id
+            batch.logits[i] = logits
+        status = self._c.llama_decode(self._ctx, batch)
+        if status != 0:
+            self._c.llama_memory_clear(self._memory, True)  # a failed call may leave partial cells
+            self._prefix = []
+            raise RuntimeError(f"llama_decode failed with status {status}")
+
+    def _sampler(self, options: GenerationOptions):
+        c = self._c
+        if options.temperature <= 0:
+            return c.llama_sampler_init_greedy()
+        chain = c.llama_sampler_chain_init(c.llama_sampler_chain_default_params())
+        for stage in (
+            c.llama_sampler_init_top_k(40),
+            c.llama_sampler_init_top_p(0.95, 1),
+            c.llama_sampler_init_min_p(0.05, 1),
+            c.llama_sampler_init_temp(options.temperature),
+            c.llama_sampler_init_dist(options.seed),
+        ):
+            c.llama_sampler_chain_add(chain, stage)
+        return chain
+
+    def _release(self, seq: _Sequence) -> None:
+        self._c.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
+        self._c.llama_sampler_free(seq.sampler)
+
+
+def _common_length(a: list[int], b: list[int], limit: int) -> int:
+    """Length of the common start of `a` and `b`, at most `limit`."""
+    n = 0
+    for x, y in zip(a[:limit], b[:limit]):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+_log_callback = None  # kept alive: llama.cpp holds a pointer to it
+_errors: deque = deque(maxlen=8)  # llama.cpp's latest error lines, to explain a failed load
+_GGML_LOG_LEVEL_ERROR = 4
+
+
+def _route_llama_logs(c) -> None:
+    """Send llama.cpp's own log lines to this module's logger at DEBUG (errors also to `_errors`)."""
+    global _log_callback
+    if _log_callback is None:
+
+        def forward(level, text, user_data):
+            line = text.decode("utf-8", "replace").strip()
+            if level == _GGML_LOG_LEVEL_ERROR and line:
+                _errors.append(line)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s", line)
+
+        _log_callback = c.llama_log_callback(forward)
+        c.llama_log_set(_log_callback, ctypes.c_void_p(0))

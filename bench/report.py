@@ -144,20 +144,16 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
         "≤ 1500 MB",
         lambda v: v <= 1500,
     )
-    for size in _get_or(r, ("collect", "transformers"), {}):
-        _row(
-            rows,
-            f"collect questions/min, transformers batch {size}",
-            lambda s=size: _get(r, "collect", "transformers", s, "questions_per_min"),
-        )
+    for key, name in (("project", "project default"), ("transformers", "transformers")):
+        for size in _get_or(r, ("collect", key), {}) or {"1": None}:
+            _row(
+                rows,
+                f"collect questions/min, {name} batch {size}",
+                lambda k=key, s=size: _get(r, "collect", k, s, "questions_per_min"),
+            )
     _row(
         rows,
-        "collect questions/min, llama.cpp batch 1",
-        lambda: _get(r, "collect", "llamacpp", "1", "questions_per_min"),
-    )
-    _row(
-        rows,
-        "collect speed-up batch 8 / batch 1",
+        "collect speed-up batch 8 / batch 1, project default",
         lambda: _get(r, "collect", "speedup_b8_over_b1"),
         "×",
         "≥ 3×",

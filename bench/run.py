@@ -41,7 +41,7 @@ class Settings:
     decode_repeats: int = 2  # decode runs per engine; the fastest counts
     questions: int = 20  # short questions for TTFT and overhead (at most 20)
     collect_questions: int = 32  # generated questions per collect batch size
-    batch_sizes: tuple = (1, 4, 8, 16)  # collect batch sizes (transformers backend)
+    batch_sizes: tuple = (1, 4, 8, 16)  # collect batch sizes (every backend)
     collect_max_tokens: int = 256  # max new tokens per collected answer (the `calibrate collect` default)
     bandwidth_mb: int = 1024  # array size for the read-bandwidth test
     app_questions: int = 3  # questions answered through the app before reading its peak memory
@@ -101,7 +101,7 @@ def run_bench(settings: Settings, work: Path) -> dict:
     )
     result["meta"]["maps"] = maps_note
     result["pipeline"] = _section("pipeline", settings, _pipeline_section, settings, maps_dir)
-    result["collect"] = _section("collect", settings, _collect_section, settings, backend, raw_ok, work)
+    result["collect"] = _section("collect", settings, _collect_section, settings, backend, work)
     backends.clear()
     result["app"] = _section("app", settings, _app_section, settings, maps_dir, work)
     return result
@@ -184,27 +184,28 @@ def _pipeline_section(settings: Settings, maps_dir: Path) -> dict:
     return out
 
 
-def _collect_section(settings: Settings, backend, raw_ok: bool, work: Path) -> dict:
+def _collect_section(settings: Settings, backend, work: Path) -> dict:
+    """`calibrate collect` questions/min per batch size: the default backend, and transformers."""
     items = answering.collect_items(settings.collect_questions)
     folder = work / "records"
     out = {"questions": len(items), "max_new_tokens": settings.collect_max_tokens}
-    if settings.transformers:
+    default = backend("auto")
+    out["project"] = {
+        "backend": type(default).__name__,
+        **answering.collect_throughput(default, items, settings.batch_sizes, folder, settings.collect_max_tokens),
+    }
+    if settings.transformers and type(default).__name__ != "TransformersBackend":
         out["transformers"] = answering.collect_throughput(
             backend("transformers"), items, settings.batch_sizes, folder, settings.collect_max_tokens
         )
     else:
-        out["transformers"] = {"skipped": "not selected (--no-transformers)"}
-    if raw_ok:
-        out["llamacpp"] = answering.collect_throughput(
-            backend("llamacpp"), items, (1,), folder, settings.collect_max_tokens
-        )
+        out["transformers"] = {"skipped": "not selected (--no-transformers)" if not settings.transformers
+                               else "the default backend is transformers"}
+    runs = out["project"]
+    if "1" in runs and "8" in runs and runs["1"]["questions_per_min"]:
+        out["speedup_b8_over_b1"] = round(runs["8"]["questions_per_min"] / runs["1"]["questions_per_min"], 2)
     else:
-        out["llamacpp"] = {"skipped": "llama_cpp is not importable"}
-    tf = out["transformers"]
-    if "1" in tf and "8" in tf and tf["1"]["questions_per_min"]:
-        out["speedup_b8_over_b1"] = round(tf["8"]["questions_per_min"] / tf["1"]["questions_per_min"], 2)
-    else:
-        out["speedup_b8_over_b1"] = {"skipped": "needs the transformers backend at batch sizes 1 and 8"}
+        out["speedup_b8_over_b1"] = {"skipped": "needs batch sizes 1 and 8"}
     return out
 
 

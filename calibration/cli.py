@@ -345,14 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", nargs="+", type=Path, required=True, help="question JSONL file(s)")
         p.add_argument("--prompt", default="confidence_tags", help="prompt id in prompts/ (default confidence_tags)")
         p.add_argument("--limit", type=_positive, help="answer at most N new questions")
-        p.add_argument("--batch-size", type=_positive, default=1, help="prompts per batch (transformers backend)")
+        p.add_argument("--batch-size", type=_positive, default=1, help="questions decoded together (batching backends: llama.cpp, transformers)")
         p.add_argument("--max-new-tokens", type=_positive, default=GenerationOptions.max_new_tokens)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         add_model_arguments(p)
 
     p = command("collect", "answer and grade questions, appending records (resumable)",
                 "calibrate collect --data data/math.jsonl data/factual.jsonl --out records.jsonl",
-                "calibrate collect --data data/*.jsonl --out records.jsonl --backend transformers --batch-size 8",
+                "calibrate collect --data data/*.jsonl --out records.jsonl --batch-size 8",
                 "(re-run the same command after a crash or Ctrl-C: ids already in records.jsonl are skipped)")
     collect_args(p)
     p.add_argument("--out", required=True, help="records JSONL (appended to; ids already there are skipped)")

@@ -244,7 +244,7 @@ def llamacpp_backend():
 
     backend = LlamaCppBackend(ModelConfig(threads=THREADS))
     yield backend
-    backend.llm.close()
+    backend.close()
 
 
 @pytest.fixture(params=["transformers_backend", "llamacpp_backend"])
@@ -323,18 +323,51 @@ def test_real_concurrent_streams_are_serialised(real):
 
 
 @pytest.mark.slow
-def test_real_batch_matches_stream(transformers_backend):
-    backend = transformers_backend
-    assert backend.supports_batching
-    streamed, stats = run_to_end(backend.stream(QUESTION, OPTS))
-    [(batched, batch_stats)] = backend.generate_batch([QUESTION], OPTS)
+def test_real_batch_matches_stream(real):
+    assert real.supports_batching
+    streamed, stats = run_to_end(real.stream(QUESTION, OPTS))
+    [(batched, batch_stats)] = real.generate_batch([QUESTION], OPTS)
     assert (batched, batch_stats.tokens, batch_stats.finish_reason) == (streamed, stats.tokens, stats.finish_reason)
-    # Padded rows may differ in the last float bits from unbatched runs, so only the shape is checked.
+    # Rows of a batch may differ in the last float bits from unbatched runs, so only the shape is checked.
     batch = [QUESTION, [{"role": "user", "content": "Hi"}], [{"role": "user", "content": "Name a planet."}]]
-    results = backend.generate_batch(batch, GenerationOptions(max_new_tokens=10))
+    results = real.generate_batch(batch, GenerationOptions(max_new_tokens=10))
     assert len(results) == 3
     assert all(text and 0 < s.tokens <= 10 and s.finish_reason in ("stop", "length") for text, s in results)
-    assert backend.generate_batch([], OPTS) == []
+    assert real.generate_batch([], OPTS) == []
+
+
+@pytest.mark.slow
+def test_llamacpp_reused_prefix_keeps_greedy_output(llamacpp_backend):
+    """The cached prompt prefix is shared by the next request without changing what it generates."""
+    first = [QUESTION, [{"role": "user", "content": "Name a planet."}]]
+    opts = GenerationOptions(max_new_tokens=24)
+    fresh = []
+    for messages in first:
+        llamacpp_backend._share_prefix([[0]])  # empty the prefix cache: the next prompt is prefilled whole
+        fresh.append(run_to_end(llamacpp_backend.stream(messages, opts))[0])
+    reused = [run_to_end(llamacpp_backend.stream(m, opts))[0] for m in [*first, *first]]
+    assert reused == fresh + fresh
+
+
+@pytest.mark.slow
+def test_llamacpp_batch_larger_than_the_cache_runs_in_turns(llamacpp_backend, monkeypatch):
+    """More conversations than sequences, then too few cache cells for all: they queue and all finish."""
+    from assistant import llamacpp_backend as module
+
+    widths = []  # sequences evaluated per decode step
+    step = llamacpp_backend._step
+    monkeypatch.setattr(llamacpp_backend, "_step", lambda running: widths.append(len(running)) or step(running))
+    questions = [[{"role": "user", "content": f"What is {n} plus {n}?"}] for n in range(module.MAX_SEQUENCES + 3)]
+    opts = GenerationOptions(max_new_tokens=6)
+    results = llamacpp_backend.generate_batch(questions, opts)
+    assert len(results) == len(questions) and all(s.tokens > 0 for _, s in results)
+    assert max(widths) == module.MAX_SEQUENCES
+    widths.clear()
+    prompt = len(llamacpp_backend._prompt_tokens(questions[0]))
+    monkeypatch.setattr(module, "_KV_CELLS", prompt + 3 * 6 + 2)  # the shared prefix and about three replies
+    tight = llamacpp_backend.generate_batch(questions[:6], opts)
+    assert len(tight) == 6 and all(s.tokens > 0 for _, s in tight)
+    assert 1 <= max(widths) <= 3
 
 
 @pytest.mark.slow

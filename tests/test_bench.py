@@ -143,8 +143,12 @@ def _canned() -> dict:
             "overhead_pct": {"p50": 1.0, "p95": 4.0},
         },
         "collect": {
-            "transformers": {"1": {"questions_per_min": 10.0}, "8": {"questions_per_min": 40.0}},
-            "llamacpp": {"skipped": "llama_cpp is not importable"},
+            "project": {
+                "backend": "LlamaCppBackend",
+                "1": {"questions_per_min": 10.0},
+                "8": {"questions_per_min": 40.0},
+            },
+            "transformers": {"skipped": "not selected (--no-transformers)"},
             "speedup_b8_over_b1": 4.0,
         },
         "app": {"skipped": "error: RuntimeError: app.py exited"},
@@ -163,9 +167,9 @@ def _canned() -> dict:
         ("warm load, default backend", "skipped: not selected (--sections)", ""),
         ("warm load, transformers backend", "skipped: not selected (--sections)", ""),
         ("app start-up to ready", "skipped: error: RuntimeError: app.py exited", ""),
-        ("collect questions/min, transformers batch 8", "40", ""),
-        ("collect questions/min, llama.cpp batch 1", "skipped: llama_cpp is not importable", ""),
-        ("collect speed-up batch 8 / batch 1", "4×", "met"),
+        ("collect questions/min, project default batch 8", "40", ""),
+        ("collect questions/min, transformers batch 1", "skipped: not selected (--no-transformers)", ""),
+        ("collect speed-up batch 8 / batch 1, project default", "4×", "met"),
     ],
 )
 def test_table_rows_give_a_number_or_a_reason(figure, value, status):
@@ -227,7 +231,7 @@ def test_bench_smoke_run_default_backend(tmp_path):
         decode_repeats=1,
         questions=2,
         collect_questions=2,
-        batch_sizes=(1,),
+        batch_sizes=(1, 2),
         collect_max_tokens=12,
         bandwidth_mb=8,
         app_questions=1,
@@ -248,7 +252,8 @@ def test_bench_smoke_run_default_backend(tmp_path):
         "embed",
         "calibrate",
     }
-    assert result["collect"]["llamacpp"]["1"]["questions"] == 2
+    collected = result["collect"]["project"]
+    assert collected["backend"] == "LlamaCppBackend" and [collected[s]["questions"] for s in "12"] == [2, 2]
     assert set(result["load"]["llamacpp"]) == {"cold", "warm"}
     assert result["app"]["questions_answered"] == 1 and result["app"]["peak_rss_mb"] > 0
     measured = [(f, v) for f, v, *_ in table_rows(result) if "transformers" not in f and "batch 8" not in f]
@@ -257,7 +262,7 @@ def test_bench_smoke_run_default_backend(tmp_path):
 
 @pytest.mark.slow
 def test_bench_smoke_run_transformers_batched(tmp_path):
-    """The transformers backend: decode and batched collect at two batch sizes."""
+    """The transformers backend beside the default: decode, and batched collect at two batch sizes."""
     settings = Settings(
         threads=1,
         decode_tokens=4,

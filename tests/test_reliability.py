@@ -347,7 +347,7 @@ def test_allow_uncalibrated_runs_with_every_answer_flagged(tmp_path, monkeypatch
 
 # ---- model load failures ---------------------------------------------------------------------------------
 
-OOM_LLAMA = "import llama_cpp\ndef boom(*a, **k): raise MemoryError()\nllama_cpp.Llama = boom"
+OOM_LLAMA = "import llama_cpp\ndef boom(*a, **k): raise MemoryError()\nllama_cpp.llama_model_load_from_file = boom"
 
 
 def _model_cases(tmp_path: Path) -> dict:
