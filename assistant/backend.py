@@ -56,12 +56,15 @@ class Backend(Protocol):
     `stream` is a generator: it yields text pieces as they are decoded and
     *returns* a `GenerationStats` (read it with `run_to_end` or from
     `StopIteration.value`). Implementations serialise generations on one model
-    with a lock unless `supports_batching` says they can run several at once.
-    Setting `cancel` (a `threading.Event`) stops generation early.
+    with a lock. Setting `cancel` (a `threading.Event`) stops generation early.
+
+    Optional: `generate_batch(batch, options)` when `supports_batching` (several message
+    lists decoded together, results in order), and `generate_many(batch, options, parallel)`
+    for continuous batching (results yielded as each conversation finishes).
     """
 
     model_id: str  # names the model in replies and calibration maps
-    supports_batching: bool  # True if `stream_batch` runs prompts as one batch
+    supports_batching: bool  # True if `generate_batch` runs prompts as one batch
 
     def stream(
         self,

@@ -11,13 +11,14 @@ Two things make it faster than llama-cpp-python's high-level `Llama.generate`:
   Their KV cache stays in sequence 0 of the context and later requests share it (llama.cpp
   tags the same cache cells with several sequence ids, nothing is copied), so a request
   prefills only the tokens that differ from the previous prompt.
-- Batched decoding. `generate_batch` runs several conversations as sequences of one KV cache:
+- Batched decoding. `generate_many` runs several conversations as sequences of one KV cache:
   each step evaluates one token of every running sequence in a single `llama_decode` call, and
   waiting conversations join as others finish (continuous batching). `stream` is the same loop
   with one sequence.
 
-Sampling runs in llama.cpp's C samplers (greedy, or top-k/top-p/min-p/temperature with a seeded
-RNG per sequence). One lock serialises calls on the model.
+Greedy decoding takes the argmax of the logits in place; sampling runs llama.cpp's C samplers
+(top-k/top-p/min-p/temperature with a seeded RNG per sequence). One lock serialises calls on
+the model.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
+
 from .backend import GenerationOptions, GenerationStats, Message
 from .config import ModelConfig
 from .errors import InputError, ModelLoadError
@@ -39,7 +42,7 @@ from .errors import InputError, ModelLoadError
 __all__ = ["LlamaCppBackend", "N_CTX", "MAX_SEQUENCES"]
 
 N_CTX = 4096  # the most tokens one conversation may hold: prompt + reply
-MAX_SEQUENCES = 16  # conversations decoded together at most by `generate_batch`
+MAX_SEQUENCES = 16  # conversations decoded together at most by `generate_many`
 _KV_CELLS = 2 * N_CTX  # KV-cache cells shared by the prefix and every running sequence
 _PREFIX_SEQ = 0  # the sequence that holds the shared prompt prefix
 
@@ -57,6 +60,8 @@ class _Sequence:
     sampler: object = None
     tokens: list[int] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)  # tokens to evaluate in the next step
+    reason: str = "length"  # why it ended: "stop" (end of text), "length" (budget) or "cancelled"
+    joined: float = 0.0  # perf_counter() when it started decoding
 
     @property
     def cells(self) -> int:  # cache cells this sequence may come to hold beyond the prefix
@@ -96,6 +101,7 @@ class LlamaCppBackend:
         self.load_seconds = time.perf_counter() - start  # wall time of the load, for benchmarks
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._batch = llama_cpp.llama_batch_init(N_CTX, 0, 1)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
         self._formatter = self._chat_formatter(Jinja2ChatFormatter)
@@ -204,20 +210,18 @@ class LlamaCppBackend:
             start = time.perf_counter()
             first = None
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            tokens, reason = 0, "length"
             steps = self._decode([prompt], options)
+            seq = None
             try:
-                for _, token in steps:
+                for seq, token in steps:
                     if token is None:
-                        reason = "stop"
                         break
-                    tokens += 1
                     piece = decoder.decode(self._piece(token))
                     if piece:
                         first = time.perf_counter() - start if first is None else first
                         yield piece
                     if cancel is not None and cancel.is_set():
-                        reason = "cancelled"
+                        seq.reason = "cancelled"
                         break
                 tail = decoder.decode(b"", final=True)
                 if tail:
@@ -225,44 +229,53 @@ class LlamaCppBackend:
             finally:
                 steps.close()
             seconds = time.perf_counter() - start
-        return GenerationStats(tokens, reason, seconds, first)
+        return GenerationStats(len(seq.tokens), seq.reason, seconds, first)
 
     def generate_batch(self, batch, options=GenerationOptions()) -> list[tuple[str, GenerationStats]]:
-        """Generate for several message lists decoded together; each gets the batch's wall time."""
-        if not batch:
-            return []
+        """Generate for several message lists decoded together, results in order."""
+        results: list = [None] * len(batch)
+        for index, text, stats in self.generate_many(batch, options):
+            results[index] = (text, stats)
+        return results
+
+    def generate_many(
+        self, batch: list[list[Message]], options=GenerationOptions(), parallel: int = MAX_SEQUENCES
+    ) -> Iterator[tuple[int, str, GenerationStats]]:
+        """Yield (index, text, stats) per conversation as soon as it finishes (so not in order).
+
+        At most `parallel` (capped at MAX_SEQUENCES) conversations decode at once; a finished
+        one's place goes to the next waiting (continuous batching). Every prompt is tokenized
+        before decoding starts, so one too long for the context raises InputError before
+        anything is generated.
+        Each stats.seconds is that conversation's own time from joining to finishing.
+        """
+        parallel = max(1, min(parallel, MAX_SEQUENCES))
         with self._lock:
             prompts = [self._prompt_tokens(messages) for messages in batch]
-            start = time.perf_counter()
-            produced: list[list[int]] = [[] for _ in prompts]
-            finished = [False] * len(prompts)
-            for index, token in self._decode(prompts, options):
+            if not prompts:
+                return
+            for seq, token in self._decode(prompts, options, parallel):
                 if token is None:
-                    finished[index] = True
-                else:
-                    produced[index].append(token)
-            seconds = time.perf_counter() - start
-        results = []
-        for tokens, done in zip(produced, finished):
-            reason = "stop" if done else "length"
-            text = b"".join(self._piece(t) for t in tokens).decode("utf-8", errors="replace")
-            results.append((text, GenerationStats(len(tokens), reason, seconds)))
-        return results
+                    text = b"".join(self._piece(t) for t in seq.tokens).decode("utf-8", errors="replace")
+                    seconds = time.perf_counter() - seq.joined
+                    yield seq.index, text, GenerationStats(len(seq.tokens), seq.reason, seconds)
 
     @staticmethod
     def _budget(prompt: list[int], options: GenerationOptions) -> int:
         return min(options.max_new_tokens, N_CTX - len(prompt))
 
-    def _decode(self, prompts: list[list[int]], options: GenerationOptions) -> Iterator[tuple[int, int | None]]:
-        """Decode `prompts` together, yielding (index, token) per new token and (index, None) at end of text.
+    def _decode(
+        self, prompts: list[list[int]], options: GenerationOptions, parallel: int = 1
+    ) -> Iterator[tuple[_Sequence, int | None]]:
+        """Decode `prompts`, at most `parallel` at once; yield (sequence, token) per new token and
+        (sequence, None) when a sequence ends, its `reason` set ("stop" or "length").
 
-        A sequence that reaches its budget just stops yielding. Closing the generator frees
-        every sequence it started. Call with the lock held.
+        Closing the generator frees every sequence it started. Call with the lock held.
         """
         shared = self._share_prefix(prompts)
         waiting = deque(_Sequence(i, p, self._budget(p, options)) for i, p in enumerate(prompts))
         running: list[_Sequence] = []
-        free_ids = list(range(MAX_SEQUENCES, 0, -1))
+        free_ids = list(range(parallel, 0, -1))
         try:
             while waiting or running:
                 room = _KV_CELLS - len(self._prefix) - sum(s.cells - shared for s in running)
@@ -273,6 +286,7 @@ class LlamaCppBackend:
                         break
                     waiting.popleft()
                     new.seq_id, new.sampler = free_ids.pop(), self._sampler(options)
+                    new.joined = time.perf_counter()
                     self._c.llama_memory_seq_cp(self._memory, _PREFIX_SEQ, new.seq_id, 0, shared)
                     new.pending = new.prompt[shared:]
                     running.append(new)
@@ -280,18 +294,18 @@ class LlamaCppBackend:
                     queued += len(new.pending)
                 outputs = self._step(running)
                 for seq, at in zip(list(running), outputs):
-                    token = self._c.llama_sampler_sample(seq.sampler, self._ctx, at)
-                    end = self._c.llama_vocab_is_eog(self._vocab, token)
-                    if not end:
+                    token = self._next_token(seq, at)
+                    if self._c.llama_vocab_is_eog(self._vocab, token):
+                        seq.reason = "stop"
+                    else:
                         seq.tokens.append(token)
                         seq.pending = [token]
-                        yield seq.index, token
-                    if end or len(seq.tokens) >= seq.budget:
-                        if end:
-                            yield seq.index, None
+                        yield seq, token
+                    if seq.reason == "stop" or len(seq.tokens) >= seq.budget:
                         running.remove(seq)
                         self._release(seq)
                         free_ids.append(seq.seq_id)
+                        yield seq, None
         finally:
             for seq in running:
                 self._release(seq)
@@ -343,9 +357,10 @@ class LlamaCppBackend:
             raise RuntimeError(f"llama_decode failed with status {status}")
 
     def _sampler(self, options: GenerationOptions):
+        """A seeded C sampler chain, or None for greedy decoding (see `_next_token`)."""
         c = self._c
         if options.temperature <= 0:
-            return c.llama_sampler_init_greedy()
+            return None
         chain = c.llama_sampler_chain_init(c.llama_sampler_chain_default_params())
         for stage in (
             c.llama_sampler_init_top_k(40),
@@ -357,9 +372,19 @@ class LlamaCppBackend:
             c.llama_sampler_chain_add(chain, stage)
         return chain
 
+    def _next_token(self, seq: _Sequence, at: int) -> int:
+        """Sample from the logits of batch entry `at`: greedy is an argmax over the logits in place
+        (llama.cpp's greedy sampler first copies the whole vocabulary into a candidate list, and
+        picks the same token: the first of equal maxima)."""
+        if seq.sampler is not None:
+            return self._c.llama_sampler_sample(seq.sampler, self._ctx, at)
+        logits = self._c.llama_get_logits_ith(self._ctx, at)
+        return int(np.ctypeslib.as_array(logits, shape=(self._n_vocab,)).argmax())
+
     def _release(self, seq: _Sequence) -> None:
         self._c.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
-        self._c.llama_sampler_free(seq.sampler)
+        if seq.sampler is not None:
+            self._c.llama_sampler_free(seq.sampler)
 
 
 def _common_length(a: list[int], b: list[int], limit: int) -> int:

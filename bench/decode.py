@@ -4,7 +4,7 @@ Decode tokens/s = (tokens produced − 1) ÷ (time of the last token − time of
 timed by the consumer of the stream: the first token carries the prompt's prefill, so it is
 left out, and a model that stops early is measured over what it produced. Raw llama.cpp is
 `Llama.generate` in a plain loop (greedy, no detokenizing) — the engine's own speed, the bar a
-wrapper is held to.
+wrapper is held to. The two take turns run by run (`interleaved_decode`), best of each.
 
 Load times come from a fresh interpreter per load (`python -m bench.decode BACKEND CACHE_DIR`
 prints one JSON line): "cold" with an empty converted-model cache, "warm" with it filled.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .questions import decode_messages
 
-__all__ = ["backend_decode", "load_times", "probe_load", "raw_llamacpp_decode", "weight_bytes"]
+__all__ = ["RawLlamaCpp", "backend_decode", "interleaved_decode", "load_times", "probe_load", "weight_bytes"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,66 +32,73 @@ def _rate(tokens: int, first: float | None, last: float) -> float | None:
     return round((tokens - 1) / (last - first), 2)
 
 
-def backend_decode(backend, max_new_tokens: int, repeats: int = 1) -> dict:
-    """Decode tokens/s of a project Backend at batch 1, greedy, on the decode prompt (best of `repeats`)."""
+def _best(runs: list[dict]) -> dict:
+    return max(runs, key=lambda run: run["tokens_per_s"] or 0)
+
+
+def backend_run(backend, max_new_tokens: int) -> dict:
+    """One greedy decode of the decode prompt through a project Backend, timed token by token."""
     from assistant.backend import GenerationOptions
 
-    options = GenerationOptions(max_new_tokens=max_new_tokens, temperature=0.0)
-    best: dict | None = None
-    for _ in range(repeats):
-        gen = backend.stream(decode_messages(), options)
-        text, first = "", None
-        start = time.perf_counter()
-        while True:
-            try:
-                piece = next(gen)
-            except StopIteration as stop:
-                stats = stop.value
-                break
-            if piece and first is None:
-                first = time.perf_counter() - start
-            text += piece
-        last = time.perf_counter() - start
-        run = {
-            "tokens": stats.tokens,
-            "prefill_s": round(first, 4) if first is not None else None,
-            "total_s": round(last, 3),
-            "tokens_per_s": _rate(stats.tokens, first, last),
-            "finish_reason": stats.finish_reason,
-            "text": text,
-        }
-        if best is None or (run["tokens_per_s"] or 0) > (best["tokens_per_s"] or 0):
-            best = run
-    return best
-
-
-def raw_llamacpp_decode(model_path, threads: int, n_ctx: int, max_new_tokens: int, repeats: int = 1) -> dict:
-    """Decode tokens/s of llama-cpp-python's `Llama.generate`, same GGUF and prompt (best of `repeats`)."""
-    import llama_cpp
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
+    gen = backend.stream(decode_messages(), GenerationOptions(max_new_tokens=max_new_tokens, temperature=0.0))
+    text, first = "", None
     start = time.perf_counter()
-    llm = llama_cpp.Llama(
-        model_path=str(model_path), n_threads=threads, n_threads_batch=threads, n_ctx=n_ctx, verbose=False
-    )
-    load_s = time.perf_counter() - start
-    text_of = lambda t: llm._model.token_get_text(t) if t != -1 else ""  # noqa: E731
-    formatter = Jinja2ChatFormatter(
-        template=llm.metadata["tokenizer.chat_template"],
-        eos_token=text_of(llm.token_eos()),
-        bos_token=text_of(llm.token_bos()),
-        add_generation_prompt=True,
-    )
-    prompt = llm.tokenize(formatter(messages=decode_messages()).prompt.encode(), add_bos=False, special=True)
-    vocab = llm._model.vocab
-    best: dict | None = None
-    for _ in range(repeats):
-        llm.reset()
+    while True:
+        try:
+            piece = next(gen)
+        except StopIteration as stop:
+            stats = stop.value
+            break
+        if piece and first is None:
+            first = time.perf_counter() - start
+        text += piece
+    last = time.perf_counter() - start
+    return {
+        "tokens": stats.tokens,
+        "prefill_s": round(first, 4) if first is not None else None,
+        "total_s": round(last, 3),
+        "tokens_per_s": _rate(stats.tokens, first, last),
+        "finish_reason": stats.finish_reason,
+        "text": text,
+    }
+
+
+def backend_decode(backend, max_new_tokens: int, repeats: int = 1) -> dict:
+    """Decode tokens/s of a project Backend at batch 1, greedy, on the decode prompt (best of `repeats`)."""
+    return _best([backend_run(backend, max_new_tokens) for _ in range(repeats)])
+
+
+class RawLlamaCpp:
+    """llama-cpp-python's own `Llama.generate` on a GGUF: the engine without this project's code."""
+
+    def __init__(self, model_path, threads: int, n_ctx: int):
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        start = time.perf_counter()
+        self.llm = llama_cpp.Llama(
+            model_path=str(model_path), n_threads=threads, n_threads_batch=threads, n_ctx=n_ctx, verbose=False
+        )
+        self.load_s = time.perf_counter() - start
+        text_of = lambda t: self.llm._model.token_get_text(t) if t != -1 else ""  # noqa: E731
+        formatter = Jinja2ChatFormatter(
+            template=self.llm.metadata["tokenizer.chat_template"],
+            eos_token=text_of(self.llm.token_eos()),
+            bos_token=text_of(self.llm.token_bos()),
+            add_generation_prompt=True,
+        )
+        prompt = formatter(messages=decode_messages()).prompt
+        self.prompt = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        self.is_eog = lambda token: llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token)  # noqa: E731
+
+    def run(self, max_new_tokens: int) -> dict:
+        """One greedy decode of the decode prompt in a plain `generate` loop (no detokenizing)."""
+        self.llm.reset()
         produced: list[int] = []
         first = None
         start = time.perf_counter()
-        for token in llm.generate(prompt, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
+        for token in self.llm.generate(self.prompt, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
+            if self.is_eog(token):
                 break
             if first is None:
                 first = time.perf_counter() - start
@@ -99,17 +106,27 @@ def raw_llamacpp_decode(model_path, threads: int, n_ctx: int, max_new_tokens: in
             if len(produced) >= max_new_tokens:
                 break
         last = time.perf_counter() - start
-        run = {
+        return {
             "tokens": len(produced),
             "prefill_s": round(first, 4) if first is not None else None,
             "total_s": round(last, 3),
             "tokens_per_s": _rate(len(produced), first, last),
-            "load_s": round(load_s, 3),
-            "text": llm.detokenize(produced).decode("utf-8", "replace"),
+            "load_s": round(self.load_s, 3),
+            "text": self.llm.detokenize(produced).decode("utf-8", "replace"),
         }
-        if best is None or (run["tokens_per_s"] or 0) > (best["tokens_per_s"] or 0):
-            best = run
-    return best
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def interleaved_decode(backend, raw: RawLlamaCpp, max_new_tokens: int, repeats: int) -> tuple[dict, dict]:
+    """Best-of-`repeats` runs of the project backend and of raw llama.cpp, taken in turns, so a
+    noisy spell on the machine hits both alike."""
+    ours, theirs = [], []
+    for _ in range(repeats):
+        ours.append(backend_run(backend, max_new_tokens))
+        theirs.append(raw.run(max_new_tokens))
+    return _best(ours), _best(theirs)
 
 
 def weight_bytes(backend) -> tuple[int, str]:

@@ -53,7 +53,7 @@ class Settings:
     @classmethod
     def quick(cls) -> "Settings":
         """Fewer questions and repeats: a few minutes instead of a quarter of an hour."""
-        return cls(decode_repeats=1, questions=10, collect_questions=16)
+        return cls(decode_repeats=3, questions=10, collect_questions=16)
 
 
 def _section(name: str, settings: Settings, fn, *args) -> dict:
@@ -124,10 +124,23 @@ def _decode_section(settings: Settings, backend, raw_ok: bool, bandwidth: dict) 
     n, reps = settings.decode_tokens, settings.decode_repeats
     out = {
         "method": "tokens/s = (produced - 1) / (last token time - first token time); the first token "
-        "(prefill) is excluded; greedy, batch 1, best of repeats"
+        "(prefill) is excluded; greedy, batch 1, best of repeats; project and raw llama.cpp runs alternate"
     }
     default = backend("auto")
-    out["project"] = {"backend": type(default).__name__, **decode.backend_decode(default, n, reps)}
+    if raw_ok:
+        raw = decode.RawLlamaCpp(default_model_path(), settings.threads, N_CTX)
+        try:
+            project, theirs = decode.interleaved_decode(default, raw, n, reps)
+        finally:
+            raw.close()
+        out["llamacpp_raw"] = theirs
+        rates = project["tokens_per_s"], theirs["tokens_per_s"]
+        out["ratio_project_to_raw"] = round(rates[0] / rates[1], 3) if all(rates) else None
+        out["same_text"] = project["text"] == theirs["text"]
+    else:
+        project = decode.backend_decode(default, n, reps)
+        out["llamacpp_raw"] = {"skipped": "llama_cpp is not importable (pip install llama-cpp-python)"}
+    out["project"] = {"backend": type(default).__name__, **project}
     if settings.transformers:
         out["transformers"] = {
             "backend": "TransformersBackend",
@@ -135,15 +148,6 @@ def _decode_section(settings: Settings, backend, raw_ok: bool, bandwidth: dict) 
         }
     else:
         out["transformers"] = {"skipped": "not selected (--no-transformers)"}
-    if raw_ok:
-        out["llamacpp_raw"] = decode.raw_llamacpp_decode(
-            default_model_path(), settings.threads, N_CTX, n, reps
-        )
-        project, raw = out["project"]["tokens_per_s"], out["llamacpp_raw"]["tokens_per_s"]
-        out["ratio_project_to_raw"] = round(project / raw, 3) if project and raw else None
-        out["same_text"] = out["project"]["text"] == out["llamacpp_raw"]["text"]
-    else:
-        out["llamacpp_raw"] = {"skipped": "llama_cpp is not importable (pip install llama-cpp-python)"}
     for key in ("project", "transformers") if settings.transformers else ("project",):
         out[key]["bound"] = _bound(
             backend("auto" if key == "project" else "transformers"),

@@ -203,21 +203,43 @@ def collect(
         bar = _progress_bar(len(todo), progress)
         written = failed = 0
         try:
-            for batch in _batches(todo, batch_size):
-                for item, result in zip(batch, _answer_safely(backend, prompt, batch, options)):
-                    if result is None:
-                        failed += 1
-                        continue
-                    record = make_record(item, *result, model=backend.model_id, prompt=prompt.id)
-                    f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
-                    written += 1
-                bar.update(len(batch))
+            for item, result in _answers(backend, prompt, todo, batch_size, options):
+                bar.update(1)
+                if result is None:
+                    failed += 1
+                    continue
+                record = make_record(item, *result, model=backend.model_id, prompt=prompt.id)
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                written += 1
         finally:
             bar.close()
     return CollectSummary(written=written, skipped=skipped, total=len(done) + written,
                           seconds=time.perf_counter() - start, failed=failed)
+
+
+def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, options) -> Iterator[tuple[dict, tuple | None]]:
+    """(item, (parsed, stats) or None when refused) for every item, each as soon as it is answered.
+
+    A backend with `generate_many` keeps `batch_size` questions decoding at once across the
+    whole run (a finished answer's place goes to the next question); others answer in
+    batches of `batch_size`. One-turn prompts only: a follow-up turn needs its first answer.
+    """
+    if batch_size > 1 and not prompt.followup and hasattr(backend, "generate_many"):
+        conversations = [prompt.messages(item["question"]) for item in items]
+        answered = 0
+        try:
+            for index, text, stats in backend.generate_many(conversations, options, parallel=batch_size):
+                answered += 1
+                yield items[index], (parse_output(text), stats)
+            return
+        except InputError:  # a prompt too long: raised before anything is generated
+            if answered:
+                raise
+        # find the refused item(s) batch by batch
+    for batch in _batches(items, batch_size):
+        yield from zip(batch, _answer_safely(backend, prompt, batch, options))
 
 
 def _answer_safely(backend, prompt: Prompt, batch: list[dict], options) -> list:

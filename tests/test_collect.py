@@ -47,6 +47,30 @@ class BatchingFake(FakeBackend):
 
 
 @dataclass
+class ContinuousFake(FakeBackend):
+    """A FakeBackend with `generate_many`: answers every conversation, yielding them last first."""
+
+    supports_batching: bool = True
+    calls: list = field(default_factory=list)  # (conversations, parallel) per generate_many call
+
+    def generate_many(self, batch, options=None, parallel=16):
+        self.calls.append((len(batch), parallel))
+        if any("LONG" in messages[-1]["content"] for messages in batch):
+            raise InputError("the prompt is 5000 tokens, more than the 4096-token context")
+        results = [run_to_end(self.stream(messages, options or GenerationOptions())) for messages in batch]
+        for index in reversed(range(len(batch))):
+            yield index, *results[index]
+
+    def generate_batch(self, batch, options=None):
+        return [run_to_end(self.stream(messages, options or GenerationOptions())) for messages in batch]
+
+    def stream(self, messages, options=None, cancel=None):
+        if "LONG" in messages[-1]["content"]:
+            raise InputError("the prompt is 5000 tokens, more than the 4096-token context")
+        return super().stream(messages, options or GenerationOptions(), cancel)
+
+
+@dataclass
 class RefusingFake(FakeBackend):
     """Raises InputError (as a real backend does for an over-long prompt) when the question contains 'LONG'."""
 
@@ -229,3 +253,54 @@ def test_stats_seconds_are_recorded(tmp_path, prompt):
     out = tmp_path / "records.jsonl"
     collect([item(0)], out, Timed(), prompt, progress=False)
     assert read(out)[0]["seconds"] == 1.235 and read(out)[0]["tokens"] == 4
+
+
+def test_continuous_batching_writes_each_answer_as_it_finishes(tmp_path, prompt):
+    out = tmp_path / "records.jsonl"
+    backend = ContinuousFake(model_id="m1")
+    for i in range(5):
+        backend.enqueue(f"<answer>{60 + i}</answer> <confidence>0.{i + 1}</confidence>")
+    summary = collect([item(i) for i in range(5)], out, backend, prompt, batch_size=3, progress=False)
+    assert backend.calls == [(5, 3)]  # one run over every question, three decoding at once
+    records = read(out)
+    assert summary.written == 5 and [r["id"] for r in records] == ["q4", "q3", "q2", "q1", "q0"]
+    assert {r["id"]: (r["answer"], r["raw_confidence"]) for r in records} == {
+        f"q{i}": (str(60 + i), (i + 1) / 10) for i in range(5)
+    }
+
+
+def test_continuous_batching_falls_back_to_batches_for_a_refused_question(tmp_path, prompt):
+    out = tmp_path / "records.jsonl"
+    backend = ContinuousFake(default_output="<answer>65</answer> <confidence>0.9</confidence>")
+    items = [item(0), {**item(1), "question": "LONG " * 10}, item(2)]
+    summary = collect(items, out, backend, prompt, batch_size=3, progress=False)
+    assert (summary.written, summary.failed) == (2, 1) and backend.calls == [(3, 3)]
+    assert sorted(r["id"] for r in read(out)) == ["q0", "q2"]
+
+
+def test_two_turn_prompt_is_not_decoded_continuously(tmp_path):
+    backend = ContinuousFake(default_output="<answer>65</answer> <confidence>70%</confidence>")
+    summary = collect([item(i) for i in range(4)], tmp_path / "r.jsonl", backend, load_prompt("self_reflection"),
+                      batch_size=2, progress=False)
+    assert summary.written == 4 and backend.calls == []  # the follow-up turn needs the first answer
+
+
+@pytest.mark.slow
+def test_real_collect_with_continuous_batching(tmp_path, prompt):
+    """The default model through llama.cpp, four questions decoding at once: every question gets a record."""
+    pytest.importorskip("llama_cpp")
+    from assistant.config import ModelConfig
+    from assistant.llamacpp_backend import LlamaCppBackend
+    from calibration.datagen import make_questions
+
+    backend = LlamaCppBackend(ModelConfig(threads=1))
+    items = make_questions("math", 6, 3)
+    out = tmp_path / "records.jsonl"
+    try:
+        summary = collect(items, out, backend, prompt, options=GenerationOptions(max_new_tokens=24), batch_size=4,
+                          progress=False)
+    finally:
+        backend.close()
+    records = read(out)
+    assert summary.written == 6 and sorted(r["id"] for r in records) == sorted(i["id"] for i in items)
+    assert all(0 < r["tokens"] <= 24 and r["model"] == backend.model_id for r in records)
