@@ -81,23 +81,23 @@ class RawLlamaCpp:
         )
         self.load_s = time.perf_counter() - start
         text_of = lambda t: self.llm._model.token_get_text(t) if t != -1 else ""  # noqa: E731
-        formatter = Jinja2ChatFormatter(
+        self.formatter = Jinja2ChatFormatter(
             template=self.llm.metadata["tokenizer.chat_template"],
             eos_token=text_of(self.llm.token_eos()),
             bos_token=text_of(self.llm.token_bos()),
             add_generation_prompt=True,
         )
-        prompt = formatter(messages=decode_messages()).prompt
-        self.prompt = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
         self.is_eog = lambda token: llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token)  # noqa: E731
 
-    def run(self, max_new_tokens: int) -> dict:
-        """One greedy decode of the decode prompt in a plain `generate` loop (no detokenizing)."""
+    def run(self, max_new_tokens: int, messages=None) -> dict:
+        """One greedy decode (of the decode prompt by default) in a plain `generate` loop (no detokenizing)."""
+        prompt = self.formatter(messages=messages or decode_messages()).prompt
+        tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
         self.llm.reset()
         produced: list[int] = []
         first = None
         start = time.perf_counter()
-        for token in self.llm.generate(self.prompt, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
+        for token in self.llm.generate(tokens, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0):
             if self.is_eog(token):
                 break
             if first is None:

@@ -1,7 +1,7 @@
 """`calibrate`: the admin CLI that builds, measures and versions calibration maps.
 
     calibrate make-data --domain math --n 300 --seed 1 --out data/math.jsonl
-    calibrate collect --data data/*.jsonl --out records.jsonl [--model M] [--batch-size 8]
+    calibrate collect --data data/*.jsonl --out records.jsonl [--model M] [--batch-size N]
     calibrate fit --records records.jsonl [more …]            # saves a new map version
     calibrate report --records records.jsonl --maps v0002 --plots plots/
     calibrate eval --data ../shared/data/math.jsonl --maps active
@@ -345,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", nargs="+", type=Path, required=True, help="question JSONL file(s)")
         p.add_argument("--prompt", default="confidence_tags", help="prompt id in prompts/ (default confidence_tags)")
         p.add_argument("--limit", type=_positive, help="answer at most N new questions")
-        p.add_argument("--batch-size", type=_positive, default=1, help="questions decoded together (batching backends: llama.cpp, transformers)")
+        p.add_argument("--batch-size", type=_positive, default=1,
+                       help="questions decoded together (llama.cpp, transformers); their answers differ in float "
+                            "rounding from the chat's, so 1 (the default) collects exactly what the chat answers")
         p.add_argument("--max-new-tokens", type=_positive, default=GenerationOptions.max_new_tokens)
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         add_model_arguments(p)

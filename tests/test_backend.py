@@ -343,10 +343,34 @@ def test_llamacpp_reused_prefix_keeps_greedy_output(llamacpp_backend):
     opts = GenerationOptions(max_new_tokens=24)
     fresh = []
     for messages in first:
-        llamacpp_backend._share_prefix([[0]])  # empty the prefix cache: the next prompt is prefilled whole
+        llamacpp_backend._drop_prefix()  # the next prompt is prefilled whole
         fresh.append(run_to_end(llamacpp_backend.stream(messages, opts))[0])
     reused = [run_to_end(llamacpp_backend.stream(m, opts))[0] for m in [*first, *first]]
     assert reused == fresh + fresh
+
+
+@pytest.mark.slow
+def test_llamacpp_greedy_answers_equal_raw_llama_cpp(llamacpp_backend):
+    """The same text as llama-cpp-python's own `Llama.generate` on the shipped prompt (prefix reused or not)."""
+    from assistant.llamacpp_backend import N_CTX
+    from assistant.prompts import load_prompt
+    from bench.decode import RawLlamaCpp
+
+    prompt = load_prompt("confidence_tags")
+    # The first two came out differently when the last prompt token was evaluated on its own.
+    questions = [
+        "Tom has 3 boxes with 12 pencils each. He gives away 7 pencils. How many are left?",
+        "What year did the Berlin Wall fall?",
+        "Who wrote the play Hamlet?",
+    ]
+    raw = RawLlamaCpp(default_model_path(), THREADS, N_CTX)
+    try:
+        expected = [raw.run(64, prompt.messages(q))["text"] for q in questions]
+    finally:
+        raw.close()
+    opts = GenerationOptions(max_new_tokens=64)
+    llamacpp_backend._drop_prefix()
+    assert [run_to_end(llamacpp_backend.stream(prompt.messages(q), opts))[0] for q in questions] == expected
 
 
 @pytest.mark.slow
