@@ -29,6 +29,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -103,6 +104,8 @@ class LlamaCppBackend:
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._batch = llama_cpp.llama_batch_init(N_CTX, 0, 1)
+        # Frees the C objects when the backend is closed or garbage-collected, whichever comes first.
+        self._free = weakref.finalize(self, _free_all, llama_cpp, self._batch, self._ctx, self._model)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
         self._formatter = self._chat_formatter(Jinja2ChatFormatter)
         self._lock = threading.Lock()
@@ -136,7 +139,7 @@ class LlamaCppBackend:
         params.kv_unified = True  # one cache the sequences share, so the prefix is stored once
         params.n_threads = params.n_threads_batch = self.threads
         params.no_perf = True
-        params.flash_attn_type = 0  # off, as in llama-cpp-python's Llama: with it, a reused prefix changes greedy output
+        params.flash_attn_type = 0  # off, as in llama-cpp-python's Llama (on, a reused prefix changed answers)
         ctx = c.llama_init_from_model(self._model, params)
         if not ctx:
             c.llama_model_free(self._model)
@@ -147,13 +150,9 @@ class LlamaCppBackend:
         return ctx
 
     def close(self) -> None:
-        """Free the context and the model (the backend is unusable afterwards)."""
+        """Free the context and the model now (the backend is unusable afterwards)."""
         with self._lock:
-            if self._ctx:
-                self._c.llama_batch_free(self._batch)
-                self._c.llama_free(self._ctx)
-                self._c.llama_model_free(self._model)
-                self._ctx = self._model = None
+            self._free()
 
     def _chat_formatter(self, formatter_cls):
         template = self._c.llama_model_chat_template(self._model, None)
@@ -392,6 +391,12 @@ class LlamaCppBackend:
         self._c.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
         if seq.sampler is not None:
             self._c.llama_sampler_free(seq.sampler)
+
+
+def _free_all(c, batch, ctx, model) -> None:
+    c.llama_batch_free(batch)
+    c.llama_free(ctx)
+    c.llama_model_free(model)
 
 
 def _common_length(a: list[int], b: list[int], limit: int) -> int:
