@@ -47,37 +47,32 @@ class BatchingFake(FakeBackend):
 
 
 @dataclass
-class ContinuousFake(FakeBackend):
-    """A FakeBackend with `generate_many`: answers every conversation, yielding them last first."""
+class RefusingFake(FakeBackend):
+    """Raises InputError (as a real backend does for an over-long prompt) when the question contains 'LONG'."""
 
-    supports_batching: bool = True
-    calls: list = field(default_factory=list)  # (conversations, parallel) per generate_many call
-
-    def generate_many(self, batch, options=None, parallel=16):
-        self.calls.append((len(batch), parallel))
-        if any("LONG" in messages[-1]["content"] for messages in batch):
-            raise InputError("the prompt is 5000 tokens, more than the 4096-token context")
-        results = [run_to_end(self.stream(messages, options or GenerationOptions())) for messages in batch]
-        for index in reversed(range(len(batch))):
-            yield index, *results[index]
-
-    def generate_batch(self, batch, options=None):
-        return [run_to_end(self.stream(messages, options or GenerationOptions())) for messages in batch]
-
-    def stream(self, messages, options=None, cancel=None):
+    def refuse_too_long(self, messages):
         if "LONG" in messages[-1]["content"]:
             raise InputError("the prompt is 5000 tokens, more than the 4096-token context")
+
+    def stream(self, messages, options=None, cancel=None):
+        self.refuse_too_long(messages)
         return super().stream(messages, options or GenerationOptions(), cancel)
 
 
 @dataclass
-class RefusingFake(FakeBackend):
-    """Raises InputError (as a real backend does for an over-long prompt) when the question contains 'LONG'."""
+class ContinuousFake(BatchingFake, RefusingFake):
+    """Adds `generate_many`: every prompt is checked first (as the real one tokenizes them all
+    before decoding), then every conversation is answered, yielded last first."""
 
-    def stream(self, messages, options=None, cancel=None):
-        if "LONG" in messages[-1]["content"]:
-            raise InputError("the prompt is 5000 tokens, more than the 4096-token context")
-        return super().stream(messages, options or GenerationOptions(), cancel)
+    calls: list = field(default_factory=list)  # (conversations, parallel) per generate_many call
+
+    def generate_many(self, batch, options=None, parallel=16):
+        self.calls.append((len(batch), parallel))
+        for messages in batch:
+            self.refuse_too_long(messages)
+        results = [run_to_end(self.stream(messages, options or GenerationOptions())) for messages in batch]
+        for index in reversed(range(len(batch))):
+            yield index, *results[index]
 
 
 # output of the model -> (answer, raw_confidence, correct, parse_ok, issues) for gold "65" (number)
