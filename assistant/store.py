@@ -124,6 +124,12 @@ def _normalise_time(value: str | datetime | None) -> str | None:
         raise InputError(f"not an ISO 8601 timestamp: {value!r}") from err
 
 
+def _since_clause(column: str, since: str | datetime | None) -> tuple[str, tuple]:
+    """SQL to append after a WHERE condition, and its parameters, keeping rows whose `column` >= `since`."""
+    since = _normalise_time(since)
+    return ("", ()) if since is None else (f" AND {column} >= ?", (since,))
+
+
 @dataclass(frozen=True)
 class QueueItem:
     id: int  # review item id (what submit_verdict takes)
@@ -491,15 +497,11 @@ class ReviewStore:
 
     def reviewed(self, since: str | datetime | None = None) -> list[dict]:
         """Answers given since `since` with a correct/incorrect verdict: domain, raw, confidence, correct."""
+        where, params = _since_clause("r.created_at", since)
         sql = (
             "SELECT r.domain, r.raw_confidence, r.confidence, v.verdict FROM reviews v "
-            "JOIN replies r ON r.id = v.reply_id WHERE v.verdict IN ('correct', 'incorrect')"
+            "JOIN replies r ON r.id = v.reply_id WHERE v.verdict IN ('correct', 'incorrect')" + where
         )
-        params: tuple = ()
-        since = _normalise_time(since)
-        if since is not None:
-            sql += " AND r.created_at >= ?"
-            params = (since,)
         return [
             {
                 "domain": row["domain"] or "general",
@@ -512,12 +514,8 @@ class ReviewStore:
 
     def answered(self, since: str | datetime | None = None) -> list[dict]:
         """Every finished answer given since `since`: domain, raw_confidence, confidence (for histograms)."""
-        sql = "SELECT domain, raw_confidence, confidence FROM replies WHERE status = 'ok'"
-        params: tuple = ()
-        since = _normalise_time(since)
-        if since is not None:
-            sql += " AND created_at >= ?"
-            params = (since,)
+        where, params = _since_clause("created_at", since)
+        sql = "SELECT domain, raw_confidence, confidence FROM replies WHERE status = 'ok'" + where
         return [
             {"domain": row["domain"] or "general", "raw_confidence": row["raw_confidence"],
              "confidence": row["confidence"]}

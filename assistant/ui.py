@@ -53,22 +53,17 @@ def inert_markdown(text: str | None) -> str:
     """
     if not text:
         return ""
-    out, pos = [], 0
-    for m in _FENCE.finditer(text):
-        out.append(_escape_inline(text[pos : m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(_escape_inline(text[pos:]))
-    return "".join(out)
+    return _escape_outside(_FENCE, text, lambda part: _escape_outside(_INLINE_CODE, part, _escape_prose))
 
 
-def _escape_inline(text: str) -> str:
+def _escape_outside(pattern: re.Pattern, text: str, escape) -> str:
+    """`escape` the stretches of `text` between matches of `pattern`; keep the matches verbatim."""
     out, pos = [], 0
-    for m in _INLINE_CODE.finditer(text):
-        out.append(_escape_prose(text[pos : m.start()]))
+    for m in pattern.finditer(text):
+        out.append(escape(text[pos : m.start()]))
         out.append(m.group(0))
         pos = m.end()
-    out.append(_escape_prose(text[pos:]))
+    out.append(escape(text[pos:]))
     return "".join(out)
 
 
