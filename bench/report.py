@@ -145,7 +145,7 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
         lambda v: v <= 1500,
     )
     for key, name in (("project", "project default"), ("transformers", "transformers")):
-        for size in _get_or(r, ("collect", key), {}) or {"1": None}:
+        for size in _get_or(r, ("collect", key), {}) or {"1": None}:  # a skipped run still gets a row saying why
             _row(
                 rows,
                 f"collect questions/min, {name} batch {size}",
