@@ -1,6 +1,6 @@
 """calibrated-chat web app: chat with calibrated confidence, a review queue and a calibration dashboard.
 
-    calibrated-chat [--users users.json] [--data-dir data] [--host 127.0.0.1] [--port 7860] [--share]
+    calibrated-chat [--users users.json] [--data-dir DIR] [--host 127.0.0.1] [--port 7860] [--share]
     python app.py ...          # the same; also how a Hugging Face Space starts it
 
 Tabs: Chat (everyone), Review (reviewers and admins), Dashboard (admins). Every
@@ -474,14 +474,14 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
 
 
 def _parser() -> argparse.ArgumentParser:
-    from assistant.cli import add_model_arguments
+    from assistant.cli import DATA_DIR_HELP, MAPS_DIR_HELP, add_model_arguments
 
     p = argparse.ArgumentParser(prog="calibrated-chat", description="Run the calibrated-chat web app.")
     add_model_arguments(p)
     p.add_argument("--prompt", default=os.environ.get("CALIBRATED_CHAT_PROMPT") or "confidence_tags",
                    help="prompt id [env CALIBRATED_CHAT_PROMPT]")
-    p.add_argument("--maps-dir", type=Path, help="calibration maps folder [env CALIBRATED_CHAT_MAPS_DIR]")
-    p.add_argument("--data-dir", type=Path, help="review store folder [env CALIBRATED_CHAT_DATA_DIR; ./data]")
+    p.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    p.add_argument("--maps-dir", type=Path, help=MAPS_DIR_HELP)
     p.add_argument("--users", type=Path, help="users file (.json/.toml) [or env CALIBRATED_CHAT_USERS]")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only)")
@@ -534,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.store import ReviewStore
 
     set_offline_env()
+    data_dir = args.data_dir or default_data_dir()
     try:
         users = load_users(args.users)
         anonymous_role, notices = access_policy(users, args.host, args.share, args.share_without_auth)
@@ -543,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     if not users and args.share:
         print("warning: sharing a public link WITHOUT a login (--share-without-auth)", file=sys.stderr)
     try:
-        store = ReviewStore(args.data_dir or default_data_dir())
+        store = ReviewStore(data_dir)
     except StoreError as err:
         print(f"warning: reviews cannot be saved: {err}", file=sys.stderr)
         store = None
@@ -551,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # load everything before listening, so a broken model or map never half-starts the app
         assistant = Assistant.from_config(
             model_config_from_args(args), prompt_id=args.prompt, maps_dir=args.maps_dir,
-            allow_uncalibrated=args.allow_uncalibrated, options=options,
+            data_dir=data_dir, allow_uncalibrated=args.allow_uncalibrated, options=options,
             max_question_chars=args.max_question_chars,
         )
     except CalibratedChatError as err:

@@ -19,7 +19,12 @@ import textwrap
 from .backend import GenerationOptions
 from .errors import run_cli
 
-__all__ = ["main", "add_model_arguments", "model_config_from_args"]
+__all__ = ["main", "add_model_arguments", "model_config_from_args", "DATA_DIR_HELP", "MAPS_DIR_HELP"]
+
+DATA_DIR_HELP = ("the one data folder: review store, map versions, runs, caches "
+                 "[env CALIBRATED_CHAT_DATA_DIR; default the user data folder, see README]")
+MAPS_DIR_HELP = ("a folder of map versions used alone, instead of <data folder>/maps over the shipped maps "
+                 "[env CALIBRATED_CHAT_MAPS_DIR]")
 
 EXAMPLES = """examples:
   python -m assistant ask "What is 12 times 11?"
@@ -43,12 +48,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def model_config_from_args(args: argparse.Namespace):
-    """Environment first, then command-line flags over it."""
+    """Environment first, then command-line flags over it (a `--data-dir` also holds the model cache)."""
+    from pathlib import Path
+
     from .config import model_config_from_env
 
-    return model_config_from_env().with_overrides(
+    config = model_config_from_env().with_overrides(
         model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads
     )
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir and config.cache_dir is None:
+        config = config.with_overrides(cache_dir=Path(data_dir) / "cache")
+    return config
 
 
 def _pct(value) -> str:
@@ -83,6 +94,7 @@ def _ask(args) -> int:
         model_config_from_args(args),
         prompt_id=args.prompt,
         maps_dir=args.maps_dir,
+        data_dir=args.data_dir,
         allow_uncalibrated=args.allow_uncalibrated,
         options=GenerationOptions(max_new_tokens=args.max_new_tokens),
     )
@@ -108,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object with every reply field")
     ask.add_argument("--show-reasoning", action="store_true", help="also print the reasoning trace")
     ask.add_argument("--prompt", default="confidence_tags", help="prompt id in prompts/ (default confidence_tags)")
-    ask.add_argument("--maps-dir", help="folder of calibration maps [env CALIBRATED_CHAT_MAPS_DIR]")
+    ask.add_argument("--data-dir", help=DATA_DIR_HELP)
+    ask.add_argument("--maps-dir", help=MAPS_DIR_HELP)
     ask.add_argument("--max-new-tokens", type=int, default=GenerationOptions.max_new_tokens)
     ask.add_argument("--allow-uncalibrated", action="store_true",
                      help="run even if the active map is invalid (every answer is flagged)")

@@ -9,9 +9,12 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | `CALIBRATED_CHAT_DEVICE` | `auto`, `cpu`, `cuda`, `cuda:1`, … | `auto` |
 | `CALIBRATED_CHAT_DTYPE` | `auto`, `float32`, `bfloat16`, `float16` | `auto` |
 | `CALIBRATED_CHAT_PROMPT` | prompt id (a file in `prompts/`) | `confidence_tags` |
-| `CALIBRATED_CHAT_MAPS_DIR` | folder of versioned calibration maps | `calibration/maps` |
-| `CALIBRATED_CHAT_CACHE_DIR` | converted-model cache | `~/.cache/calibrated-chat` |
-| `CALIBRATED_CHAT_DATA_DIR` | review store and user data | `./data` |
+| `CALIBRATED_CHAT_DATA_DIR` | the one data folder: review store, users, map versions, runs, caches | the user data folder (`platformdirs`; `~/.local/share/calibrated-chat` on Linux) |
+| `CALIBRATED_CHAT_MAPS_DIR` | a folder of map versions used alone, instead of `<data>/maps` over the shipped maps | - |
+| `CALIBRATED_CHAT_CACHE_DIR` | converted-model and self-test cache | `<data>/cache` |
+
+Nothing is ever written inside the installed package: the maps shipped there are the
+read-only first version, and new versions go to `<data>/maps`.
 """
 
 from __future__ import annotations
@@ -22,16 +25,14 @@ from pathlib import Path
 
 __all__ = [
     "ModelConfig",
-    "PROJECT_ROOT",
     "ENV_PREFIX",
     "set_offline_env",
     "model_config_from_env",
-    "default_maps_dir",
+    "explicit_maps_dir",
     "default_data_dir",
 ]
 
 ENV_PREFIX = "CALIBRATED_CHAT_"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,12 @@ class ModelConfig:
     device: str = "auto"  # "auto": CUDA when available, else CPU
     dtype: str = "auto"  # "auto": bfloat16 on CUDA, float32 on CPU
     threads: int | None = None  # CPU threads; None = all cores
-    cache_dir: Path = Path.home() / ".cache" / "calibrated-chat"  # converted GGUF models live here
+    cache_dir: Path | None = None  # converted GGUF models and the llama.cpp self-test; None = <data>/cache
+
+    @property
+    def cache_folder(self) -> Path:
+        """`cache_dir`, else `<data folder>/cache`."""
+        return Path(self.cache_dir).expanduser() if self.cache_dir is not None else default_data_dir() / "cache"
 
     def with_overrides(self, **changes) -> "ModelConfig":
         """A copy with the given non-None fields replaced (for CLI flags over env)."""
@@ -59,7 +65,7 @@ def model_config_from_env(env: dict | None = None) -> ModelConfig:
         device=get("DEVICE") or "auto",
         dtype=get("DTYPE") or "auto",
         threads=int(threads) if threads else None,
-        cache_dir=Path(get("CACHE_DIR") or ModelConfig.cache_dir),
+        cache_dir=Path(get("CACHE_DIR")) if get("CACHE_DIR") else None,
     )
 
 
@@ -71,13 +77,19 @@ def set_offline_env() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def default_maps_dir(env: dict | None = None) -> Path:
-    """`CALIBRATED_CHAT_MAPS_DIR`, else the maps shipped in `calibration/maps`."""
+def explicit_maps_dir(env: dict | None = None) -> Path | None:
+    """`CALIBRATED_CHAT_MAPS_DIR` when set (a maps folder used alone), else None."""
     env = os.environ if env is None else env
-    return Path(env.get(ENV_PREFIX + "MAPS_DIR") or PROJECT_ROOT / "calibration" / "maps")
+    value = env.get(ENV_PREFIX + "MAPS_DIR")
+    return Path(value) if value else None
 
 
 def default_data_dir(env: dict | None = None) -> Path:
-    """`CALIBRATED_CHAT_DATA_DIR`, else `./data` (the review store lives here)."""
+    """`CALIBRATED_CHAT_DATA_DIR`, else the user data folder that `platformdirs` names."""
     env = os.environ if env is None else env
-    return Path(env.get(ENV_PREFIX + "DATA_DIR") or "data")
+    value = env.get(ENV_PREFIX + "DATA_DIR")
+    if value:
+        return Path(value).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("calibrated-chat", appauthor=False))

@@ -101,7 +101,7 @@ class Assistant:
         *,
         options: GenerationOptions = GenerationOptions(),
         max_question_chars: int = 8000,
-        maps_dir: Path | None = None,
+        map_store=None,
     ):
         self.backend = backend
         self.prompt = prompt
@@ -109,7 +109,7 @@ class Assistant:
         self.maps = maps
         self.options = options
         self.max_question_chars = max_question_chars
-        self.maps_dir = maps_dir
+        self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
             log.warning(
                 "calibration maps %s were fitted for model %r / prompt %r, not %r / %r: "
@@ -124,21 +124,22 @@ class Assistant:
         *,
         prompt_id: str = "confidence_tags",
         maps_dir: Path | None = None,
+        data_dir: Path | None = None,
         allow_uncalibrated: bool = False,
         options: GenerationOptions = GenerationOptions(),
         max_question_chars: int = 8000,
     ) -> "Assistant":
         """Load the model, prompt, router and active maps. Errors name what to fix."""
-        from calibration.maps import MapStore
+        from calibration.maps import map_store
 
-        from .config import ModelConfig, default_maps_dir
+        from .config import ModelConfig
         from .loading import load_backend
         from .routing import DomainRouter, load_embedder
 
-        maps_dir = Path(maps_dir) if maps_dir else default_maps_dir()
+        store = map_store(maps_dir, data_dir)
         prompt = load_prompt(prompt_id)
         try:
-            maps = MapStore(maps_dir).active()
+            maps = store.active()
         except MapError as err:
             if not allow_uncalibrated:
                 raise
@@ -149,15 +150,13 @@ class Assistant:
         router = DomainRouter.load(embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         return cls(backend, prompt, router, maps, options=options,
-                   max_question_chars=max_question_chars, maps_dir=maps_dir)
+                   max_question_chars=max_question_chars, map_store=store)
 
     def reload_maps(self) -> str | None:
-        """Re-read the active map version from `maps_dir`; return it (None if none)."""
-        from calibration.maps import MapStore
-
-        if self.maps_dir is None:
+        """Re-read the active map version from `map_store`; return it (None if none)."""
+        if self.map_store is None:
             raise MapError("this assistant was built without a maps folder, so there is nothing to reload")
-        self.maps = MapStore(self.maps_dir).active()
+        self.maps = self.map_store.active()
         return self.maps.version if self.maps else None
 
     # -- answering ---------------------------------------------------------------------------

@@ -22,19 +22,20 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from importlib import resources
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser ships as `tomli`
     import tomli as tomllib
 
 from .backend import Message
-from .config import PROJECT_ROOT
 from .errors import TemplateError
 
 __all__ = ["Prompt", "load_prompt", "list_prompts", "render", "DEFAULT_PROMPT", "PROMPTS_DIR"]
 
 DEFAULT_PROMPT = "confidence_tags"
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+PROMPTS_DIR = Path(str(resources.files("prompts")))  # the top-level `prompts` package: *.toml package data
 
 _PROMPT_ID = re.compile(r"^[a-z0-9_]+$")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")

@@ -25,6 +25,7 @@ import sys
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -59,7 +60,7 @@ GENERAL = "general"
 # were routed right, so a higher threshold only trades right domains for the coarser general
 # map. Off-topic chat ("hello, how are you?") still lands in general (top probability ~0.4).
 DEFAULT_THRESHOLD = 0.5
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(str(resources.files(__package__).joinpath("data")))  # package data: read, never written by the app
 DEFAULT_ROUTER_PATH = DATA_DIR / "router.json"
 DEFAULT_EXAMPLES_PATH = DATA_DIR / "domain_examples.jsonl"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -3,7 +3,7 @@
 Loads a model by Hugging Face id (local cache only), from a folder saved with
 `save_pretrained`, or from a .gguf file. transformers dequantizes a GGUF on every
 load (~20 s for the 135M default on 2 idle cores), so the first load saves the dense model to
-`config.cache_dir/<stem>-<hash>` and later loads read that (under 1 s). The cache is
+`config.cache_folder/<stem>-<hash>` and later loads read that (under 1 s). The cache is
 written to a temporary folder and renamed into place, so a kill mid-save never
 leaves a half-written cache behind.
 
@@ -153,7 +153,7 @@ class TransformersBackend:
 
     def _load_gguf(self, model_cls, tokenizer_cls):
         gguf = self.source.path
-        cached = gguf_cache_folder(self.config.cache_dir, gguf, str(self.dtype).removeprefix("torch."))
+        cached = gguf_cache_folder(self.config.cache_folder, gguf, str(self.dtype).removeprefix("torch."))
         if cached.is_dir():
             try:
                 model = model_cls.from_pretrained(cached, dtype=self.dtype, local_files_only=True)

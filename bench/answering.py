@@ -23,17 +23,18 @@ OVERHEAD_STEPS = ("parse", "embed", "calibrate")  # Reply.timings_ms keys that a
 def bench_maps_dir(folder: Path, model_id: str, prompt_id: str) -> tuple[Path, str]:
     """A maps folder whose active map fits (model_id, prompt_id), and what it holds.
 
-    The project's maps folder when its active map fits; else `folder`, with a synthetic map.
+    `folder`, holding a copy of the project's active map when it fits; else a synthetic map.
     """
-    from assistant.config import default_maps_dir
-    from calibration.maps import CalibrationMaps, DomainMap, MapStore
+    from calibration.maps import CalibrationMaps, DomainMap, MapStore, map_store
 
     try:
-        active = MapStore(default_maps_dir()).active()
+        active = map_store().active()
     except Exception:  # an invalid active map: the bench still runs, on its own map
         active = None
     if active is not None and active.matches(model_id, prompt_id):
-        return default_maps_dir(), f"active map {active.version}"
+        store = MapStore(folder)
+        store.activate(store.save_new(active))
+        return folder, f"active map {active.version}"
     knots = dict(x=(0.0, 0.25, 0.5, 0.75, 1.0), y=(0.05, 0.2, 0.4, 0.55, 0.7))
     maps = {
         d: DomainMap(d, n_samples=100, threshold=0.5, **knots)

@@ -14,6 +14,7 @@ from .maps import (
     DomainMap,
     IsotonicCalibrator,
     MapStore,
+    map_store,
     load_maps,
     save_maps,
 )

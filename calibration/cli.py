@@ -104,11 +104,9 @@ def load_records(paths: list[Path], *, on_error: str = "stop", keep_model=None, 
 
 
 def _store(args):
-    from assistant.config import default_maps_dir
+    from .maps import map_store
 
-    from .maps import MapStore
-
-    return MapStore(Path(args.maps_dir) if args.maps_dir else default_maps_dir())
+    return map_store(args.maps_dir, args.data_dir)
 
 
 def _resolve_maps(args, spec: str):
@@ -238,13 +236,19 @@ def cmd_report(args) -> int:
 def cmd_eval(args) -> int:
     maps = _resolve_maps(args, args.maps)
     items = _read_items(args.data, args.on_error)
-    out = Path(args.out) if args.out else Path("runs") / f"eval-{maps.version}-{_data_key(args.data)}.jsonl"
+    out = Path(args.out) if args.out else _data_dir(args) / "runs" / f"eval-{maps.version}-{_data_key(args.data)}.jsonl"
     _run_collect(args, items, out, maps=maps)
     ids = {item["id"] for item in _items_again(args.data, args.on_error)}
     records = [r for r in load_records([out]) if r["id"] in ids]
     if not records:
         raise DataError(f"{out}: no records of these questions yet (re-run to collect them)")
     return _report(records, maps, args)
+
+
+def _data_dir(args) -> Path:
+    from assistant.config import default_data_dir
+
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
 
 
 def _data_key(paths) -> str:
@@ -278,10 +282,9 @@ def cmd_maps(args) -> int:
 
 
 def cmd_reviews(args) -> int:
-    from assistant.config import default_data_dir
     from assistant.store import ReviewStore
 
-    store = ReviewStore(Path(args.data_dir) if args.data_dir else default_data_dir())
+    store = ReviewStore(_data_dir(args))
     n = store.export_records(Path(args.out))
     print(f"wrote {n} reviewed records to {args.out}")
     return 0
@@ -307,21 +310,23 @@ def _positive(text: str) -> int:
     return value
 
 
-def _maps_dir_arg(p) -> None:
+def _data_args(p) -> None:
+    from assistant.cli import DATA_DIR_HELP, MAPS_DIR_HELP
+
     # Accepted before or after the command; SUPPRESS keeps a value given before it.
-    p.add_argument("--maps-dir", default=argparse.SUPPRESS,
-                   help="folder of map versions [env CALIBRATED_CHAT_MAPS_DIR; default calibration/maps]")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+    p.add_argument("--maps-dir", default=argparse.SUPPRESS, help=MAPS_DIR_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from assistant.cli import add_model_arguments
+    from assistant.cli import DATA_DIR_HELP, MAPS_DIR_HELP, add_model_arguments
 
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog="calibrate", description=__doc__.split("\n\n")[0],
                      epilog=__doc__.split("\n\n", 1)[1], formatter_class=fmt)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and warnings to stderr")
-    parser.add_argument("--maps-dir", help="folder of map versions [env CALIBRATED_CHAT_MAPS_DIR; "
-                        "default calibration/maps]")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
+    parser.add_argument("--maps-dir", help=MAPS_DIR_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help, *examples, parent=sub, on_error=True):
@@ -358,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "(re-run the same command after a crash or Ctrl-C: ids already in records.jsonl are skipped)")
     collect_args(p)
     p.add_argument("--out", required=True, help="records JSONL (appended to; ids already there are skipped)")
+    _data_args(p)
     p.set_defaults(func=cmd_collect)
 
     def fit_args(p):
@@ -380,14 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activate", action="store_true", help="make the new version live at once")
     keep_args(p)
     fit_args(p)
-    _maps_dir_arg(p)
+    _data_args(p)
     p.set_defaults(func=cmd_fit)
 
     def report_args(p):
         p.add_argument("--plots", help="write reliability and risk-coverage PNGs here")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         fit_args(p)
-        _maps_dir_arg(p)
+        _data_args(p)
 
     p = command("report", "raw vs calibrated metrics per domain on held-out records",
                 "calibrate report --records heldout.jsonl --maps active --plots plots/",
@@ -404,30 +410,30 @@ def build_parser() -> argparse.ArgumentParser:
                 "calibrate eval --data ../shared/data/*.jsonl --maps v0002 --limit 100 --json")
     collect_args(p)
     p.add_argument("--maps", default="active", help="maps file, version or 'active' (default)")
-    p.add_argument("--out", help="records file to write (default runs/eval-<version>-<data>.jsonl; resumable)")
+    p.add_argument("--out", help="records file to write (default <data folder>/runs/eval-<version>-<data>.jsonl; resumable)")
     report_args(p)
     p.set_defaults(func=cmd_eval)
 
     p = command("maps", "list, show, activate or roll back map versions",
                 "calibrate maps list", "calibrate maps show v0002", "calibrate maps activate v0002",
                 "calibrate maps rollback", on_error=False)
-    _maps_dir_arg(p)
+    _data_args(p)
     msub = p.add_subparsers(dest="maps_command", required=True, metavar="ACTION")
     sp = command("list", "every version; * marks the active one", "calibrate maps list",
                  parent=msub, on_error=False)
-    _maps_dir_arg(sp)
+    _data_args(sp)
     sp = command("show", "print one version (a table, or JSON with --json)", "calibrate maps show v0002 --json",
                  parent=msub, on_error=False)
     sp.add_argument("version")
     sp.add_argument("--json", action="store_true", help="the whole map file as JSON")
-    _maps_dir_arg(sp)
+    _data_args(sp)
     sp = command("activate", "make a version live (atomic)", "calibrate maps activate v0002",
                  parent=msub, on_error=False)
     sp.add_argument("version")
-    _maps_dir_arg(sp)
+    _data_args(sp)
     sp = command("rollback", "re-activate the previously active version", "calibrate maps rollback",
                  parent=msub, on_error=False)
-    _maps_dir_arg(sp)
+    _data_args(sp)
     p.set_defaults(func=cmd_maps)
 
     p = command("reviews", "turn reviewers' verdicts into records", "calibrate reviews export --out reviews.jsonl",
@@ -436,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = command("export", "write verdicts as records (same schema as collect)",
                 "calibrate reviews export --out reviews.jsonl --data-dir data/", parent=rsub, on_error=False)
     e.add_argument("--out", required=True)
-    e.add_argument("--data-dir", help="the app's data folder [env CALIBRATED_CHAT_DATA_DIR; default ./data]")
+    _data_args(e)
     p.set_defaults(func=cmd_reviews)
     return parser
 

@@ -11,10 +11,10 @@ append-only `HISTORY` used by `rollback`.
 from __future__ import annotations
 
 import json
+from importlib import resources
 import math
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import pairwise
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import MapError
+from assistant.files import write_atomic
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,6 +32,8 @@ __all__ = [
     "DomainMap",
     "CalibrationMaps",
     "MapStore",
+    "map_store",
+    "shipped_maps_dir",
     "load_maps",
     "save_maps",
 ]
@@ -341,30 +344,10 @@ def load_maps(path) -> CalibrationMaps:
     return CalibrationMaps.from_dict(data, where=str(path))
 
 
-def _write_atomic(text: str, path: Path, *, overwrite: bool = True) -> None:
-    """Write via a temp file in the same folder, fsync, then rename (or link when not overwriting)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # atomic, and fails with FileExistsError instead of overwriting
-            os.unlink(tmp)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_maps(maps: CalibrationMaps, path) -> None:
     """Write `maps` as JSON to `path` atomically (a reader sees the old file or the new one, never half)."""
     text = json.dumps(maps.to_dict(), indent=1, allow_nan=False) + "\n"
-    _write_atomic(text, Path(path))
+    write_atomic(text, Path(path))
 
 
 class MapStore:
@@ -372,20 +355,35 @@ class MapStore:
 
     HISTORY lines are ``<version>\\t<activate|rollback>\\t<ISO time>``; replaying
     them (activate pushes, rollback pops) gives the stack `rollback` walks back.
+
+    `base` is a read-only folder laid out the same way (the maps shipped inside the
+    package): its versions, ACTIVE and HISTORY come first, and every write (a new
+    version, an activation) goes to `folder`, so nothing is ever written into `base`.
     """
 
-    def __init__(self, folder):
+    def __init__(self, folder, base=None):
         self.folder = Path(folder)
+        self.base = Path(base) if base is not None else None
+
+    def _folders(self) -> list[Path]:
+        """The read-only base (when any), then the writable folder: later ones win."""
+        return ([self.base] if self.base is not None else []) + [self.folder]
+
+    def _file(self, name: str) -> Path:
+        """`name` in the writable folder when there, else in the base (else the writable one)."""
+        for folder in reversed(self._folders()):
+            if (folder / name).exists():
+                return folder / name
+        return self.folder / name
 
     def _path(self, version: str) -> Path:
         if not isinstance(version, str) or not _VERSION_RE.match(version):
             raise MapError(f"{self.folder}: invalid map version {version!r} (expected v0001, v0002, …)")
-        return self.folder / f"{version}.json"
+        return self._file(f"{version}.json")
 
     def _versions(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p.stem for p in self.folder.glob("v*.json") if _VERSION_RE.match(p.stem))
+        return sorted({p.stem for folder in self._folders() if folder.is_dir()
+                       for p in folder.glob("v*.json") if _VERSION_RE.match(p.stem)})
 
     def list_versions(self) -> list[dict]:
         """Every stored version, oldest first, as dicts for listing.
@@ -424,27 +422,27 @@ class MapStore:
             version = f"v{number:04d}"
             text = json.dumps(replace(maps, version=version).to_dict(), indent=1, allow_nan=False) + "\n"
             try:
-                _write_atomic(text, self._path(version), overwrite=False)
+                write_atomic(text, self.folder / f"{version}.json", overwrite=False)
                 return version
             except FileExistsError:  # another process took this number first
                 number += 1
 
     def _history(self) -> list[str]:
-        """Replay HISTORY into the stack of activated versions."""
-        path = self.folder / "HISTORY"
+        """Replay HISTORY (the base's, then the folder's) into the stack of activated versions."""
+        lines = [line for folder in self._folders() if (folder / "HISTORY").exists()
+                 for line in (folder / "HISTORY").read_text(encoding="utf-8").splitlines()]
         stack: list[str] = []
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                parts = line.split("\t")
-                if len(parts) >= 2 and parts[1] == "rollback":
-                    if stack:
-                        stack.pop()
-                elif parts[0]:
-                    stack.append(parts[0])
+        for line in lines:
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[1] == "rollback":
+                if stack:
+                    stack.pop()
+            elif parts[0]:
+                stack.append(parts[0])
         return stack
 
     def _set_active(self, version: str, action: str) -> None:
-        _write_atomic(version + "\n", self.folder / "ACTIVE")
+        write_atomic(version + "\n", self.folder / "ACTIVE")
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with open(self.folder / "HISTORY", "a", encoding="utf-8") as f:
             f.write(f"{version}\t{action}\t{stamp}\n")
@@ -470,7 +468,7 @@ class MapStore:
 
     def active_version(self) -> str | None:
         """The version named in ACTIVE, or None when nothing is active."""
-        path = self.folder / "ACTIVE"
+        path = self._file("ACTIVE")
         if not path.exists():
             return None
         try:
@@ -490,3 +488,23 @@ class MapStore:
         """The active maps, or None when nothing is active; an invalid file raises MapError."""
         version = self.active_version()
         return None if version is None else self.load(version)
+
+
+def shipped_maps_dir() -> Path:
+    """The map versions shipped inside the package (read-only; the first version of every store)."""
+    return Path(str(resources.files(__package__).joinpath("maps")))
+
+
+def map_store(maps_dir=None, data_dir=None) -> MapStore:
+    """The map store the app and the CLIs use.
+
+    `maps_dir` (a `--maps-dir` flag), else `CALIBRATED_CHAT_MAPS_DIR`: that folder alone.
+    Otherwise `<data folder>/maps` laid over the shipped maps, which stay read-only; the data
+    folder is `data_dir` (a `--data-dir` flag), else `CALIBRATED_CHAT_DATA_DIR`, else the user's.
+    """
+    from assistant.config import default_data_dir, explicit_maps_dir
+
+    folder = maps_dir or explicit_maps_dir()
+    if folder:
+        return MapStore(Path(folder))
+    return MapStore(Path(data_dir or default_data_dir()) / "maps", base=shipped_maps_dir())

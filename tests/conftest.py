@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,11 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Every test, and every process a test starts, keeps its data (map versions, review store, runs,
+# caches) in a fresh folder, never in the user's data folder.
+os.environ["CALIBRATED_CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="calibrated-chat-tests-")
+for _name in ("MAPS_DIR", "CACHE_DIR"):
+    os.environ.pop("CALIBRATED_CHAT_" + _name, None)
 
 from assistant.auth import Users  # noqa: E402
 from assistant.backend import FakeBackend, GenerationOptions, GenerationStats  # noqa: E402

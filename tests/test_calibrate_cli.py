@@ -415,3 +415,21 @@ def test_real_model_make_data_collect_fit_report_activate(tmp_path):
     assert activate.returncode == 0
     maps = MapStore(tmp_path / "maps").active()
     assert maps.matches(model, "confidence_tags")
+
+
+@pytest.mark.slow
+def test_eval_writes_its_run_file_into_the_data_folder_not_the_working_folder(tmp_path):
+    """`calibrate --data-dir D eval` with the shipped active map: the records go to D/runs/, nothing to cwd."""
+    work, data = tmp_path / "work", tmp_path / "data"
+    work.mkdir()
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "domain": "math", "question": "What is 2 + 3?", "answer": "5",
+                                     "answer_type": "number"}) + "\n")
+    child = {k: v for k, v in env(tmp_path).items() if k != "CALIBRATED_CHAT_MAPS_DIR"}  # the default store
+    done = subprocess.run([sys.executable, "-m", "calibration", "--data-dir", str(data), "eval", "--data",
+                           str(questions), "--max-new-tokens", "32", "--json"], cwd=work, env=child,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (run,) = (data / "runs").glob("eval-v0001-*.jsonl")
+    assert json.loads(run.read_text().splitlines()[0])["id"] == "q1"
+    assert list(work.iterdir()) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -270,3 +271,50 @@ def test_activate_same_version_twice_keeps_history_short(tmp_path):
     store.activate("v0001")
     store.activate("v0001")
     assert len((tmp_path / "HISTORY").read_text().splitlines()) == 1
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_store_over_a_read_only_base_writes_only_to_its_own_folder(tmp_path):
+    base = MapStore(tmp_path / "shipped")
+    base.activate(base.save_new(_maps(notes="shipped", version="unsaved")))
+    shipped = _tree(tmp_path / "shipped")
+    store = MapStore(tmp_path / "data" / "maps", base=tmp_path / "shipped")
+    assert store.active_version() == "v0001" and store.active().notes == "shipped"
+    assert store.save_new(_maps(notes="mine", version="unsaved")) == "v0002"  # numbered after the base's
+    assert [r["version"] for r in store.list_versions()] == ["v0001", "v0002"]
+    store.activate("v0002")
+    assert store.active().notes == "mine"
+    assert store.rollback() == "v0001"  # the base's HISTORY is the start of the stack
+    assert store.active().notes == "shipped"
+    with pytest.raises(MapError, match="no earlier"):
+        store.rollback()
+    assert _tree(tmp_path / "shipped") == shipped
+    assert sorted(_tree(tmp_path / "data" / "maps")) == ["ACTIVE", "HISTORY", "v0002.json"]
+
+
+def test_default_store_is_the_data_folder_over_the_shipped_maps(tmp_path, monkeypatch):
+    from calibration.maps import map_store, shipped_maps_dir
+
+    monkeypatch.setenv("CALIBRATED_CHAT_DATA_DIR", str(tmp_path / "data"))
+    store = map_store()
+    assert store.folder == tmp_path / "data" / "maps" and store.base == shipped_maps_dir()
+    assert (shipped_maps_dir() / "v0001.json").is_file() and store.active_version() == "v0001"
+    assert map_store(data_dir=tmp_path / "other").folder == tmp_path / "other" / "maps"
+    alone = map_store(tmp_path / "mine")  # --maps-dir: that folder alone
+    assert alone.folder == tmp_path / "mine" and alone.base is None and alone.active() is None
+    monkeypatch.setenv("CALIBRATED_CHAT_MAPS_DIR", str(tmp_path / "env"))
+    assert map_store().folder == tmp_path / "env" and map_store().base is None
+
+
+def test_default_data_folder_is_the_users_data_dir(monkeypatch):
+    from platformdirs import user_data_dir
+
+    from assistant.config import ModelConfig, default_data_dir
+
+    monkeypatch.delenv("CALIBRATED_CHAT_DATA_DIR")
+    assert default_data_dir() == Path(user_data_dir("calibrated-chat", appauthor=False))
+    assert ModelConfig().cache_folder == default_data_dir() / "cache"
+    assert default_data_dir({"CALIBRATED_CHAT_DATA_DIR": "~/cc"}) == Path.home() / "cc"

@@ -1,0 +1,37 @@
+"""Crash-safe file writing: the one atomic write every map, record export, users file and cache uses."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["write_atomic"]
+
+
+def write_atomic(text: str, path: Path, *, overwrite: bool = True, mode: int | None = None) -> None:
+    """Write `text` to `path` so a reader sees the old file or the new one, never half of either.
+
+    The text goes to a temp file in the same folder, is fsynced, then renamed over `path`
+    (or hard-linked to it when `overwrite` is False, which raises FileExistsError instead of
+    replacing a file). `mode` (e.g. 0o600) is set on the temp file before it becomes visible.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # atomic, and fails with FileExistsError instead of overwriting
+            os.unlink(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
