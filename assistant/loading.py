@@ -140,6 +140,9 @@ def load_backend(config: ModelConfig) -> Backend:
     source = resolve_model(config.model)
     if choose_backend(config, source) == "llamacpp":
         from .llamacpp_backend import LlamaCppBackend
+        from .native import ensure_llama_cpp_runs
+
+        ensure_llama_cpp_runs(source.path, config.cache_folder)  # refuse here rather than die mid-chat
 
         return LlamaCppBackend(config, source=source)
     from .transformers_backend import TransformersBackend
