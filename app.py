@@ -20,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["build_app", "main", "LOCAL_HOSTS"]
+__all__ = ["build_app", "serve", "main", "LOCAL_HOSTS"]
 
 log = logging.getLogger("calibrated_chat.app")
 
@@ -36,10 +36,12 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
     every visitor then has `anonymous_role`. `notices` (a list, read on each page load) feeds the banner."""
     import gradio as gr
 
+    from assistant import ui
+    from assistant.access import EXPORT_PATH
     from assistant.auth import role_at_least
     from assistant.errors import CalibratedChatError, InputError, StoreError
     from assistant.pipeline import clean_question
-    from assistant import ui
+    from assistant.store import Actor
 
     notices = notices if notices is not None else []
     cancels: dict[str, threading.Event] = {}  # session -> the running answer's stop flag
@@ -50,8 +52,16 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
     def role_of(request):
         return users.role_of(user_of(request)) if users else anonymous_role
 
+    def session_of(request):
+        return getattr(request, "session_hash", None) if request is not None else None
+
+    def actor_of(request):
+        """Who acts on a stored reply: staff on their own only, reviewers and admins on any."""
+        return Actor(user_of(request), session_of(request), role_at_least(role_of(request), "reviewer"))
+
     def require(request, needed):
         if not role_at_least(role_of(request), needed):
+            log.warning("refused a %s-only call for user %r (role %s)", needed, user_of(request), role_of(request))
             raise gr.Error(f"Refused: this needs the {needed} role.")
 
     def store_call(fn, *args, **kwargs):
@@ -98,14 +108,15 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
     def take_message(message):
         return message, ""
 
-    def answer_stream(question, history, user, cancel):
+    def answer_stream(question, history, request, cancel):
         """Run the assistant and store the reply: a 'streaming' row first, completed before the last
         update is yielded (so a kill at any moment leaves a consistent row). Yields (update, reply_id, note)."""
         question = clean_question(question or "", assistant.max_question_chars)
         reply_id, note = None, "" if store is not None else STORE_DOWN
         if store is not None:
             try:
-                reply_id = store.start_reply(question, user, assistant.backend.model_id, assistant.prompt.id)
+                reply_id = store.start_reply(question, user_of(request), assistant.backend.model_id,
+                                             assistant.prompt.id, session=session_of(request))
             except StoreError as err:
                 log.error("review store write failed: %s", err)
                 note = STORE_DOWN
@@ -146,7 +157,7 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         session = getattr(request, "session_hash", None) or "-"
         cancels[session] = cancel
         try:
-            for update, reply_id, note in answer_stream(question, history, user_of(request), cancel):
+            for update, reply_id, note in answer_stream(question, history, request, cancel):
                 turn["reasoning"] = update.reasoning
                 turn["shown"] = ui.inert_markdown(update.answer)
                 if update.reply is not None:
@@ -182,7 +193,7 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         if data.liked is None or data.liked == "":
             return comment
         thumbs = "up" if data.liked is True or data.liked == "Like" else "down"
-        if store_call(store.add_feedback if store else None, turn["reply_id"], user_of(request), thumbs,
+        if store_call(store.add_feedback if store else None, turn["reply_id"], actor_of(request), thumbs,
                       comment or "") is not None:
             gr.Info("Thanks — feedback saved." + (" The answer goes to a reviewer." if thumbs == "down" else ""))
             return ""
@@ -198,7 +209,7 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         if turn is None or turn["reply_id"] is None:
             gr.Warning("There is no stored answer to send yet.")
             return
-        item = store_call(store.request_review if store else None, turn["reply_id"], user_of(request))
+        item = store_call(store.request_review if store else None, turn["reply_id"], actor_of(request))
         if item is not None:
             gr.Info(f"Sent for a human check (review item {item}).")
 
@@ -225,35 +236,26 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
     def review_show(item_id, request: gr.Request):
         require(request, "reviewer")
         item = store.get_item(int(item_id)) if (store is not None and item_id is not None) else None
-        return ui.queue_item_markdown(item) if item else "*Pick an item.*"
+        return ui.queue_item_markdown(item, store.verdict_history(item.id)) if item else "*Pick an item.*"
 
-    def review_submit(item_id, verdict, corrected, status, domain, request: gr.Request):
+    def review_submit(item_id, verdict, corrected, revise, status, domain, request: gr.Request):
         require(request, "reviewer")
         if item_id is None or not verdict:
             raise gr.Error("Pick an item and a verdict first.")
         try:
-            store.submit_verdict(int(item_id), verdict, user_of(request) or "local-admin", corrected or None)
+            store.submit_verdict(int(item_id), verdict, user_of(request) or "local-admin", corrected or None,
+                                 revise=bool(revise))
         except (StoreError, InputError) as err:
             raise gr.Error(str(err))
-        gr.Info(f"Verdict saved for item {item_id}.")
-        return (*review_list(status, domain, request), None, "")
+        gr.Info(f"Verdict {'revised' if revise else 'saved'} for item {item_id}.")
+        return (*review_list(status, domain, request), None, "", False)
 
-    def export_file(request: gr.Request):
+    def export_link(request: gr.Request):
         require(request, "reviewer")
         if store is None:
             raise gr.Error(STORE_DOWN)
-        from assistant.store import utc_now
-
-        folder = store.data_dir / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = utc_now()[:19].replace(":", "").replace("-", "")
-        path = folder / f"reviews-{stamp}.jsonl"  # name built here only, never from user input
-        try:
-            n = store.export_records(path)
-        except StoreError as err:
-            raise gr.Error(str(err))
-        gr.Info(f"Exported {n} reviewed answers.")
-        return str(path)
+        # Served by assistant.access.export_route to reviewers only; no copy in Gradio's file cache.
+        return f"[Download the reviewed answers (JSONL)]({EXPORT_PATH.lstrip('/')})"
 
     # -- dashboard ---------------------------------------------------------------------------
 
@@ -294,7 +296,8 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
     def on_load(request: gr.Request):
         role = role_of(request)
         lines = list(notices) + ([STORE_DOWN] if store is None else [])
-        who = f"Signed in as **{user_of(request) or 'local user'}** ({role or 'no role'})."
+        who = f"Signed in as **{user_of(request) or 'local user'}** ({role or 'no role'})." + (
+            " [Sign out](logout)" if users else "")
         return (
             "\n\n".join([who, *lines]),
             gr.update(visible=role_at_least(role, "reviewer")),
@@ -313,7 +316,7 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
 
     def api_stream(question, history, request):
         try:
-            yield from answer_stream(question, history or None, user_of(request), threading.Event())
+            yield from answer_stream(question, history or None, request, threading.Event())
         except CalibratedChatError as err:
             raise gr.Error(str(err))
 
@@ -324,23 +327,23 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
             yield {"reasoning": update.reasoning, "answer": update.answer,
                    "reply": update.reply.to_dict() if update.reply is not None else None, "reply_id": reply_id}
 
-    def api_request_review(reply_id: int, request: gr.Request = None) -> int:
-        """Send a stored reply for a human check; returns the review item id."""
+    def api_request_review(reply_id: str, request: gr.Request = None) -> int:
+        """Send one of your stored replies for a human check; returns the review item id."""
         require(request, "staff")
         if store is None:
             raise gr.Error(STORE_DOWN)
         try:
-            return store.request_review(int(reply_id), user_of(request))
+            return store.request_review(str(reply_id), actor_of(request))
         except (StoreError, InputError) as err:
             raise gr.Error(str(err))
 
-    def api_feedback(reply_id: int, thumbs: str, comment: str = "", request: gr.Request = None) -> int:
-        """Thumbs "up" or "down" (+ optional comment) on a stored reply; returns the feedback id."""
+    def api_feedback(reply_id: str, thumbs: str, comment: str = "", request: gr.Request = None) -> int:
+        """Thumbs "up" or "down" (+ optional comment) on one of your stored replies; returns the feedback id."""
         require(request, "staff")
         if store is None:
             raise gr.Error(STORE_DOWN)
         try:
-            return store.add_feedback(int(reply_id), user_of(request), thumbs, comment)
+            return store.add_feedback(str(reply_id), actor_of(request), thumbs, comment)
         except (StoreError, InputError) as err:
             raise gr.Error(str(err))
 
@@ -348,15 +351,16 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         """Review items, newest first (reviewers only)."""
         return [item.to_dict() for item in _queue(request, status, domain)]
 
-    def api_submit_verdict(item_id: int, verdict: str, corrected_answer: str = "",
+    def api_submit_verdict(item_id: int, verdict: str, corrected_answer: str = "", revise: bool = False,
                            request: gr.Request = None) -> dict:
-        """Close a review item with correct / incorrect / not_answerable (reviewers only)."""
+        """Close a review item with correct / incorrect / not_answerable (reviewers only). An item that
+        already has a verdict is changed only with revise=True; every verdict is kept."""
         require(request, "reviewer")
         if store is None:
             raise gr.Error(STORE_DOWN)
         try:
             item = store.submit_verdict(int(item_id), verdict, user_of(request) or "local-admin",
-                                        corrected_answer or None)
+                                        corrected_answer or None, revise=bool(revise))
         except (StoreError, InputError) as err:
             raise gr.Error(str(err))
         return item.to_dict()
@@ -420,9 +424,11 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
             detail = gr.Markdown(elem_id="cc-item-detail")
             verdict = gr.Radio(VERDICTS, label="Verdict", elem_id="cc-verdict")
             corrected = gr.Textbox(label="Correct answer (optional)", elem_id="cc-corrected")
+            revise = gr.Checkbox(label="Revise the existing verdict (the earlier one stays in the history)",
+                                 value=False, elem_id="cc-revise")
             submit = gr.Button("Save verdict", variant="primary", elem_id="cc-submit-verdict")
-            export_btn = gr.Button("Export reviewed answers (JSONL)")
-            export_out = gr.File(label="Export")
+            export_btn = gr.Button("Export reviewed answers (JSONL)", elem_id="cc-export")
+            export_out = gr.Markdown(elem_id="cc-export-link")
         with gr.Tab("Dashboard", id="dashboard", visible=False) as dash_tab:
             summary = gr.Markdown(elem_id="cc-dash-summary")
             with gr.Row():
@@ -448,9 +454,9 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         for trigger in (refresh.click, f_status.change, f_domain.change, review_tab.select):
             trigger(review_list, [f_status, f_domain], review_outs, api_visibility="private")
         item.change(review_show, item, detail, api_visibility="private")
-        submit.click(review_submit, [item, verdict, corrected, f_status, f_domain],
-                     [*review_outs, verdict, corrected], api_visibility="private")
-        export_btn.click(export_file, None, export_out, api_visibility="private")
+        submit.click(review_submit, [item, verdict, corrected, revise, f_status, f_domain],
+                     [*review_outs, verdict, corrected, revise], api_visibility="private")
+        export_btn.click(export_link, None, export_out, api_visibility="private")
 
         dash_outs = [summary, metrics, reliability, histogram]
         dash_tab.select(dashboard, None, dash_outs, api_visibility="private")
@@ -468,6 +474,24 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         gr.api(api_reload_maps, api_name="reload_maps")
         gr.api(api_dashboard_stats, api_name="dashboard_stats")
     return demo
+
+
+def serve(demo, store, users, *, anonymous_role="admin", throttle=None, **launch_kwargs):
+    """Start `demo`'s server behind the sign-in guard, with the reviewers' export route.
+
+    main() and the tests start the app through here, so both run the same door. `throttle`: the
+    sign-in limits (an `assistant.access.LoginThrottle`; default its documented policy).
+    """
+    from starlette.middleware import Middleware
+
+    from assistant.access import LoginGuard, export_route
+
+    def role_of_user(name):
+        return users.role_of(name) if users else anonymous_role
+
+    app_kwargs = {"middleware": [Middleware(LoginGuard, throttle=throttle)],
+                  "routes": [export_route(store, role_of_user, signed_in=bool(users))]}
+    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, **launch_kwargs)
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -545,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         print("warning: sharing a public link WITHOUT a login (--share-without-auth)", file=sys.stderr)
     try:
         store = ReviewStore(data_dir)
+        store.mark_interrupted()
     except StoreError as err:
         print(f"warning: reviews cannot be saved: {err}", file=sys.stderr)
         store = None
@@ -562,9 +587,9 @@ def main(argv: list[str] | None = None) -> int:
         notices.append("⚠ No calibration map is active: every answer is flagged `uncalibrated`.")
     demo = build_app(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                auth=users.authenticate if users else None, auth_message="Sign in to calibrated-chat",
-                prevent_thread_lock=True, quiet=False, show_error=True)
+    serve(demo, store, users, anonymous_role=anonymous_role, server_name=args.host, server_port=args.port,
+          share=args.share, auth_message="Sign in to calibrated-chat", prevent_thread_lock=True, quiet=False,
+          show_error=True)
     if args.share and not demo.share_url:
         line = f"The share link could not be created (no network?); the app runs locally only at {demo.local_url}"
         print(line, file=sys.stderr)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DataError, InputError, run_cli
+from .files import write_atomic
 
 try:
     import tomllib
@@ -46,6 +47,7 @@ except ImportError:  # Python 3.10: JSON users files only
 __all__ = [
     "ROLES",
     "USERS_ENV",
+    "MIN_PASSWORD_CHARS",
     "User",
     "Users",
     "hash_password",
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 ROLES = ("staff", "reviewer", "admin")  # in order: each role has every right of those before it
+MIN_PASSWORD_CHARS = 8  # NIST SP 800-63B's minimum for a password chosen by its user
 USERS_ENV = "CALIBRATED_CHAT_USERS"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # scrypt cost: 16 MiB of memory and ~50 ms per check, OWASP's minimum for scrypt.
@@ -69,8 +72,8 @@ def _b64(data: bytes) -> str:
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
     """A salted scrypt hash of `password` in the `scrypt$n$r$p$salt$hash` format."""
-    if not password:
-        raise InputError("the password is empty")
+    if len(password or "") < MIN_PASSWORD_CHARS:
+        raise InputError(f"the password has {len(password or '')} characters; use at least {MIN_PASSWORD_CHARS}")
     salt = salt if salt is not None else secrets.token_bytes(16)
     digest = hashlib.scrypt(
         password.encode("utf-8", "surrogatepass"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
@@ -217,11 +220,7 @@ def save_users(users: Users, path: Path) -> None:
     else:
         body = [{"name": u.name, "role": u.role, "password_hash": u.password_hash} for u in users.users.values()]
         text = json.dumps({"users": body}, indent=2) + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    write_atomic(text, Path(path), mode=0o600)
 
 
 def _read_password(from_stdin: bool) -> str:

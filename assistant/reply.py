@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Reply", "REVIEW_REASONS"]
+__all__ = ["Reply", "REVIEW_REASONS", "QUEUE_REASONS", "REASON_TEXT"]
 
 # Every reason an answer can be flagged for a human check, in plain words for the UI.
 REVIEW_REASONS = {
@@ -23,6 +23,12 @@ REVIEW_REASONS = {
     "uncalibrated": "no calibration map fits this model and prompt",
     "user_requested": "a user asked for a human check",
 }
+# Reasons a stored answer enters the review queue that come from outside the answer itself.
+QUEUE_REASONS = {
+    "thumbs_down": "a user gave the answer a thumbs down",
+    "interrupted": "the app stopped while this answer was being written",
+}
+REASON_TEXT = {**REVIEW_REASONS, **QUEUE_REASONS}  # every reason key, in plain words
 
 
 @dataclass(frozen=True)

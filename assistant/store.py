@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import math
+import logging
 import os
+import secrets
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import InputError, StoreError
+from .files import write_atomic
 from .reply import Reply
 
 __all__ = [
@@ -40,12 +43,38 @@ __all__ = [
     "MIGRATIONS",
     "VERDICTS",
     "DB_FILENAME",
+    "MAX_COMMENT_CHARS",
+    "Actor",
     "utc_now",
 ]
 
 DB_FILENAME = "reviews.sqlite3"
 VERDICTS = ("correct", "incorrect", "not_answerable")
+MAX_COMMENT_CHARS = 2000  # longest feedback comment accepted
 _BUSY_TIMEOUT_MS = 10_000
+_PRIVATE = 0o600  # the database, its -wal/-shm files and exports: readable by the app's user only
+
+log = logging.getLogger(__name__)
+
+_REPLY_COLUMNS = """created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            user TEXT,
+            question TEXT NOT NULL,
+            answer TEXT,
+            reasoning TEXT NOT NULL DEFAULT '',
+            raw_confidence REAL,
+            confidence REAL,
+            domain TEXT,
+            domain_probability REAL,
+            needs_review INTEGER NOT NULL DEFAULT 0,
+            review_reasons TEXT NOT NULL DEFAULT '[]',
+            model TEXT,
+            prompt TEXT,
+            map_version TEXT,
+            raw_output TEXT NOT NULL DEFAULT '',
+            tokens INTEGER NOT NULL DEFAULT 0,
+            timings_ms TEXT NOT NULL DEFAULT '{}'"""
+_REPLY_NAMES = ", ".join(line.split()[0] for line in _REPLY_COLUMNS.splitlines())
 
 # Applied in order, each once, inside one transaction with its `migrations` row.
 # Never edit an applied migration: append a new one.
@@ -98,6 +127,38 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX reviews_status_created ON reviews (status, created_at);
         """,
     ),
+    (
+        # Replies get an unguessable public id and the session that asked (who may act on them),
+        # and an 'interrupted' status; every verdict is kept in `verdicts`, the latest also in `reviews`.
+        "0002_owners_verdict_history_interrupted",
+        f"""
+        CREATE TABLE replies_new (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            {_REPLY_COLUMNS},
+            public_id TEXT NOT NULL UNIQUE,
+            session TEXT,
+            status TEXT NOT NULL CHECK (status IN ('streaming', 'ok', 'cancelled', 'error', 'interrupted'))
+        );
+        INSERT INTO replies_new (id, {_REPLY_NAMES}, public_id, session, status)
+            SELECT id, {_REPLY_NAMES}, lower(hex(randomblob(16))), NULL, status FROM replies;
+        DROP TABLE replies;
+        ALTER TABLE replies_new RENAME TO replies;
+        CREATE INDEX replies_created_at ON replies (created_at);
+        CREATE TABLE verdicts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            item_id INTEGER NOT NULL REFERENCES reviews (id),
+            created_at TEXT NOT NULL,
+            reviewer TEXT,
+            verdict TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'not_answerable')),
+            corrected_answer TEXT
+        );
+        CREATE INDEX verdicts_item ON verdicts (item_id, id);
+        INSERT INTO verdicts (item_id, created_at, reviewer, verdict, corrected_answer)
+            SELECT id, COALESCE(reviewed_at, created_at), reviewer, verdict, corrected_answer
+            FROM reviews WHERE verdict IS NOT NULL ORDER BY reviewed_at, id;
+        ALTER TABLE reviews ADD COLUMN revisions INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 
@@ -131,9 +192,18 @@ def _since_clause(column: str, since: str | datetime | None) -> tuple[str, tuple
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who is acting on a stored reply: staff may act on their own replies only, reviewers on any."""
+
+    user: str | None  # the signed-in user; None without a login
+    session: str | None = None  # the browser or API session; what "own" means without a login
+    any_reply: bool = False  # True for reviewers and admins
+
+
+@dataclass(frozen=True)
 class QueueItem:
     id: int  # review item id (what submit_verdict takes)
-    reply_id: int  # the reply under review
+    reply_id: str  # the public id of the reply under review
     created_at: str  # when the item entered the queue (UTC ISO)
     status: str  # "open" or "closed"
     reasons: tuple[str, ...]  # review-reason keys, incl. "user_requested" and "thumbs_down"
@@ -148,6 +218,8 @@ class QueueItem:
     corrected_answer: str | None  # the reviewer's right answer, if given
     reviewer: str | None  # who gave the verdict
     reviewed_at: str | None  # when the verdict was committed
+    revisions: int = 0  # how often the verdict was changed after the first one
+    status_of_reply: str = "ok"  # the reply's own status: ok, cancelled, interrupted, …
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
@@ -172,7 +244,11 @@ class ReviewStore:
         self.path = self.data_dir / DB_FILENAME
         self._lock = threading.RLock()
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # SQLite gives the -wal and -shm files the database file's mode, so 0600 covers all three.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, _PRIVATE))
+            if self.path.stat().st_mode & 0o077:
+                os.chmod(self.path, _PRIVATE)  # a store created before files were private
             self._conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
@@ -182,8 +258,8 @@ class ReviewStore:
             if mode.lower() != "wal":
                 raise sqlite3.OperationalError(f"could not switch to WAL mode (got {mode})")
             self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
             self.migrate()
+            self._conn.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.Error, OSError) as err:
             raise StoreError(self._explain(err)) from err
 
@@ -223,8 +299,13 @@ class ReviewStore:
     # -- schema -------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded; return the names applied now."""
+        """Apply the migrations not yet recorded; return the names applied now.
+
+        Run with foreign keys off (SQLite's procedure for rebuilding a referenced table);
+        `foreign_key_check` afterwards refuses a migration that left a dangling reference.
+        """
         with self._lock:
+            self._conn.execute("PRAGMA foreign_keys = OFF")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
@@ -244,6 +325,9 @@ class ReviewStore:
                         self._conn.execute("ROLLBACK")
                     raise
                 applied.append(name)
+            broken = self._conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(f"after migrating, {len(broken)} rows reference missing rows")
             return applied
 
     def applied_migrations(self) -> list[str]:
@@ -259,47 +343,61 @@ class ReviewStore:
 
     # -- replies ------------------------------------------------------------------------
 
-    def start_reply(self, question: str, user: str | None, model: str = "", prompt: str = "") -> int:
-        """Write a reply row with status 'streaming' before generation starts; return its id."""
-        now = utc_now()
+    def mark_interrupted(self) -> int:
+        """At the app's start-up: replies still 'streaming' were cut off when it last stopped. Mark them
+        'interrupted' and put them in the review queue; return how many. (Not on every open: a
+        `calibrate reviews export` beside a running app must not touch its answers in flight.)"""
         with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO replies (created_at, updated_at, user, question, model, prompt, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'streaming')",
-                (now, now, user, question, model, prompt),
-            )
-            return int(cur.lastrowid)
+            rows = db.execute("SELECT id FROM replies WHERE status = 'streaming'").fetchall()
+            for row in rows:
+                db.execute("UPDATE replies SET status = 'interrupted', updated_at = ? WHERE id = ?",
+                           (utc_now(), row["id"]))
+                self._flag(db, row["id"], ["interrupted"])
+        if rows:
+            log.warning("%d answers were cut off when the app last stopped; they are in the review queue "
+                        "as 'interrupted'", len(rows))
+        return len(rows)
 
-    def cancel_reply(self, reply_id: int, answer: str, reasoning: str) -> None:
+    def _internal_id(self, db: sqlite3.Connection, public_id: str) -> int:
+        row = db.execute("SELECT id FROM replies WHERE public_id = ?", (str(public_id),)).fetchone()
+        if row is None:
+            raise InputError(f"no reply with id {public_id!r}")
+        return int(row["id"])
+
+    def start_reply(self, question: str, user: str | None, model: str = "", prompt: str = "",
+                    session: str | None = None) -> str:
+        """Write a reply row with status 'streaming' before generation starts; return its public id."""
+        now, public_id = utc_now(), secrets.token_hex(16)
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO replies (created_at, updated_at, user, question, model, prompt, public_id, session, "
+                "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'streaming')",
+                (now, now, user, question, model, prompt, public_id, session),
+            )
+        return public_id
+
+    def cancel_reply(self, reply_id: str, answer: str, reasoning: str) -> None:
         """Mark a stopped stream 'cancelled', keeping the text streamed so far."""
         with self._write() as db:
             db.execute(
                 "UPDATE replies SET answer = ?, reasoning = ?, updated_at = ?, status = 'cancelled' "
-                "WHERE id = ? AND status = 'streaming'",
-                (answer, reasoning, utc_now(), reply_id),
+                "WHERE public_id = ? AND status = 'streaming'",
+                (answer, reasoning, utc_now(), str(reply_id)),
             )
 
-    def finish_reply(self, reply_id: int, reply: Reply, status: str = "ok") -> None:
+    def finish_reply(self, reply_id: str, reply: Reply, status: str = "ok") -> None:
         """Complete a started row with the finished Reply; queue it when it needs review."""
         with self._write() as db:
-            self._fill(db, reply_id, reply, status)
+            internal = self._internal_id(db, reply_id)
+            self._fill(db, internal, reply, status)
             if reply.needs_review:
-                self._flag(db, reply_id, reply.review_reasons)
+                self._flag(db, internal, reply.review_reasons)
 
-    def record_reply(self, reply: Reply, user: str | None) -> int:
-        """Store a finished Reply in one transaction; return its id."""
-        now = utc_now()
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO replies (created_at, updated_at, user, question, status) "
-                "VALUES (?, ?, ?, ?, 'streaming')",
-                (now, now, user, reply.question),
-            )
-            reply_id = int(cur.lastrowid)
-            self._fill(db, reply_id, reply, "ok")
-            if reply.needs_review:
-                self._flag(db, reply_id, reply.review_reasons)
-            return reply_id
+    def record_reply(self, reply: Reply, user: str | None, session: str | None = None) -> str:
+        """Store a finished Reply in one transaction; return its public id."""
+        reply_id = self.start_reply(reply.question, user, session=session)
+        self.finish_reply(reply_id, reply)
+        return reply_id
 
     @staticmethod
     def _fill(db: sqlite3.Connection, reply_id: int, reply: Reply, status: str) -> None:
@@ -330,9 +428,9 @@ class ReviewStore:
             ),
         )
 
-    def get_reply(self, reply_id: int) -> dict | None:
-        """One reply row as a dict (review_reasons and timings_ms decoded); None when unknown."""
-        rows = self._read("SELECT * FROM replies WHERE id = ?", (reply_id,))
+    def get_reply(self, reply_id: str) -> dict | None:
+        """One reply row by public id, as a dict (review_reasons and timings_ms decoded); None when unknown."""
+        rows = self._read("SELECT * FROM replies WHERE public_id = ?", (str(reply_id),))
         if not rows:
             return None
         d = dict(rows[0])
@@ -357,32 +455,53 @@ class ReviewStore:
         db.execute("UPDATE reviews SET reasons = ? WHERE id = ?", (json.dumps(merged), row["id"]))
         return int(row["id"])
 
-    def _require_reply(self, db: sqlite3.Connection, reply_id: int) -> None:
-        if db.execute("SELECT 1 FROM replies WHERE id = ?", (reply_id,)).fetchone() is None:
-            raise InputError(f"no reply with id {reply_id}")
+    def _owned(self, db: sqlite3.Connection, reply_id: str, actor: Actor) -> int:
+        """The internal id of `reply_id` when `actor` may act on it; else InputError, the same as for an
+        unknown id, so nobody learns which ids exist."""
+        row = db.execute("SELECT id, user, session FROM replies WHERE public_id = ?", (str(reply_id),)).fetchone()
+        mine = row is not None and (
+            actor.any_reply
+            or (row["user"] is not None and row["user"] == actor.user)
+            or (row["user"] is None and actor.user is None and row["session"] is not None
+                and row["session"] == actor.session)
+        )
+        if not mine:
+            raise InputError(f"no reply with id {reply_id!r} among your answers")
+        return int(row["id"])
 
-    def request_review(self, reply_id: int, user: str | None) -> int:
-        """A user asks for a human check of a reply; return the review item id."""
+    def request_review(self, reply_id: str, actor: Actor) -> int:
+        """`actor` asks for a human check of one of their replies; return the review item id."""
         with self._write() as db:
-            self._require_reply(db, reply_id)
-            return self._flag(db, reply_id, ["user_requested"])
+            return self._flag(db, self._owned(db, reply_id, actor), ["user_requested"])
 
-    def add_feedback(self, reply_id: int, user: str | None, thumbs: str, comment: str = "") -> int:
-        """Record thumbs up/down (+ comment); thumbs down also queues the reply. Return the feedback id."""
+    def add_feedback(self, reply_id: str, actor: Actor, thumbs: str, comment: str = "") -> int:
+        """Record thumbs up/down (+ comment) on one of `actor`'s replies; thumbs down also queues it.
+        Return the feedback id."""
         if thumbs not in ("up", "down"):
             raise InputError(f"thumbs must be 'up' or 'down', not {thumbs!r}")
+        comment = comment or ""
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise InputError(f"the comment has {len(comment):,} characters; the limit is {MAX_COMMENT_CHARS:,}: "
+                             "shorten it and send it again")
         with self._write() as db:
-            self._require_reply(db, reply_id)
+            internal = self._owned(db, reply_id, actor)
             cur = db.execute(
                 "INSERT INTO feedback (reply_id, created_at, user, thumbs, comment) VALUES (?, ?, ?, ?, ?)",
-                (reply_id, utc_now(), user, thumbs, comment or ""),
+                (internal, utc_now(), actor.user, thumbs, comment),
             )
             if thumbs == "down":
-                self._flag(db, reply_id, ["thumbs_down"])
+                self._flag(db, internal, ["thumbs_down"])
             return int(cur.lastrowid)
 
-    def feedback_for(self, reply_id: int) -> list[dict]:
-        return [dict(r) for r in self._read("SELECT * FROM feedback WHERE reply_id = ? ORDER BY id", (reply_id,))]
+    def feedback_for(self, reply_id: str) -> list[dict]:
+        return [dict(r) for r in self._read(
+            "SELECT f.* FROM feedback f JOIN replies r ON r.id = f.reply_id WHERE r.public_id = ? ORDER BY f.id",
+            (str(reply_id),))]
+
+    _ITEM_SQL = (
+        "SELECT v.*, r.public_id, r.question, r.answer, r.reasoning, r.raw_confidence, r.confidence, r.domain, "
+        "r.user, r.status AS reply_status FROM reviews v JOIN replies r ON r.id = v.reply_id "
+    )
 
     def queue(self, status: str | None = "open", domain: str | None = None, limit: int = 200) -> list[QueueItem]:
         """Review items, newest first; `status`/`domain` None (or "all") means any."""
@@ -393,27 +512,19 @@ class ReviewStore:
         if domain not in (None, "", "all"):
             where.append("r.domain = ?")
             params.append(domain)
-        sql = (
-            "SELECT v.*, r.question, r.answer, r.reasoning, r.raw_confidence, r.confidence, r.domain, r.user "
-            "FROM reviews v JOIN replies r ON r.id = v.reply_id "
-            + (f"WHERE {' AND '.join(where)} " if where else "")
-            + "ORDER BY v.created_at DESC, v.id DESC LIMIT ?"
-        )
+        sql = (self._ITEM_SQL + (f"WHERE {' AND '.join(where)} " if where else "")
+               + "ORDER BY v.created_at DESC, v.id DESC LIMIT ?")
         return [self._item(row) for row in self._read(sql, (*params, int(limit)))]
 
     def get_item(self, item_id: int) -> QueueItem | None:
-        rows = self._read(
-            "SELECT v.*, r.question, r.answer, r.reasoning, r.raw_confidence, r.confidence, r.domain, r.user "
-            "FROM reviews v JOIN replies r ON r.id = v.reply_id WHERE v.id = ?",
-            (item_id,),
-        )
+        rows = self._read(self._ITEM_SQL + "WHERE v.id = ?", (item_id,))
         return self._item(rows[0]) if rows else None
 
     @staticmethod
     def _item(row: sqlite3.Row) -> QueueItem:
         return QueueItem(
             id=row["id"],
-            reply_id=row["reply_id"],
+            reply_id=row["public_id"],
             created_at=row["created_at"],
             status=row["status"],
             reasons=tuple(json.loads(row["reasons"])),
@@ -428,31 +539,56 @@ class ReviewStore:
             corrected_answer=row["corrected_answer"],
             reviewer=row["reviewer"],
             reviewed_at=row["reviewed_at"],
+            revisions=row["revisions"],
+            status_of_reply=row["reply_status"],
         )
 
     def submit_verdict(
-        self, item_id: int, verdict: str, reviewer: str | None, corrected_answer: str | None = None
+        self, item_id: int, verdict: str, reviewer: str | None, corrected_answer: str | None = None,
+        *, revise: bool = False,
     ) -> QueueItem:
-        """Close a review item with a verdict; returns (the closed item) only after the commit."""
+        """Close a review item with a verdict; returns (the closed item) only after the commit.
+
+        Every verdict is kept (`verdict_history`). An item that already has one is changed only
+        with `revise=True`: verdicts become training labels, so none is overwritten by accident.
+        """
         if verdict not in VERDICTS:
             raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
         corrected = (corrected_answer or "").strip() or None
+        now = utc_now()
         with self._write() as db:
-            cur = db.execute(
-                "UPDATE reviews SET status = 'closed', verdict = ?, corrected_answer = ?, reviewer = ?, "
-                "reviewed_at = ? WHERE id = ?",
-                (verdict, corrected, reviewer, utc_now(), int(item_id)),
-            )
-            if cur.rowcount != 1:
+            row = db.execute("SELECT verdict, reviewer, reviewed_at FROM reviews WHERE id = ?",
+                             (int(item_id),)).fetchone()
+            if row is None:
                 raise InputError(f"no review item with id {item_id}")
+            if row["verdict"] is not None and not revise:
+                raise InputError(f"review item {item_id} already has the verdict {row['verdict']!r} "
+                                 f"({row['reviewer'] or '?'}, {row['reviewed_at']}): revise it explicitly to "
+                                 "change it (every verdict is kept)")
+            db.execute("INSERT INTO verdicts (item_id, created_at, reviewer, verdict, corrected_answer) "
+                       "VALUES (?, ?, ?, ?, ?)", (int(item_id), now, reviewer, verdict, corrected))
+            db.execute(
+                "UPDATE reviews SET status = 'closed', verdict = ?, corrected_answer = ?, reviewer = ?, "
+                "reviewed_at = ?, revisions = revisions + ? WHERE id = ?",
+                (verdict, corrected, reviewer, now, int(row["verdict"] is not None), int(item_id)),
+            )
         return self.get_item(int(item_id))
+
+    def verdict_history(self, item_id: int) -> list[dict]:
+        """Every verdict given on a review item, oldest first: reviewer, created_at, verdict, corrected_answer."""
+        return [dict(r) for r in self._read(
+            "SELECT reviewer, created_at, verdict, corrected_answer FROM verdicts WHERE item_id = ? ORDER BY id",
+            (int(item_id),))]
 
     # -- records and figures ------------------------------------------------------------
 
     def records(self) -> Iterator[dict]:
-        """Closed review items as records of the `calibrate collect` schema, oldest verdict first."""
+        """Closed review items as records of the `calibrate collect` schema, oldest verdict first.
+
+        Each carries the latest verdict and `revisions`, how often that verdict was changed.
+        """
         rows = self._read(
-            "SELECT v.id AS item_id, v.verdict, v.corrected_answer, r.* FROM reviews v "
+            "SELECT v.id AS item_id, v.verdict, v.corrected_answer, v.revisions, r.* FROM reviews v "
             "JOIN replies r ON r.id = v.reply_id WHERE v.status = 'closed' AND v.verdict IS NOT NULL "
             "ORDER BY v.reviewed_at, v.id"
         )
@@ -464,7 +600,7 @@ class ReviewStore:
                 gold = row["corrected_answer"]
             timings = json.loads(row["timings_ms"] or "{}")
             yield {
-                "id": f"review-{row['id']}",
+                "id": f"review-{row['public_id']}",
                 "domain": row["domain"],
                 "question": row["question"],
                 "gold": gold,
@@ -476,24 +612,17 @@ class ReviewStore:
                 "prompt": row["prompt"],
                 "tokens": row["tokens"],
                 "seconds": round(float(timings.get("generation", 0.0)) / 1000, 3),
+                "revisions": row["revisions"],
             }
 
     def export_records(self, path: Path) -> int:
-        """Write `records()` as JSON lines to `path` (atomically); return how many."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        count = 0
+        """Write `records()` as JSON lines to `path` (atomically, readable by its owner only); return how many."""
+        lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in self.records()]
         try:
-            with open(tmp, "w", encoding="utf-8") as out:
-                for record in self.records():
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    count += 1
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
+            write_atomic("".join(lines), Path(path), mode=_PRIVATE)
         except OSError as err:
             raise StoreError(f"cannot write review export {path}: {err}") from err
-        return count
+        return len(lines)
 
     def reviewed(self, since: str | datetime | None = None) -> list[dict]:
         """Answers given since `since` with a correct/incorrect verdict: domain, raw, confidence, correct."""

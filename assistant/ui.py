@@ -14,7 +14,7 @@ import html
 import math
 import re
 
-from .reply import REVIEW_REASONS
+from .reply import REASON_TEXT
 
 __all__ = [
     "inert_markdown",
@@ -32,7 +32,6 @@ __all__ = [
 
 # Colour bands of calibrated confidence: (lower bound, label, colour).
 _BANDS = ((0.8, "high", "#1a7f37"), (0.5, "medium", "#9a6700"), (0.0, "low", "#cf222e"))
-_EXTRA_REASONS = {"thumbs_down": "a user gave the answer a thumbs down"}
 _FENCE = re.compile(r"(^|\n)(```|~~~)[^\n]*\n.*?(\n\2[^\n]*(?=\n|$)|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\s*(\([^)\n]*\)|\[[^\]\n]*\])")
@@ -127,7 +126,7 @@ def review_marker_html(reasons) -> str:
     if not reasons:
         return ""
     items = "".join(
-        f"<li>{html.escape(REVIEW_REASONS.get(r) or _EXTRA_REASONS.get(r) or r)}</li>" for r in reasons
+        f"<li>{html.escape(REASON_TEXT.get(r, r))}</li>" for r in reasons
     )
     return (
         '<div class="cc-review" style="border:2px solid #cf222e;border-radius:6px;padding:4px 8px;'
@@ -145,9 +144,9 @@ def answer_markdown(reply, maps=None) -> str:
     return f"{body}\n\n{badge_html(reply, maps)}{review_marker_html(reasons)}"
 
 
-def queue_item_markdown(item) -> str:
-    """One review item in full for the reviewer (item: a store QueueItem)."""
-    reasons = "; ".join(REVIEW_REASONS.get(r) or _EXTRA_REASONS.get(r) or r for r in item.reasons)
+def queue_item_markdown(item, history=()) -> str:
+    """One review item in full for the reviewer (item: a store QueueItem; history: its verdicts, oldest first)."""
+    reasons = "; ".join(REASON_TEXT.get(r, r) for r in item.reasons)
     parts = [
         f"**Item {item.id}** · asked {html.escape(item.created_at)} by {html.escape(item.user or 'anonymous')}"
         f" · domain **{html.escape(item.domain or '?')}** · status {item.status}",
@@ -160,11 +159,19 @@ def queue_item_markdown(item) -> str:
     ]
     if item.reasoning:
         parts += ["<details><summary>Reasoning</summary>\n\n" + inert_markdown(item.reasoning) + "\n\n</details>"]
+    if item.status_of_reply == "interrupted":
+        parts.append("⚠ **Interrupted:** the app stopped while this answer was being written; "
+                     "the text above is what had been written by then.")
     if item.verdict:
         parts.append(
             f"**Verdict:** {item.verdict} by {html.escape(item.reviewer or '?')}"
             + (f" · correct answer: {inert_markdown(item.corrected_answer)}" if item.corrected_answer else "")
+            + " · *closed: to change it, tick “Revise the existing verdict”*"
         )
+    if len(history) > 1:
+        parts.append("**Verdict history** (oldest first): " + "; ".join(
+            f"{html.escape(v['verdict'])} by {html.escape(v['reviewer'] or '?')} at {html.escape(v['created_at'][:16])}"
+            for v in history))
     return "\n\n".join(parts)
 
 

@@ -178,6 +178,10 @@ def cmd_fit(args) -> int:
 
     records = load_records(args.records, on_error=args.on_error, keep_model=args.keep_model,
                            keep_prompt=args.keep_prompt)
+    revised = sum(1 for r in records if r.get("revisions"))  # review exports count changed verdicts
+    if revised:
+        print(f"{revised} of {len(records)} records carry a reviewer verdict that was revised; "
+              "the latest verdict is used")
     options = _fit_options(args)
     maps = fit_maps(records, model=records[0]["model"], prompt=records[0]["prompt"], **options,
                     source=describe_sources(args.records),
@@ -286,7 +290,8 @@ def cmd_reviews(args) -> int:
 
     store = ReviewStore(_data_dir(args))
     n = store.export_records(Path(args.out))
-    print(f"wrote {n} reviewed records to {args.out}")
+    revised = sum(1 for r in store.records() if r["revisions"])
+    print(f"wrote {n} reviewed records to {args.out} ({revised} with a revised verdict; the latest is used)")
     return 0
 
 

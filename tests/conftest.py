@@ -126,18 +126,19 @@ class RunningApp:
 
 
 def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
-           assistant=None, queue_size=32) -> RunningApp:
+           assistant=None, queue_size=32, throttle=None) -> RunningApp:
     """Start the app on a free port in this process (a background thread)."""
-    from app import build_app
+    from app import build_app, serve
     from assistant.store import ReviewStore
 
     store = ReviewStore(data_dir)
+    store.mark_interrupted()  # as main() does at start-up
     assistant = assistant or make_assistant(delay=delay)
     users = users if users is not None else make_users()
     demo = build_app(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                auth=users.authenticate if users else None, show_error=True)
+    serve(demo, store, users, anonymous_role=anonymous_role, throttle=throttle, server_name="127.0.0.1",
+          server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
     return RunningApp(demo.local_url.rstrip("/") + "/", store, assistant, demo)
 
 

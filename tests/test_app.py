@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import InputError
+from calibration.collect import RECORD_FIELDS
 from assistant.reply import Reply
 from assistant.store import DB_FILENAME, ReviewStore
 from tests.conftest import TEST_USERS, launch
@@ -23,8 +24,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY_FIELDS = set(Reply.__dataclass_fields__)
-RECORD_FIELDS = ["id", "domain", "question", "gold", "answer", "raw_confidence", "correct", "parse_ok", "model",
-                 "prompt", "tokens", "seconds"]
+REVIEW_RECORD_FIELDS = [*RECORD_FIELDS, "revisions"]  # the `calibrate collect` schema, plus revisions
 
 
 def client(app, name: str) -> Client:
@@ -63,7 +63,7 @@ def test_flagged_reply_is_reviewed_and_exported(running_app, tmp_path):
     assert fresh.get_item(item["id"]).verdict == "incorrect"
     records = reviewer.predict(api_name="/export_reviews")
     mine = next(r for r in records if r["id"] == f"review-{reply['reply_id']}")
-    assert list(mine) == RECORD_FIELDS
+    assert list(mine) == REVIEW_RECORD_FIELDS
     assert (mine["gold"], mine["answer"], mine["correct"], mine["raw_confidence"]) == ("Paris", "Lyon", False, 0.3)
 
 

@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_hash_is_salted_scrypt_and_verifies():
-    a, b = hash_password("s3cret"), hash_password("s3cret")
+    a, b = hash_password("s3cret-pass"), hash_password("s3cret-pass")
     assert a != b and a.startswith("scrypt$16384$8$1$")
-    assert verify_password("s3cret", a) and verify_password("s3cret", b)
-    assert not verify_password("s3cret ", a) and not verify_password("", a)
-    assert "s3cret" not in a
+    assert verify_password("s3cret-pass", a) and verify_password("s3cret-pass", b)
+    assert not verify_password("s3cret-pass ", a) and not verify_password("", a)
+    assert "s3cret-pass" not in a
 
 
 @pytest.mark.parametrize(
@@ -36,9 +36,9 @@ def test_roles_nest(role, needed, allowed):
 
 
 def test_users_from_env_variable():
-    env = {USERS_ENV: f"alice:reviewer:{hash_password('pa')}, bob:staff:{hash_password('pb')}"}
+    env = {USERS_ENV: f"alice:reviewer:{hash_password('pass-alice')}, bob:staff:{hash_password('pass-bob1')}"}
     users = load_users(None, env=env)
-    assert users.authenticate("alice", "pa") and users.authenticate("bob", "pb")
+    assert users.authenticate("alice", "pass-alice") and users.authenticate("bob", "pass-bob1")
     assert not users.authenticate("alice", "pb") and not users.authenticate("carol", "pa")
     assert (users.role_of("alice"), users.role_of("bob"), users.role_of("carol"), users.role_of(None)) == (
         "reviewer", "staff", None, None)
@@ -49,9 +49,9 @@ def test_users_file_round_trip(tmp_path, suffix):
     from assistant.auth import save_users
 
     path = tmp_path / f"users{suffix}"
-    save_users(Users().with_user("ann", "admin", "pw1").with_user("rita", "reviewer", "pw2"), path)
+    save_users(Users().with_user("ann", "admin", "password-1").with_user("rita", "reviewer", "password-2"), path)
     users = load_users(path, env={})
-    assert users.authenticate("ann", "pw1") and users.role_of("rita") == "reviewer"
+    assert users.authenticate("ann", "password-1") and users.role_of("rita") == "reviewer"
     assert path.stat().st_mode & 0o077 == 0  # owner-only: the file holds hashes
 
 
@@ -67,7 +67,7 @@ def test_users_file_round_trip(tmp_path, suffix):
 )
 def test_bad_users_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "users.json"
-    path.write_text(content.replace("HASH", hash_password("x")))
+    path.write_text(content.replace("HASH", hash_password("xxxxxxxx")))
     with pytest.raises(DataError, match=message) as err:
         load_users(path, env={})
     assert "plaintext-pw" not in str(err.value)  # a pasted password is never echoed
@@ -80,13 +80,13 @@ def test_bad_env_entries(value):
 
 
 def test_user_repr_hides_the_hash():
-    users = Users().with_user("ann", "admin", "pw")
-    assert "scrypt" not in repr(users) and "pw" not in repr(users.users["ann"]).replace("password_hash", "")
+    users = Users().with_user("ann", "admin", "pw-secret")
+    assert "scrypt" not in repr(users) and "pw-secret" not in repr(users.users["ann"]).replace("password_hash", "")
 
 
 def test_cli_add_user_with_password_stdin(tmp_path):
     path = tmp_path / "users.json"
-    for name, role, pw in (("ann", "admin", "first"), ("bob", "staff", "second")):
+    for name, role, pw in (("ann", "admin", "first-password"), ("bob", "staff", "second-password")):
         run = subprocess.run(
             [sys.executable, "-m", "assistant.auth", "add-user", name, "--role", role, "--file", str(path),
              "--password-stdin"], input=pw + "\n", capture_output=True, text=True, cwd=ROOT, check=True,
@@ -95,24 +95,25 @@ def test_cli_add_user_with_password_stdin(tmp_path):
     data = json.loads(path.read_text())
     assert [u["name"] for u in data["users"]] == ["ann", "bob"]
     users = load_users(path, env={})
-    assert users.authenticate("ann", "first") and users.role_of("bob") == "staff"
+    assert users.authenticate("ann", "first-password") and users.role_of("bob") == "staff"
 
 
 def test_cli_hash_password_output_works_in_env(capsys, monkeypatch):
     import io
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("password\n"))
     assert main(["hash-password", "--password-stdin"]) == 0
     hashed = capsys.readouterr().out.strip()
-    assert load_users(None, env={USERS_ENV: f"zed:admin:{hashed}"}).authenticate("zed", "pw")
+    assert load_users(None, env={USERS_ENV: f"zed:admin:{hashed}"}).authenticate("zed", "password")
 
 
 @pytest.mark.parametrize(
     "argv, stdin, message",
     [
         (["list", "--file", "missing.json"], "", "users file missing.json does not exist"),
-        (["hash-password", "--password-stdin"], "\n", "the password is empty"),
-        (["add-user", "a b", "--file", "u.json", "--password-stdin"], "pw\n", "user name 'a b'"),
+        (["hash-password", "--password-stdin"], "\n", "the password has 0 characters; use at least 8"),
+        (["add-user", "bob", "--file", "u.json", "--password-stdin"], "x\n", "the password has 1 characters; use at least 8"),
+        (["add-user", "a b", "--file", "u.json", "--password-stdin"], "password\n", "user name 'a b'"),
     ],
 )
 def test_cli_errors_are_one_line_and_status_2(tmp_path, capsys, monkeypatch, argv, stdin, message):

@@ -414,7 +414,7 @@ def test_store_down_at_start_answers_and_says_reviews_cannot_be_saved(tmp_path):
         reply = staff.predict("What is 12 times 11?", None, api_name="/ask")
         assert reply["answer"] == "132" and reply["reply_id"] is None
         with pytest.raises(AppError, match="Reviews cannot be saved"):
-            staff.predict(1, api_name="/request_review")
+            staff.predict("1", api_name="/request_review")
         assert "cannot be saved" in STORE_DOWN
     finally:
         demo.close()
@@ -554,7 +554,7 @@ def _hostile_outputs(marker: Path) -> list[str]:
 
 
 def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
-    from assistant.store import DB_FILENAME, ReviewStore
+    from assistant.store import DB_FILENAME, Actor, ReviewStore
 
     marker = tmp_path / "pwned"
     outputs = _hostile_outputs(marker)
@@ -563,7 +563,7 @@ def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
     for output in outputs:
         reply = assistant.ask("Anything?")
         rid = store.record_reply(reply, "sam")
-        store.request_review(rid, "sam")
+        store.request_review(rid, Actor("sam"))
         expected = parse_output(output).answer
         assert "touch" in expected or "passwd" in expected or "question" in expected or str(marker) in expected
         assert reply.answer == expected and store.get_reply(rid)["answer"] == expected  # kept as plain text
@@ -604,13 +604,15 @@ def test_no_code_path_can_execute_text():
 
 
 def test_export_file_name_is_never_chosen_by_the_client(app):
-    export = next(f for f in app.demo.fns.values() if getattr(f.fn, "__name__", "") == "export_file")
+    export = next(f for f in app.demo.fns.values() if getattr(f.fn, "__name__", "") == "export_link")
     assert export.inputs == []  # the client sends nothing that could become a name
-    path = Path(export.fn(SimpleNamespace(username="rita")))
-    assert path.parent == app.store.data_dir / "exports"
-    assert re.fullmatch(r"reviews-\d{8}T\d{6}\.jsonl", path.name)
+    assert "(exports/reviews.jsonl)" in export.fn(SimpleNamespace(username="rita"))
     with pytest.raises(Exception, match="Refused"):
         export.fn(SimpleNamespace(username="sam"))  # staff: refused on the server
+    got = _http(app, "rita", "reviewer-pw").get("exports/reviews.jsonl", params={"name": "../../cc-evil.txt"})
+    assert got.status_code == 200
+    assert re.fullmatch(r'attachment; filename="reviews-\d{8}T\d{6}\.jsonl"', got.headers["content-disposition"])
+    assert not list(app.store.data_dir.glob("*evil*"))
 
 
 @pytest.mark.parametrize("name", ["../../../../tmp/cc-evil.txt", "/etc/cc-evil.txt", "..\\..\\cc-evil.txt",

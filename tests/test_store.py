@@ -16,11 +16,11 @@ import pytest
 
 from assistant.errors import InputError, StoreError
 from assistant.reply import Reply
-from assistant.store import DB_FILENAME, MIGRATIONS, ReviewStore
+from assistant.store import DB_FILENAME, MIGRATIONS, Actor, ReviewStore
+from calibration.collect import RECORD_FIELDS
 
-# The records schema of docs/architecture.md (`calibrate collect` output).
-RECORD_FIELDS = ("id", "domain", "question", "gold", "answer", "raw_confidence", "correct", "parse_ok", "model",
-                 "prompt", "tokens", "seconds")
+# The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
+REVIEW_RECORD_FIELDS = (*RECORD_FIELDS, "revisions")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,11 +91,11 @@ def test_what_enters_the_queue(store, needs_review, action, expected_reasons):
     reasons = ("low_confidence",) if needs_review else ()
     reply_id = store.record_reply(make_reply(needs_review=needs_review, review_reasons=reasons), "alice")
     if action == "thumbs_down":
-        store.add_feedback(reply_id, "alice", "down", "wrong")
+        store.add_feedback(reply_id, Actor("alice"), "down", "wrong")
     elif action == "thumbs_up":
-        store.add_feedback(reply_id, "alice", "up")
+        store.add_feedback(reply_id, Actor("alice"), "up")
     elif action == "request":
-        store.request_review(reply_id, "alice")
+        store.request_review(reply_id, Actor("alice"))
     items = store.queue()
     assert (items[0].reasons if items else None) == expected_reasons
 
@@ -130,11 +130,11 @@ def test_verdict_round_trip_and_export(store, tmp_path, verdict, corrected, gold
     out = tmp_path / "reviews.jsonl"
     assert store.export_records(out) == 1
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert tuple(record) == RECORD_FIELDS
+    assert tuple(record) == REVIEW_RECORD_FIELDS
     assert record == {
         "id": f"review-{reply_id}", "domain": "math", "question": "What is 12*11?", "gold": gold, "answer": "132",
         "raw_confidence": 0.9, "correct": correct, "parse_ok": True, "model": "fake-model",
-        "prompt": "confidence_tags", "tokens": 17, "seconds": 1.5,
+        "prompt": "confidence_tags", "tokens": 17, "seconds": 1.5, "revisions": 0,
     }
 
 

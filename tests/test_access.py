@@ -1,0 +1,337 @@
+"""Access and data holes of issue 14, each tried the way an attacker or a careless client would:
+direct HTTP and `gradio_client` calls against a real Gradio server and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from assistant.access import EXPORT_PATH, LoginThrottle
+from assistant.auth import Users
+from assistant.store import DB_FILENAME, MAX_COMMENT_CHARS, Actor, ReviewStore
+from tests.conftest import TEST_USERS, launch, make_users
+
+ROOT = Path(__file__).resolve().parent.parent
+SUE = ("sue", "staff", "sue-password")  # a second staff user
+
+
+def _users() -> Users:
+    return make_users().with_user(*SUE)
+
+
+def _password(name: str) -> str:
+    return SUE[2] if name == SUE[0] else TEST_USERS[name][1]
+
+
+def _client(app, name: str | None) -> Client:
+    return Client(app.url, auth=(name, _password(name)) if name else None, verbose=False)
+
+
+def _http(app, name: str | None = None) -> httpx.Client:
+    """An HTTP client holding `name`'s sign-in cookie (none for an anonymous visitor)."""
+    http = httpx.Client(base_url=app.url, timeout=30)
+    if name:
+        http.post("login", data={"username": name, "password": _password(name)}).raise_for_status()
+    return http
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    running = launch(tmp_path_factory.mktemp("access-data"), users=_users())
+    yield running
+    running.demo.close()
+
+
+# -- 1. exports ------------------------------------------------------------------------------------
+
+
+def test_the_review_export_streams_to_reviewers_only_and_leaves_no_file_behind(app):
+    sam, rita = _client(app, "sam"), _client(app, "rita")
+    reply = sam.predict("Capital of France? [unsure]", None, api_name="/ask")
+    item = next(i for i in rita.predict("open", "all", api_name="/review_queue") if i["reply_id"] == reply["reply_id"])
+    rita.predict(item["id"], "incorrect", "Paris", api_name="/submit_verdict")
+
+    assert _http(app).get(EXPORT_PATH.lstrip("/")).status_code == 401  # anonymous
+    refused = _http(app, "sam").get(EXPORT_PATH.lstrip("/"))
+    assert refused.status_code == 403 and "reviewer" in refused.json()["detail"]
+    for name in ("rita", "ann"):
+        got = _http(app, name).get(EXPORT_PATH.lstrip("/"))
+        assert got.status_code == 200 and got.headers["cache-control"] == "no-store"
+        assert "attachment" in got.headers["content-disposition"]
+        records = [json.loads(line) for line in got.text.splitlines()]
+        assert f"review-{reply['reply_id']}" in {r["id"] for r in records}
+    # Nothing was copied where Gradio serves files from, nor into the data folder.
+    gradio_tmp = Path(os.environ.get("GRADIO_TEMP_DIR") or "/tmp/gradio")
+    assert not list(gradio_tmp.rglob("reviews-*.jsonl")) if gradio_tmp.exists() else True
+    assert sorted(p.name for p in app.store.data_dir.iterdir() if not p.name.startswith(DB_FILENAME)) == []
+
+
+# -- 2. acting on replies ---------------------------------------------------------------------------
+
+
+def test_staff_act_only_on_their_own_replies_and_reviewers_on_any(app):
+    sam, sue, rita = _client(app, "sam"), _client(app, "sue"), _client(app, "rita")
+    first = sam.predict("What is 12 times 11?", None, api_name="/ask")["reply_id"]
+    second = sam.predict("What is 12 times 11?", None, api_name="/ask")["reply_id"]
+    for reply_id in (first, second):
+        assert re.fullmatch(r"[0-9a-f]{32}", reply_id)  # 128 random bits, not a counter
+    assert first != second
+    with pytest.raises(AppError, match="among your answers"):
+        sue.predict(first, "down", "not yours", api_name="/feedback")
+    with pytest.raises(AppError, match="among your answers"):
+        sue.predict(first, api_name="/request_review")
+    with pytest.raises(AppError, match="among your answers"):
+        sue.predict("1", api_name="/request_review")  # an old-style sequential id finds nothing either
+    assert app.store.feedback_for(first) == []
+    assert sam.predict(first, "down", "looks wrong", api_name="/feedback") > 0
+    assert rita.predict(second, api_name="/request_review") > 0  # reviewers may act on any reply
+    item = next(i for i in app.store.queue() if i.reply_id == second)
+    assert "user_requested" in item.reasons
+
+
+def test_without_a_login_the_session_owns_its_replies(tmp_path):
+    running = launch(tmp_path / "data", users=Users(), anonymous_role="staff")
+    try:
+        mine, other = Client(running.url, verbose=False), Client(running.url, verbose=False)
+        reply_id = mine.predict("What is 12 times 11?", None, api_name="/ask")["reply_id"]
+        with pytest.raises(AppError, match="among your answers"):
+            other.predict(reply_id, "down", "", api_name="/feedback")
+        assert mine.predict(reply_id, "up", "", api_name="/feedback") > 0
+    finally:
+        running.demo.close()
+
+
+def test_a_long_comment_is_refused_with_its_limit_and_stores_nothing(app):
+    sam = _client(app, "sam")
+    reply_id = sam.predict("What is 12 times 11?", None, api_name="/ask")["reply_id"]
+    with pytest.raises(AppError, match=f"the limit is {MAX_COMMENT_CHARS:,}"):
+        sam.predict(reply_id, "down", "x" * 200_000, api_name="/feedback")
+    assert app.store.feedback_for(reply_id) == []
+    assert sam.predict(reply_id, "down", "y" * MAX_COMMENT_CHARS, api_name="/feedback") > 0
+
+
+# -- 3. verdict history -----------------------------------------------------------------------------
+
+
+def test_a_verdict_is_never_overwritten_silently_and_every_one_is_kept(app, tmp_path):
+    sam, rita, ann = _client(app, "sam"), _client(app, "rita"), _client(app, "ann")
+    reply_id = sam.predict("Capital of Italy? [unsure]", None, api_name="/ask")["reply_id"]
+    item = next(i for i in rita.predict("all", "all", api_name="/review_queue") if i["reply_id"] == reply_id)
+    assert rita.predict(item["id"], "correct", "", api_name="/submit_verdict")["verdict"] == "correct"
+    with pytest.raises(AppError, match="already has the verdict 'correct'.*revise it explicitly"):
+        ann.predict(item["id"], "incorrect", "Rome", api_name="/submit_verdict")
+    assert app.store.get_item(item["id"]).verdict == "correct"
+    revised = ann.predict(item["id"], "incorrect", "Rome", True, api_name="/submit_verdict")
+    assert (revised["verdict"], revised["reviewer"], revised["revisions"]) == ("incorrect", "ann", 1)
+    history = app.store.verdict_history(item["id"])
+    assert [(v["verdict"], v["reviewer"]) for v in history] == [("correct", "rita"), ("incorrect", "ann")]
+    (record,) = [r for r in app.store.records() if r["id"] == f"review-{reply_id}"]
+    assert (record["correct"], record["gold"], record["revisions"]) == (False, "Rome", 1)
+
+    out = tmp_path / "reviews.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    exported = subprocess.run([sys.executable, "-m", "calibration", "reviews", "export", "--out", str(out),
+                               "--data-dir", str(app.store.data_dir)], capture_output=True, text=True, env=env,
+                              timeout=120)
+    assert exported.returncode == 0 and "with a revised verdict" in exported.stdout, exported.stderr
+    revised_count = sum(1 for line in out.read_text().splitlines() if json.loads(line)["revisions"])
+    assert f"({revised_count} with a revised verdict" in exported.stdout
+    fit = subprocess.run([sys.executable, "-m", "calibration", "fit", "--records", str(out), "--maps-dir",
+                          str(tmp_path / "maps"), "--min-samples", "1"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert f"{revised_count} of " in fit.stdout and "revised; the latest verdict is used" in fit.stdout, fit.stderr
+
+
+def test_a_store_from_before_the_history_keeps_its_verdicts(tmp_path):
+    """Migration 0002 on a store written by 0001 only: verdicts become history, ids become random."""
+    from assistant.store import MIGRATIONS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db = sqlite3.connect(data / DB_FILENAME)
+    db.executescript("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL);"
+                     + MIGRATIONS[0][1]
+                     + "INSERT INTO migrations VALUES ('0001_initial', '2026-01-01');"
+                     "INSERT INTO replies (created_at, updated_at, user, question, status) "
+                     "VALUES ('2026-01-01', '2026-01-01', 'sam', 'q?', 'ok');"
+                     "INSERT INTO reviews (reply_id, created_at, status, verdict, reviewer, reviewed_at) "
+                     "VALUES (1, '2026-01-01', 'closed', 'correct', 'rita', '2026-01-02');"
+                     "INSERT INTO feedback (reply_id, created_at, user, thumbs) VALUES (1, '2026-01-01', 'sam', 'up');")
+    db.close()
+    store = ReviewStore(data)
+    assert store.applied_migrations() == ["0001_initial", "0002_owners_verdict_history_interrupted"]
+    (item,) = store.queue(status="all")
+    assert re.fullmatch(r"[0-9a-f]{32}", item.reply_id) and item.verdict == "correct" and item.revisions == 0
+    assert [(v["verdict"], v["reviewer"]) for v in store.verdict_history(item.id)] == [("correct", "rita")]
+    assert len(store.feedback_for(item.reply_id)) == 1 and store.integrity_check() == []
+
+
+# -- 4. sign-in ---------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_throttle_slows_down_then_locks_and_forgets():
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock)
+    delays = []
+    for _ in range(10):
+        delays.append(throttle.delay("sam", "10.0.0.1"))
+        throttle.failed("sam", "10.0.0.1")
+    assert delays == [0, 0, 0, 1, 2, 4, 8, 8, 8, 8]
+    assert throttle.locked_for("sam", "10.0.0.1") == throttle.lock_seconds
+    assert throttle.locked_for("sam", "10.0.0.2") > 0  # the name is locked from any address
+    assert throttle.locked_for("ann", "10.0.0.1") == 0  # others behind the same address are slowed, not locked
+    assert throttle.delay("ann", "10.0.0.1") == 8
+    for n in range(throttle.lock_address_after - 10):  # … until the address itself has too many failures
+        throttle.failed(f"guess{n}", "10.0.0.1")
+    assert throttle.locked_for("ann", "10.0.0.1") > 0 and throttle.locked_for("ann", "10.0.0.2") == 0
+    clock.now += throttle.lock_seconds + 1
+    assert throttle.locked_for("sam", "10.0.0.1") == 0 and throttle.delay("sam", "10.0.0.1") == 0
+
+
+def test_a_success_clears_the_name_but_not_the_address():
+    throttle = LoginThrottle(clock=Clock())
+    for name in ("a", "b", "c", "d"):
+        throttle.failed(name, "10.0.0.9")
+    throttle.succeeded("d", "10.0.0.9")
+    assert throttle.failures("d", "10.0.0.8") == 0 and throttle.failures("x", "10.0.0.9") == 4
+
+
+def test_throttle_memory_is_bounded():
+    throttle = LoginThrottle(clock=Clock(), max_keys=50)
+    for n in range(1000):
+        throttle.failed(f"user{n}", f"10.0.{n // 250}.{n % 250}")
+    assert len(throttle._seen) <= 50
+
+
+def test_repeated_wrong_passwords_lock_the_account_and_are_logged_without_secrets(tmp_path, caplog):
+    fast = LoginThrottle(max_delay=0.01)  # the policy's shape, with waits short enough for a test
+    running = launch(tmp_path / "data", users=_users(), throttle=fast)
+    try:
+        http = httpx.Client(base_url=running.url, timeout=30)
+        with caplog.at_level(logging.WARNING, logger="calibrated_chat"):
+            codes = [http.post("login", data={"username": "sam", "password": f"wrong-{n}"}).status_code
+                     for n in range(12)]
+            right = http.post("login", data={"username": "sam", "password": _password("sam")})
+        assert codes[:10] == [400] * 10 and codes[10:] == [429, 429]
+        assert right.status_code == 429 and "Too many failed sign-ins" in right.json()["detail"]
+        assert int(right.headers["retry-after"]) > 60
+        with pytest.raises(Exception):
+            Client(running.url, auth=("sam", _password("sam")), verbose=False)
+        assert Client(running.url, auth=("sue", _password("sue")), verbose=False)  # another account: fine
+        text = caplog.text
+        assert text.count("sign-in failed for user 'sam'") == 10 and "sign-in refused for user 'sam'" in text
+        assert "wrong-" not in text and _password("sam") not in text
+    finally:
+        running.demo.close()
+
+
+def test_refused_calls_are_logged(app, caplog):
+    with caplog.at_level(logging.WARNING, logger="calibrated_chat"):
+        with pytest.raises(AppError, match="Refused"):
+            _client(app, "sam").predict("open", "all", api_name="/review_queue")
+        _http(app, "sam").get(EXPORT_PATH.lstrip("/"))
+    assert "refused a reviewer-only call for user 'sam' (role staff)" in caplog.text
+    assert f"refused {EXPORT_PATH} for user 'sam' (role staff)" in caplog.text
+
+
+def test_sign_out_ends_the_session(app):
+    http = _http(app, "rita")
+    assert http.get(EXPORT_PATH.lstrip("/")).status_code == 200
+    http.get("logout")
+    assert http.get(EXPORT_PATH.lstrip("/")).status_code == 401
+
+
+def test_data_files_are_private(tmp_path):
+    from assistant.auth import save_users
+
+    store = ReviewStore(tmp_path / "data")
+    store.record_reply(_reply(), "sam")
+    store.export_records(tmp_path / "data" / "export.jsonl")
+    save_users(make_users(), tmp_path / "users.json")
+    files = [tmp_path / "data" / DB_FILENAME, tmp_path / "data" / f"{DB_FILENAME}-wal",
+             tmp_path / "data" / f"{DB_FILENAME}-shm", tmp_path / "data" / "export.jsonl", tmp_path / "users.json"]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o600 for p in files}
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+
+
+def test_an_old_world_readable_store_becomes_private(tmp_path):
+    ReviewStore(tmp_path).close()
+    os.chmod(tmp_path / DB_FILENAME, 0o644)
+    ReviewStore(tmp_path)
+    assert stat.S_IMODE((tmp_path / DB_FILENAME).stat().st_mode) == 0o600
+
+
+# -- 5. interrupted answers ---------------------------------------------------------------------------
+
+
+def _reply():
+    from tests.test_store import make_reply
+
+    return make_reply()
+
+
+def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(tmp_path):
+    """SIGKILL the app mid-stream, start it again: the reply is 'interrupted' and in the reviewers' queue."""
+    data = tmp_path / "data"
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.conftest import serve_in_subprocess; " \
+           f"serve_in_subprocess({str(data)!r}, 0.3)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, cwd=ROOT)
+    try:
+        url = proc.stdout.readline().strip()
+        staff = Client(url, auth=("sam", _password("sam")), verbose=False)
+        staff.submit("What is 12 times 11?", None, api_name="/ask_stream")
+        db = sqlite3.connect(data / DB_FILENAME)
+        while not db.execute("SELECT 1 FROM replies WHERE status = 'streaming' AND answer IS NULL").fetchone():
+            time.sleep(0.05)
+        db.close()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert ReviewStore(data).queue(status="all") == []  # opening the store alone changes nothing
+    running = launch(data)  # the start-up
+    try:
+        queue = _client(running, "rita").predict("open", "all", api_name="/review_queue")
+        (item,) = queue
+        assert item["question"] == "What is 12 times 11?" and "interrupted" in item["reasons"]
+        assert item["status_of_reply"] == "interrupted"
+        assert running.store.get_reply(item["reply_id"])["status"] == "interrupted"
+    finally:
+        running.demo.close()
+
+
+def test_a_reviewer_sees_an_interrupted_answer_as_such():
+    from assistant.store import QueueItem
+    from assistant.ui import queue_item_markdown
+
+    item = QueueItem(id=3, reply_id="ab" * 16, created_at="2026-01-01T00:00:00", status="open",
+                     reasons=("interrupted",), question="q", answer=None, reasoning="", raw_confidence=None,
+                     confidence=None, domain="math", user="sam", verdict=None, corrected_answer=None, reviewer=None,
+                     reviewed_at=None, status_of_reply="interrupted")
+    text = queue_item_markdown(item)
+    assert "the app stopped while this answer was being written" in text and "Interrupted" in text
+    assert Actor("sam").any_reply is False
