@@ -21,6 +21,7 @@ __all__ = [
     "Message",
     "GenerationOptions",
     "GenerationStats",
+    "TokenEvidence",
     "Backend",
     "FakeBackend",
     "run_to_end",
@@ -39,6 +40,25 @@ class GenerationOptions:
     max_new_tokens: int = 256  # hard cap on generated tokens; hitting it marks the reply truncated
     temperature: float = 0.0  # 0 means greedy decoding (reproducible calibration data)
     seed: int = 0  # used only when temperature > 0
+    # When the output does not contain this text, evaluate it after the output and read what
+    # number the model would write next (TokenEvidence.probe): the prompt's confidence tag opening.
+    probe: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenEvidence:
+    """What the model's own probabilities say about a generated text (backends that can read them).
+
+    Number tokens are tokens whose text is 1 to 3 ASCII digits; their distributions are the
+    probabilities of every number token at that position, so the digits a model *almost* wrote
+    (a confidence of 80% vs 90%) can be read back.
+    """
+
+    pieces: tuple[str, ...] = ()  # text of each generated token; joined, they are the output
+    logprobs: tuple[float, ...] = ()  # natural-log probability of each generated token (temperature 1)
+    numbers: dict[int, dict[str, float]] = field(default_factory=dict)  # position -> {number token: p}
+    probe: tuple[str, dict[str, float]] | None = None  # (digits written after the probe text, the
+    #   {number token: p} distribution of the first), when GenerationOptions.probe was evaluated
 
 
 @dataclass(frozen=True)
@@ -47,6 +67,7 @@ class GenerationStats:
     finish_reason: Literal["stop", "length", "cancelled"]  # why generation ended
     seconds: float = 0.0  # wall time of the generation
     first_token_seconds: float | None = None  # time to the first streamed piece
+    evidence: TokenEvidence | None = None  # token probabilities; None where the backend gives none
 
 
 @runtime_checkable

@@ -36,7 +36,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .backend import GenerationOptions, GenerationStats, Message
+from .backend import GenerationOptions, GenerationStats, Message, TokenEvidence
 from .config import ModelConfig
 from .errors import InputError, ModelLoadError
 
@@ -46,6 +46,8 @@ N_CTX = 4096  # the most tokens one conversation may hold: prompt + reply
 MAX_SEQUENCES = 16  # conversations decoded together at most by `generate_many`
 _KV_CELLS = 2 * N_CTX  # KV-cache cells shared by the prefix and every running sequence
 _PREFIX_SEQ = 0  # the sequence that holds the shared prompt prefix
+_PROBE_CELLS = 16  # cache cells kept free after each reply for GenerationOptions.probe
+_PROBE_DIGITS = 3  # number tokens read greedily after the probe text
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +65,20 @@ class _Sequence:
     pending: list[int] = field(default_factory=list)  # tokens to evaluate in the next step
     reason: str = "length"  # why it ended: "stop" (end of text), "length" (budget) or "cancelled"
     joined: float = 0.0  # perf_counter() when it started decoding
+    logprobs: list[float] = field(default_factory=list)  # log p of each token in `tokens`
+    numbers: dict = field(default_factory=dict)  # position in `tokens` -> {number token: p}
+    probe: tuple | None = None  # what GenerationOptions.probe read, see TokenEvidence
 
     @property
     def cells(self) -> int:  # cache cells this sequence may come to hold beyond the prefix
-        return len(self.prompt) + self.budget
+        return len(self.prompt) + self.budget + _PROBE_CELLS
 
 
 class LlamaCppBackend:
     """A .gguf model through llama.cpp; see the module docstring."""
 
     supports_batching = True
+    evidence = True  # read token probabilities (TokenEvidence); bench/evidence.py turns it off to time its cost
 
     def __init__(self, config: ModelConfig = ModelConfig(), source=None):
         from .loading import resolve_model
@@ -104,6 +110,8 @@ class LlamaCppBackend:
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._batch = llama_cpp.llama_batch_init(N_CTX, 0, 1)
+        self._number_ids, self._number_texts = self._number_tokens()
+        self._number_set = frozenset(int(t) for t in self._number_ids)
         # Frees the C objects when the backend is closed or garbage-collected, whichever comes first.
         self._free = weakref.finalize(self, _free_all, llama_cpp, self._batch, self._ctx, self._model)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
@@ -189,6 +197,15 @@ class LlamaCppBackend:
             n = self._c.llama_token_to_piece(self._vocab, token, buffer, -n, 0, False)
         return buffer.raw[:n]
 
+    def _number_tokens(self) -> tuple[np.ndarray, list[str]]:
+        """Ids and texts of the vocabulary's number tokens (1 to 3 ASCII digits, nothing else)."""
+        ids = [t for t in range(self._n_vocab) if 1 <= len(p := self._piece(t)) <= 3 and p.isdigit()]
+        return np.array(ids, dtype=np.int64), [self._piece(t).decode("ascii") for t in ids]
+
+    def _evidence(self, seq: _Sequence) -> TokenEvidence:
+        pieces = tuple(self._piece(t).decode("utf-8", errors="replace") for t in seq.tokens)
+        return TokenEvidence(pieces, tuple(seq.logprobs), dict(seq.numbers), seq.probe)
+
     def _prompt_tokens(self, messages: list[Message]) -> list[int]:
         tokens = self._tokenize(self._formatter(messages=messages).prompt)
         if len(tokens) >= N_CTX:
@@ -228,7 +245,7 @@ class LlamaCppBackend:
             finally:
                 steps.close()
             seconds = time.perf_counter() - start
-        return GenerationStats(len(seq.tokens), seq.reason, seconds, first)
+        return GenerationStats(len(seq.tokens), seq.reason, seconds, first, self._evidence(seq))
 
     def generate_batch(self, batch, options=GenerationOptions()) -> list[tuple[str, GenerationStats]]:
         """Generate for several message lists decoded together, results in order."""
@@ -257,11 +274,12 @@ class LlamaCppBackend:
                 if token is None:
                     text = b"".join(self._piece(t) for t in seq.tokens).decode("utf-8", errors="replace")
                     seconds = time.perf_counter() - seq.joined
-                    yield seq.index, text, GenerationStats(len(seq.tokens), seq.reason, seconds)
+                    yield seq.index, text, GenerationStats(len(seq.tokens), seq.reason, seconds,
+                                                           evidence=self._evidence(seq))
 
     @staticmethod
     def _budget(prompt: list[int], options: GenerationOptions) -> int:
-        return min(options.max_new_tokens, N_CTX - len(prompt))
+        return min(options.max_new_tokens, N_CTX - len(prompt) - _PROBE_CELLS)
 
     def _decode(
         self, prompts: list[list[int]], options: GenerationOptions, parallel: int = 1
@@ -292,19 +310,26 @@ class LlamaCppBackend:
                     room -= new.cells - shared
                     queued += len(new.pending)
                 outputs = self._step(running)
+                finished = []
                 for seq, at in zip(list(running), outputs):
                     token = self._next_token(seq, at)
                     if self._c.llama_vocab_is_eog(self._vocab, token):
                         seq.reason = "stop"
+                        seq.logprobs.pop()  # the end-of-text token is not part of the output
+                        seq.numbers.pop(len(seq.tokens), None)
                     else:
                         seq.tokens.append(token)
                         seq.pending = [token]
                         yield seq, token
                     if seq.reason == "stop" or len(seq.tokens) >= seq.budget:
-                        running.remove(seq)
-                        self._release(seq)
-                        free_ids.append(seq.seq_id)
-                        yield seq, None
+                        finished.append(seq)
+                for seq in finished:  # after the loop: a probe's decode overwrites the batch's logits
+                    if options.probe:
+                        self._probe(seq, options.probe)
+                    running.remove(seq)
+                    self._release(seq)
+                    free_ids.append(seq.seq_id)
+                    yield seq, None
         finally:
             for seq in running:
                 self._release(seq)
@@ -378,14 +403,60 @@ class LlamaCppBackend:
             c.llama_sampler_chain_add(chain, stage)
         return chain
 
+    def _logits(self, at: int) -> np.ndarray:
+        """The logits row of batch entry `at`, as a view (valid until the next decode)."""
+        return np.ctypeslib.as_array(self._c.llama_get_logits_ith(self._ctx, at), shape=(self._n_vocab,))
+
     def _next_token(self, seq: _Sequence, at: int) -> int:
-        """Sample from the logits of batch entry `at`: greedy is an argmax over the logits in place
-        (llama.cpp's greedy sampler first copies the whole vocabulary into a candidate list, and
-        picks the same token: the first of equal maxima)."""
+        """Sample from the logits of batch entry `at` and record the token's evidence: its log
+        probability and, for a number token, the distribution over every number token.
+
+        Greedy is an argmax over the logits in place (llama.cpp's greedy sampler first copies
+        the whole vocabulary into a candidate list, and picks the same token: the first of
+        equal maxima)."""
+        row = self._logits(at)
         if seq.sampler is not None:
-            return self._c.llama_sampler_sample(seq.sampler, self._ctx, at)
-        logits = self._c.llama_get_logits_ith(self._ctx, at)
-        return int(np.ctypeslib.as_array(logits, shape=(self._n_vocab,)).argmax())
+            token = int(self._c.llama_sampler_sample(seq.sampler, self._ctx, at))
+        else:
+            token = int(row.argmax())
+        if not self.evidence:
+            seq.logprobs.append(0.0)
+            return token
+        top = float(row.max())
+        log_total = top + float(np.log(np.exp(row - top).sum()))
+        seq.logprobs.append(float(row[token]) - log_total)
+        if token in self._number_set:
+            seq.numbers[len(seq.tokens)] = self._number_distribution(row, log_total)
+        return token
+
+    def _number_distribution(self, row: np.ndarray, log_total: float) -> dict[str, float]:
+        probs = np.exp(row[self._number_ids].astype(np.float64) - log_total)
+        return {text: float(p) for text, p in zip(self._number_texts, probs)}
+
+    def _probe(self, seq: _Sequence, text: str) -> None:
+        """Evaluate `text` after the sequence's output (when the output lacks it) and read the number
+        the model writes next: the distribution at its first token and its greedy digits."""
+        output = b"".join(self._piece(t) for t in seq.tokens).decode("utf-8", errors="replace")
+        if text in output:
+            return
+        position = len(seq.prompt) + len(seq.tokens) - len(seq.pending)
+        tokens = seq.pending + self._tokenize(" " + text)
+        self._fill_batch([(seq.seq_id, position + k, t, k == len(tokens) - 1) for k, t in enumerate(tokens)])
+        seq.pending = []
+        position += len(tokens)
+        row = self._logits(len(tokens) - 1)
+        top = float(row.max())
+        first = self._number_distribution(row, top + float(np.log(np.exp(row - top).sum())))
+        digits = ""
+        for _ in range(_PROBE_DIGITS):
+            token = int(row.argmax())
+            if token not in self._number_set:
+                break
+            digits += self._piece(token).decode("ascii")
+            self._fill_batch([(seq.seq_id, position, token, True)])
+            position += 1
+            row = self._logits(0)
+        seq.probe = (digits, first)
 
     def _release(self, seq: _Sequence) -> None:
         self._c.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)

@@ -25,7 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .backend import GenerationOptions, GenerationStats, Message
+from .backend import GenerationOptions, GenerationStats, Message, TokenEvidence
 from .config import ModelConfig, set_offline_env
 from .errors import ModelLoadError, ModelNotFoundError
 
@@ -185,6 +185,9 @@ class TransformersBackend:
             tok.pad_token = tok.eos_token
         tok.padding_side = "left"  # generation continues the right end of every row
         self._hidden = hidden_token_ids(tok)
+        numbers = sorted((i, t) for t, i in tok.get_vocab().items() if re.fullmatch(r"[0-9]{1,3}", t))
+        self._number_ids, self._number_texts = [i for i, _ in numbers], [t for _, t in numbers]
+        self._number_set = frozenset(self._number_ids)
         eos = self.model.generation_config.eos_token_id
         eos = list(eos) if isinstance(eos, (list, tuple)) else [eos]
         self._eos_ids = {i for i in [*eos, tok.eos_token_id] if i is not None}
@@ -212,6 +215,8 @@ class TransformersBackend:
             max_new_tokens=options.max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id,
             stopping_criteria=StoppingCriteriaList([_StopOnEvent(*events)]),
+            output_logits=True,  # the raw logits of every step: TokenEvidence
+            return_dict_in_generate=True,
         )
         if options.temperature > 0:
             kwargs.update(do_sample=True, temperature=options.temperature)
@@ -247,6 +252,8 @@ class TransformersBackend:
         def work(inputs, streamer):
             try:
                 result["out"] = self.model.generate(**inputs, streamer=streamer, **kwargs)
+                if options.probe:
+                    result["probe"] = self._probe(inputs, result["out"].sequences, options.probe)
             except BaseException as error:  # surfaced in the consumer's thread below
                 result["error"] = error
                 streamer.end()
@@ -271,10 +278,49 @@ class TransformersBackend:
             seconds = time.perf_counter() - start
         if "error" in result:
             raise result["error"]
-        new_ids = result["out"][0, inputs["input_ids"].shape[1] :].tolist()
+        new_ids = result["out"].sequences[0, inputs["input_ids"].shape[1] :].tolist()
         cancelled = cancel is not None and cancel.is_set()
         tokens, reason = self._finish(new_ids, options.max_new_tokens, cancelled)
-        return GenerationStats(tokens, reason, seconds, first)
+        evidence = self._evidence(new_ids[:tokens], [step[0] for step in result["out"].logits[:tokens]],
+                                  result.get("probe"))
+        return GenerationStats(tokens, reason, seconds, first, evidence)
+
+    def _numbers(self, logprobs) -> dict[str, float]:
+        return {t: float(logprobs[i].exp()) for i, t in zip(self._number_ids, self._number_texts)}
+
+    def _evidence(self, ids: list[int], logits: list, probe) -> TokenEvidence:
+        """Token probabilities of one generated row (`logits`: one vocabulary row per token)."""
+        pieces, logprobs, numbers, shown = [], [], {}, ""
+        for n, (token, row) in enumerate(zip(ids, logits)):
+            text = self._decode(ids[: n + 1])  # whole-prefix decoding: the pieces join to the output exactly
+            pieces.append(text[len(shown):])
+            shown = text
+            lp = row.float().log_softmax(-1)
+            logprobs.append(float(lp[token]))
+            if token in self._number_set:
+                numbers[n] = self._numbers(lp)
+        return TokenEvidence(tuple(pieces), tuple(logprobs), numbers, probe)
+
+    def _probe(self, inputs, sequences, text: str):
+        """After the output, evaluate `text` (unless the output holds it) and read the number written next:
+        its first token's distribution over number tokens, and up to three greedy digits."""
+        import torch
+
+        output = self._decode(sequences[0, inputs["input_ids"].shape[1]:].tolist())
+        if text in output:
+            return None
+        ids = [i for i in sequences[0].tolist() if i not in self._eos_ids] + self.tokenizer(
+            " " + text, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            out = self.model.generate(torch.tensor([ids], device=self.device), max_new_tokens=3, do_sample=False,
+                                      temperature=None, top_p=None, top_k=None, output_logits=True,
+                                      return_dict_in_generate=True, pad_token_id=self.tokenizer.pad_token_id)
+        digits = ""
+        for token in out.sequences[0, len(ids):].tolist():
+            if token not in self._number_set:
+                break
+            digits += self.tokenizer.decode([token])
+        return digits, self._numbers(out.logits[0][0].float().log_softmax(-1))
 
     def generate_batch(self, batch, options=GenerationOptions()) -> list[tuple[str, GenerationStats]]:
         """Generate for several message lists as one left-padded batch; each gets the batch's wall time."""
@@ -285,6 +331,7 @@ class TransformersBackend:
             start = time.perf_counter()
             inputs = self._encode(batch)
             self._seed(options)
+            kwargs.update(output_logits=False, return_dict_in_generate=False)  # no evidence for batches (memory)
             out = self.model.generate(**inputs, **kwargs)
             seconds = time.perf_counter() - start
             results = []

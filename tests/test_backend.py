@@ -266,6 +266,20 @@ def test_real_stream_greedy_and_deterministic(real):
 
 
 @pytest.mark.slow
+def test_real_backends_return_token_evidence_and_probe(real):
+    """Both backends: log probabilities of every generated token, digit distributions, and the probe."""
+    text, stats = run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=40, probe="<confidence>")))
+    ev = stats.evidence
+    assert "".join(ev.pieces) == text and len(ev.logprobs) == len(ev.pieces) == stats.tokens
+    assert all(lp <= 1e-4 for lp in ev.logprobs) and sum(ev.logprobs) < 0
+    for position, dist in ev.numbers.items():
+        assert ev.pieces[position].strip().isdigit() and 0 < sum(dist.values()) <= 1 + 1e-4
+    if "<confidence>" not in text:
+        digits, first = ev.probe
+        assert 0 < sum(first.values()) <= 1 + 1e-4 and (digits == "" or digits.isdigit())
+
+
+@pytest.mark.slow
 def test_real_sampling_is_seeded(real):
     outputs = [
         run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=12, temperature=1.0, seed=seed)))
