@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -20,6 +20,7 @@ from .errors import InputError, MapError
 from .parsing import ParsedOutput, parse_output, split_reasoning
 from .prompts import Prompt, load_prompt
 from .reply import REVIEW_REASONS, Reply
+from .signals import compute_signals
 
 __all__ = ["Assistant", "Update", "DEFAULT_THRESHOLD", "clean_question", "merge_followup", "combine_stats"]
 
@@ -77,6 +78,7 @@ def combine_stats(first: GenerationStats, second: GenerationStats) -> Generation
         finish_reason=second.finish_reason if second.finish_reason != "stop" else first.finish_reason,
         seconds=first.seconds + second.seconds,
         first_token_seconds=first.first_token_seconds,
+        evidence=first.evidence,  # the answer's tokens; the confidence turn's are not read
     )
 
 
@@ -107,7 +109,7 @@ class Assistant:
         self.prompt = prompt
         self.router = router
         self.maps = maps
-        self.options = options
+        self.options = options if options.probe is not None else replace(options, probe=prompt.probe)
         self.max_question_chars = max_question_chars
         self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
@@ -228,7 +230,8 @@ class Assistant:
             reasons.add("uncertain_domain")
 
         t = time.perf_counter()
-        confidence, map_version = self._calibrate(route.domain, parsed.raw_confidence, reasons)
+        signals = compute_signals(parsed, stats.evidence).to_dict()
+        confidence, map_version = self._calibrate(route.domain, signals, reasons)
         timings["calibrate"] = (time.perf_counter() - t) * 1000
 
         ordered = tuple(r for r in REVIEW_REASONS if r in reasons)
@@ -248,10 +251,11 @@ class Assistant:
             question=question,
             raw_output=raw_output,
             tokens=stats.tokens,
+            signals=signals,
         )
 
-    def _calibrate(self, domain: str, raw: float | None, reasons: set) -> tuple[float | None, str | None]:
-        """Map the raw confidence; add `uncalibrated` / `low_confidence` to reasons."""
+    def _calibrate(self, domain: str, signals: dict, reasons: set) -> tuple[float | None, str | None]:
+        """Map the answer's signals (see assistant.signals); add `uncalibrated` / `low_confidence` to reasons."""
         maps = self.maps
         if maps is None:
             reasons.add("uncalibrated")
@@ -261,9 +265,9 @@ class Assistant:
             # map is the least specific guess, and the answer is flagged either way.
             reasons.add("uncalibrated")
             domain = "general"
-        if raw is None:
+        confidence = maps.calibrate_signals(domain, signals)
+        if confidence is None:
             return None, maps.version
-        confidence = float(maps.calibrate(domain, raw))
         if maps.needs_review(domain, confidence):
             reasons.add("low_confidence")
         return round(confidence, 4), maps.version

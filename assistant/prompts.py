@@ -73,6 +73,12 @@ class Prompt:
     examples: tuple[tuple[str, str], ...] = ()  # (user, assistant) demonstration turns before the question
 
     @property
+    def probe(self) -> str | None:
+        """The confidence tag opening this prompt asks for ("<confidence>"), read back when an answer
+        lacks it (GenerationOptions.probe); None for prompts without one."""
+        return "<confidence>" if "<confidence>" in self.system + self.followup_system else None
+
+    @property
     def followup(self) -> bool:
         """True for two-turn prompts, which ask for the confidence in a second turn."""
         return bool(self.followup_user)

@@ -80,17 +80,48 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
+_SIGNAL_WORDS = {
+    "stated": "the confidence the model stated",
+    "fused": "the confidence the model stated (read from its digit probabilities), a confidence read by asking "
+             "for one when it stated none, and how probable the model found its own answer's words",
+}
+
+
+def guarantee_sentence(maps, domain: str) -> str:
+    """What the review threshold promises for `domain`, in plain words ("" without a map)."""
+    if maps is None:
+        return ""
+    dm = maps.map_for(domain)
+    m = flat_metrics(dm.metrics)
+    target, delta, checked = m.get("target_risk"), m.get("delta"), m.get("n_checked")
+    name = html.escape(domain if dm.domain == domain else f"{domain} (general map)")
+    if not isinstance(target, (int, float)) or not isinstance(delta, (int, float)):
+        return ""
+    if dm.threshold >= 1.0:
+        return (f"No review threshold could be guaranteed for {name}"
+                + (f" from {checked} checked answers" if checked else "") + ": every answer is flagged.")
+    if not m.get("threshold_guaranteed"):
+        return f"The review threshold for {name} was not tested on held-out answers, so it carries no guarantee."
+    return (f"In {name}, answers that are not flagged are wrong at most {target:.0%} of the time "
+            f"({1 - delta:.0%} confidence, from {checked} checked answers).")
+
+
 def _map_details(maps, domain: str) -> str:
     if maps is None:
         return "No calibration map is loaded, so the model's own figure cannot be checked."
     dm = maps.map_for(domain)
-    ece = flat_metrics(dm.metrics).get("ece_calibrated")
-    ece_text = f"{ece * 100:.1f} points" if isinstance(ece, (int, float)) else "not measured"
+    m = flat_metrics(dm.metrics)
+    held_out = isinstance(m.get("ece_calibrated_holdout"), (int, float))
+    ece = m.get("ece_calibrated_holdout") if held_out else m.get("ece_calibrated")
+    ece_text = (f"{ece * 100:.1f} points" + (" on answers it was not fitted on" if held_out else "")
+                if isinstance(ece, (int, float)) else "not measured")
+    signals = _SIGNAL_WORDS.get(getattr(maps, "signals", "stated"), _SIGNAL_WORDS["stated"])
     return (
         f"Calibration map {html.escape(str(maps.version))} (fitted {html.escape(str(maps.fitted_at))}), "
         f"{html.escape(dm.domain)} map from {dm.n_samples} checked answers; "
+        f"it reads {signals}; "
         f"its measured calibration error (ECE) is {ece_text}; "
-        f"answers below {_pct(dm.threshold)} are sent for a human check."
+        f"answers below {_pct(dm.threshold)} are sent for a human check. {guarantee_sentence(maps, domain)}"
     )
 
 
@@ -111,11 +142,13 @@ def badge_html(reply, maps=None) -> str:
     raw_text = f"Model said: {_pct(raw)}" if raw is not None else "Model said: nothing"
     prob = get("domain_probability")
     domain_text = f"Domain: {html.escape(domain)}" + (f" ({_pct(prob)} sure)" if prob is not None else "")
+    promise = guarantee_sentence(maps, domain) if confidence is not None and not get("needs_review") else ""
     return (
         f'<div class="cc-badge cc-{label}" style="border-left:6px solid {colour};padding:4px 8px;'
         f'margin-top:6px;font-size:0.9em">'
         f'<strong style="color:{colour}">{html.escape(headline)}</strong><br>'
         f"<span>{raw_text}</span> · <span>{domain_text}</span>"
+        + (f'<br><span class="cc-guarantee">{promise}</span>' if promise else "") +
         f"<details><summary>About this figure</summary>{_map_details(maps, domain)}</details></div>"
     )
 

@@ -28,6 +28,7 @@ from assistant.backend import GenerationOptions
 from assistant.errors import DataError, MapError, run_cli
 
 from .jsonl import DOMAINS, read_items, read_jsonl
+from .maps import SIGNAL_SETS
 
 __all__ = ["build_parser", "load_records", "main"]
 
@@ -125,7 +126,8 @@ def _resolve_maps(args, spec: str):
 
 
 def _fit_options(args) -> dict:
-    return {"target_risk": args.target_risk, "delta": args.delta, "min_samples": args.min_samples}
+    return {"target_risk": args.target_risk, "delta": args.delta, "min_samples": args.min_samples,
+            "signals": args.signals, "holdout": args.holdout}
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -295,6 +297,17 @@ def cmd_reviews(args) -> int:
     return 0
 
 
+def cmd_records(args) -> int:
+    from .redact import rebuild_records, strip_records
+
+    _check_exists([args.records, *args.data])
+    run = strip_records if args.records_command == "strip" else rebuild_records
+    n = run(args.records, args.data, Path(args.out))
+    what = "without question or answer text" if args.records_command == "strip" else "with their questions"
+    print(f"wrote {n} records {what} to {args.out}")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -303,6 +316,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -377,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--delta", type=float, default=0.05, help="1 - confidence level of the risk bound")
         p.add_argument("--min-samples", type=_positive, default=30,
                        help="usable records a domain needs for its own map (default 30; fewer: general map)")
+        p.add_argument("--signals", choices=SIGNAL_SETS, default="fused",
+                       help="fused (default): every confidence signal, combined per domain; stated: the "
+                            "stated confidence only (the paper's baseline)")
+        p.add_argument("--holdout", type=_share, default=1 / 3,
+                       help="share of each domain's records held out to test review thresholds on, which "
+                            "makes their guarantee hold (default 1/3; 0: no guarantee)")
 
     def keep_args(p):
         p.add_argument("--keep-model", help="use only records of this model")
@@ -449,6 +478,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     _data_args(e)
     p.set_defaults(func=cmd_reviews)
+
+    p = command("records", "strip benchmark text from records to commit them, or put the questions back by id",
+                "calibrate records strip --records runs/calib.jsonl --data ../shared/calib/*.jsonl --out kept.jsonl",
+                "calibrate records rebuild --records kept.jsonl --data ../shared/calib/*.jsonl --out full.jsonl",
+                on_error=False)
+    rsub = p.add_subparsers(dest="records_command", required=True, metavar="ACTION")
+    for action, help in (("strip", "drop question and answer text, add each item's source and license"),
+                         ("rebuild", "restore each record's question from the question files")):
+        r = command(action, help, f"calibrate records {action} --records IN --data QUESTIONS --out OUT",
+                    parent=rsub, on_error=False)
+        r.add_argument("--records", type=Path, required=True)
+        r.add_argument("--data", nargs="+", type=Path, required=True, help="the question JSONL files, by id")
+        r.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_records)
     return parser
 
 

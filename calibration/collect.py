@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.backend import Backend, GenerationOptions, GenerationStats, run_to_end
@@ -25,6 +25,7 @@ from assistant.errors import DataError, InputError
 from assistant.parsing import ParsedOutput, parse_output
 from assistant.pipeline import combine_stats, merge_followup
 from assistant.prompts import Prompt
+from assistant.signals import compute_signals
 
 from .grading import grade
 from .jsonl import read_jsonl
@@ -122,6 +123,8 @@ def make_record(item: dict, parsed: ParsedOutput, stats: GenerationStats, *, mod
         "tokens": stats.tokens,
         "seconds": round(stats.seconds, 3),
         "issues": list(dict.fromkeys([*parsed.issues, *(["truncated"] if stats.finish_reason == "length" else [])])),
+        "signals": compute_signals(parsed, stats.evidence).to_dict(),
+        **{k: item[k] for k in ("source", "license") if k in item},  # kept when the text is stripped
     }
 
 
@@ -178,6 +181,8 @@ def collect(
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, not {batch_size}")
     options = options or GenerationOptions()
+    if options.probe is None:
+        options = replace(options, probe=prompt.probe)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

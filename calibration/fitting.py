@@ -10,6 +10,7 @@ counted in the parse-failure and not-attempted rates.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from assistant.errors import DataError
 
 from . import metrics as M
-from .maps import MAP_DOMAINS, CalibrationMaps, DomainMap, IsotonicCalibrator, _json_safe
+from .maps import MAP_DOMAINS, SIGNAL_SETS, CalibrationMaps, DomainMap, IsotonicCalibrator, _json_safe
 
 __all__ = [
     "SHRINK_BELOW",
@@ -28,6 +29,7 @@ __all__ = [
     "review_threshold",
     "shrink_to_general",
     "fit_maps",
+    "record_signals",
     "cross_validate",
     "cross_validated_predictions",
     "describe_sources",
@@ -92,26 +94,35 @@ def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
     return float(beta.ppf(1 - delta, errors + 1, n - errors))
 
 
-def review_threshold(y_true, confidence, *, target_risk: float = 0.1, delta: float = 0.05) -> dict:
-    """The lowest calibrated-confidence threshold whose kept answers meet the risk target.
+def review_threshold(y_true, confidence, *, target_risk: float = 0.1, delta: float = 0.05,
+                     candidates=None) -> dict:
+    """The lowest calibrated-confidence threshold that fixed-sequence testing certifies.
 
-    Answers with calibrated confidence >= t are kept (not flagged). Each
-    distinct confidence value is a candidate t; t qualifies when the
-    Clopper–Pearson upper bound (level 1 - delta) on the error rate of the
-    kept answers is <= `target_risk`. The smallest qualifying t is chosen, so
-    coverage is as high as the bound allows. When no t qualifies the threshold
-    is 1.0, which `DomainMap.needs_review` reads as "flag everything". Since
-    1.0 is reserved for that, a qualifying candidate of exactly 1.0 becomes the
-    midpoint between 1.0 and the next lower candidate (keeping the same
+    Answers with calibrated confidence >= t are kept (not flagged). The distinct
+    confidences are tested from the highest down (Learn-then-Test, Angelopoulos et al.
+    2021): t passes when the one-sided Clopper–Pearson upper bound (level 1 - delta) on
+    the error rate of the answers it keeps is <= `target_risk`, which is the binomial test
+    of "risk > target" at level delta; the scan stops at the first t that fails. Testing
+    in a fixed order and stopping there controls the chance that *any* accepted t has a
+    true risk above the target at delta, so the chosen (lowest accepted) threshold keeps
+    its guarantee, provided `y_true`/`confidence` were not used to fit the map
+    (`fit_maps` holds a share of the records out for this). When the highest candidate
+    already fails, the threshold is 1.0, which `DomainMap.needs_review` reads as "flag
+    everything". Since 1.0 is reserved for that, a qualifying candidate of exactly 1.0
+    becomes the midpoint between 1.0 and the next lower candidate (keeping the same
     answers), or 0.0 when every answer has confidence 1.0.
-    The bound holds for one fixed threshold on fresh data; scanning many
-    candidates on the fitting data makes it approximate, not a guarantee.
+
+    `candidates` fixes the thresholds to test (default: every distinct confidence). The
+    sequence must not depend on these records' outcomes; `fit_maps` takes it from the
+    fitting records, leaving out thresholds that keep too few answers to ever pass (from
+    the very top a fine grid would stop at once: one kept answer never passes).
 
     Returns
     -------
     dict with ``threshold``, ``coverage`` (share kept), ``risk_ucb`` (bound at
-    the threshold; 1.0 when nothing is kept) and ``selective_risk`` (observed
-    error rate of the kept answers; None when nothing is kept).
+    the threshold; 1.0 when nothing is kept), ``selective_risk`` (observed
+    error rate of the kept answers; None when nothing is kept) and ``n_checked``
+    (answers the test saw).
 
     Examples
     --------
@@ -120,17 +131,18 @@ def review_threshold(y_true, confidence, *, target_risk: float = 0.1, delta: flo
     """
     y = np.asarray(y_true, dtype=float)
     c = np.asarray(confidence, dtype=float)
-    best = {"threshold": 1.0, "coverage": 0.0, "risk_ucb": 1.0, "selective_risk": None}
-    candidates = np.unique(c)[::-1]
+    best = {"threshold": 1.0, "coverage": 0.0, "risk_ucb": 1.0, "selective_risk": None, "n_checked": len(c)}
+    candidates = np.unique(c if candidates is None else np.asarray(candidates, dtype=float))[::-1]
     for i, t in enumerate(candidates):
         kept = c >= t
         errors, n = int(np.sum(1 - y[kept])), int(kept.sum())
         ucb = clopper_pearson_upper(errors, n, delta)
-        if ucb <= target_risk:
-            if t >= 1.0:  # 1.0 means "flag everything"; any value above the next candidate keeps the same set
-                t = (1.0 + candidates[i + 1]) / 2 if i + 1 < len(candidates) else 0.0
-            best = {"threshold": float(t), "coverage": n / len(c), "risk_ucb": ucb,
-                    "selective_risk": errors / n}
+        if ucb > target_risk:
+            break  # fixed-sequence testing: the first failure ends the scan
+        if t >= 1.0:  # 1.0 means "flag everything"; any value above the next candidate keeps the same set
+            t = (1.0 + candidates[i + 1]) / 2 if i + 1 < len(candidates) else 0.0
+        best = {"threshold": float(t), "coverage": n / len(c), "risk_ucb": ucb, "selective_risk": errors / n,
+                "n_checked": len(c)}
     return best
 
 
@@ -157,14 +169,22 @@ def _rate(mask: np.ndarray) -> float | None:
     return float(mask.mean()) if len(mask) else None
 
 
-def _fit_one(domain, p, y, *, strict, target_risk, delta, extra, general=None, weight=1.0) -> DomainMap:
-    """Fit (and maybe shrink) one domain's map, then its threshold and diagnostics."""
+def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra, general=None, weight=1.0,
+             combiner=None) -> DomainMap:
+    """Fit (and maybe shrink) one domain's map on (p, y), its threshold on the held-out (held_p, held_y),
+    and diagnostics. With no held-out answers the threshold is tested on (p, y) and carries no guarantee."""
     cal = IsotonicCalibrator(strict=strict).fit(p, y)
     x, yk = tuple(cal.x_thresholds_.tolist()), tuple(cal.y_thresholds_.tolist())
     if general is not None and weight < 1.0:
         x, yk = shrink_to_general((x, yk), general, weight)
     c = np.clip(np.interp(p, x, yk), 0.0, 1.0)
-    thr = review_threshold(y, c, target_risk=target_risk, delta=delta)
+    guaranteed = len(held_p) > 0
+    if guaranteed:
+        held_c = np.clip(np.interp(held_p, x, yk), 0.0, 1.0)
+        thr = review_threshold(held_y, held_c, target_risk=target_risk, delta=delta,
+                               candidates=_candidates(c, len(held_p), target_risk, delta))
+    else:
+        thr = review_threshold(y, c, target_risk=target_risk, delta=delta)
     diag = {
         **extra,
         "n": len(p),
@@ -177,10 +197,46 @@ def _fit_one(domain, p, y, *, strict, target_risk, delta, extra, general=None, w
         "auroc_raw": M.auroc(y, p),
         "auroc_calibrated": M.auroc(y, c),
         **thr,
+        "threshold_guaranteed": guaranteed,
         "target_risk": target_risk,
         "delta": delta,
     }
-    return DomainMap(domain, x, yk, len(p), thr["threshold"], _json_safe(diag))
+    if guaranteed:
+        diag.update(n_holdout=len(held_p), accuracy_holdout=float(np.mean(held_y)),
+                    ece_calibrated_holdout=M.expected_calibration_error(held_y, held_c),
+                    auroc_holdout=M.auroc(held_y, held_c))
+    return DomainMap(domain, x, yk, len(p), thr["threshold"], _json_safe(diag),
+                     combiner.to_dict() if combiner is not None else None)
+
+
+def _candidates(fitted: np.ndarray, n_held: int, target_risk: float, delta: float) -> np.ndarray:
+    """Thresholds worth testing on `n_held` held-out answers, chosen from the fitting records only:
+    the distinct calibrated values expected to keep three times as many held-out answers as the
+    smallest set that could pass with no error at all, n >= log(delta) / log(1 - target_risk).
+    (At exactly that size one error, or a slightly smaller sample, fails the first test and so
+    ends the whole sequence; three times leaves room for both.)"""
+    needed = 3 * math.log(delta) / math.log(1 - target_risk) if 0 < target_risk < 1 else 1.0
+    values = np.unique(fitted)
+    kept_share = np.array([(fitted >= v).mean() for v in values])
+    return values[kept_share * n_held >= needed]
+
+
+def _holdout_mask(domains: np.ndarray, usable: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """A random `share` of each domain's usable records, held out of the fit to test thresholds on."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(domains), dtype=bool)
+    if share <= 0:
+        return held
+    for domain in MAP_DOMAINS:
+        idx = rng.permutation(np.flatnonzero((domains == domain) & usable))
+        held[idx[: int(round(share * len(idx)))]] = True
+    return held
+
+
+def record_signals(record: dict) -> dict:
+    """A record's signals (assistant.signals); records collected before signals existed have the stated one."""
+    signals = record.get("signals")
+    return dict(signals) if isinstance(signals, dict) else {"stated": record.get("raw_confidence")}
 
 
 def fit_maps(
@@ -194,6 +250,9 @@ def fit_maps(
     strict: bool = True,
     shrink_below: int = SHRINK_BELOW,
     shrink_k: float = SHRINK_K,
+    signals: str = "stated",
+    holdout: float = 1 / 3,
+    seed: int = 0,
     version: str = "unsaved",
     source=(),
     notes: str = "",
@@ -203,11 +262,11 @@ def fit_maps(
     Parameters
     ----------
     records : list of dict
-        Graded records (`domain`, `raw_confidence`, `correct`).
+        Graded records (`domain`, `raw_confidence`, `correct`, and `signals` for a fused fit).
     model, prompt : str
         What the maps are for (`CalibrationMaps.matches`).
     target_risk, delta : float
-        Review thresholds keep answers whose error rate is below `target_risk`
+        Review thresholds keep answers whose error rate is at most `target_risk`
         with confidence 1 - `delta` (see `review_threshold`).
     min_samples : int, default 30
         A domain with fewer usable records gets no map (it falls back to
@@ -215,49 +274,81 @@ def fit_maps(
     strict : bool, default True
         Centred isotonic regression (see `IsotonicCalibrator`).
     shrink_below, shrink_k
-        Shrinkage rule: a domain map fitted on n < `shrink_below` usable
-        records is replaced by ``w * domain(x) + (1 - w) * general(x)`` with
+        Shrinkage rule: a domain map fitted on n < `shrink_below` records is
+        replaced by ``w * domain(x) + (1 - w) * general(x)`` with
         ``w = n / (n + shrink_k)`` (defaults 200 and 50: w = 0.5 at n = 50,
         0.8 at n = 199; from n = 200 on the domain map is used as fitted).
         Small domains thus lean on the general map, whose data include theirs.
+    signals : "stated" or "fused"
+        "stated": the map's input is the stated confidence, and records without one
+        are left out (the paper's baseline). "fused": every graded record counts; a
+        logistic combiner (calibration.fusion) turns its signals into one score per
+        domain (a domain under `shrink_below` shares the general combiner, so its map
+        can be shrunk on the same axis), and the isotonic map reads that score.
+    holdout : float, default 1/3
+        Share of each domain's usable records kept out of the fit; the review
+        thresholds are tested on them, which is what makes their guarantee hold.
+        0 tests thresholds on the fitting records (no guarantee; marked in metrics).
+    seed : int
+        Seeds the holdout split and the combiner's cross-validation folds.
     version, source, notes
         Stored as is (`MapStore.save_new` sets the version).
 
     Returns
     -------
     CalibrationMaps
-        Each map's `metrics` holds in-sample diagnostics: counts, accuracy,
-        parse-failure and not-attempted rates, ECE/Brier/AUROC raw and
-        calibrated, shrink weight, threshold, coverage, risk bound.
-        Use `calibration.report.build_report` for held-out numbers.
+        Each map's `metrics` holds diagnostics: counts, accuracy, parse-failure and
+        not-attempted rates, ECE/Brier/AUROC raw and calibrated (in-sample), shrink
+        weight, threshold, coverage, risk bound, and held-out ECE/AUROC.
+        Use `calibration.report.build_report` for numbers on other records.
     """
+    from .fusion import fit_combiner
+
+    if signals not in SIGNAL_SETS:
+        raise DataError(f"signals must be one of {', '.join(SIGNAL_SETS)}, not {signals!r}")
     domains, p, y = records_to_arrays(records)
-    usable = ~np.isnan(p) & ~np.isnan(y)
+    fused = signals == "fused"
+    usable = ~np.isnan(y) if fused else ~np.isnan(p) & ~np.isnan(y)
     if usable.sum() < max(min_samples, 1):
         raise DataError(f"only {int(usable.sum())} records have both raw_confidence and correct; "
                         f"at least {max(min_samples, 1)} are needed to fit maps")
+    held = _holdout_mask(domains, usable, holdout, seed)
+    fit = usable & ~held
+    sig = [record_signals(r) for r in records]
     opts = dict(strict=strict, target_risk=target_risk, delta=delta)
 
     def extra(mask):
         return {"n_total": int(mask.sum()), "parse_failure_rate": _rate(np.isnan(p[mask])),
                 "not_attempted_rate": _rate(np.isnan(y[mask]))}
 
+    def scores(combiner):
+        return combiner.scores(sig) if combiner is not None else p
+
+    def one(domain, mask, **kw):
+        x = scores(kw.get("combiner"))
+        return _fit_one(domain, x[mask & fit], y[mask & fit], x[mask & held], y[mask & held], **kw, **opts)
+
     everything = np.ones(len(p), dtype=bool)
-    general = _fit_one("general", p[usable], y[usable], extra=extra(everything), **opts)
+    general_combiner = fit_combiner([sig[i] for i in np.flatnonzero(fit)], y[fit], seed=seed) if fused else None
+    general = one("general", everything, extra=extra(everything), combiner=general_combiner)
     maps = {"general": general}
     for domain in MAP_DOMAINS[:-1]:
         mask = domains == domain
-        fit = mask & usable
-        n = int(fit.sum())
-        if n < max(min_samples, 1):
+        n = int((mask & fit).sum())
+        if int((mask & usable).sum()) < max(min_samples, 1):
             continue
-        weight = n / (n + shrink_k) if n < shrink_below else 1.0
-        maps[domain] = _fit_one(domain, p[fit], y[fit], extra=extra(mask), general=general, weight=weight,
-                                **opts)
+        small = n < shrink_below
+        weight = n / (n + shrink_k) if small else 1.0
+        combiner = None
+        if fused:
+            combiner = general_combiner if small else fit_combiner(
+                [sig[i] for i in np.flatnonzero(mask & fit)], y[mask & fit], seed=seed)
+        maps[domain] = one(domain, mask, extra=extra(mask), general=general if small else None, weight=weight,
+                           combiner=combiner)
     return CalibrationMaps(
         model=model, prompt=prompt, version=version,
         fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        maps=maps, source=tuple(source), notes=notes,
+        maps=maps, source=tuple(source), notes=notes, signals=signals,
     )
 
 
@@ -280,7 +371,7 @@ def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tupl
     if not isinstance(k, int) or k < 2:
         raise ValueError(f"k must be an integer >= 2, got {k!r}")
     domains, p, y = records_to_arrays(records)
-    usable = ~np.isnan(p) & ~np.isnan(y)
+    usable = ~np.isnan(y) if fit_options.get("signals") == "fused" else ~np.isnan(p) & ~np.isnan(y)
     folds = _fold_ids(domains, usable, k, seed)
     conf, thr = np.full(len(p), np.nan), np.full(len(p), np.nan)
     fit_options = {"model": "cross-validation", "prompt": "cross-validation", **fit_options}
@@ -290,9 +381,8 @@ def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tupl
             continue
         maps = fit_maps([r for r, fo in zip(records, folds) if fo not in (-1, f)], **fit_options)
         for i in np.flatnonzero(held):
-            dmap = maps.map_for(domains[i])
-            conf[i] = dmap(p[i])
-            thr[i] = dmap.threshold
+            conf[i] = maps.calibrate_signals(domains[i], record_signals(records[i]))
+            thr[i] = maps.threshold(domains[i])
     return conf, thr
 
 

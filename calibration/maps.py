@@ -38,7 +38,9 @@ __all__ = [
     "save_maps",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 adds a per-domain signal combiner and the top-level `signals`; 1 still loads
+READABLE_SCHEMAS = (1, 2)
+SIGNAL_SETS = ("stated", "fused")  # what a map's x axis is: the stated confidence, or the fused score
 # Same names as assistant.routing.DOMAINS plus GENERAL; repeated here so map files load without the router.
 MAP_DOMAINS = ("math", "factual", "science", "reasoning", "general")
 _VERSION_RE = re.compile(r"^v\d{4}$")
@@ -122,6 +124,7 @@ class DomainMap:
     n_samples: int  # records the map was fitted on
     threshold: float  # review threshold on calibrated confidence; 1.0 = flag everything
     metrics: dict = field(default_factory=dict)  # fit diagnostics (JSON-ready; None for undefined)
+    combiner: dict | None = None  # calibration.fusion.Combiner as a dict; None: x is the stated confidence
 
     def __post_init__(self):
         object.__setattr__(self, "x", tuple(float(v) for v in self.x))
@@ -131,6 +134,14 @@ class DomainMap:
         if isinstance(self.threshold, (np.floating, np.integer)):
             object.__setattr__(self, "threshold", float(self.threshold))
         _check_map_fields(asdict(self), f"maps.{self.domain}", "DomainMap")
+        object.__setattr__(self, "_combine", _combiner(self.combiner, f"maps.{self.domain}", "DomainMap"))
+
+    def score(self, signals: dict) -> float | None:
+        """What goes into the isotonic map: the fused score of `signals` (a dict keyed by
+        assistant.signals.SIGNAL_NAMES), or without a combiner the stated confidence (None if none)."""
+        if self._combine is not None:
+            return self._combine(signals)
+        return (signals or {}).get("stated")
 
     def __call__(self, p: float) -> float:
         """Calibrated confidence of raw confidence `p` (clipped into [0, 1])."""
@@ -150,9 +161,10 @@ class CalibrationMaps:
     version: str  # "v0003" once saved in a MapStore; "unsaved" before
     fitted_at: str  # ISO-8601 time of the fit
     maps: dict  # domain -> DomainMap; "general" is required
-    schema_version: int = SCHEMA_VERSION  # file format version; this code reads SCHEMA_VERSION only
+    schema_version: int = SCHEMA_VERSION  # file format version; READABLE_SCHEMAS load
     source: tuple = ()  # records files used: ({"path": ..., "sha256": ...}, ...)
     notes: str = ""  # free text (fit options, data description)
+    signals: str = "stated"  # "stated": maps read the stated confidence; "fused": every signal, combined
 
     def __post_init__(self):
         if "general" not in self.maps:
@@ -170,6 +182,13 @@ class CalibrationMaps:
     def calibrate(self, domain: str, p: float) -> float:
         """Calibrated confidence of raw confidence `p` in `domain` (falls back to general)."""
         return self.map_for(domain)(p)
+
+    def calibrate_signals(self, domain: str, signals: dict) -> float | None:
+        """Calibrated confidence of an answer's signals in `domain`; None when its map needs a stated
+        confidence and there is none."""
+        dmap = self.map_for(domain)
+        score = dmap.score(signals)
+        return None if score is None else dmap(score)
 
     def threshold(self, domain: str) -> float:
         """Review threshold of `domain` (falls back to general)."""
@@ -193,9 +212,10 @@ class CalibrationMaps:
             "fitted_at": self.fitted_at,
             "source": [dict(s) for s in self.source],
             "notes": self.notes,
+            "signals": self.signals,
             "maps": {
                 d: {"x": list(m.x), "y": list(m.y), "n_samples": m.n_samples, "threshold": m.threshold,
-                    "metrics": _json_safe(m.metrics)}
+                    "metrics": _json_safe(m.metrics), **({"combiner": m.combiner} if m.combiner else {})}
                 for d, m in self.maps.items()
             },
         }
@@ -208,10 +228,11 @@ class CalibrationMaps:
         for domain, m in data["maps"].items():
             _check_map_fields(m, f"maps.{domain}", where)
             maps[domain] = DomainMap(domain, tuple(m["x"]), tuple(m["y"]), m["n_samples"],
-                                     float(m["threshold"]), dict(m.get("metrics", {})))
+                                     float(m["threshold"]), dict(m.get("metrics", {})), m.get("combiner"))
         return cls(model=data["model"], prompt=data["prompt"], version=data["version"],
-                   fitted_at=data["fitted_at"], maps=maps, schema_version=data["schema_version"],
-                   source=tuple(data.get("source", ())), notes=data.get("notes", ""))
+                   fitted_at=data["fitted_at"], maps=maps, schema_version=SCHEMA_VERSION,
+                   source=tuple(data.get("source", ())), notes=data.get("notes", ""),
+                   signals=data.get("signals", "stated"))
 
 
 def _json_safe(value):
@@ -242,8 +263,20 @@ def _finite(v) -> bool:
         return False
 
 
-_FILE_FIELDS = {"schema_version", "model", "prompt", "version", "fitted_at", "maps", "source", "notes"}
-_MAP_FIELDS = {"domain", "x", "y", "n_samples", "threshold", "metrics"}
+_FILE_FIELDS = {"schema_version", "model", "prompt", "version", "fitted_at", "maps", "source", "notes", "signals"}
+_MAP_FIELDS = {"domain", "x", "y", "n_samples", "threshold", "metrics", "combiner"}
+
+
+def _combiner(data, prefix: str, where: str):
+    """The Combiner a map's `combiner` field holds (None for none); MapError names a bad one."""
+    if data is None:
+        return None
+    from .fusion import Combiner
+
+    try:
+        return Combiner.from_dict(data)
+    except ValueError as err:
+        _fail(where, f"{prefix}.combiner", str(err))
 
 
 def _check_file_fields(data, where: str) -> None:
@@ -253,9 +286,11 @@ def _check_file_fields(data, where: str) -> None:
     if "schema_version" not in data:
         _fail(where, "schema_version", "missing")
     sv = data["schema_version"]
-    if not isinstance(sv, int) or isinstance(sv, bool) or sv != SCHEMA_VERSION:
+    if not isinstance(sv, int) or isinstance(sv, bool) or sv not in READABLE_SCHEMAS:
         _fail(where, "schema_version", f"is {data['schema_version']!r}; this version of calibrated-chat "
-              f"reads schema_version {SCHEMA_VERSION} only (refit with `calibrate fit`)")
+              f"reads schema_version {' and '.join(map(str, READABLE_SCHEMAS))} (refit with `calibrate fit`)")
+    if data.get("signals", "stated") not in SIGNAL_SETS:
+        _fail(where, "signals", f"must be one of {', '.join(SIGNAL_SETS)}, got {data.get('signals')!r}")
     for name in ("model", "prompt", "version", "fitted_at", "maps"):
         if name not in data:
             _fail(where, name, "missing")
@@ -325,6 +360,7 @@ def _check_map_fields(m, prefix: str, where: str) -> None:
         _fail(where, f"{prefix}.n_samples", f"must be a non-negative integer, got {n!r}")
     if not isinstance(m.get("metrics", {}), dict):
         _fail(where, f"{prefix}.metrics", "must be an object")
+    _combiner(m.get("combiner"), prefix, where)
 
 
 def load_maps(path) -> CalibrationMaps:

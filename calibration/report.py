@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics as M
-from .fitting import cross_validate, fit_maps, records_to_arrays
+from .fitting import cross_validate, fit_maps, record_signals, records_to_arrays
 from .maps import MAP_DOMAINS, CalibrationMaps
 
-__all__ = ["METRIC_KEYS", "build_report", "calibrated_confidences", "format_report", "format_maps_summary",
-           "write_plots"]
+__all__ = ["METRIC_KEYS", "SIGNAL_COLUMNS", "build_report", "calibrated_confidences", "format_report",
+           "format_signal_table", "format_maps_summary", "write_plots"]
 
 # Keys of the "raw" and "calibrated" blocks of every report section.
 METRIC_KEYS = ("accuracy", "ece", "ace", "mce", "brier", "auroc", "aurc", "overconfidence",
@@ -49,24 +49,52 @@ def _block(y: np.ndarray, q: np.ndarray, parse_failure_rate, not_attempted_rate)
     return {k: _num(v) for k, v in values.items()}
 
 
-def _section(mask, p, y, c, t, threshold) -> dict:
+# Signals whose AUROC the report shows, besides the calibrated (fused) confidence.
+SIGNAL_COLUMNS = ("stated", "stated_ev", "probe_ev", "verbal", "answer_mean_logp", "answer_min_logp",
+                  "answer_first_logp")
+
+
+def _signal_matrix(records) -> np.ndarray:
+    """records × SIGNAL_COLUMNS, NaN where a record lacks the signal ("verbal": the best verbal one)."""
+    from assistant.signals import Signals
+
+    rows = []
+    for r in records:
+        s = Signals.from_dict(record_signals(r))
+        rows.append([getattr(s, name) for name in SIGNAL_COLUMNS])
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float).reshape(
+        -1, len(SIGNAL_COLUMNS))
+
+
+def _section(mask, p, y, c, t, threshold, signals) -> dict:
     """One report section over the records in `mask`."""
     n = int(mask.sum())
     usable = mask & ~np.isnan(p) & ~np.isnan(y)
     graded = mask & ~np.isnan(y)
+    scored = graded & ~np.isnan(c)
     pf = float(np.isnan(p[mask]).mean()) if n else None
     na = float(np.isnan(y[mask]).mean()) if n else None
     # Same rule as DomainMap.needs_review: kept when c >= t, and t == 1.0 flags everything.
-    kept = usable & (c >= t) & (t < 1.0)
+    kept = scored & (c >= t) & (t < 1.0)
+    aurocs = {}
+    for j, name in enumerate(SIGNAL_COLUMNS):
+        has = graded & ~np.isnan(signals[:, j])
+        aurocs[name] = {"auroc": _num(M.auroc(y[has], signals[has, j])) if has.any() else None, "n": int(has.sum())}
+    aurocs["calibrated"] = {"auroc": _num(M.auroc(y[scored], c[scored])) if scored.any() else None,
+                            "n": int(scored.sum())}
     return {
         "n": n,
         # These two speak also for a model that never states a confidence (its metric blocks are empty).
         "n_stated": int((mask & ~np.isnan(p)).sum()),
         "accuracy_all": float(y[graded].mean()) if graded.any() else None,
         "raw": _block(y[usable], p[usable], pf, na),
-        "calibrated": _block(y[usable], c[usable], pf, na),
+        # Every graded answer the maps give a confidence: with fused maps that is (nearly) all of them.
+        "calibrated": _block(y[scored], c[scored], pf, na),
+        "n_calibrated": int(scored.sum()),
+        "no_confidence_rate": float(1 - scored.sum() / graded.sum()) if graded.any() else None,
+        "signal_auroc": aurocs,
         "threshold": _num(threshold),
-        "coverage": float(kept.sum() / usable.sum()) if usable.any() else None,
+        "coverage": float(kept.sum() / scored.sum()) if scored.any() else None,
         "selective_accuracy": float(y[kept].mean()) if kept.any() else None,
     }
 
@@ -80,8 +108,9 @@ def calibrated_confidences(records, maps: CalibrationMaps | None = None, *, cv_f
     """
     if maps is None:
         return cross_validate(records, k=cv_folds, seed=seed, **(fit_options or {}))[0]
-    domains, p, _ = records_to_arrays(records)
-    return np.array([np.nan if np.isnan(q) else maps.calibrate(d, q) for d, q in zip(domains, p)])
+    domains = records_to_arrays(records)[0]
+    values = (maps.calibrate_signals(d, record_signals(r)) for d, r in zip(domains, records))
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int = 5, seed: int = 0,
@@ -139,9 +168,11 @@ def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int 
         c, t = cross_validate(records, k=cv_folds, seed=seed, **fit_options)
         thresholds = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options})
     present = [d for d in MAP_DOMAINS if (domains == d).any()]
+    signals = _signal_matrix(records)
     return {
-        "domains": {d: _section(domains == d, p, y, c, t, thresholds.threshold(d)) for d in present},
-        "overall": _section(np.ones(len(p), dtype=bool), p, y, c, t, None),
+        "signals": maps.signals if maps is not None else fit_options.get("signals", "stated"),
+        "domains": {d: _section(domains == d, p, y, c, t, thresholds.threshold(d), signals) for d in present},
+        "overall": _section(np.ones(len(p), dtype=bool), p, y, c, t, None, signals),
     }
 
 
@@ -166,6 +197,28 @@ def format_report(report: dict) -> str:
                      f"{_fmt(raw['accuracy']):>6} {ece:>13} {brier:>13} {auroc:>13} "
                      f"{_fmt(s['threshold'], '.2f'):>6} {_fmt(s['coverage']):>6} "
                      f"{_fmt(s['selective_accuracy']):>7}")
+    lines += ["", format_signal_table(report)]
+    return "\n".join(lines)
+
+
+_SHORT = {"stated": "stated", "stated_ev": "stat.EV", "probe_ev": "probe", "verbal": "verbal",
+          "answer_mean_logp": "ans.mean", "answer_min_logp": "ans.min", "answer_first_logp": "ans.1st",
+          "calibrated": "calib."}
+
+
+def format_signal_table(report: dict) -> str:
+    """AUROC of each signal and of the calibrated confidence, per domain, and the no-confidence rate.
+
+    ``calib.`` is the confidence the maps give (the fused score under fused maps), over every graded
+    answer it covers; ``no-conf`` is the share of graded answers it does not cover.
+    """
+    names = [*SIGNAL_COLUMNS, "calibrated"]
+    head = f"{'AUROC':<10} " + " ".join(f"{_SHORT[n]:>8}" for n in names) + f" {'ECE cal':>7} {'no-conf':>7}"
+    lines = [f"calibrated confidence from: {report.get('signals', 'stated')} signals", head, "-" * len(head)]
+    for name, s in [*report["domains"].items(), ("overall", report["overall"])]:
+        cells = [_fmt(s["signal_auroc"][n]["auroc"]) for n in names]
+        lines.append(f"{name:<10} " + " ".join(f"{c:>8}" for c in cells)
+                     + f" {_fmt(s['calibrated']['ece']):>7} {_fmt(s['no_confidence_rate']):>7}")
     return "\n".join(lines)
 
 

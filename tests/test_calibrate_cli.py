@@ -25,9 +25,11 @@ from calibration.report import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
+                "n_calibrated", "no_confidence_rate", "signal_auroc",
                 "selective_accuracy"}
 SUBCOMMANDS = ["make-data", "collect", "fit", "report", "eval", "maps", "maps list", "maps show",
-               "maps activate", "maps rollback", "reviews", "reviews export"]
+               "maps activate", "maps rollback", "reviews", "reviews export", "records", "records strip",
+               "records rebuild"]
 
 
 def env(tmp_path: Path) -> dict:
@@ -106,14 +108,14 @@ def test_make_data_writes_valid_reproducible_items(tmp_path):
 def test_fit_report_and_map_versions(tmp_path):
     maps = tmp_path / "maps"
     records = synth_records(tmp_path / "records.jsonl")
-    fit = calibrate(tmp_path, "fit", "--records", records, "--maps-dir", maps)
+    fit = calibrate(tmp_path, "fit", "--records", records, "--maps-dir", maps, "--holdout", "0")
     assert fit.returncode == 0, fit.stderr
     assert "saved as v0001" in fit.stdout and "calibrate maps activate v0001" in fit.stdout
     for domain in ("math", "factual", "science", "reasoning", "general"):
         assert f"\n{domain} " in fit.stdout
     # --maps-dir also works before the command; --activate makes the new version live
     fit2 = calibrate(tmp_path, "--maps-dir", maps, "fit", "--records", records, "--target-risk", "0.5",
-                     "--activate", "--out", "copy.json")
+                     "--activate", "--out", "copy.json", "--holdout", "0")
     assert fit2.returncode == 0, fit2.stderr
     assert "saved as v0002" in fit2.stdout and "activated v0002" in fit2.stdout
     store = MapStore(maps)
@@ -141,7 +143,7 @@ def test_fit_report_and_map_versions(tmp_path):
 
 
 def check_report_shape(report: dict, domains: list[str]) -> None:
-    assert set(report) == {"domains", "overall"}
+    assert set(report) == {"domains", "overall", "signals"}
     assert list(report["domains"]) == domains
     for section in [*report["domains"].values(), report["overall"]]:
         assert set(section) == SECTION_KEYS
@@ -246,8 +248,8 @@ def test_bad_input_gives_one_line_and_status_2(tmp_path, argv, fragments):
 
 def test_fit_keeps_the_chosen_pair_and_report_refuses_other_maps(tmp_path):
     write_data_files(tmp_path)
-    fit = calibrate(tmp_path, "fit", "--records", "a.jsonl", "b.jsonl", "--keep-prompt", "self_reflection",
-                    "--maps-dir", "maps")
+    fit = calibrate(tmp_path, "fit", "--holdout", "0", "--records", "a.jsonl", "b.jsonl", "--keep-prompt",
+                    "self_reflection", "--maps-dir", "maps")
     assert fit.returncode == 0, fit.stderr
     maps = MapStore(tmp_path / "maps").load("v0001")
     assert (maps.prompt, maps.maps["general"].n_samples) == ("self_reflection", 160)
@@ -433,3 +435,28 @@ def test_eval_writes_its_run_file_into_the_data_folder_not_the_working_folder(tm
     (run,) = (data / "runs").glob("eval-v0001-*.jsonl")
     assert json.loads(run.read_text().splitlines()[0])["id"] == "q1"
     assert list(work.iterdir()) == []
+
+
+def test_records_strip_drops_benchmark_text_and_rebuild_restores_the_question(tmp_path):
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "domain": "math", "question": f"secret question {i}",
+                                        "answer": str(i), "answer_type": "number", "source": "gsm8k",
+                                        "license": "MIT"}) + "\n" for i in range(3)))
+    records = synth_records(tmp_path / "r.jsonl", n=1)  # ids s-math-0, …: rename to the question ids
+    rows = [json.loads(line) for line in records.read_text().splitlines()][:3]
+    records.write_text("".join(json.dumps({**r, "id": f"q{i}", "question": f"secret question {i}",
+                                           "answer": "model text"}) + "\n" for i, r in enumerate(rows)))
+    stripped = calibrate(tmp_path, "records", "strip", "--records", records, "--data", data, "--out", "kept.jsonl")
+    assert stripped.returncode == 0 and "wrote 3 records without question or answer text" in stripped.stdout
+    kept = (tmp_path / "kept.jsonl").read_text()
+    assert "secret question" not in kept and "model text" not in kept
+    first = json.loads(kept.splitlines()[0])
+    assert (first["id"], first["source"], first["license"], first["correct"]) == ("q0", "gsm8k", "MIT",
+                                                                                 rows[0]["correct"])
+    rebuilt = calibrate(tmp_path, "records", "rebuild", "--records", "kept.jsonl", "--data", data, "--out", "f.jsonl")
+    assert rebuilt.returncode == 0
+    assert [json.loads(line)["question"] for line in (tmp_path / "f.jsonl").read_text().splitlines()] == [
+        f"secret question {i}" for i in range(3)]
+    missing = calibrate(tmp_path, "records", "strip", "--records", records, "--data", tmp_path / "none.jsonl",
+                        "--out", "x.jsonl")
+    assert_one_line_error(missing, "none.jsonl", "no such file")

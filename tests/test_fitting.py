@@ -58,9 +58,10 @@ def test_clopper_pearson_upper(errors, n, delta, expected):
     ([1] * 40, [1.0] * 40, 0.1, (0.0, 1.0, 1 - 0.05 ** (1 / 40))),
     # few answers at 1.0 (bound .26 > .1): flag everything
     ([1] * 10 + [0] * 5, [1.0] * 10 + [0.3] * 5, 0.1, (1.0, 0.0, 1.0)),
-    # the smallest qualifying threshold wins even past a failing one: 2 wrong of 2 at .7 then 60 right at .5
-    ([1] * 60 + [0, 0] + [1] * 60, [0.5] * 60 + [0.7] * 2 + [0.9] * 60, 0.1,
-     (0.5, 1.0, clopper_pearson_upper(2, 122, 0.05))),
+    # fixed-sequence testing stops at the first failure: .9 passes (30 right), .7 fails (2 wrong of 32,
+    # bound .18 > .1), so .5 is never tested although it would pass (2 wrong of 122): the guarantee needs that
+    ([1] * 90 + [0, 0] + [1] * 30, [0.5] * 90 + [0.7] * 2 + [0.9] * 30, 0.1,
+     (0.9, 30 / 122, clopper_pearson_upper(0, 30, 0.05))),
 ])
 def test_review_threshold(y, c, target, expected):
     got = review_threshold(y, c, target_risk=target, delta=0.05)
@@ -82,7 +83,7 @@ def _two_domains():
 
 
 def test_fit_maps_shrinks_small_domains_by_hand():
-    maps = fit_maps(_two_domains(), model="m", prompt="p", strict=False, target_risk=0.3)
+    maps = fit_maps(_two_domains(), model="m", prompt="p", strict=False, target_risk=0.3, holdout=0.0)
     general, math_map, factual = maps.maps["general"], maps.maps["math"], maps.maps["factual"]
     # general: .2 -> 80/150, .8 -> 120/150
     assert general.y == pytest.approx((80 / 150, 0.8))
@@ -103,7 +104,7 @@ def test_fit_maps_counts_failures_and_skips_small_domains():
                + _records("math", None, 10, 5)
                + [{"domain": "math", "raw_confidence": 0.9, "correct": None}] * 10
                + _records("science", 0.9, 5, 5))
-    maps = fit_maps(records, model="m", prompt="p", min_samples=30)
+    maps = fit_maps(records, model="m", prompt="p", min_samples=30, holdout=0.0)
     assert set(maps.maps) == {"general", "math"}  # science has 5 < 30 usable records
     m = maps.maps["math"].metrics
     assert (m["n_total"], m["n"]) == (100, 80)

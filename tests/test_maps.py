@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from assistant.errors import MapError
+from calibration.fusion import FEATURES
 from calibration.maps import (
     CalibrationMaps,
     DomainMap,
@@ -149,7 +150,11 @@ def _edit(path_to_field, value):
 
 BAD_FILES = [
     # (mutation of a valid file dict or raw text, words the error must contain)
-    (_edit(["schema_version"], 2), ["schema_version", "is 2", "reads schema_version 1"]),
+    (_edit(["schema_version"], 3), ["schema_version", "is 3", "reads schema_version 1 and 2"]),
+    (_edit(["signals"], "vibes"), ["field signals", "stated, fused"]),
+    (_edit(["maps", "math", "combiner"], {"features": ["x"]}), ["maps.math.combiner", "features must be"]),
+    (_edit(["maps", "math", "combiner"], {"features": list(FEATURES), "mean": [0] * 7, "scale": [0] * 7,
+                                          "coef": [0] * 7, "intercept": 0}), ["maps.math.combiner", "positive"]),
     (_edit(["schema_version"], ...), ["schema_version", "missing"]),
     (_edit(["model"], ...), ["field model", "missing"]),
     (_edit(["fitted_at"], "yesterday"), ["fitted_at", "ISO"]),

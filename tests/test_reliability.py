@@ -274,7 +274,7 @@ def _edit_json(field_path, value):
 CORRUPT_ACTIVE = [
     (_edit_json(("maps", "math", "y"), [0.9, 0.1]), "v0001.json", ["maps.math.y", "non-decreasing"]),
     (_edit_json(("maps", "math", "threshold"), 1.5), "v0001.json", ["maps.math.threshold", "[0, 1]"]),
-    (_edit_json(("schema_version",), 2), "v0001.json", ["schema_version", "is 2"]),
+    (_edit_json(("schema_version",), 3), "v0001.json", ["schema_version", "is 3"]),
     (_edit_json(("maps", "poetry"), {"x": [0, 1], "y": [0, 1], "n_samples": 1, "threshold": 0.5}), "v0001.json",
      ["maps.poetry", "unknown domain"]),
     (lambda p: p.write_text(p.read_text()[:100]), "v0001.json", ["not valid JSON", "truncated"]),

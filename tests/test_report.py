@@ -19,6 +19,7 @@ from calibration.report import (
 )
 
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
+                "n_calibrated", "no_confidence_rate", "signal_auroc",
                 "selective_accuracy"}
 
 
@@ -54,7 +55,7 @@ def _check_section(section, n):
 def test_cross_validated_report_shape_and_improvement():
     records = overconfident_records()
     report = build_report(records, cv_folds=5)
-    assert set(report) == {"domains", "overall"}
+    assert set(report) == {"domains", "overall", "signals"}
     assert list(report["domains"]) == ["math", "factual", "science", "reasoning"]
     for section in report["domains"].values():
         _check_section(section, 300)
@@ -133,7 +134,8 @@ def test_format_report_table():
     text = format_report(report)
     lines = text.splitlines()
     assert "ECE raw→cal" in lines[0] and "AUROC raw→cal" in lines[0]
-    assert [line.split()[0] for line in lines[2:]] == ["math", "factual", "science", "reasoning", "overall"]
+    assert [line.split()[0] for line in lines[2:7]] == ["math", "factual", "science", "reasoning", "overall"]
+    assert "calibrated confidence from: stated signals" in text and "no-conf" in text
     ece = report["domains"]["math"]
     assert f"{ece['raw']['ece']:.3f}→{ece['calibrated']['ece']:.3f}" in lines[2]
 
@@ -148,7 +150,7 @@ def test_maps_summary_and_calibrated_confidences():
     cv = calibrated_confidences(records, fit_options={"min_samples": 20})
     assert np.array_equal(cv, cross_validated_predictions(records, min_samples=20), equal_nan=True)
     # target_risk is passed to the cross-validated fits: a looser target keeps more answers
-    strict, loose = (build_report(records, target_risk=t, fit_options={"min_samples": 20})
+    strict, loose = (build_report(records, target_risk=t, fit_options={"min_samples": 20, "holdout": 0.0})
                      for t in (0.05, 0.3))
     assert loose["overall"]["coverage"] > strict["overall"]["coverage"]
 

@@ -1,0 +1,64 @@
+"""Records that can be committed: benchmark text out, ids and outcomes in; and the text put back by id.
+
+The shared benchmarks are evaluation data (BIG-Bench-Hard carries a canary asking that its items
+never appear in training corpora), so a committed record keeps the item's `id`, `source`,
+`license`, domain, gold answer, graded outcome and confidence signals, and leaves out the
+question and the model's answer. Fitting needs neither; `rebuild` restores the question from
+the question files by id when a person wants to read the records.
+
+    calibrate records strip --records runs/calib.jsonl --data ../shared/calib/*.jsonl --out calibration/records/real/x.jsonl
+    calibrate records rebuild --records calibration/records/real/x.jsonl --data ../shared/calib/*.jsonl --out x.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from assistant.errors import DataError
+from assistant.files import write_atomic
+
+from .jsonl import read_jsonl
+
+__all__ = ["TEXT_FIELDS", "strip_records", "rebuild_records"]
+
+TEXT_FIELDS = ("question", "answer")  # what never goes into a committed record
+
+
+def _items_by_id(data_paths) -> dict[str, dict]:
+    items = {}
+    for path in data_paths:
+        for item in read_jsonl(Path(path)):
+            items[item["id"]] = item
+    return items
+
+
+def strip_records(records_path: Path, data_paths, out: Path) -> int:
+    """Write `records_path` without TEXT_FIELDS, with each item's `source` and `license`; return how many.
+    Every record's id must be in the question files (that is what makes the text rebuildable)."""
+    items = _items_by_id(data_paths)
+    lines = []
+    for record in read_jsonl(Path(records_path)):
+        item = items.get(record.get("id"))
+        if item is None:
+            raise DataError(f"{records_path}: record {record.get('id')!r} is in none of the question files, "
+                            "so its text could not be rebuilt: pass the --data files it was collected from")
+        kept = {k: v for k, v in record.items() if k not in TEXT_FIELDS}
+        kept.update(source=item.get("source"), license=item.get("license"))
+        lines.append(json.dumps(kept, ensure_ascii=False) + "\n")
+    write_atomic("".join(lines), Path(out))
+    return len(lines)
+
+
+def rebuild_records(records_path: Path, data_paths, out: Path) -> int:
+    """Write `records_path` with each record's question restored from the question files; return how many."""
+    items = _items_by_id(data_paths)
+    lines = []
+    for record in read_jsonl(Path(records_path)):
+        item = items.get(record.get("id"))
+        if item is None:
+            raise DataError(f"{records_path}: record {record.get('id')!r} is in none of the question files "
+                            "(pass the --data files the records were collected from)")
+        lines.append(json.dumps({**record, "question": item["question"]}, ensure_ascii=False) + "\n")
+    write_atomic("".join(lines), Path(out))
+    return len(lines)

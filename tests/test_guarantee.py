@@ -1,0 +1,57 @@
+"""The review threshold's guarantee, tried the way a sceptic would: many resampled fits on records
+whose true accuracy curve is known, counting how often the unflagged answers' true error rate
+exceeds the target. It may do so in at most `delta` of the fits (plus Monte Carlo slack)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import binom
+
+from calibration.fitting import fit_maps
+
+
+def _records(rng, n: int) -> list[dict]:
+    """Stated confidence s ~ U(0, 1), right with probability s (a perfectly calibrated model)."""
+    s = rng.uniform(0, 1, n)
+    right = rng.uniform(0, 1, n) < s
+    return [{"id": f"r{i}", "domain": "math", "raw_confidence": float(p), "correct": bool(c),
+             "signals": {"stated": float(p)}} for i, (p, c) in enumerate(zip(s, right))]
+
+
+def _true_risk(dmap) -> float | None:
+    """Error rate of the answers `dmap` keeps, under the known curve: kept = {s : map(s) >= t} = [s0, 1],
+    whose error rate is (1 - s0) / 2. None when the map keeps nothing."""
+    if dmap.threshold >= 1.0:
+        return None
+    grid = np.linspace(0, 1, 20001)
+    kept = np.array([dmap(dmap.score({"stated": s})) for s in grid]) >= dmap.threshold
+    if not kept.any():
+        return None
+    return (1 - grid[np.argmax(kept)]) / 2
+
+
+@pytest.mark.parametrize("target, delta", [(0.2, 0.1), (0.15, 0.05)])
+def test_held_out_thresholds_keep_their_guarantee_over_many_resamples(target, delta):
+    rng = np.random.default_rng(12345)
+    runs, violations, kept_any = 150, 0, 0
+    for _ in range(runs):
+        maps = fit_maps(_records(rng, 1500), model="m", prompt="p", target_risk=target, delta=delta,
+                        signals="stated", seed=int(rng.integers(1 << 30)))
+        risk = _true_risk(maps.maps["math"])
+        kept_any += risk is not None
+        violations += risk is not None and risk > target
+    # The test has power: most fits do keep answers, so a broken rule would show.
+    assert kept_any >= runs // 2
+    allowed = binom.ppf(0.999, runs, delta)  # violations may exceed delta·runs only by chance
+    assert violations <= allowed, f"{violations} of {runs} fits broke the {target:.0%} target (δ={delta})"
+
+
+def test_fused_fit_also_tests_its_threshold_on_held_out_records():
+    rng = np.random.default_rng(3)
+    maps = fit_maps(_records(rng, 600), model="m", prompt="p", target_risk=0.2, delta=0.1, signals="fused")
+    m = maps.maps["math"].metrics
+    assert m["threshold_guaranteed"] is True and m["n_holdout"] == 200 and m["n_checked"] == 200
+    assert maps.maps["math"].combiner is not None and maps.signals == "fused"
+    risk = _true_risk(maps.maps["math"])
+    assert risk is None or risk <= 0.2 + 0.05  # one fit: within the target up to sampling noise
