@@ -213,7 +213,7 @@ def queue_item_markdown(item, history=()) -> str:
 DASHBOARD_COLUMNS = [
     "domain", "samples", "threshold", "coverage", "ECE raw", "ECE calibrated", "Brier raw",
     "Brier calibrated", "AUROC raw", "AUROC calibrated", "reviewed since fit", "accuracy since fit",
-    "ECE since fit",
+    "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "guarantee",
 ]
 
 
@@ -257,8 +257,21 @@ def dashboard_rows(maps, stats: dict) -> list[list[str]]:
             _num(m.get("brier_calibrated")), _num(m.get("auroc_raw")), _num(m.get("auroc_calibrated")),
             str(live.count) if live else "0", _num(live.accuracy, pct=True) if live else "—",
             _num(live.ece) if live else "—",
+            "fused" if dm.combiner else "stated", _num(m.get("ece_calibrated_holdout")),
+            _num(m.get("auroc_holdout")), _guarantee_cell(dm, m),
         ])
     return rows
+
+
+def _guarantee_cell(dm, m: dict) -> str:
+    target, delta, checked = m.get("target_risk"), m.get("delta"), m.get("n_checked")
+    if not isinstance(target, (int, float)) or not isinstance(delta, (int, float)):
+        return "—"
+    if dm.threshold >= 1.0:
+        return f"none ({checked} checked): all flagged"
+    if not m.get("threshold_guaranteed"):
+        return "not tested on held-out answers"
+    return f"unflagged wrong ≤ {target:.0%} ({1 - delta:.0%}, {checked} checked)"
 
 
 def _bins(pairs: list[tuple[float, bool]], n_bins: int = 10) -> list[tuple[float, float, int]]:

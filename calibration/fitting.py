@@ -38,6 +38,8 @@ __all__ = [
 
 SHRINK_BELOW = 200  # domains with fewer usable records are blended with the general map
 SHRINK_K = 50  # blend weight of the domain map is n / (n + SHRINK_K)
+OWN_COMBINER_MIN = 30  # right and wrong answers a domain needs to fit its own signal combiner
+PLATT_K = 20  # a fused map is isotonic with weight m / (m + PLATT_K), m the rarer outcome's count
 
 
 def records_to_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,12 +171,42 @@ def _rate(mask: np.ndarray) -> float | None:
     return float(mask.mean()) if len(mask) else None
 
 
+def _platt_blend(p, y, x, yk) -> tuple[tuple, tuple]:
+    """The isotonic knots (x, yk) blended with a one-variable logistic fit on logit(p) (Platt scaling):
+    ``w * isotonic + (1 - w) * platt``, ``w = m / (m + PLATT_K)`` for m the rarer outcome's count.
+
+    With few right (or wrong) answers isotonic regression pools nearly everything into one flat
+    block, and the ties throw away the score's ranking; the logistic part rises strictly (its slope
+    is kept >= 0), so the blend stays monotone and keeps the ranking while the isotonic part takes
+    over as data grow. Evaluated on a grid of the scores' quantiles plus the isotonic knots."""
+    from sklearn.linear_model import LogisticRegression
+
+    right = int(y.sum())
+    m = min(right, len(y) - right)
+    if m == 0:
+        return x, yk
+    z = np.log(np.clip(p, 1e-4, 1 - 1e-4) / (1 - np.clip(p, 1e-4, 1 - 1e-4)))
+    model = LogisticRegression(C=1.0).fit(z[:, None], y)
+    a, b = float(model.intercept_[0]), float(model.coef_[0, 0])
+    if b < 0:  # the score ranks backwards here: no slope, just the base rate (the map must not fall)
+        a, b = math.log(right / (len(y) - right)), 0.0
+    grid = np.unique(np.concatenate([[0.0, 1.0], np.quantile(p, np.linspace(0, 1, 41)), x]))
+    zg = np.log(np.clip(grid, 1e-4, 1 - 1e-4) / (1 - np.clip(grid, 1e-4, 1 - 1e-4)))
+    w = m / (m + PLATT_K)
+    blended = w * np.interp(grid, x, yk) + (1 - w) / (1 + np.exp(-(a + b * zg)))
+    blended = np.clip(np.maximum.accumulate(blended), 0.0, 1.0)
+    return tuple(grid.tolist()), tuple(blended.tolist())
+
+
 def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra, general=None, weight=1.0,
              combiner=None) -> DomainMap:
     """Fit (and maybe shrink) one domain's map on (p, y), its threshold on the held-out (held_p, held_y),
-    and diagnostics. With no held-out answers the threshold is tested on (p, y) and carries no guarantee."""
+    and diagnostics. With no held-out answers the threshold is tested on (p, y) and carries no guarantee.
+    A fused map (with a combiner) is isotonic blended with Platt scaling (`_platt_blend`)."""
     cal = IsotonicCalibrator(strict=strict).fit(p, y)
     x, yk = tuple(cal.x_thresholds_.tolist()), tuple(cal.y_thresholds_.tolist())
+    if combiner is not None:
+        x, yk = _platt_blend(p, y, x, yk)
     if general is not None and weight < 1.0:
         x, yk = shrink_to_general((x, yk), general, weight)
     c = np.clip(np.interp(p, x, yk), 0.0, 1.0)
@@ -302,7 +334,7 @@ def fit_maps(
         weight, threshold, coverage, risk bound, and held-out ECE/AUROC.
         Use `calibration.report.build_report` for numbers on other records.
     """
-    from .fusion import fit_combiner
+    from .fusion import Combiner, fit_combiner
 
     if signals not in SIGNAL_SETS:
         raise DataError(f"signals must be one of {', '.join(SIGNAL_SETS)}, not {signals!r}")
@@ -337,14 +369,20 @@ def fit_maps(
         n = int((mask & fit).sum())
         if int((mask & usable).sum()) < max(min_samples, 1):
             continue
+        if fused:
+            # A domain's own combiner needs enough of both outcomes; with fewer, weights learned from a
+            # handful of right answers (or borrowed from other domains, whose base rates differ) rank
+            # its answers worse than the model's own confidence does, so that is the score it reads.
+            # Its map is isotonic blended with Platt scaling (`_fit_one`), not shrunk toward general,
+            # whose score means something else.
+            right = int(y[mask & fit].sum())
+            combiner = (fit_combiner([sig[i] for i in np.flatnonzero(mask & fit)], y[mask & fit], seed=seed)
+                        if min(right, n - right) >= OWN_COMBINER_MIN else Combiner.verbal_only())
+            maps[domain] = one(domain, mask, extra=extra(mask), combiner=combiner)
+            continue
         small = n < shrink_below
         weight = n / (n + shrink_k) if small else 1.0
-        combiner = None
-        if fused:
-            combiner = general_combiner if small else fit_combiner(
-                [sig[i] for i in np.flatnonzero(mask & fit)], y[mask & fit], seed=seed)
-        maps[domain] = one(domain, mask, extra=extra(mask), general=general if small else None, weight=weight,
-                           combiner=combiner)
+        maps[domain] = one(domain, mask, extra=extra(mask), general=general if small else None, weight=weight)
     return CalibrationMaps(
         model=model, prompt=prompt, version=version,
         fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

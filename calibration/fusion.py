@@ -79,6 +79,14 @@ class Combiner:
         z = np.where(np.isnan(x), 0.0, (x - mean) / scale)
         return 1.0 / (1.0 + np.exp(-(z @ np.array(self.coef) + self.intercept)))
 
+    @classmethod
+    def verbal_only(cls) -> "Combiner":
+        """The fixed combiner for a domain with too few outcomes to learn weights: the score is the
+        model's own confidence reading (clipped to [0.02, 0.98]; 0.5 where there is none), so its
+        ranking is kept and the domain's map calibrates it."""
+        n = len(FEATURES)
+        return cls((0.0,) * n, (1.0,) * n, (1.0,) + (0.0,) * (n - 1), 0.0)
+
     def to_dict(self) -> dict:
         return {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
                 "coef": list(self.coef), "intercept": self.intercept}
@@ -104,10 +112,16 @@ class Combiner:
         return cls(parts["mean"], parts["scale"], parts["coef"], float(b))
 
 
+# Feature subsets a fit chooses between by cross-validated log loss (the larger one only when it
+# beats the smaller by more than a standard error: with few right or wrong answers the answer-token
+# features add more noise than signal).
+SUBSETS = {"verbal": FEATURES[:3], "all": FEATURES}
+
+
 def fit_combiner(signal_dicts, y, *, seed: int = 0) -> Combiner:
-    """Logistic regression of correctness `y` on the FEATURES of `signal_dicts`, its L2 strength
-    chosen by 5-fold cross-validated log loss. With fewer than 5 right or 5 wrong answers the
-    combiner is the constant base rate (every answer scores the same)."""
+    """Logistic regression of correctness `y` on FEATURES of `signal_dicts`: the L2 strength by 5-fold
+    cross-validated log loss, and the feature subset (SUBSETS) by the one-standard-error rule on it.
+    With fewer than 5 right or 5 wrong answers the combiner is the constant base rate."""
     x = feature_matrix(signal_dicts)
     y = np.asarray(y, dtype=float)
     present = ~np.isnan(x)
@@ -121,10 +135,28 @@ def fit_combiner(signal_dicts, y, *, seed: int = 0) -> Combiner:
     if min(positives, len(y) - positives) < 5:
         rate = (positives + 0.5) / (len(y) + 1.0)
         return Combiner(tuple(mean), tuple(scale), (0.0,) * len(FEATURES), math.log(rate / (1 - rate)))
+    import warnings
+
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
 
-    model = LogisticRegressionCV(Cs=np.logspace(-3, 2, 11), cv=StratifiedKFold(5, shuffle=True, random_state=seed),
-                                 scoring="neg_log_loss", max_iter=2000).fit(z, y)
-    return Combiner(tuple(float(v) for v in mean), tuple(float(v) for v in scale),
-                    tuple(float(v) for v in model.coef_[0]), float(model.intercept_[0]))
+    fits = []
+    for names in SUBSETS.values():  # smallest first
+        columns = [FEATURES.index(n) for n in names]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.8's notices about 1.10 defaults
+            model = LogisticRegressionCV(Cs=np.logspace(-3, 2, 11), max_iter=2000, scoring="neg_log_loss",
+                                         cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(z[:, columns], y)
+        folds = model.scores_[1.0]  # folds × Cs
+        best = int(np.argmax(folds.mean(axis=0)))
+        se = float(folds[:, best].std(ddof=1) / math.sqrt(len(folds)))
+        fits.append((float(folds[:, best].mean()), se, columns, model))
+    chosen = fits[0]
+    for candidate in fits[1:]:
+        if candidate[0] > chosen[0] + chosen[1]:
+            chosen = candidate
+    _, _, columns, model = chosen
+    coef = np.zeros(len(FEATURES))
+    coef[columns] = model.coef_[0]
+    return Combiner(tuple(float(v) for v in mean), tuple(float(v) for v in scale), tuple(float(v) for v in coef),
+                    float(model.intercept_[0]))

@@ -55,15 +55,19 @@ SIGNAL_COLUMNS = ("stated", "stated_ev", "probe_ev", "verbal", "answer_mean_logp
 
 
 def _signal_matrix(records) -> np.ndarray:
-    """records × SIGNAL_COLUMNS, NaN where a record lacks the signal ("verbal": the best verbal one)."""
+    """records × SIGNAL_COLUMNS in [0, 1], NaN where a record lacks the signal ("verbal": the best verbal
+    one; log probabilities as probabilities, which ranks the same)."""
     from assistant.signals import Signals
 
     rows = []
     for r in records:
         s = Signals.from_dict(record_signals(r))
         rows.append([getattr(s, name) for name in SIGNAL_COLUMNS])
-    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float).reshape(
+    m = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float).reshape(
         -1, len(SIGNAL_COLUMNS))
+    logp = [j for j, name in enumerate(SIGNAL_COLUMNS) if name.endswith("_logp")]
+    m[:, logp] = np.exp(np.minimum(m[:, logp], 0.0))
+    return m
 
 
 def _section(mask, p, y, c, t, threshold, signals) -> dict:

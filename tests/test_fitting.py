@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+from pathlib import Path
 from itertools import pairwise
 
 import numpy as np
@@ -172,3 +173,52 @@ def test_any_records_give_valid_maps(records, strict, min_samples, tmp_path_fact
     path = tmp_path_factory.mktemp("maps") / "m.json"
     save_maps(maps, path)
     assert load_maps(path) == maps
+
+
+def _signal_records(rng, n, domain="science"):
+    """A domain where the answer-token probability carries the signal and the stated confidence is noise."""
+    out = []
+    for i in range(n):
+        quality = rng.uniform(0, 1)
+        right = rng.uniform(0, 1) < quality
+        out.append({"id": f"{domain}-{i}", "domain": domain, "raw_confidence": 0.9, "correct": bool(right),
+                    "signals": {"stated": 0.9, "answer_mean_logp": float(np.log(0.05 + 0.9 * quality)),
+                                "answer_min_logp": float(np.log(0.02 + 0.9 * quality))}})
+    return out
+
+
+def test_fused_maps_learn_which_signal_ranks_and_stay_monotone():
+    from calibration import metrics as M
+    from calibration.fusion import Combiner
+
+    rng = np.random.default_rng(0)
+    train, test = _signal_records(rng, 900), _signal_records(rng, 400)
+    fused = fit_maps(train, model="m", prompt="p", signals="fused")
+    stated = fit_maps(train, model="m", prompt="p", signals="stated")
+    y = [r["correct"] for r in test]
+    c_fused = [fused.calibrate_signals("science", r["signals"]) for r in test]
+    c_stated = [stated.calibrate_signals("science", r["signals"]) for r in test]
+    assert M.auroc(y, c_fused) > 0.7 > M.auroc(y, c_stated) - 0.2  # the stated 0.9 cannot rank at all
+    assert M.expected_calibration_error(y, c_fused) < 0.08
+    dmap = fused.maps["science"]
+    assert dmap.combiner is not None and dmap.combiner != Combiner.verbal_only().to_dict()
+    assert all(b >= a for a, b in zip(dmap.y, dmap.y[1:])) and fused.signals == "fused"
+    # a domain with too few right answers reads the model's own confidence instead of learned weights
+    few = [{**r, "domain": "math", "correct": i < 8} for i, r in enumerate(_signal_records(rng, 200, "math"))]
+    maps = fit_maps(train + few, model="m", prompt="p", signals="fused")
+    assert maps.maps["math"].combiner == Combiner.verbal_only().to_dict()
+
+
+def test_v1_map_files_still_load_and_read_the_stated_confidence(tmp_path):
+    import json
+
+    from calibration.maps import load_maps
+
+    v1 = json.loads((Path(__file__).resolve().parent.parent / "calibration" / "maps" / "v0001.json").read_text())
+    assert v1["schema_version"] == 1 and "signals" not in v1
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(v1))
+    maps = load_maps(path)
+    assert maps.signals == "stated" and all(m.combiner is None for m in maps.maps.values())
+    assert maps.calibrate_signals("math", {"stated": 0.9}) == maps.calibrate("math", 0.9)
+    assert maps.calibrate_signals("math", {"stated": None, "probe_ev": 0.8}) is None

@@ -90,8 +90,32 @@ def test_dashboard_rows_and_figures():
     maps = make_maps()
     rows = ui.dashboard_rows(maps, {"math": ReviewStats(count=4, correct=3, accuracy=0.75, ece=0.1)})
     assert rows[0] == ["math", "300", "50%", "80%", "0.200", "0.050", "0.300", "0.200", "0.700", "0.700", "4", "75%",
-                       "0.100"]
-    assert rows[1][10:] == ["0", "—", "—"]
+                       "0.100", "stated", "—", "—", "—"]  # hand-made maps: no held-out figures, no risk target
+    assert rows[1][10:13] == ["0", "—", "—"]
+    assert len(rows[0]) == len(ui.DASHBOARD_COLUMNS)
     reviewed = [{"domain": "math", "raw_confidence": 0.9, "confidence": 0.72, "correct": True}]
     assert len(ui.reliability_figure(maps, reviewed).axes) == 2
     assert len(ui.histogram_figure(None, reviewed).axes) == 1
+
+
+def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
+    from calibration.maps import CalibrationMaps, DomainMap
+
+    def maps_with(threshold, guaranteed=True):
+        metrics = {"target_risk": 0.1, "delta": 0.05, "n_checked": 120, "threshold_guaranteed": guaranteed}
+        general = DomainMap("general", (0.0, 1.0), (0.0, 1.0), 200, threshold, metrics)
+        return CalibrationMaps("m", "p", "v0002", "2026-01-01T00:00:00+00:00", {"general": general})
+
+    ok = ui.guarantee_sentence(maps_with(0.7), "general")
+    assert ok == ("In general, answers that are not flagged are wrong at most 10% of the time "
+                  "(95% confidence, from 120 checked answers).")
+    assert ui.guarantee_sentence(maps_with(1.0), "math") == (
+        "No review threshold could be guaranteed for math (general map) from 120 checked answers: "
+        "every answer is flagged.")
+    assert "no guarantee" in ui.guarantee_sentence(maps_with(0.7, guaranteed=False), "general")
+    reply = {"confidence": 0.8, "raw_confidence": 0.9, "domain": "general", "needs_review": False}
+    assert "wrong at most 10%" in ui.badge_html(reply, maps_with(0.7))
+    assert "wrong at most 10%" not in ui.badge_html({**reply, "needs_review": True}, maps_with(0.7)).split(
+        "<details>")[0]
+    row = ui.dashboard_rows(maps_with(1.0), {})[0]
+    assert row[-1] == "none (120 checked): all flagged"
