@@ -287,3 +287,15 @@ def test_load_every_request_answered_or_rejected_busy(tmp_path):
     assert result["answered"] >= 1
     assert all("Queue is full" in m for m in result["busy_messages"])
     assert {r["outcome"] for r in result["records"]} <= {"answered", "rejected"}
+
+
+@pytest.mark.slow
+def test_evidence_bench_runs_both_settings_on_the_default_model(tmp_path):
+    pytest.importorskip("llama_cpp")
+    from bench.evidence import evidence_cost, main
+
+    result = evidence_cost(n_questions=2, repeats=1, threads=1)
+    assert result["questions"] == 2 and result["tokens"] > 0
+    assert result["seconds_on"] > 0 and result["seconds_off"] > 0 and result["ratio_on_over_off"] > 0
+    assert main(["--questions", "1", "--repeats", "1", "--threads", "1", "--out", str(tmp_path / "E.md")]) == 0
+    assert "| 1 |" in (tmp_path / "E.md").read_text()

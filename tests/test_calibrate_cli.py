@@ -432,7 +432,8 @@ def test_eval_writes_its_run_file_into_the_data_folder_not_the_working_folder(tm
                            str(questions), "--max-new-tokens", "32", "--json"], cwd=work, env=child,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    (run,) = (data / "runs").glob("eval-v0001-*.jsonl")
+    active = (ROOT / "calibration" / "maps" / "ACTIVE").read_text().strip()  # the shipped active map
+    (run,) = (data / "runs").glob(f"eval-{active}-*.jsonl")
     assert json.loads(run.read_text().splitlines()[0])["id"] == "q1"
     assert list(work.iterdir()) == []
 

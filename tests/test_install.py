@@ -67,8 +67,11 @@ def test_the_wheel_runs_from_another_folder_and_writes_nothing_into_the_package(
     assert all(Path(p).is_relative_to(installed) for p in where.split()), where
 
     calibrate = str(installed / "bin" / "calibrate")
+    shipped = sorted(p.stem for p in (installed / "calibration" / "maps").glob("v*.json"))
+    active = (installed / "calibration" / "maps" / "ACTIVE").read_text().strip()
     listing = _run([calibrate, "maps", "list"], env=env, cwd=work)
-    assert listing.startswith("* v0001") and "SmolLM2-135M-Instruct.Q4_1" in listing  # the shipped map, active
+    assert [line[2:7] for line in listing.splitlines()] == shipped  # the shipped versions, read-only
+    assert f"* {active}" in listing and "SmolLM2-135M-Instruct.Q4_1" in listing
 
     records = tmp_path / "records.jsonl"
     shipped = installed / "calibration" / "records"
@@ -76,13 +79,14 @@ def test_the_wheel_runs_from_another_folder_and_writes_nothing_into_the_package(
              for line in (shipped / f"{name}.jsonl").read_text().splitlines()[:60]]
     records.write_text("\n".join(lines) + "\n")
     fitted = _run([calibrate, "fit", "--records", str(records)], env=env, cwd=work)
-    assert f"saved as v0002 in {data / 'maps'}" in fitted
+    mine = f"v{int(shipped[-1][1:]) + 1:04d}"  # numbered after the shipped ones
+    assert f"saved as {mine} in {data / 'maps'}" in fitted
     listing = _run([calibrate, "maps", "list"], env=env, cwd=work)
-    assert "* v0001" in listing and "  v0002" in listing
+    assert f"* {active}" in listing and f"  {mine}" in listing
 
     reply = json.loads(_run([sys.executable, "-m", "assistant", "ask", "What is 12 times 11?", "--json",
                              "--max-new-tokens", "48"], env=env, cwd=work))
-    assert reply["model"] == "SmolLM2-135M-Instruct.Q4_1" and reply["map_version"] == "v0001"
+    assert reply["model"] == "SmolLM2-135M-Instruct.Q4_1" and reply["map_version"] == active
     assert reply["tokens"] > 0
 
     port = free_port()
@@ -106,6 +110,6 @@ def test_the_wheel_runs_from_another_folder_and_writes_nothing_into_the_package(
 
     assert _snapshot(installed) == before, "something was written inside the installed package"
     assert list(work.iterdir()) == [], "something was written into the working folder"
-    assert (data / "maps" / "v0002.json").is_file() and (data / "reviews.sqlite3").exists()
-    fit = json.loads((data / "maps" / "v0002.json").read_text())
-    assert fit["version"] == "v0002"
+    assert (data / "maps" / f"{mine}.json").is_file() and (data / "reviews.sqlite3").exists()
+    fit = json.loads((data / "maps" / f"{mine}.json").read_text())
+    assert fit["version"] == mine

@@ -306,7 +306,8 @@ def test_default_store_is_the_data_folder_over_the_shipped_maps(tmp_path, monkey
     monkeypatch.setenv("CALIBRATED_CHAT_DATA_DIR", str(tmp_path / "data"))
     store = map_store()
     assert store.folder == tmp_path / "data" / "maps" and store.base == shipped_maps_dir()
-    assert (shipped_maps_dir() / "v0001.json").is_file() and store.active_version() == "v0001"
+    assert store.active_version() == (shipped_maps_dir() / "ACTIVE").read_text().strip()
+    assert (shipped_maps_dir() / f"{store.active_version()}.json").is_file()
     assert map_store(data_dir=tmp_path / "other").folder == tmp_path / "other" / "maps"
     alone = map_store(tmp_path / "mine")  # --maps-dir: that folder alone
     assert alone.folder == tmp_path / "mine" and alone.base is None and alone.active() is None
