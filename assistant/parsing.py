@@ -19,7 +19,7 @@ Where things are looked for:
   the last `Answer: …` / `Final answer: …` / `**Answer:** …` line; the last
   "the answer is …" (not "the answer is correct", which is a verdict); for a short final part (≤ 200 characters) its first line
   with any confidence statement cut off. "I don't know" and its variants
-  (`NOT_ATTEMPTED`) as the whole answer set `not_attempted`.
+  (`assistant.refusals.is_not_attempted`, the same detector grading uses) set `not_attempted`.
 * Confidence, first kind found: `<confidence>…</confidence>` tags; labelled or
   explicit statements (`Confidence: 85%`, `**Confidence:** 85 %`,
   `confidence level: high`, `my confidence is 0.9`, `I am 90% confident`, but not
@@ -46,6 +46,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import ParseError
+from .refusals import is_not_attempted
 from .reply import REVIEW_REASONS
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "extract_confidence",
     "LINGUISTIC_CONFIDENCE",
     "CONFIDENCE_LEVELS",
-    "NOT_ATTEMPTED",
     "EXPECTED_FORMAT",
 ]
 
@@ -111,30 +111,6 @@ CONFIDENCE_LEVELS: dict[str, float] = {
     "low": 0.3,
     "very low": 0.1,
 }
-
-# Whole answers that mean the model declined (compared lower-cased, punctuation stripped).
-NOT_ATTEMPTED = frozenset(
-    {
-        "i don't know",
-        "i do not know",
-        "i dont know",
-        "don't know",
-        "do not know",
-        "unknown",
-        "idk",
-        "i'm not sure",
-        "i am not sure",
-        "not sure",
-        "i'm unsure",
-        "i am unsure",
-        "no idea",
-        "i have no idea",
-        "i cannot answer",
-        "i can't answer",
-        "cannot answer",
-        "unsure",
-    }
-)
 
 EXPECTED_FORMAT = "reasoning, then <answer>your answer</answer> and <confidence>NN%</confidence> (0-100)"
 
@@ -393,14 +369,9 @@ def parse_output(text: str) -> ParsedOutput:
     answer = extract_answer(final)
     confidence, issues = extract_confidence(final)
     issues = list(issues)
-    not_attempted = answer is not None and _is_not_attempted(answer)
+    not_attempted = answer is not None and is_not_attempted(answer)
     issues += ["truncated"] * truncated + ["no_answer"] * (answer is None) + ["not_attempted"] * not_attempted
     return ParsedOutput(reasoning, final, answer, confidence, not_attempted, _ordered(issues))
-
-
-def _is_not_attempted(answer: str) -> bool:
-    words = re.sub(r"[^\w' ]+", " ", answer.lower().replace("’", "'"))
-    return " ".join(words.split()) in NOT_ATTEMPTED
 
 
 def _shorten(text: str, limit: int = 400) -> str:

@@ -560,3 +560,16 @@ def test_real_default_model_output_parses():
         parsed_all.append(parsed)
     # Greedy SmolLM2 states a tagged confidence for both (~30 tokens each, both backends); allow one miss.
     assert any(p.ok for p in parsed_all), parsed_all
+
+
+@pytest.mark.parametrize("answer, declined", [
+    ("I don't know the answer", True), ("I cannot answer that", True), ("Not enough information", True),
+    ("N/A", True), ("I am not certain", True), ("I don't know", True), ("idk", True), ("no idea", True),
+    ("I don't know, maybe Paris", False), ("Paris", False), ("Na", False),
+])
+def test_the_live_reply_and_grading_agree_on_what_declining_is(answer, declined):
+    """One detector: an answer grading leaves out of every fit is one the app does not calibrate either."""
+    from calibration.grading import is_not_attempted
+
+    assert parse_output(f"<answer>{answer}</answer> <confidence>50%</confidence>").not_attempted is declined
+    assert is_not_attempted(answer) is declined
