@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generator, Iterable, Literal, Protocol, runtime_checkable
+from typing import Generator, Literal, Protocol, runtime_checkable
 
 from .errors import ModelNotFoundError
 

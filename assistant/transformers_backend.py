@@ -53,7 +53,7 @@ def hidden_token_ids(tokenizer) -> frozenset[int]:
     return frozenset(tokenizer.all_special_ids) - keep
 
 
-def _pick_device_dtype(config: ModelConfig, torch) -> tuple[str, "torch.dtype"]:
+def _pick_device_dtype(config: ModelConfig, torch) -> tuple[str, object]:  # (device, torch.dtype)
     device = (config.device or "auto").lower()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -40,6 +40,7 @@ __all__ = [
     "DomainMap",
     "IsotonicCalibrator",
     "MapStore",
+    "map_store",
     "load_maps",
     "save_maps",
     "fit_maps",
