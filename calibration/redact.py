@@ -33,25 +33,9 @@ def _items_by_id(data_paths) -> dict[str, dict]:
     return items
 
 
-def strip_records(records_path: Path, data_paths, out: Path) -> int:
-    """Write `records_path` without TEXT_FIELDS, with each item's `source` and `license`; return how many.
-    Every record's id must be in the question files (that is what makes the text rebuildable)."""
-    items = _items_by_id(data_paths)
-    lines = []
-    for record in read_jsonl(Path(records_path)):
-        item = items.get(record.get("id"))
-        if item is None:
-            raise DataError(f"{records_path}: record {record.get('id')!r} is in none of the question files, "
-                            "so its text could not be rebuilt: pass the --data files it was collected from")
-        kept = {k: v for k, v in record.items() if k not in TEXT_FIELDS}
-        kept.update(source=item.get("source"), license=item.get("license"))
-        lines.append(json.dumps(kept, ensure_ascii=False) + "\n")
-    write_atomic("".join(lines), Path(out))
-    return len(lines)
-
-
-def rebuild_records(records_path: Path, data_paths, out: Path) -> int:
-    """Write `records_path` with each record's question restored from the question files; return how many."""
+def _rewrite(records_path: Path, data_paths, out: Path, change) -> int:
+    """Write each record of `records_path` as `change(record, item)` to `out` (atomically); return how many.
+    Every record's id must be in the question files: that is what makes the text rebuildable."""
     items = _items_by_id(data_paths)
     lines = []
     for record in read_jsonl(Path(records_path)):
@@ -59,6 +43,18 @@ def rebuild_records(records_path: Path, data_paths, out: Path) -> int:
         if item is None:
             raise DataError(f"{records_path}: record {record.get('id')!r} is in none of the question files "
                             "(pass the --data files the records were collected from)")
-        lines.append(json.dumps({**record, "question": item["question"]}, ensure_ascii=False) + "\n")
+        lines.append(json.dumps(change(record, item), ensure_ascii=False) + "\n")
     write_atomic("".join(lines), Path(out))
     return len(lines)
+
+
+def strip_records(records_path: Path, data_paths, out: Path) -> int:
+    """Write `records_path` without TEXT_FIELDS, with each item's `source` and `license`; return how many."""
+    return _rewrite(records_path, data_paths, out, lambda record, item: {
+        **{k: v for k, v in record.items() if k not in TEXT_FIELDS},
+        "source": item.get("source"), "license": item.get("license")})
+
+
+def rebuild_records(records_path: Path, data_paths, out: Path) -> int:
+    """Write `records_path` with each record's question restored from the question files; return how many."""
+    return _rewrite(records_path, data_paths, out, lambda record, item: {**record, "question": item["question"]})

@@ -150,6 +150,19 @@ def running_app(tmp_path_factory):
     app.demo.close()
 
 
+def app_subprocess(data_dir: Path, delay: float):
+    """(process, url) of the scripted app served by a child process on `data_dir` (for kill tests)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); from tests.conftest import serve_in_subprocess; " \
+           f"serve_in_subprocess({str(data_dir)!r}, {delay})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, cwd=root)
+    return proc, proc.stdout.readline().strip()
+
+
 def serve_in_subprocess(data_dir: str, delay: float) -> None:
     """Entry point of a server subprocess (for kill tests): `python -c 'from tests.conftest import ...'`."""
     app = launch(Path(data_dir), delay=delay)

@@ -23,7 +23,7 @@ from gradio_client.exceptions import AppError
 from assistant.access import EXPORT_PATH, LoginThrottle
 from assistant.auth import Users
 from assistant.store import DB_FILENAME, MAX_COMMENT_CHARS, Actor, ReviewStore
-from tests.conftest import TEST_USERS, launch, make_users
+from tests.conftest import TEST_USERS, app_subprocess, launch, make_users
 
 ROOT = Path(__file__).resolve().parent.parent
 SUE = ("sue", "staff", "sue-password")  # a second staff user
@@ -295,12 +295,8 @@ def _reply():
 def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(tmp_path):
     """SIGKILL the app mid-stream, start it again: the reply is 'interrupted' and in the reviewers' queue."""
     data = tmp_path / "data"
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.conftest import serve_in_subprocess; " \
-           f"serve_in_subprocess({str(data)!r}, 0.3)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, cwd=ROOT)
+    proc, url = app_subprocess(data, 0.3)
     try:
-        url = proc.stdout.readline().strip()
         staff = Client(url, auth=("sam", _password("sam")), verbose=False)
         staff.submit("What is 12 times 11?", None, api_name="/ask_stream")
         db = sqlite3.connect(data / DB_FILENAME)

@@ -171,13 +171,11 @@ def test_cli_refuses_share_without_users(tmp_path):
 
 def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
     """SIGKILL the app while an answer streams: acknowledged verdicts survive, the streaming row is intact."""
+    from tests.conftest import app_subprocess
+
     data = tmp_path / "data"
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.conftest import serve_in_subprocess; " \
-           f"serve_in_subprocess({str(data)!r}, 0.3)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, cwd=ROOT)
+    proc, url = app_subprocess(data, 0.3)
     try:
-        url = proc.stdout.readline().strip()
         app = type("App", (), {"url": url})
         staff, reviewer = client(app, "sam"), client(app, "rita")
         done = staff.predict("Capital? [unsure]", None, api_name="/ask")
