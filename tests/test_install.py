@@ -67,10 +67,10 @@ def test_the_wheel_runs_from_another_folder_and_writes_nothing_into_the_package(
     assert all(Path(p).is_relative_to(installed) for p in where.split()), where
 
     calibrate = str(installed / "bin" / "calibrate")
-    shipped = sorted(p.stem for p in (installed / "calibration" / "maps").glob("v*.json"))
+    versions = sorted(p.stem for p in (installed / "calibration" / "maps").glob("v*.json"))
     active = (installed / "calibration" / "maps" / "ACTIVE").read_text().strip()
     listing = _run([calibrate, "maps", "list"], env=env, cwd=work)
-    assert [line[2:7] for line in listing.splitlines()] == shipped  # the shipped versions, read-only
+    assert [line[2:7] for line in listing.splitlines()] == versions  # the shipped versions, read-only
     assert f"* {active}" in listing and "SmolLM2-135M-Instruct.Q4_1" in listing
 
     records = tmp_path / "records.jsonl"
@@ -79,7 +79,7 @@ def test_the_wheel_runs_from_another_folder_and_writes_nothing_into_the_package(
              for line in (shipped / f"{name}.jsonl").read_text().splitlines()[:60]]
     records.write_text("\n".join(lines) + "\n")
     fitted = _run([calibrate, "fit", "--records", str(records)], env=env, cwd=work)
-    mine = f"v{int(shipped[-1][1:]) + 1:04d}"  # numbered after the shipped ones
+    mine = f"v{int(versions[-1][1:]) + 1:04d}"  # numbered after the shipped ones
     assert f"saved as {mine} in {data / 'maps'}" in fitted
     listing = _run([calibrate, "maps", "list"], env=env, cwd=work)
     assert f"* {active}" in listing and f"  {mine}" in listing
