@@ -9,7 +9,7 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | `CALIBRATED_CHAT_DEVICE` | `auto`, `cpu`, `cuda`, `cuda:1`, … | `auto` |
 | `CALIBRATED_CHAT_DTYPE` | `auto`, `float32`, `bfloat16`, `float16` | `auto` |
 | `CALIBRATED_CHAT_PROMPT` | prompt id (a file in `prompts/`) | `confidence_tags` |
-| `CALIBRATED_CHAT_DATA_DIR` | the one data folder: review store, users, map versions, runs, caches | the user data folder (`platformdirs`; `~/.local/share/calibrated-chat` on Linux) |
+| `CALIBRATED_CHAT_DATA_DIR` | the one data folder: review store, map versions, runs, exports, caches | the user data folder (`platformdirs`; `~/.local/share/calibrated-chat` on Linux) |
 | `CALIBRATED_CHAT_MAPS_DIR` | a folder of map versions used alone, instead of `<data>/maps` over the shipped maps | - |
 | `CALIBRATED_CHAT_CACHE_DIR` | converted-model and self-test cache | `<data>/cache` |
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["write_atomic", "write_jsonl"]
 
 
-def write_atomic(text: str, path: Path, *, overwrite: bool = True, mode: int | None = None) -> None:
-    """Write `text` to `path` so a reader sees the old file or the new one, never half of either.
+def write_atomic(text: str | Iterable[str], path: Path, *, overwrite: bool = True, mode: int | None = None) -> None:
+    """Write `text` (a string, or pieces of one streamed in order) to `path` so a reader sees the old
+    file or the new one, never half of either.
 
     The text goes to a temp file in the same folder, is fsynced, then renamed over `path`
     (or hard-linked to it when `overwrite` is False, which raises FileExistsError instead of
@@ -23,7 +26,8 @@ def write_atomic(text: str, path: Path, *, overwrite: bool = True, mode: int | N
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             if mode is not None:
                 os.fchmod(f.fileno(), mode)
-            f.write(text)
+            for piece in [text] if isinstance(text, str) else text:
+                f.write(piece)
             f.flush()
             os.fsync(f.fileno())
         if overwrite:
@@ -35,3 +39,17 @@ def write_atomic(text: str, path: Path, *, overwrite: bool = True, mode: int | N
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_jsonl(items: Iterable[dict], path: Path, *, mode: int | None = None) -> int:
+    """Write `items` as JSON Lines with `write_atomic`, streamed; return how many were written."""
+    count = 0
+
+    def lines():
+        nonlocal count
+        for item in items:
+            count += 1
+            yield json.dumps(item, ensure_ascii=False) + "\n"
+
+    write_atomic(lines(), Path(path), mode=mode)
+    return count

@@ -33,6 +33,7 @@ import numpy as np
 
 from assistant.config import set_offline_env
 from assistant.errors import DataError, ModelLoadError, ModelNotFoundError, run_cli
+from assistant.files import write_atomic
 
 __all__ = [
     "DOMAINS",
@@ -282,11 +283,9 @@ class DomainRouter:
         )
 
     def save(self, path: Path | str = DEFAULT_ROUTER_PATH) -> Path:
-        """Write router.json atomically (temp file then rename)."""
+        """Write router.json atomically (`assistant.files.write_atomic`)."""
         path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(json.dumps(self.to_dict(), indent=1) + "\n", path)
         return path
 
     @classmethod

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import InputError, StoreError
-from .files import write_atomic
+from .files import write_jsonl
 from .reply import Reply
 
 __all__ = [
@@ -617,12 +617,10 @@ class ReviewStore:
 
     def export_records(self, path: Path) -> int:
         """Write `records()` as JSON lines to `path` (atomically, readable by its owner only); return how many."""
-        lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in self.records()]
         try:
-            write_atomic("".join(lines), Path(path), mode=_PRIVATE)
+            return write_jsonl(self.records(), Path(path), mode=_PRIVATE)
         except OSError as err:
             raise StoreError(f"cannot write review export {path}: {err}") from err
-        return len(lines)
 
     def reviewed(self, since: str | datetime | None = None) -> list[dict]:
         """Answers given since `since` with a correct/incorrect verdict: domain, raw, confidence, correct."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+from assistant.files import write_jsonl  # re-exported: the one atomic JSONL writer
 from assistant.errors import DataError
 from calibration.grading import ANSWER_TYPES, parse_boolean, parse_number
 
@@ -38,26 +38,6 @@ DOMAINS = ("math", "factual", "science", "reasoning")  # the same four as assist
 # KiB; the cap only stops a file with no newlines (a multi-GB JSON array, a binary file) from being
 # read into memory at once.
 MAX_LINE_BYTES = 16 * 2**20
-
-
-def write_jsonl(items: Iterable[dict], path: str | os.PathLike) -> int:
-    """Write items as JSON Lines, atomically (temp file + rename); returns the number written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for item in items:
-                f.write(json.dumps(item, ensure_ascii=False) + "\n")
-                count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
 
 
 def _size(n: int) -> str:
