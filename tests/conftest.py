@@ -163,6 +163,25 @@ def app_subprocess(data_dir: Path, delay: float):
     return proc, proc.stdout.readline().strip()
 
 
+def kill_while_streaming(proc, data_dir: Path) -> None:
+    """SIGKILL the app process `proc` as soon as a reply in its store is streaming with no text yet."""
+    import signal
+    import sqlite3
+
+    from assistant.store import DB_FILENAME
+
+    try:
+        db = sqlite3.connect(Path(data_dir) / DB_FILENAME)
+        while not db.execute("SELECT 1 FROM replies WHERE status = 'streaming' AND answer IS NULL").fetchone():
+            time.sleep(0.05)
+        db.close()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def serve_in_subprocess(data_dir: str, delay: float) -> None:
     """Entry point of a server subprocess (for kill tests): `python -c 'from tests.conftest import ...'`."""
     app = launch(Path(data_dir), delay=delay)

@@ -7,12 +7,10 @@ import json
 import logging
 import os
 import re
-import signal
 import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +21,7 @@ from gradio_client.exceptions import AppError
 from assistant.access import EXPORT_PATH, LoginThrottle
 from assistant.auth import Users
 from assistant.store import DB_FILENAME, MAX_COMMENT_CHARS, Actor, ReviewStore
-from tests.conftest import TEST_USERS, app_subprocess, launch, make_users
+from tests.conftest import TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
 
 ROOT = Path(__file__).resolve().parent.parent
 SUE = ("sue", "staff", "sue-password")  # a second staff user
@@ -296,18 +294,9 @@ def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(
     """SIGKILL the app mid-stream, start it again: the reply is 'interrupted' and in the reviewers' queue."""
     data = tmp_path / "data"
     proc, url = app_subprocess(data, 0.3)
-    try:
-        staff = Client(url, auth=("sam", _password("sam")), verbose=False)
-        staff.submit("What is 12 times 11?", None, api_name="/ask_stream")
-        db = sqlite3.connect(data / DB_FILENAME)
-        while not db.execute("SELECT 1 FROM replies WHERE status = 'streaming' AND answer IS NULL").fetchone():
-            time.sleep(0.05)
-        db.close()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    Client(url, auth=("sam", _password("sam")), verbose=False).submit("What is 12 times 11?", None,
+                                                                      api_name="/ask_stream")
+    kill_while_streaming(proc, data)
     assert ReviewStore(data).queue(status="all") == []  # opening the store alone changes nothing
     running = launch(data)  # the start-up
     try:

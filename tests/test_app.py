@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ import pytest
 from assistant.errors import InputError
 from calibration.collect import RECORD_FIELDS
 from assistant.reply import Reply
-from assistant.store import DB_FILENAME, ReviewStore
+from assistant.store import ReviewStore
 from tests.conftest import TEST_USERS, launch
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -171,7 +168,7 @@ def test_cli_refuses_share_without_users(tmp_path):
 
 def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
     """SIGKILL the app while an answer streams: acknowledged verdicts survive, the streaming row is intact."""
-    from tests.conftest import app_subprocess
+    from tests.conftest import app_subprocess, kill_while_streaming
 
     data = tmp_path / "data"
     proc, url = app_subprocess(data, 0.3)
@@ -182,15 +179,10 @@ def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
         item = reviewer.predict("open", "all", api_name="/review_queue")[0]
         reviewer.predict(item["id"], "correct", "", api_name="/submit_verdict")  # acknowledged
         job = staff.submit("What is 12 times 11?", None, api_name="/ask_stream")
-        db = sqlite3.connect(data / DB_FILENAME)
-        while not db.execute("SELECT 1 FROM replies WHERE status = 'streaming'").fetchone():
-            time.sleep(0.05)
-        db.close()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    except BaseException:
+        proc.kill()
+        raise
+    kill_while_streaming(proc, data)
     store = ReviewStore(data)
     assert store.integrity_check() == []
     assert store.get_item(item["id"]).verdict == "correct"
