@@ -213,7 +213,7 @@ def queue_item_markdown(item, history=()) -> str:
 DASHBOARD_COLUMNS = [
     "domain", "samples", "threshold", "coverage", "ECE raw", "ECE calibrated", "Brier raw",
     "Brier calibrated", "AUROC raw", "AUROC calibrated", "reviewed since fit", "accuracy since fit",
-    "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "guarantee",
+    "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "AUROC per signal (held-out)", "guarantee",
 ]
 
 
@@ -258,9 +258,17 @@ def dashboard_rows(maps, stats: dict) -> list[list[str]]:
             str(live.count) if live else "0", _num(live.accuracy, pct=True) if live else "—",
             _num(live.ece) if live else "—",
             "fused" if dm.combiner else "stated", _num(m.get("ece_calibrated_holdout")),
-            _num(m.get("auroc_holdout")), _guarantee_cell(dm, m),
+            _num(m.get("auroc_holdout")), _signal_aurocs(dm.metrics.get("signal_auroc_holdout")),
+            _guarantee_cell(dm, m),
         ])
     return rows
+
+
+def _signal_aurocs(aurocs) -> str:
+    if not isinstance(aurocs, dict):
+        return "—"
+    shown = [f"{name} {value:.2f}" for name, value in aurocs.items() if isinstance(value, (int, float))]
+    return ", ".join(shown) or "—"
 
 
 def _guarantee_cell(dm, m: dict) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -334,7 +335,7 @@ def fit_maps(
         weight, threshold, coverage, risk bound, and held-out ECE/AUROC.
         Use `calibration.report.build_report` for numbers on other records.
     """
-    from .fusion import Combiner, fit_combiner
+    from .fusion import SIGNAL_COLUMNS, Combiner, fit_combiner, signal_matrix
 
     if signals not in SIGNAL_SETS:
         raise DataError(f"signals must be one of {', '.join(SIGNAL_SETS)}, not {signals!r}")
@@ -356,9 +357,16 @@ def fit_maps(
     def scores(combiner):
         return combiner.scores(sig) if combiner is not None else p
 
+    columns = signal_matrix(sig)
+
     def one(domain, mask, **kw):
         x = scores(kw.get("combiner"))
-        return _fit_one(domain, x[mask & fit], y[mask & fit], x[mask & held], y[mask & held], **kw, **opts)
+        dmap = _fit_one(domain, x[mask & fit], y[mask & fit], x[mask & held], y[mask & held], **kw, **opts)
+        aurocs = {}  # how well each signal alone ranks the held-out answers, for the dashboard
+        for j, name in enumerate(SIGNAL_COLUMNS):
+            has = mask & held & ~np.isnan(columns[:, j])
+            aurocs[name] = M.auroc(y[has], columns[has, j]) if has.any() else None
+        return replace(dmap, metrics=_json_safe({**dmap.metrics, "signal_auroc_holdout": aurocs}))
 
     everything = np.ones(len(p), dtype=bool)
     general_combiner = fit_combiner([sig[i] for i in np.flatnonzero(fit)], y[fit], seed=seed) if fused else None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FEATURES", "Combiner", "feature_matrix", "fit_combiner"]
+__all__ = ["FEATURES", "SIGNAL_COLUMNS", "Combiner", "feature_matrix", "fit_combiner", "signal_matrix"]
 
 FEATURES = ("verbal_logit", "verbal_missing", "verbal_from_probe", "answer_mean_logp", "answer_min_logp",
             "answer_first_logp", "answer_missing")
@@ -52,6 +52,27 @@ def _row(signals: dict) -> list[float]:
         *[_MISSING if v is None else float(v) for v in answer],
         float(answer[0] is None),
     ]
+
+
+# Signals reports rank answers by, one column each ("verbal": the best verbal reading, as fused).
+SIGNAL_COLUMNS = ("stated", "stated_ev", "probe_ev", "verbal", "answer_mean_logp", "answer_min_logp",
+                  "answer_first_logp")
+
+
+def signal_matrix(signal_dicts) -> np.ndarray:
+    """signals × SIGNAL_COLUMNS in [0, 1], NaN where missing (log probabilities as probabilities,
+    which ranks the same)."""
+    rows = []
+    for signals in signal_dicts:
+        signals = signals or {}
+        row = []
+        for name in SIGNAL_COLUMNS:
+            value = _verbal(signals)[0] if name == "verbal" else signals.get(name)
+            if value is not None and name.endswith("_logp"):
+                value = math.exp(min(float(value), 0.0))
+            row.append(np.nan if value is None else float(value))
+        rows.append(row)
+    return np.array(rows, dtype=float).reshape(-1, len(SIGNAL_COLUMNS))
 
 
 def feature_matrix(signal_dicts) -> np.ndarray:

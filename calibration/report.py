@@ -17,6 +17,7 @@ import numpy as np
 
 from . import metrics as M
 from .fitting import cross_validate, fit_maps, record_signals, records_to_arrays
+from .fusion import SIGNAL_COLUMNS, signal_matrix
 from .maps import MAP_DOMAINS, CalibrationMaps
 
 __all__ = ["METRIC_KEYS", "SIGNAL_COLUMNS", "build_report", "calibrated_confidences", "format_report",
@@ -47,27 +48,6 @@ def _block(y: np.ndarray, q: np.ndarray, parse_failure_rate, not_attempted_rate)
         "not_attempted_rate": not_attempted_rate,
     }
     return {k: _num(v) for k, v in values.items()}
-
-
-# Signals whose AUROC the report shows, besides the calibrated (fused) confidence.
-SIGNAL_COLUMNS = ("stated", "stated_ev", "probe_ev", "verbal", "answer_mean_logp", "answer_min_logp",
-                  "answer_first_logp")
-
-
-def _signal_matrix(records) -> np.ndarray:
-    """records × SIGNAL_COLUMNS in [0, 1], NaN where a record lacks the signal ("verbal": the best verbal
-    one; log probabilities as probabilities, which ranks the same)."""
-    from assistant.signals import Signals
-
-    rows = []
-    for r in records:
-        s = Signals.from_dict(record_signals(r))
-        rows.append([getattr(s, name) for name in SIGNAL_COLUMNS])
-    m = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float).reshape(
-        -1, len(SIGNAL_COLUMNS))
-    logp = [j for j, name in enumerate(SIGNAL_COLUMNS) if name.endswith("_logp")]
-    m[:, logp] = np.exp(np.minimum(m[:, logp], 0.0))
-    return m
 
 
 def _section(mask, p, y, c, t, threshold, signals) -> dict:
@@ -172,7 +152,7 @@ def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int 
         c, t = cross_validate(records, k=cv_folds, seed=seed, **fit_options)
         thresholds = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options})
     present = [d for d in MAP_DOMAINS if (domains == d).any()]
-    signals = _signal_matrix(records)
+    signals = signal_matrix([record_signals(r) for r in records])
     return {
         "signals": maps.signals if maps is not None else fit_options.get("signals", "stated"),
         "domains": {d: _section(domains == d, p, y, c, t, thresholds.threshold(d), signals) for d in present},
@@ -286,33 +266,46 @@ def write_plots(records, calibrated, folder) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     usable = ~np.isnan(p) & ~np.isnan(y) & ~np.isnan(c)
+    signals = signal_matrix([record_signals(r) for r in records])
     groups = [(d, domains == d) for d in MAP_DOMAINS if (domains == d).any()]
     groups.append(("overall", np.ones(len(p), dtype=bool)))
     written = []
     for name, mask in groups:
         m = mask & usable
-        if not m.any():
+        scored = mask & ~np.isnan(y) & ~np.isnan(c)
+        if not scored.any():
             continue
         fig = Figure(figsize=(9, 4))
         FigureCanvasAgg(fig)
         ax_raw, ax_cal = fig.subplots(1, 2)
-        _reliability_axes(ax_raw, y[m], p[m], f"{name} raw (n={int(m.sum())})")
-        _reliability_axes(ax_cal, y[m], c[m], f"{name} calibrated")
+        if m.any():
+            _reliability_axes(ax_raw, y[m], p[m], f"{name} stated (n={int(m.sum())})")
+        else:
+            ax_raw.set(title=f"{name}: no stated confidence", xticks=[], yticks=[])
+        _reliability_axes(ax_cal, y[scored], c[scored], f"{name} calibrated (n={int(scored.sum())})")
         fig.tight_layout()
         path = folder / f"reliability_{name}.png"
         fig.savefig(path, dpi=100)
         written.append(path)
 
-        fig = Figure(figsize=(5, 4))
+        fig = Figure(figsize=(6, 4.5))
         FigureCanvasAgg(fig)
         ax = fig.subplots()
-        for label, q in (("raw", p[m]), ("calibrated", c[m])):
-            cov, risk, _ = M.risk_coverage_curve(y[m], q)
+        # One curve per signal over the answers that have it, and the calibrated confidence over all
+        # graded answers it covers (with fused maps: every one).
+        curves = [("calibrated", scored, c)]
+        curves += [(_SHORT[name], mask & ~np.isnan(y) & ~np.isnan(signals[:, j]), signals[:, j])
+                   for j, name in enumerate(SIGNAL_COLUMNS)]
+        for label, has, q in curves:
+            if has.sum() < 2:
+                continue
+            cov, risk, _ = M.risk_coverage_curve(y[has], q[has])
             ax.step(np.concatenate([[0], cov]), np.concatenate([[risk[0]], risk]), where="pre",
-                    label=f"{label} (AURC {M.aurc(y[m], q):.3f})")
+                    label=f"{label} n={int(has.sum())} (AURC {M.aurc(y[has], q[has]):.3f})",
+                    linewidth=2.2 if label == "calibrated" else 1.0)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="coverage", ylabel="error rate of kept answers",
                title=f"{name} risk–coverage")
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", fontsize=7)
         fig.tight_layout()
         path = folder / f"risk_coverage_{name}.png"
         fig.savefig(path, dpi=100)
