@@ -156,14 +156,18 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         cancel = threading.Event()
         session = getattr(request, "session_hash", None) or "-"
         cancels[session] = cancel
+        streamed = ""  # the visible text as it last streamed in
         try:
             for update, reply_id, note in answer_stream(question, history, request, cancel):
                 turn["reasoning"] = update.reasoning
                 turn["shown"] = ui.inert_markdown(update.answer)
-                if update.reply is not None:
-                    turn.update(answer=update.reply.answer, reasoning=update.reply.reasoning, done=True,
-                                reply_id=reply_id, shown=ui.answer_markdown(update.reply, assistant.maps)
-                                + ("\n\n*(stopped)*" if cancel.is_set() else ""))
+                if update.reply is None:
+                    streamed = update.answer
+                else:
+                    turn.update(answer=update.reply.answer, done=True, reply_id=reply_id,
+                                reasoning=kept_reasoning(update.reply, streamed, cancel.is_set()),
+                                shown=ui.answer_markdown(update.reply, assistant.maps,
+                                                         stopped=streamed if cancel.is_set() else None))
                 yield turns, flatten(turns), "", note
         except CalibratedChatError as err:
             log.warning("answer failed: %s", err)
@@ -171,6 +175,13 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
             yield turns, flatten(turns), "", f"⚠ {err}"
         finally:
             cancels.pop(session, None)
+
+    def kept_reasoning(reply, streamed: str, stopped: bool) -> str:
+        """Whatever the user watched stream in stays visible: working written without think or answer
+        tags becomes the reasoning section when the final answer is only part of it."""
+        if reply.reasoning or stopped or not streamed.strip() or streamed.strip() == (reply.answer or "").strip():
+            return reply.reasoning
+        return streamed
 
     def stop(request: gr.Request):
         event = cancels.get(getattr(request, "session_hash", None) or "-")

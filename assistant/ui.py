@@ -168,11 +168,19 @@ def review_marker_html(reasons) -> str:
     )
 
 
-def answer_markdown(reply, maps=None) -> str:
-    """A finished answer for the chat: the inert answer text, the badge, and the review marker."""
+def answer_markdown(reply, maps=None, *, stopped: str | None = None) -> str:
+    """A finished answer for the chat: the inert answer text, the badge, and the review marker.
+
+    `stopped`: the text that had streamed in when the user pressed Stop; without a final answer
+    it stays on screen, marked as partial, rather than vanishing."""
     get = reply.get if isinstance(reply, dict) else lambda k: getattr(reply, k)
     answer = get("answer")
-    body = inert_markdown(answer) if answer else "*(the model gave no final answer)*"
+    if stopped is not None and (stopped.strip() or answer):
+        body = inert_markdown(stopped.strip() or answer) + "\n\n*(stopped: this is a partial answer, not a final one)*"
+    elif answer:
+        body = inert_markdown(answer)
+    else:
+        body = "*(the model gave no final answer)*"
     reasons = get("review_reasons") if get("needs_review") else ()
     return f"{body}\n\n{badge_html(reply, maps)}{review_marker_html(reasons)}"
 

@@ -43,6 +43,8 @@ HOSTILE = (
 )
 
 LONG = " ".join(["step"] * 80) + " <answer>done</answer> <confidence>80%</confidence>"
+# Working written without think or answer tags, as the default model often does on word problems.
+WORKING = "Tom has 3 boxes with 4 apples each, so 12 apples. He eats 2, so 10 are left. The answer is 10."
 
 
 class FixedRouter:
@@ -66,7 +68,8 @@ class ScriptedBackend(FakeBackend):
     """
 
     delay: float = 0.0
-    scripts: dict = field(default_factory=lambda: {"[unsure]": UNSURE, "[html]": HOSTILE, "[long]": LONG})
+    scripts: dict = field(default_factory=lambda: {"[unsure]": UNSURE, "[html]": HOSTILE, "[long]": LONG,
+                                                           "[working]": WORKING})
 
     def stream(self, messages, options=GenerationOptions(), cancel=None):
         question = messages[-1]["content"].lower()

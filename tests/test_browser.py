@@ -191,7 +191,22 @@ def test_stop_ends_the_stream_and_keeps_a_consistent_row(browser, app):
                    return bots.length && bots[bots.length - 1].innerText.includes('step step'); }""",
         timeout=30_000)
     s.page.click("#cc-stop")
-    s.page.wait_for_selector("#cc-chat :text('(stopped)')", timeout=30_000)
+    s.page.wait_for_selector("#cc-chat :text('stopped: this is a partial answer')", timeout=30_000)
     row = app.store._read("SELECT status, raw_output FROM replies WHERE question = 'Count slowly [long]'")[0]
     assert row["status"] == "cancelled" and row["raw_output"].count("step") < 80
+    final = s.bot_messages().last.inner_text()  # what streamed in stays on screen, marked partial
+    assert "step step" in final and "no final answer" not in final
+    s.shot("chat-stopped.png")
+    s.page.close()
+
+
+def test_working_that_streamed_in_stays_as_the_reasoning_section(browser, app):
+    s = Session(browser, app, "sam")
+    s.ask("Tom's apples [working]")
+    s.page.wait_for_selector("#cc-chat .cc-badge", timeout=30_000)
+    s.page.locator("#cc-chat").get_by_text("Reasoning").last.click()  # open the collapsed section
+    s.page.wait_for_selector("#cc-chat :text('Tom has 3 boxes with 4 apples each')", timeout=10_000)
+    answer = s.bot_messages().last.inner_text()
+    assert answer.startswith("10") and "Tom has 3 boxes" not in answer.split("Calibrated")[0]
+    s.shot("chat-working.png")
     s.page.close()
