@@ -27,7 +27,7 @@ import secrets
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -159,6 +159,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE reviews ADD COLUMN revisions INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        # The confidence signals behind each answer (assistant.signals), for reviewers and refits.
+        "0003_reply_signals",
+        "ALTER TABLE replies ADD COLUMN signals TEXT NOT NULL DEFAULT '{}';",
+    ),
 ]
 
 
@@ -220,11 +225,15 @@ class QueueItem:
     reviewed_at: str | None  # when the verdict was committed
     revisions: int = 0  # how often the verdict was changed after the first one
     status_of_reply: str = "ok"  # the reply's own status: ok, cancelled, interrupted, …
+    raw_output: str = ""  # the model's whole output
+    signals: dict = field(default_factory=dict)  # the confidence signals behind `confidence`
+    feedback: tuple = ()  # ({"user", "thumbs", "comment", "created_at"}, …) on the reply (get_item only)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         d = dict(self.__dict__)
         d["reasons"] = list(self.reasons)
+        d["feedback"] = [dict(f) for f in self.feedback]
         return d
 
 
@@ -404,8 +413,8 @@ class ReviewStore:
         db.execute(
             "UPDATE replies SET updated_at = ?, question = ?, answer = ?, reasoning = ?, raw_confidence = ?, "
             "confidence = ?, domain = ?, domain_probability = ?, needs_review = ?, review_reasons = ?, "
-            "model = ?, prompt = ?, map_version = ?, raw_output = ?, tokens = ?, timings_ms = ?, status = ? "
-            "WHERE id = ?",
+            "model = ?, prompt = ?, map_version = ?, raw_output = ?, tokens = ?, timings_ms = ?, status = ?, "
+            "signals = ? WHERE id = ?",
             (
                 utc_now(),
                 reply.question,
@@ -424,6 +433,7 @@ class ReviewStore:
                 reply.tokens,
                 json.dumps(reply.timings_ms),
                 status,
+                json.dumps(reply.signals),
                 reply_id,
             ),
         )
@@ -436,6 +446,7 @@ class ReviewStore:
         d = dict(rows[0])
         d["review_reasons"] = json.loads(d["review_reasons"])
         d["timings_ms"] = json.loads(d["timings_ms"])
+        d["signals"] = json.loads(d["signals"])
         d["needs_review"] = bool(d["needs_review"])
         return d
 
@@ -500,7 +511,7 @@ class ReviewStore:
 
     _ITEM_SQL = (
         "SELECT v.*, r.public_id, r.question, r.answer, r.reasoning, r.raw_confidence, r.confidence, r.domain, "
-        "r.user, r.status AS reply_status FROM reviews v JOIN replies r ON r.id = v.reply_id "
+        "r.user, r.status AS reply_status, r.raw_output, r.signals FROM reviews v JOIN replies r ON r.id = v.reply_id "
     )
 
     def queue(self, status: str | None = "open", domain: str | None = None, limit: int = 200) -> list[QueueItem]:
@@ -517,8 +528,14 @@ class ReviewStore:
         return [self._item(row) for row in self._read(sql, (*params, int(limit)))]
 
     def get_item(self, item_id: int) -> QueueItem | None:
+        """One review item in full, with every thumbs up/down and comment given on its reply."""
         rows = self._read(self._ITEM_SQL + "WHERE v.id = ?", (item_id,))
-        return self._item(rows[0]) if rows else None
+        if not rows:
+            return None
+        item = self._item(rows[0])
+        feedback = tuple({k: f[k] for k in ("user", "thumbs", "comment", "created_at")}
+                         for f in self.feedback_for(item.reply_id))
+        return replace(item, feedback=feedback)
 
     @staticmethod
     def _item(row: sqlite3.Row) -> QueueItem:
@@ -541,6 +558,8 @@ class ReviewStore:
             reviewed_at=row["reviewed_at"],
             revisions=row["revisions"],
             status_of_reply=row["reply_status"],
+            raw_output=row["raw_output"],
+            signals=json.loads(row["signals"] or "{}"),
         )
 
     def submit_verdict(
@@ -613,6 +632,7 @@ class ReviewStore:
                 "tokens": row["tokens"],
                 "seconds": round(float(timings.get("generation", 0.0)) / 1000, 3),
                 "revisions": row["revisions"],
+                "signals": json.loads(row["signals"] or "{}"),  # so `calibrate fit` can fuse them too
             }
 
     def export_records(self, path: Path) -> int:

@@ -200,6 +200,16 @@ def queue_item_markdown(item, history=()) -> str:
     ]
     if item.reasoning:
         parts += ["<details><summary>Reasoning</summary>\n\n" + inert_markdown(item.reasoning) + "\n\n</details>"]
+    for f in item.feedback:
+        thumb = "👎 thumbs down" if f["thumbs"] == "down" else "👍 thumbs up"
+        comment = f" — “{inert_markdown(f['comment'])}”" if f["comment"] else " (no comment)"
+        parts.append(f"**{thumb}** by {html.escape(f['user'] or 'anonymous')}{comment}")
+    if item.signals:
+        shown = ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in item.signals.items() if isinstance(v, (int, float)))
+        parts.append(f"**Signals behind the confidence:** {shown or 'none'}")
+    if item.raw_output:
+        parts.append("<details><summary>The model's whole output</summary>\n\n"
+                     + inert_markdown(item.raw_output) + "\n\n</details>")
     if item.status_of_reply == "interrupted":
         parts.append("⚠ **Interrupted:** the app stopped while this answer was being written; "
                      "the text above is what had been written by then.")

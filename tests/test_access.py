@@ -171,7 +171,8 @@ def test_a_store_from_before_the_history_keeps_its_verdicts(tmp_path):
                      "INSERT INTO feedback (reply_id, created_at, user, thumbs) VALUES (1, '2026-01-01', 'sam', 'up');")
     db.close()
     store = ReviewStore(data)
-    assert store.applied_migrations() == ["0001_initial", "0002_owners_verdict_history_interrupted"]
+    assert store.applied_migrations() == ["0001_initial", "0002_owners_verdict_history_interrupted",
+                                         "0003_reply_signals"]
     (item,) = store.queue(status="all")
     assert re.fullmatch(r"[0-9a-f]{32}", item.reply_id) and item.verdict == "correct" and item.revisions == 0
     assert [(v["verdict"], v["reviewer"]) for v in store.verdict_history(item.id)] == [("correct", "rita")]
@@ -320,3 +321,21 @@ def test_a_reviewer_sees_an_interrupted_answer_as_such():
     text = queue_item_markdown(item)
     assert "the app stopped while this answer was being written" in text and "Interrupted" in text
     assert Actor("sam").any_reply is False
+
+
+def test_reviewers_see_the_comment_the_raw_output_and_the_signals(app):
+    """Issue 14.12: the reviewer's item shows who thumbed it down and why, the whole output and every signal."""
+    from assistant import ui
+
+    sam = _client(app, "sam")
+    reply = sam.predict("What is 12 times 11?", None, api_name="/ask")
+    sam.predict(reply["reply_id"], "down", "12 × 11 is 132, but the working is <b>wrong</b>", api_name="/feedback")
+    item = next(i for i in app.store.queue() if i.reply_id == reply["reply_id"])
+    full = app.store.get_item(item.id)
+    assert [(f["user"], f["thumbs"]) for f in full.feedback] == [("sam", "down")]
+    assert full.raw_output == reply["raw_output"] and full.signals == reply["signals"] and full.signals
+    text = ui.queue_item_markdown(full)
+    assert "thumbs down** by sam" in text and "the working is &lt;b&gt;wrong&lt;/b&gt;" in text
+    assert "The model's whole output" in text and "Signals behind the confidence" in text and "stated" in text
+    (record,) = [r for r in app.store.records() if r["id"] == f"review-{reply['reply_id']}"] or [None]
+    assert record is None  # no verdict yet: not a record

@@ -21,7 +21,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY_FIELDS = set(Reply.__dataclass_fields__)
-REVIEW_RECORD_FIELDS = [*RECORD_FIELDS, "revisions"]  # the `calibrate collect` schema, plus revisions
+REVIEW_RECORD_FIELDS = [*RECORD_FIELDS, "revisions", "signals"]  # the `calibrate collect` schema, plus revisions
 
 
 def client(app, name: str) -> Client:

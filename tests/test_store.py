@@ -20,7 +20,7 @@ from assistant.store import DB_FILENAME, MIGRATIONS, Actor, ReviewStore
 from calibration.collect import RECORD_FIELDS
 
 # The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
-REVIEW_RECORD_FIELDS = (*RECORD_FIELDS, "revisions")
+REVIEW_RECORD_FIELDS = (*RECORD_FIELDS, "revisions", "signals")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def test_verdict_round_trip_and_export(store, tmp_path, verdict, corrected, gold
     assert record == {
         "id": f"review-{reply_id}", "domain": "math", "question": "What is 12*11?", "gold": gold, "answer": "132",
         "raw_confidence": 0.9, "correct": correct, "parse_ok": True, "model": "fake-model",
-        "prompt": "confidence_tags", "tokens": 17, "seconds": 1.5, "revisions": 0,
+        "prompt": "confidence_tags", "tokens": 17, "seconds": 1.5, "revisions": 0, "signals": {},
     }
 
 
