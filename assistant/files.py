@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -20,6 +21,8 @@ def write_atomic(text: str | Iterable[str], path: Path, *, overwrite: bool = Tru
     replacing a file). `mode` (e.g. 0o600) is set on the temp file before it becomes visible.
     """
     path = Path(path)
+    if path.is_dir():  # else the rename fails naming the hidden temp file, not what the user passed
+        raise IsADirectoryError(errno.EISDIR, "is a folder; pass a file path", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -202,6 +202,7 @@ def write_data_files(tmp_path: Path) -> None:
     good = {"id": "g1", "domain": "math", "question": "What is 2 + 2?", "answer": "4", "aliases": [],
             "answer_type": "number"}
     (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "maps-folder").mkdir()
     (tmp_path / "malformed.jsonl").write_text(json.dumps(good) + "\n\n{not json\n")
     (tmp_path / "baddomain.jsonl").write_text(json.dumps(good) + "\n" + json.dumps({**good, "id": "g2",
                                                                                     "domain": "history"}) + "\n")
@@ -216,6 +217,7 @@ ERRORS = [
     (["make-data", "--domain", "history", "--n", "5", "--out", "x.jsonl"], ["unknown domain 'history'", "math"]),
     (["make-data", "--domain", "math", "--n", "0", "--out", "x.jsonl"], ["--n", "at least 1"]),
     (["make-data", "--domain", "factual", "--n", "100000", "--out", "x.jsonl"], ["at most"]),
+    (["make-data", "--domain", "math", "--n", "3", "--out", "maps-folder"], ["maps-folder: is a folder; pass a file"]),
     (["collect", "--data", "missing.jsonl", "--out", "r.jsonl"], ["missing.jsonl: no such file"]),
     (["collect", "--data", "empty.jsonl", "--out", "r.jsonl"], ["no questions in empty.jsonl"]),
     (["collect", "--data", "malformed.jsonl", "--out", "r.jsonl"], ["malformed.jsonl:3: malformed JSON line"]),
