@@ -283,12 +283,12 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
             live = stats.get("all")
             summary = (
                 f"**Active map {maps.version}** for model `{maps.model}`, prompt `{maps.prompt}`, "
-                f"fitted {maps.fitted_at}."
+                f"fitted {ui.human_date(maps.fitted_at)}."
                 + ("" if maps.matches(assistant.backend.model_id, assistant.prompt.id)
                    else f" ⚠ It does not match the running model `{assistant.backend.model_id}`.")
                 + f"\n\nSince the fit: **{live.count if live else 0}** answers reviewed"
-                + (f", {ui._num(live.accuracy, pct=True)} correct, ECE {ui._num(live.ece)}." if live and live.count
-                   else ".")
+                + (f", {ui._num(live.accuracy, pct=True)} correct, expected calibration error "
+                   f"{ui._num(live.ece)}{ui.few_answers(live.count)}." if live and live.count else ".")
             )
         return summary, ui.dashboard_rows(maps, stats), ui.reliability_figure(maps, reviewed), \
             ui.histogram_figure(maps, answered)

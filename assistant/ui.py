@@ -76,6 +76,29 @@ def confidence_band(confidence: float | None) -> tuple[str, str]:
     return _BANDS[-1][1:]  # pragma: no cover
 
 
+MIN_TO_JUDGE = 30  # a rate from fewer answers is shown with a warning
+
+
+def human_date(iso: str | None) -> str:
+    """"1 Dec 2026, 09:31 UTC" for an ISO-8601 time; the text itself when it is not one."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def few_answers(n: int | None) -> str:
+    """A warning to put after a figure that rests on `n` answers; "" when there are enough."""
+    if n is None or n >= MIN_TO_JUDGE:
+        return ""
+    return f" (from only {n} answer{'s' if n != 1 else ''}: too few to judge)"
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
@@ -113,14 +136,18 @@ def _map_details(maps, domain: str) -> str:
     m = flat_metrics(dm.metrics)
     held_out = isinstance(m.get("ece_calibrated_holdout"), (int, float))
     ece = m.get("ece_calibrated_holdout") if held_out else m.get("ece_calibrated")
-    ece_text = (f"{ece * 100:.1f} points" + (" on answers it was not fitted on" if held_out else "")
+    checked = m.get("n_holdout") if held_out else dm.n_samples
+    ece_text = (f"{ece * 100:.1f} percentage points"
+                + (f" on {checked} answers it was not fitted on" if held_out else " on the answers it was fitted on")
+                + few_answers(checked)
                 if isinstance(ece, (int, float)) else "not measured")
     signals = _SIGNAL_WORDS.get(getattr(maps, "signals", "stated"), _SIGNAL_WORDS["stated"])
     return (
-        f"Calibration map {html.escape(str(maps.version))} (fitted {html.escape(str(maps.fitted_at))}), "
+        f"Calibration map {html.escape(str(maps.version))} (fitted {html.escape(human_date(maps.fitted_at))}), "
         f"{html.escape(dm.domain)} map from {dm.n_samples} checked answers; "
         f"it reads {signals}; "
-        f"its measured calibration error (ECE) is {ece_text}; "
+        f"on average its figures were off from how often such answers were right by {ece_text} "
+        f"(the expected calibration error); "
         f"answers below {_pct(dm.threshold)} are sent for a human check. {guarantee_sentence(maps, domain)}"
     )
 
@@ -274,7 +301,7 @@ def dashboard_rows(maps, stats: dict) -> list[list[str]]:
             _num(m.get("ece_raw")), _num(m.get("ece_calibrated")), _num(m.get("brier_raw")),
             _num(m.get("brier_calibrated")), _num(m.get("auroc_raw")), _num(m.get("auroc_calibrated")),
             str(live.count) if live else "0", _num(live.accuracy, pct=True) if live else "—",
-            _num(live.ece) if live else "—",
+            (_num(live.ece) + ("" if live.count >= MIN_TO_JUDGE else f" (n={live.count}: too few)")) if live else "—",
             "fused" if dm.combiner else "stated", _num(m.get("ece_calibrated_holdout")),
             _num(m.get("auroc_holdout")), _signal_aurocs(dm.metrics.get("signal_auroc_holdout")),
             _guarantee_cell(dm, m),

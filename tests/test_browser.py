@@ -139,6 +139,10 @@ def test_admin_dashboard_renders(browser, app):
     s = Session(browser, app, "ann")
     s.page.get_by_role("tab", name="Dashboard").click()
     s.page.wait_for_selector("#cc-dash-summary:has-text('Active map v0001')", timeout=30_000)
+    summary = s.page.inner_text("#cc-dash-summary")
+    assert "fitted 1 Jan 2020, 00:00 UTC" in summary and "2020-01-01T" not in summary  # a date for people
+    if "answers reviewed," in summary:  # reviewed answers exist: a rate from few of them says so
+        assert "too few to judge" in summary
     s.page.wait_for_timeout(1500)
     assert s.page.locator("img, svg, canvas").count() > 0
     s.shot("dashboard.png")

@@ -60,7 +60,7 @@ def test_badge_details_name_map_version_samples_and_ece():
 
     html = ui.badge_html({"confidence": 0.5, "raw_confidence": 0.6, "domain": "math", "domain_probability": 0.9},
                          make_maps())
-    assert "v0001" in html and "300 checked answers" in html and "5.0 points" in html
+    assert "v0001" in html and "300 checked answers" in html and "5.0 percentage points" in html
 
 
 def test_review_marker_lists_plain_reasons():
@@ -90,7 +90,7 @@ def test_dashboard_rows_and_figures():
     maps = make_maps()
     rows = ui.dashboard_rows(maps, {"math": ReviewStats(count=4, correct=3, accuracy=0.75, ece=0.1)})
     assert rows[0] == ["math", "300", "50%", "80%", "0.200", "0.050", "0.300", "0.200", "0.700", "0.700", "4", "75%",
-                       "0.100", "stated", "—", "—", "—", "—"]  # hand-made maps: no held-out figures or risk target
+                       "0.100 (n=4: too few)", "stated", "—", "—", "—", "—"]  # hand-made maps: no held-out figures or risk target
     assert rows[1][10:13] == ["0", "—", "—"]
     assert len(rows[0]) == len(ui.DASHBOARD_COLUMNS)
     reviewed = [{"domain": "math", "raw_confidence": 0.9, "confidence": 0.72, "correct": True}]
@@ -119,3 +119,17 @@ def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
         "<details>")[0]
     row = ui.dashboard_rows(maps_with(1.0), {})[0]
     assert row[-1] == "none (120 checked): all flagged"
+
+
+def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
+    from assistant.store import ReviewStats
+    from tests.conftest import make_maps
+
+    assert ui.human_date("2026-12-01T09:31:36+00:00") == "1 Dec 2026, 09:31 UTC"
+    assert ui.human_date("yesterday") == "yesterday"
+    assert ui.few_answers(1) == " (from only 1 answer: too few to judge)" and ui.few_answers(30) == ""
+    about = ui.badge_html({"confidence": 0.8, "raw_confidence": 0.9, "domain": "math"}, make_maps())
+    assert "fitted 1 Jan 2020, 00:00 UTC" in about and "percentage points" in about
+    assert "expected calibration error" in about and "2020-01-01T" not in about
+    row = ui.dashboard_rows(make_maps(), {"math": ReviewStats(count=1, correct=0, accuracy=0.0, ece=0.616)})[0]
+    assert row[12] == "0.616 (n=1: too few)"
