@@ -78,7 +78,9 @@ def combine_stats(first: GenerationStats, second: GenerationStats) -> Generation
         finish_reason=second.finish_reason if second.finish_reason != "stop" else first.finish_reason,
         seconds=first.seconds + second.seconds,
         first_token_seconds=first.first_token_seconds,
-        evidence=first.evidence,  # the answer's tokens; the confidence turn's are not read
+        # The answer's tokens. Their number distributions go: the stated confidence was written in the
+        # second turn, and a number of the first (the answer "90") must not be read as its digits.
+        evidence=replace(first.evidence, numbers={}) if first.evidence is not None else None,
     )
 
 

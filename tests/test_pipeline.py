@@ -174,3 +174,14 @@ def test_cli_ask_json_with_the_real_model(tmp_path):
     assert reply["needs_review"] == bool(reply["review_reasons"])
     if reply["raw_confidence"] is not None:
         assert reply["map_version"] is not None and reply["confidence"] is not None
+
+
+def test_a_two_turn_reply_does_not_read_the_answers_digits_as_the_confidence():
+    from assistant.backend import GenerationStats, TokenEvidence
+    from assistant.pipeline import combine_stats
+
+    first = GenerationStats(3, "stop", evidence=TokenEvidence(("The", " answer", " 90"), (-0.1, -0.2, -0.3),
+                                                             {2: {"9": 0.5, "8": 0.5}}))
+    both = combine_stats(first, GenerationStats(4, "stop"))
+    assert both.evidence.numbers == {} and both.evidence.logprobs == first.evidence.logprobs
+    assert combine_stats(GenerationStats(1, "stop"), GenerationStats(1, "stop")).evidence is None
