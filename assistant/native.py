@@ -29,6 +29,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import platform
 import signal
@@ -133,8 +134,10 @@ def _installed_from(folder: Path) -> bool:
     return bool(direct_url) and json.loads(direct_url).get("url", "").startswith(folder.resolve().as_uri())
 
 
-def install_llama_cpp(*, version: str = LLAMA_CPP_VERSION, force: bool = False, log=print) -> Path:
-    """Build (or reuse) llama-cpp-python for this CPU and install it into this Python; return the wheel."""
+def install_llama_cpp(*, version: str = LLAMA_CPP_VERSION, force: bool = False, log=None) -> Path:
+    """Build (or reuse) llama-cpp-python for this CPU and install it into this Python; return the wheel.
+    `log(line)` reports progress (default: the module's logger; the CLI prints)."""
+    log = log or logging.getLogger(__name__).info
     args = ggml_cmake_args(cpu_features())
     folder = _wheel_cache_root() / build_key(version, args)
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
@@ -350,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "flags":
         return run_cli(lambda: print(" ".join(ggml_cmake_args(cpu_features()))))
     if args.command == "install-llama-cpp":
-        return run_cli(lambda: print(install_llama_cpp(version=args.version, force=args.force)) or 0)
+        return run_cli(lambda: print(install_llama_cpp(version=args.version, force=args.force, log=print)) or 0)
     if args.command == "smoke-check":
         return run_cli(_smoke_check)
     return _child(args.model)
