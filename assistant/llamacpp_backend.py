@@ -422,8 +422,7 @@ class LlamaCppBackend:
         if not self.evidence:
             seq.logprobs.append(0.0)
             return token
-        top = float(row.max())
-        log_total = top + float(np.log(np.exp(row - top).sum()))
+        log_total = _log_sum_exp(row)
         seq.logprobs.append(float(row[token]) - log_total)
         if token in self._number_set:
             seq.numbers[len(seq.tokens)] = self._number_distribution(row, log_total)
@@ -445,8 +444,7 @@ class LlamaCppBackend:
         seq.pending = []
         position += len(tokens)
         row = self._logits(len(tokens) - 1)
-        top = float(row.max())
-        first = self._number_distribution(row, top + float(np.log(np.exp(row - top).sum())))
+        first = self._number_distribution(row, _log_sum_exp(row))
         digits = ""
         for _ in range(_PROBE_DIGITS):
             token = int(row.argmax())
@@ -462,6 +460,12 @@ class LlamaCppBackend:
         self._c.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
         if seq.sampler is not None:
             self._c.llama_sampler_free(seq.sampler)
+
+
+def _log_sum_exp(row: np.ndarray) -> float:
+    """log Σ exp(row), the softmax normaliser of a logits row, computed without overflow."""
+    top = float(row.max())
+    return top + float(np.log(np.exp(row - top).sum()))
 
 
 def _free_all(c, batch, ctx, model) -> None:

@@ -24,7 +24,10 @@ from dataclasses import asdict, dataclass
 from .backend import TokenEvidence
 from .parsing import ParsedOutput
 
-__all__ = ["Signals", "SIGNAL_NAMES", "compute_signals", "expected_percent"]
+__all__ = ["Signals", "SIGNAL_NAMES", "VERBAL_ORDER", "compute_signals", "expected_percent"]
+
+# The model's own word on its confidence, most informative reading first (fusion reads the same).
+VERBAL_ORDER = ("stated_ev", "probe_ev", "stated")
 
 _CONFIDENCE_TAG = re.compile(r"<confidence>\s*(\d{1,3})")
 
@@ -49,10 +52,7 @@ class Signals:
     @property
     def verbal(self) -> float | None:
         """The model's own word on its confidence, most informative reading first."""
-        for value in (self.stated_ev, self.probe_ev, self.stated):
-            if value is not None:
-                return value
-        return None
+        return next((v for v in (getattr(self, n) for n in VERBAL_ORDER) if v is not None), None)
 
 
 SIGNAL_NAMES = tuple(Signals.__dataclass_fields__)

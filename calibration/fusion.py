@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.signals import VERBAL_ORDER
+
 __all__ = ["FEATURES", "SIGNAL_COLUMNS", "Combiner", "feature_matrix", "fit_combiner", "signal_matrix"]
 
 FEATURES = ("verbal_logit", "verbal_missing", "verbal_from_probe", "answer_mean_logp", "answer_min_logp",
@@ -29,7 +31,8 @@ _MISSING = float("nan")
 
 
 def _verbal(signals: dict) -> tuple[float | None, bool]:
-    for name in ("stated_ev", "probe_ev", "stated"):
+    """(the best verbal reading, whether it came from the probe), in assistant.signals' VERBAL_ORDER."""
+    for name in VERBAL_ORDER:
         value = signals.get(name)
         if value is not None:
             return float(value), name == "probe_ev"
