@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml assistant/native.py
 	# Not with pip's default -march=native: on Sapphire Rapids VMs that build holds llama.cpp's AMX
 	# kernels, which die with SIGILL at the first long prompt. install-llama-cpp turns on only the
 	# GGML_* instruction sets /proc/cpuinfo lists, never AMX, and keys its wheel by that flag set
-	# (pip's wheel cache is keyed by the sdist alone). `python -m assistant.native flags` prints them.
-	$(PY) -m assistant.native install-llama-cpp
+	# (pip's wheel cache is keyed by the sdist alone). `python -m assistant.models.native flags` prints them.
+	$(PY) -m assistant.models.native install-llama-cpp
 	# The real backend on a 200+ token prompt in a child process: a library that would crash fails here.
-	$(PY) -m assistant.native smoke-check
+	$(PY) -m assistant.models.native smoke-check
 	touch $(STAMP)
 
 install: $(STAMP)

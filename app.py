@@ -10,7 +10,7 @@ endpoints for `gradio_client`: /ask, /request_review, /feedback (staff);
 /dashboard_stats (admins).
 
 Only the web front end lives here: answering is `assistant.pipeline`, storage
-`assistant.store`, users `assistant.auth`, rendering `assistant.ui`.
+`assistant.web.store`, users `assistant.web.auth`, rendering `assistant.web.render`.
 """
 
 import argparse
@@ -26,7 +26,6 @@ log = logging.getLogger("calibrated_chat.app")
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 HISTORY_TURNS = 3  # earlier exchanges sent back to the model as context
-DOMAINS = ["all", "math", "factual", "science", "reasoning", "general"]
 VERDICTS = [("Correct", "correct"), ("Incorrect", "incorrect"), ("Not answerable", "not_answerable")]
 STORE_DOWN = "⚠ Reviews cannot be saved (the review store is not writable); answers are still shown."
 
@@ -36,12 +35,13 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
     every visitor then has `anonymous_role`. `notices` (a list, read on each page load) feeds the banner."""
     import gradio as gr
 
-    from assistant import ui
-    from assistant.access import EXPORT_PATH
-    from assistant.auth import role_at_least
-    from assistant.errors import CalibratedChatError, InputError, StoreError
+    from assistant.web import render as ui
+    from assistant.web.access import EXPORT_PATH
+    from assistant.web.auth import role_at_least
+    from assistant.core.errors import CalibratedChatError, InputError, StoreError
     from assistant.pipeline import clean_question
-    from assistant.store import Actor
+    from assistant.web.store import Actor
+    from assistant.core.domains import MAP_DOMAINS
 
     notices = notices if notices is not None else []
     cancels: dict[str, threading.Event] = {}  # session -> the running answer's stop flag
@@ -265,7 +265,7 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         require(request, "reviewer")
         if store is None:
             raise gr.Error(STORE_DOWN)
-        # Served by assistant.access.export_route to reviewers only; no copy in Gradio's file cache.
+        # Served by assistant.web.access.export_route to reviewers only; no copy in Gradio's file cache.
         return f"[Download the reviewed answers (JSONL)]({EXPORT_PATH.lstrip('/')})"
 
     # -- dashboard ---------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         require(request, "reviewer")
         if store is None:
             raise gr.Error(STORE_DOWN)
-        return list(store.records())
+        return [record.to_dict() for record in store.records()]
 
     def api_reload_maps(request: gr.Request = None) -> str:
         """Re-read the active calibration map (admins only); returns its version ("" if none)."""
@@ -427,7 +427,7 @@ def build_app(assistant, store, users, *, anonymous_role="admin", notices=None, 
         with gr.Tab("Review", id="review", visible=False) as review_tab:
             with gr.Row():
                 f_status = gr.Radio(["open", "closed", "all"], value="open", label="Status")
-                f_domain = gr.Dropdown(DOMAINS, value="all", label="Domain")
+                f_domain = gr.Dropdown(["all", *MAP_DOMAINS], value="all", label="Domain")
                 refresh = gr.Button("Refresh", elem_id="cc-review-refresh")
             table = gr.Dataframe(headers=["id", "asked", "domain", "calibrated", "raw", "reasons", "status",
                                           "question"], interactive=False, wrap=True)
@@ -491,11 +491,11 @@ def serve(demo, store, users, *, anonymous_role="admin", throttle=None, **launch
     """Start `demo`'s server behind the sign-in guard, with the reviewers' export route.
 
     main() and the tests start the app through here, so both run the same door. `throttle`: the
-    sign-in limits (an `assistant.access.LoginThrottle`; default its documented policy).
+    sign-in limits (an `assistant.web.access.LoginThrottle`; default its documented policy).
     """
     from starlette.middleware import Middleware
 
-    from assistant.access import LoginGuard, export_route
+    from assistant.web.access import LoginGuard, export_route
 
     def role_of_user(name):
         return users.role_of(name) if users else anonymous_role
@@ -540,7 +540,7 @@ def access_policy(users, host: str, share: bool, share_without_auth: bool) -> tu
     host, no share link) the one local user is admin; anywhere else visitors are staff,
     so review and dashboard are never open to the network without a password.
     """
-    from assistant.errors import InputError
+    from assistant.core.errors import InputError
 
     if users:
         return None, []
@@ -560,13 +560,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise, not news
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)  # "Loading model from …" on every start
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from assistant.auth import load_users
-    from assistant.backend import GenerationOptions
+    from assistant.web.auth import load_users
+    from assistant.models.backend import GenerationOptions
     from assistant.cli import model_config_from_args
-    from assistant.config import default_data_dir, set_offline_env
-    from assistant.errors import CalibratedChatError, StoreError
+    from assistant.core.config import default_data_dir, set_offline_env
+    from assistant.core.errors import CalibratedChatError, StoreError
     from assistant.pipeline import Assistant
-    from assistant.store import ReviewStore
+    from assistant.web.store import ReviewStore
 
     set_offline_env()
     data_dir = args.data_dir or default_data_dir()

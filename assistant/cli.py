@@ -16,8 +16,8 @@ import logging
 import sys
 import textwrap
 
-from .backend import GenerationOptions
-from .errors import run_cli
+from assistant.models.backend import GenerationOptions
+from assistant.core.errors import run_cli
 
 __all__ = ["main", "add_model_arguments", "model_config_from_args", "DATA_DIR_HELP", "MAPS_DIR_HELP"]
 
@@ -51,7 +51,7 @@ def model_config_from_args(args: argparse.Namespace):
     """Environment first, then command-line flags over it (a `--data-dir` also holds the model cache)."""
     from pathlib import Path
 
-    from .config import model_config_from_env
+    from assistant.core.config import model_config_from_env
 
     config = model_config_from_env().with_overrides(
         model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads
@@ -68,7 +68,7 @@ def _pct(value) -> str:
 
 def format_reply(reply, show_reasoning: bool = False) -> str:
     """The human-readable form of a Reply for the terminal."""
-    from .reply import REVIEW_REASONS
+    from assistant.core.reply import REVIEW_REASONS
 
     lines = []
     if show_reasoning and reply.reasoning:
@@ -88,7 +88,7 @@ def format_reply(reply, show_reasoning: bool = False) -> str:
 
 
 def _ask(args) -> int:
-    from .pipeline import Assistant
+    from assistant.pipeline import Assistant
 
     assistant = Assistant.from_config(
         model_config_from_args(args),
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # route and fit-router keep their own argument parsers in assistant.routing.
     if argv and argv[0] in ("route", "fit-router"):
-        from . import routing
+        from assistant import routing
 
         entry = routing.route_main if argv[0] == "route" else routing.fit_main
         return run_cli(lambda: entry(argv[1:]), interrupted="interrupted")

@@ -19,7 +19,7 @@ Where things are looked for:
   the last `Answer: …` / `Final answer: …` / `**Answer:** …` line; the last
   "the answer is …" (not "the answer is correct", which is a verdict); for a short final part (≤ 200 characters) its first line
   with any confidence statement cut off. "I don't know" and its variants
-  (`assistant.refusals.is_not_attempted`, the same detector grading uses) set `not_attempted`.
+  (`assistant.core.refusals.is_not_attempted`, the same detector grading uses) set `not_attempted`.
 * Confidence, first kind found: `<confidence>…</confidence>` tags; labelled or
   explicit statements (`Confidence: 85%`, `**Confidence:** 85 %`,
   `confidence level: high`, `my confidence is 0.9`, `I am 90% confident`, but not
@@ -45,9 +45,9 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from .errors import ParseError
-from .refusals import is_not_attempted
-from .reply import REVIEW_REASONS
+from assistant.core.errors import ParseError
+from assistant.core.refusals import is_not_attempted
+from assistant.core.reply import REVIEW_REASONS
 
 __all__ = [
     "ParsedOutput",

@@ -15,18 +15,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-from .backend import Backend, GenerationOptions, GenerationStats, Message, run_to_end
-from .errors import InputError, MapError
-from .parsing import ParsedOutput, parse_output, split_reasoning
-from .prompts import Prompt, load_prompt
-from .reply import REVIEW_REASONS, Reply
-from .signals import compute_signals
+from assistant.answer import Answer, stream_answer
+from assistant.core.errors import InputError, MapError
+from assistant.core.reply import REVIEW_REASONS, Reply
+from assistant.models.backend import Backend, GenerationOptions, Message
+from assistant.parsing import split_reasoning
+from assistant.prompts import Prompt, load_prompt
 
-__all__ = ["Assistant", "Update", "DEFAULT_THRESHOLD", "clean_question", "merge_followup", "combine_stats"]
+__all__ = ["Assistant", "Update", "clean_question"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.7  # review threshold when the maps file gives none for a domain
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TAGS = re.compile(r"</?answer>", re.IGNORECASE)
@@ -57,31 +56,6 @@ def clean_question(question: str, max_chars: int) -> str:
             "(shorten it, or raise the limit with --max-question-chars)"
         )
     return question
-
-
-def merge_followup(first: ParsedOutput, confidence_text: str) -> ParsedOutput:
-    """Combine a two-turn prompt's answer (first turn) with its confidence (second turn)."""
-    second = parse_output(confidence_text)
-    issues = [i for i in first.issues if i != "no_confidence"]
-    issues += [i for i in second.issues if i not in ("no_answer", "not_attempted")]
-    return ParsedOutput(
-        reasoning=first.reasoning, final=first.final, answer=first.answer,
-        raw_confidence=second.raw_confidence, not_attempted=first.not_attempted,
-        issues=tuple(dict.fromkeys(issues)),
-    )
-
-
-def combine_stats(first: GenerationStats, second: GenerationStats) -> GenerationStats:
-    """Stats of two generations for one reply (a two-turn prompt)."""
-    return GenerationStats(
-        tokens=first.tokens + second.tokens,
-        finish_reason=second.finish_reason if second.finish_reason != "stop" else first.finish_reason,
-        seconds=first.seconds + second.seconds,
-        first_token_seconds=first.first_token_seconds,
-        # The answer's tokens. Their number distributions go: the stated confidence was written in the
-        # second turn, and a number of the first (the answer "90") must not be read as its digits.
-        evidence=replace(first.evidence, numbers={}) if first.evidence is not None else None,
-    )
 
 
 def _visible(final: str) -> str:
@@ -136,9 +110,9 @@ class Assistant:
         """Load the model, prompt, router and active maps. Errors name what to fix."""
         from calibration.maps import map_store
 
-        from .config import ModelConfig
-        from .loading import load_backend
-        from .routing import DomainRouter, load_embedder
+        from assistant.core.config import ModelConfig
+        from assistant.models.registry import load_backend
+        from assistant.routing import DomainRouter, load_embedder
 
         store = map_store(maps_dir, data_dir)
         prompt = load_prompt(prompt_id)
@@ -180,50 +154,24 @@ class Assistant:
     ) -> Iterator[Update]:
         """Yield `Update`s while the model writes; the last one carries the Reply."""
         question = clean_question(question, self.max_question_chars)
-        messages = self._messages(question, history)
-        timings: dict[str, float] = {}
-
         start = time.perf_counter()
-        text, stats = "", None
-        gen = self.backend.stream(messages, self.options, cancel)
+        text = ""
+        gen = stream_answer(self.backend, self.prompt, question, self.options, history=history, cancel=cancel)
         while True:
             try:
                 text += next(gen)
             except StopIteration as stop:
-                stats = stop.value
+                answer = stop.value
                 break
             reasoning, final = split_reasoning(text)
             yield Update(reasoning=reasoning, answer=_visible(final))
-        raw_output = text
-
-        t = time.perf_counter()
-        parsed = parse_output(text)
-        timings["parse"] = (time.perf_counter() - t) * 1000
-
-        if self.prompt.followup and parsed.answer is not None and not parsed.not_attempted:
-            followup = self.prompt.followup_messages(question, parsed.answer)
-            confidence_text, more = run_to_end(self.backend.stream(followup, self.options, cancel))
-            raw_output += "\n\n[confidence turn]\n" + confidence_text
-            stats = combine_stats(stats, more)
-            t = time.perf_counter()
-            parsed = merge_followup(parsed, confidence_text)
-            timings["parse"] += (time.perf_counter() - t) * 1000
-        timings["generation"] = (time.perf_counter() - start) * 1000 - timings["parse"]
-
-        reply = self._finish(question, parsed, stats, raw_output, timings)
+        timings = {"parse": answer.parse_ms, "generation": (time.perf_counter() - start) * 1000 - answer.parse_ms}
+        reply = self._finish(question, answer, timings)
         yield Update(reasoning=reply.reasoning, answer=reply.answer or "", reply=reply)
 
-    def _messages(self, question: str, history: list[Message] | None) -> list[Message]:
-        messages = self.prompt.messages(question)
-        if history:
-            turns = [m for m in history if m.get("role") in ("user", "assistant")]
-            messages = messages[:-1] + turns + messages[-1:]
-        return messages
-
-    def _finish(self, question, parsed: ParsedOutput, stats: GenerationStats, raw_output, timings) -> Reply:
-        reasons = set(parsed.issues)
-        if stats.finish_reason == "length":
-            reasons.add("truncated")
+    def _finish(self, question: str, answer: Answer, timings: dict[str, float]) -> Reply:
+        parsed = answer.parsed
+        reasons = set(answer.issues)
 
         t = time.perf_counter()
         route = self.router.route(question)
@@ -232,7 +180,7 @@ class Assistant:
             reasons.add("uncertain_domain")
 
         t = time.perf_counter()
-        signals = compute_signals(parsed, stats.evidence).to_dict()
+        signals = answer.signals.to_dict()
         confidence, map_version = self._calibrate(route.domain, signals, reasons)
         timings["calibrate"] = (time.perf_counter() - t) * 1000
 
@@ -251,13 +199,13 @@ class Assistant:
             map_version=map_version,
             timings_ms={k: round(v, 3) for k, v in timings.items()},
             question=question,
-            raw_output=raw_output,
-            tokens=stats.tokens,
+            raw_output=answer.raw_output,
+            tokens=answer.stats.tokens,
             signals=signals,
         )
 
     def _calibrate(self, domain: str, signals: dict, reasons: set) -> tuple[float | None, str | None]:
-        """Map the answer's signals (see assistant.signals); add `uncalibrated` / `low_confidence` to reasons."""
+        """Map the answer's signals (see assistant.core.signals); add `uncalibrated` / `low_confidence` to reasons."""
         maps = self.maps
         if maps is None:
             reasons.add("uncalibrated")

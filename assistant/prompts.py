@@ -29,8 +29,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser ships as `tomli`
     import tomli as tomllib
 
-from .backend import Message
-from .errors import TemplateError
+from assistant.models.backend import Message
+from assistant.core.errors import TemplateError
 
 __all__ = ["Prompt", "load_prompt", "list_prompts", "render", "DEFAULT_PROMPT", "PROMPTS_DIR"]
 

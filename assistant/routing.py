@@ -31,9 +31,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from assistant.config import set_offline_env
-from assistant.errors import DataError, ModelLoadError, ModelNotFoundError, run_cli
-from assistant.files import write_atomic
+from assistant.core.config import set_offline_env
+from assistant.core.errors import DataError, ModelLoadError, ModelNotFoundError, run_cli
+from assistant.core.domains import DOMAINS, GENERAL
+from assistant.core.files import atomic_write
 
 __all__ = [
     "DOMAINS",
@@ -54,8 +55,6 @@ __all__ = [
     "route_main",
 ]
 
-DOMAINS = ("math", "factual", "science", "reasoning")
-GENERAL = "general"
 # 0.5 = no domain holds a majority. From the cross-validated table `fit` prints (1795 own
 # examples): 0.17% go to general at 0.5, while 0.7 would send 1.9% there although 85% of those
 # were routed right, so a higher threshold only trades right domains for the coarser general
@@ -283,9 +282,9 @@ class DomainRouter:
         )
 
     def save(self, path: Path | str = DEFAULT_ROUTER_PATH) -> Path:
-        """Write router.json atomically (`assistant.files.write_atomic`)."""
+        """Write router.json atomically (`assistant.core.files.atomic_write`)."""
         path = Path(path)
-        write_atomic(json.dumps(self.to_dict(), indent=1) + "\n", path)
+        atomic_write(json.dumps(self.to_dict(), indent=1) + "\n", path)
         return path
 
     @classmethod

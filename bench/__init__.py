@@ -9,9 +9,9 @@ Modules: `run` (sections and the CLI), `report` (table and RESULTS.md), `decode`
 `questions` (the fixed inputs). Figures are printed, never asserted.
 """
 
-from .questions import DECODE_PROMPT, QUESTIONS
-from .report import format_table, results_markdown, table_rows
-from .system import percentile, summarize
+from bench.questions import DECODE_PROMPT, QUESTIONS
+from bench.report import format_table, results_markdown, table_rows
+from bench.system import percentile, summarize
 
 __all__ = [
     "DECODE_PROMPT",

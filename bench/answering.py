@@ -1,7 +1,7 @@
 """The answering path under the clock: time to first token and pipeline overhead through
 `Assistant.ask_stream`, and `calibrate collect` throughput at several batch sizes.
 
-Overhead outside generation = prompt rendering (timed here: `Assistant._messages`, the same
+Overhead outside generation = prompt rendering (timed here: `assistant.answer.conversation`, the same
 call `ask_stream` makes) + parse + embed/classify + calibrate (from `Reply.timings_ms`).
 When no calibration map is active for the model, a synthetic bench map (five knots, not a
 fit) is stored in a temporary folder, so the calibrate step still runs a real map lookup.
@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .questions import QUESTIONS
-from .system import summarize
+from assistant.answer import conversation
+from bench.questions import QUESTIONS
+from bench.system import summarize
 
 __all__ = ["bench_maps_dir", "collect_items", "collect_throughput", "pipeline_timings"]
 
@@ -66,7 +67,7 @@ def pipeline_timings(assistant, n_questions: int) -> dict:
     tokens = 0
     for _, question in QUESTIONS[:n_questions]:
         t = time.perf_counter()
-        assistant._messages(question, None)  # what ask_stream renders first
+        conversation(assistant.prompt, question, None)  # what ask_stream renders first
         rendered = (time.perf_counter() - t) * 1000
         start = time.perf_counter()
         first, reply = None, None
@@ -98,7 +99,8 @@ def pipeline_timings(assistant, n_questions: int) -> dict:
 
 def collect_items(n: int, seed: int = 0) -> list[dict]:
     """n generated questions, the four domains interleaved (a prefix of a longer run)."""
-    from calibration.datagen import DOMAINS, make_questions
+    from assistant.core.domains import DOMAINS
+    from calibration.datagen import make_questions
 
     per = -(-n // len(DOMAINS))
     pools = [make_questions(d, per, seed) for d in DOMAINS]
@@ -115,7 +117,7 @@ def collect_throughput(
     prompt_id: str = "confidence_tags",
 ) -> dict:
     """Questions/minute of `calibration.collect.collect` over `items` per batch size (fresh out file each)."""
-    from assistant.backend import GenerationOptions
+    from assistant.models.backend import GenerationOptions
     from assistant.prompts import load_prompt
     from calibration.collect import collect
 

@@ -17,13 +17,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .questions import QUESTIONS
+from bench.questions import QUESTIONS
 
 __all__ = ["evidence_cost"]
 
 
 def _answer_seconds(backend, prompt, question: str, options) -> tuple[float, int]:
-    from assistant.backend import run_to_end
+    from assistant.models.backend import run_to_end
 
     start = time.perf_counter()
     _, stats = run_to_end(backend.stream(prompt.messages(question), options))
@@ -32,9 +32,9 @@ def _answer_seconds(backend, prompt, question: str, options) -> tuple[float, int
 
 def evidence_cost(n_questions: int = 20, repeats: int = 3, threads: int | None = None) -> dict:
     """Seconds per answer with evidence and probe on vs off (the reference), and their ratio."""
-    from assistant.backend import GenerationOptions
-    from assistant.config import ModelConfig
-    from assistant.llamacpp_backend import LlamaCppBackend
+    from assistant.models.backend import GenerationOptions
+    from assistant.core.config import ModelConfig
+    from assistant.models.llamacpp import LlamaCppBackend
     from assistant.prompts import load_prompt
 
     backend = LlamaCppBackend(ModelConfig(threads=threads))

@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .questions import QUESTIONS
-from .system import AppProcess, summarize
+from bench.questions import QUESTIONS
+from bench.system import AppProcess, summarize
 
 __all__ = ["BUSY_WORDS", "RequestRecord", "classify", "main", "run_load"]
 
@@ -118,9 +118,9 @@ def run_load(
     sample_every: float = 0.5,
 ) -> dict:
     """Run the load test with scratch files under `work`; return figures and every request's record."""
-    from assistant.loading import resolve_model
+    from assistant.models.registry import resolve_model
 
-    from .answering import bench_maps_dir
+    from bench.answering import bench_maps_dir
 
     maps_dir, _ = bench_maps_dir(work / "maps", resolve_model(None).model_id, "confidence_tags")
     args = ["--queue-size", queue_size, "--data-dir", work / "app-data", "--maps-dir", maps_dir]

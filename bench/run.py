@@ -24,8 +24,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from . import answering, decode, system
-from .report import format_table, results_markdown, table_rows
+from bench import answering, decode, system
+from bench.report import format_table, results_markdown, table_rows
 
 __all__ = ["SECTIONS", "Settings", "main", "parse_args", "run_bench"]
 
@@ -72,8 +72,8 @@ def _section(name: str, settings: Settings, fn, *args) -> dict:
 
 def run_bench(settings: Settings, work: Path) -> dict:
     """Run the selected sections with scratch files under `work`; return the results as one dict."""
-    from assistant.config import ModelConfig, set_offline_env
-    from assistant.loading import llama_cpp_installed, load_backend, resolve_model
+    from assistant.core.config import ModelConfig, set_offline_env
+    from assistant.models.registry import llama_cpp_installed, load_backend, resolve_model
 
     set_offline_env()
     cache = work / "model-cache"  # empty: the load section's first transformers load is a cold one
@@ -118,8 +118,8 @@ def _meta(settings: Settings) -> dict:
 
 
 def _decode_section(settings: Settings, backend, raw_ok: bool, bandwidth: dict) -> dict:
-    from assistant.backend import default_model_path
-    from assistant.llamacpp_backend import N_CTX
+    from assistant.models.backend import default_model_path
+    from assistant.models.llamacpp import N_CTX
 
     n, reps = settings.decode_tokens, settings.decode_repeats
     out = {
@@ -179,7 +179,7 @@ def _bound(backend, tokens_per_s, bandwidth: dict, threads: int) -> dict:
 
 
 def _pipeline_section(settings: Settings, maps_dir: Path) -> dict:
-    from assistant.config import ModelConfig
+    from assistant.core.config import ModelConfig
     from assistant.pipeline import Assistant
 
     assistant = Assistant.from_config(ModelConfig(threads=settings.threads), maps_dir=maps_dir)
@@ -216,7 +216,7 @@ def _collect_section(settings: Settings, backend, work: Path) -> dict:
 def _app_section(settings: Settings, maps_dir: Path, work: Path) -> dict:
     from gradio_client import Client
 
-    from .questions import QUESTIONS
+    from bench.questions import QUESTIONS
 
     args = ["--data-dir", work / "app-data", "--maps-dir", maps_dir, "--threads", settings.threads]
     if settings.app_max_new_tokens:

@@ -6,32 +6,10 @@ thresholds; `report` builds held-out reports and plots. Importing the package
 is cheap: scikit-learn, scipy and matplotlib load only when used.
 """
 
-from .fitting import cross_validated_predictions, describe_sources, fit_maps, review_threshold
-from .maps import (
-    MAP_DOMAINS,
-    SCHEMA_VERSION,
-    CalibrationMaps,
-    DomainMap,
-    IsotonicCalibrator,
-    MapStore,
-    map_store,
-    load_maps,
-    save_maps,
-)
-from .metrics import (
-    adaptive_calibration_error,
-    aurc,
-    auroc,
-    brier_score,
-    coverage,
-    expected_calibration_error,
-    maximum_calibration_error,
-    overconfidence,
-    reliability_bins,
-    risk_coverage_curve,
-    selective_risk,
-)
-from .report import build_report, calibrated_confidences, format_maps_summary, format_report, write_plots
+from calibration.fitting import cross_validated_predictions, describe_sources, fit_maps, review_threshold
+from calibration.maps import MAP_DOMAINS, SCHEMA_VERSION, CalibrationMaps, DomainMap, IsotonicCalibrator, MapStore, map_store, load_maps, save_maps
+from calibration.metrics import adaptive_calibration_error, aurc, auroc, brier_score, coverage, expected_calibration_error, maximum_calibration_error, overconfidence, reliability_bins, risk_coverage_curve, selective_risk
+from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report, write_plots
 
 __all__ = [
     "MAP_DOMAINS",

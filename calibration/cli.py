@@ -24,18 +24,19 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.backend import GenerationOptions
-from assistant.errors import DataError, MapError, run_cli
+from assistant.models.backend import GenerationOptions
+from assistant.core.errors import DataError, MapError, run_cli
 
-from .jsonl import DOMAINS, read_items, read_jsonl
-from .maps import SIGNAL_SETS
+from assistant.core.domains import DOMAINS
+from assistant.core.jsonl import read_numbered
+from assistant.core.record import Record
+from calibration.items import read_items
+from calibration.maps import SIGNAL_SETS
 
 __all__ = ["build_parser", "load_records", "main"]
 
 log = logging.getLogger("calibrate")
 
-# Fields `fit` and `report` need in every record (the full schema is collect.RECORD_FIELDS).
-NEEDED_FIELDS = ("id", "domain", "raw_confidence", "correct", "model", "prompt")
 
 
 def _check_exists(paths) -> None:
@@ -69,32 +70,28 @@ def _items_again(paths: list[Path], on_error: str) -> Iterator[dict]:
             yield item
 
 
-def load_records(paths: list[Path], *, on_error: str = "stop", keep_model=None, keep_prompt=None) -> list[dict]:
+def load_records(paths: list[Path], *, on_error: str = "stop", keep_model=None, keep_prompt=None) -> list[Record]:
     """Read records files; refuse to mix (model, prompt) pairs unless told which to keep."""
     _check_exists(paths)
     records, seen = [], set()
     for path in paths:
-        for rec in read_jsonl(path, on_error=on_error):
-            missing = [k for k in NEEDED_FIELDS if k not in rec]
-            # a list or object here would crash the set and dict lookups below (unhashable)
-            nested = [k for k in ("id", "model", "prompt") if isinstance(rec.get(k), (list, dict))]
-            if missing or nested:
-                message = (f"{path}: record {rec.get('id', '?')!r} lacks field(s) {', '.join(missing)}" if missing
-                           else f"{path}: record {rec['id']!r}: field(s) {', '.join(nested)} must be text, not "
-                                "a list or object")
+        for lineno, data in read_numbered(Path(path), on_error):
+            try:
+                rec = Record.from_dict(data, where=f"{path}:{lineno}: record")
+            except DataError as err:
                 if on_error == "stop":
-                    raise DataError(message + " (pass --on-error skip to skip such records)")
-                log.warning("skipping %s", message)
+                    raise DataError(f"{err} (pass --on-error skip to skip such records)") from None
+                log.warning("skipping %s", err)
                 continue
-            if rec["id"] in seen:
-                log.warning("%s: duplicate record id %r, keeping the first", path, rec["id"])
+            if rec.id in seen:
+                log.warning("%s: duplicate record id %r, keeping the first", path, rec.id)
                 continue
-            seen.add(rec["id"])
+            seen.add(rec.id)
             records.append(rec)
-    pairs = sorted({(str(r["model"]), str(r["prompt"])) for r in records})
+    pairs = sorted({(r.model, r.prompt) for r in records})
     if keep_model or keep_prompt:
-        records = [r for r in records if (keep_model in (None, r["model"])) and (keep_prompt in (None, r["prompt"]))]
-        pairs = sorted({(r["model"], r["prompt"]) for r in records})
+        records = [r for r in records if (keep_model in (None, r.model)) and (keep_prompt in (None, r.prompt))]
+        pairs = sorted({(r.model, r.prompt) for r in records})
     if len(pairs) > 1:
         listing = "; ".join(f"model={m} prompt={p}" for m, p in pairs)
         raise DataError(f"records mix {len(pairs)} (model, prompt) pairs ({listing}): a map is valid for one "
@@ -105,14 +102,14 @@ def load_records(paths: list[Path], *, on_error: str = "stop", keep_model=None, 
 
 
 def _store(args):
-    from .maps import map_store
+    from calibration.maps import map_store
 
     return map_store(args.maps_dir, args.data_dir)
 
 
 def _resolve_maps(args, spec: str):
     """A maps file path, a version name (v0003), or 'active'."""
-    from .maps import load_maps
+    from calibration.maps import load_maps
 
     if spec == "active":
         maps = _store(args).active()
@@ -134,8 +131,8 @@ def _fit_options(args) -> dict:
 
 
 def cmd_make_data(args) -> int:
-    from .datagen import make_questions
-    from .jsonl import write_jsonl
+    from calibration.datagen import make_questions
+    from assistant.core.jsonl import write_jsonl
 
     items = make_questions(args.domain, args.n, args.seed)
     write_jsonl(items, Path(args.out))
@@ -146,10 +143,10 @@ def cmd_make_data(args) -> int:
 def _run_collect(args, items: Iterator[dict], out: Path, maps=None):
     """Load the model, check it matches `maps` (when given), then collect records into `out`."""
     from assistant.cli import model_config_from_args
-    from assistant.loading import load_backend
+    from assistant.models.registry import load_backend
     from assistant.prompts import load_prompt
 
-    from .collect import collect
+    from calibration.collect import collect
 
     prompt = load_prompt(args.prompt)
     backend = load_backend(model_config_from_args(args))
@@ -174,18 +171,18 @@ def cmd_collect(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from .fitting import describe_sources, fit_maps
-    from .maps import save_maps
-    from .report import format_maps_summary
+    from calibration.fitting import describe_sources, fit_maps
+    from calibration.maps import save_maps
+    from calibration.report import format_maps_summary
 
     records = load_records(args.records, on_error=args.on_error, keep_model=args.keep_model,
                            keep_prompt=args.keep_prompt)
-    revised = sum(1 for r in records if r.get("revisions"))  # review exports count changed verdicts
+    revised = sum(1 for r in records if r.revisions)  # review exports count changed verdicts
     if revised:
         print(f"{revised} of {len(records)} records carry a reviewer verdict that was revised; "
               "the latest verdict is used")
     options = _fit_options(args)
-    maps = fit_maps(records, model=records[0]["model"], prompt=records[0]["prompt"], **options,
+    maps = fit_maps(records, model=records[0].model, prompt=records[0].prompt, **options,
                     source=describe_sources(args.records),
                     notes="fit options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
     store = _store(args)
@@ -203,7 +200,7 @@ def cmd_fit(args) -> int:
 
 
 def _report(records, maps, args) -> int:
-    from .report import build_report, calibrated_confidences, format_report, write_plots
+    from calibration.report import build_report, calibrated_confidences, format_report, write_plots
 
     options = _fit_options(args)
     report = build_report(records, maps, fit_options=options)
@@ -217,7 +214,7 @@ def _report(records, maps, args) -> int:
 
 def _fitted_on(maps, paths) -> bool:
     """True when any of `paths` (same content, or the same file since grown) was used to fit `maps`."""
-    from .fitting import file_sha256
+    from calibration.fitting import file_sha256
 
     used = {s.get("sha256") for s in maps.source} | {s.get("path") for s in maps.source}
     return any(file_sha256(p) in used or str(Path(p).resolve()) in used for p in paths)
@@ -228,9 +225,9 @@ def cmd_report(args) -> int:
                            keep_prompt=args.keep_prompt)
     maps = _resolve_maps(args, args.maps) if args.maps else None
     if maps is not None:
-        if not maps.matches(records[0]["model"], records[0]["prompt"]):
+        if not maps.matches(records[0].model, records[0].prompt):
             raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, "
-                           f"but the records are from {records[0]['model']!r} / {records[0]['prompt']!r}")
+                           f"but the records are from {records[0].model!r} / {records[0].prompt!r}")
         if _fitted_on(maps, args.records):
             # These records trained the map: score them out-of-fold instead of in-sample.
             print(f"note: {maps.version} was fitted on these records, so the figures are 5-fold "
@@ -245,14 +242,14 @@ def cmd_eval(args) -> int:
     out = Path(args.out) if args.out else _data_dir(args) / "runs" / f"eval-{maps.version}-{_data_key(args.data)}.jsonl"
     _run_collect(args, items, out, maps=maps)
     ids = {item["id"] for item in _items_again(args.data, args.on_error)}
-    records = [r for r in load_records([out]) if r["id"] in ids]
+    records = [r for r in load_records([out]) if r.id in ids]
     if not records:
         raise DataError(f"{out}: no records of these questions yet (re-run to collect them)")
     return _report(records, maps, args)
 
 
 def _data_dir(args) -> Path:
-    from assistant.config import default_data_dir
+    from assistant.core.config import default_data_dir
 
     return Path(args.data_dir) if args.data_dir else default_data_dir()
 
@@ -275,7 +272,7 @@ def cmd_maps(args) -> int:
                 print(f"{mark} {row['version']}  fitted {row['fitted_at']}  n={row['n_samples']}  "
                       f"model={row['model']}  prompt={row['prompt']}")
     elif args.maps_command == "show":
-        from .report import format_maps_summary
+        from calibration.report import format_maps_summary
 
         maps = store.load(args.version)
         print(json.dumps(maps.to_dict(), indent=2) if args.json else format_maps_summary(maps))
@@ -288,17 +285,17 @@ def cmd_maps(args) -> int:
 
 
 def cmd_reviews(args) -> int:
-    from assistant.store import ReviewStore
+    from assistant.web.store import ReviewStore
 
     store = ReviewStore(_data_dir(args))
     n = store.export_records(Path(args.out))
-    revised = sum(1 for r in store.records() if r["revisions"])
+    revised = sum(1 for r in store.records() if r.revisions)
     print(f"wrote {n} reviewed records to {args.out} ({revised} with a revised verdict; the latest is used)")
     return 0
 
 
 def cmd_records(args) -> int:
-    from .redact import rebuild_records, strip_records
+    from calibration.redact import rebuild_records, strip_records
 
     _check_exists([args.records, *args.data])
     run = strip_records if args.records_command == "strip" else rebuild_records

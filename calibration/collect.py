@@ -20,24 +20,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from assistant.backend import Backend, GenerationOptions, GenerationStats, run_to_end
-from assistant.errors import DataError, InputError
-from assistant.parsing import ParsedOutput, parse_output
-from assistant.pipeline import combine_stats, merge_followup
+from assistant.answer import Answer, answer_batch, answer_many
+from assistant.core.errors import DataError, InputError
+from assistant.core.jsonl import read_jsonl
+from assistant.core.record import Record
+from assistant.models.backend import Backend, GenerationOptions
 from assistant.prompts import Prompt
-from assistant.signals import compute_signals
 
-from .grading import grade
-from .jsonl import read_jsonl
+from calibration.grading import grade
 
-__all__ = ["RECORD_FIELDS", "CollectSummary", "collect", "existing_ids", "make_record"]
+__all__ = ["CollectSummary", "collect", "existing_ids", "make_record"]
 
 log = logging.getLogger(__name__)
-
-# The record schema shared by `calibrate collect`, `calibrate reviews export` and `calibrate fit`.
-RECORD_FIELDS = ("id", "domain", "question", "gold", "answer", "raw_confidence", "correct", "parse_ok",
-                 "model", "prompt", "tokens", "seconds")
-
 
 @dataclass(frozen=True)
 class CollectSummary:
@@ -106,26 +100,18 @@ def _cut_torn_tail(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def make_record(item: dict, parsed: ParsedOutput, stats: GenerationStats, *, model: str, prompt: str) -> dict:
-    """One graded record in the shared schema (plus a few diagnostic fields)."""
-    correct = None if parsed.not_attempted else grade(parsed.answer, item)
-    return {
-        "id": item["id"],
-        "domain": item["domain"],
-        "question": item["question"],
-        "gold": item["answer"],
-        "answer": parsed.answer,
-        "raw_confidence": parsed.raw_confidence,
-        "correct": correct,
-        "parse_ok": parsed.answer is not None and parsed.raw_confidence is not None,
-        "model": model,
-        "prompt": prompt,
-        "tokens": stats.tokens,
-        "seconds": round(stats.seconds, 3),
-        "issues": list(dict.fromkeys([*parsed.issues, *(["truncated"] if stats.finish_reason == "length" else [])])),
-        "signals": compute_signals(parsed, stats.evidence).to_dict(),
-        **{k: item[k] for k in ("source", "license") if k in item},  # kept when the text is stripped
-    }
+def make_record(item: dict, answer: Answer, *, model: str, prompt: str) -> Record:
+    """The graded record of one item's answer."""
+    parsed = answer.parsed
+    return Record(
+        id=item["id"], domain=item["domain"], question=item["question"], gold=item["answer"],
+        answer=parsed.answer, raw_confidence=parsed.raw_confidence,
+        correct=None if parsed.not_attempted else grade(parsed.answer, item),
+        parse_ok=parsed.answer is not None and parsed.raw_confidence is not None,
+        model=model, prompt=prompt, tokens=answer.stats.tokens, seconds=round(answer.stats.seconds, 3),
+        issues=answer.issues, signals=answer.signals.to_dict(),
+        source=item.get("source"), license=item.get("license"),  # kept when the text is stripped
+    )
 
 
 def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -137,26 +123,6 @@ def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
             batch = []
     if batch:
         yield batch
-
-
-def _generate(backend: Backend, conversations: list, options: GenerationOptions) -> list[tuple[str, GenerationStats]]:
-    if len(conversations) > 1 and getattr(backend, "supports_batching", False):
-        return backend.generate_batch(conversations, options)
-    return [run_to_end(backend.stream(messages, options)) for messages in conversations]
-
-
-def _answer_batch(backend, prompt: Prompt, items: list[dict], options) -> list[tuple[ParsedOutput, GenerationStats]]:
-    """Parsed output and stats per item, in order (one or two generations each, batched when possible)."""
-    outputs = _generate(backend, [prompt.messages(item["question"]) for item in items], options)
-    results = [(parse_output(text), stats) for text, stats in outputs]
-    if not prompt.followup:
-        return results
-    todo = [i for i, (parsed, _) in enumerate(results) if parsed.answer is not None and not parsed.not_attempted]
-    followups = _generate(
-        backend, [prompt.followup_messages(items[i]["question"], results[i][0].answer) for i in todo], options)
-    for i, (text, stats) in zip(todo, followups):
-        results[i] = (merge_followup(results[i][0], text), combine_stats(results[i][1], stats))
-    return results
 
 
 def collect(
@@ -213,8 +179,8 @@ def collect(
                 if result is None:
                     failed += 1
                     continue
-                record = make_record(item, *result, model=backend.model_id, prompt=prompt.id)
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                record = make_record(item, result, model=backend.model_id, prompt=prompt.id)
+                f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
                 written += 1
@@ -224,20 +190,20 @@ def collect(
                           seconds=time.perf_counter() - start, failed=failed)
 
 
-def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, options) -> Iterator[tuple[dict, tuple | None]]:
-    """(item, (parsed, stats) or None when refused) for every item, each as soon as it is answered.
+def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, options) -> Iterator[tuple[dict, Answer | None]]:
+    """(item, its Answer or None when refused) for every item, each as soon as it is answered.
 
     A backend with `generate_many` keeps `batch_size` questions decoding at once across the
     whole run (a finished answer's place goes to the next question); others answer in
     batches of `batch_size`. One-turn prompts only: a follow-up turn needs its first answer.
     """
     if batch_size > 1 and not prompt.followup and hasattr(backend, "generate_many"):
-        conversations = [prompt.messages(item["question"]) for item in items]
         answered = 0
         try:
-            for index, text, stats in backend.generate_many(conversations, options, parallel=batch_size):
+            for index, answer in answer_many(backend, prompt, [item["question"] for item in items], options,
+                                             parallel=batch_size):
                 answered += 1
-                yield items[index], (parse_output(text), stats)
+                yield items[index], answer
             return
         except InputError:  # a prompt too long: raised before anything is generated
             if answered:
@@ -248,9 +214,9 @@ def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, option
 
 
 def _answer_safely(backend, prompt: Prompt, batch: list[dict], options) -> list:
-    """`_answer_batch`, but an item the backend refuses (InputError) gives None instead of stopping the run."""
+    """`answer_batch`, but an item the backend refuses (InputError) gives None instead of stopping the run."""
     try:
-        return _answer_batch(backend, prompt, batch, options)
+        return answer_batch(backend, prompt, [item["question"] for item in batch], options)
     except InputError as err:
         if len(batch) > 1:  # find the offending item(s) one by one
             return [r for item in batch for r in _answer_safely(backend, prompt, [item], options)]

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import DataError
+from assistant.core.errors import DataError
+from assistant.core.record import Record
 
-from . import metrics as M
-from .maps import MAP_DOMAINS, SIGNAL_SETS, CalibrationMaps, DomainMap, IsotonicCalibrator, _json_safe
+from calibration import metrics as M
+from calibration.maps import MAP_DOMAINS, SIGNAL_SETS, CalibrationMaps, DomainMap, IsotonicCalibrator, _json_safe
 
 __all__ = [
     "SHRINK_BELOW",
@@ -30,7 +31,7 @@ __all__ = [
     "review_threshold",
     "shrink_to_general",
     "fit_maps",
-    "record_signals",
+    "as_records",
     "cross_validate",
     "cross_validated_predictions",
     "describe_sources",
@@ -43,31 +44,19 @@ OWN_COMBINER_MIN = 30  # right and wrong answers a domain needs to fit its own s
 PLATT_K = 20  # a fused map is isotonic with weight m / (m + PLATT_K), m the rarer outcome's count
 
 
-def records_to_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Domains (object array), raw confidences and correctness (float arrays, NaN where None).
+def as_records(records) -> list[Record]:
+    """`records` as Records; a plain dict is read with `Record.from_dict`, needing no more than a fit uses
+    (domain, raw_confidence, correct, signals), and raising DataError naming the record and field."""
+    return [r if isinstance(r, Record) else Record.from_dict(r, where=f"record {i}", required=())
+            for i, r in enumerate(records)]
 
-    Raises DataError naming the record (index and id) on an unknown domain, a
-    confidence outside [0, 1] or a `correct` that is not true/false/null.
-    """
-    n = len(records)
-    domains, p, y = np.empty(n, dtype=object), np.full(n, np.nan), np.full(n, np.nan)
-    for i, r in enumerate(records):
-        where = f"record {i} (id {r.get('id', '?')!r})" if isinstance(r, dict) else f"record {i}"
-        if not isinstance(r, dict):
-            raise DataError(f"{where}: must be a JSON object")
-        if r.get("domain") not in MAP_DOMAINS:
-            allowed = ", ".join(MAP_DOMAINS)
-            raise DataError(f"{where}: field domain: {r.get('domain')!r} is not one of {allowed}")
-        domains[i] = r["domain"]
-        conf, correct = r.get("raw_confidence"), r.get("correct")
-        if conf is not None:
-            if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
-                raise DataError(f"{where}: field raw_confidence: {conf!r} is not null or a number in [0, 1]")
-            p[i] = conf
-        if correct is not None:
-            if correct not in (True, False, 0, 1):
-                raise DataError(f"{where}: field correct: {correct!r} is not true, false or null")
-            y[i] = float(correct)
+
+def records_to_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Domains (object array), raw confidences and correctness (float arrays, NaN where None)."""
+    records = as_records(records)
+    domains = np.array([r.domain for r in records], dtype=object)
+    p = np.array([np.nan if r.raw_confidence is None else r.raw_confidence for r in records], dtype=float)
+    y = np.array([np.nan if r.correct is None else float(r.correct) for r in records], dtype=float)
     return domains, p, y
 
 
@@ -266,12 +255,6 @@ def _holdout_mask(domains: np.ndarray, usable: np.ndarray, share: float, seed: i
     return held
 
 
-def record_signals(record: dict) -> dict:
-    """A record's signals (assistant.signals); records collected before signals existed have the stated one."""
-    signals = record.get("signals")
-    return dict(signals) if isinstance(signals, dict) else {"stated": record.get("raw_confidence")}
-
-
 def fit_maps(
     records,
     *,
@@ -335,10 +318,11 @@ def fit_maps(
         weight, threshold, coverage, risk bound, and held-out ECE/AUROC.
         Use `calibration.report.build_report` for numbers on other records.
     """
-    from .fusion import SIGNAL_COLUMNS, Combiner, fit_combiner, signal_matrix
+    from calibration.fusion import SIGNAL_COLUMNS, Combiner, fit_combiner, signal_matrix
 
     if signals not in SIGNAL_SETS:
         raise DataError(f"signals must be one of {', '.join(SIGNAL_SETS)}, not {signals!r}")
+    records = as_records(records)
     domains, p, y = records_to_arrays(records)
     fused = signals == "fused"
     usable = ~np.isnan(y) if fused else ~np.isnan(p) & ~np.isnan(y)
@@ -347,7 +331,7 @@ def fit_maps(
                         f"at least {max(min_samples, 1)} are needed to fit maps")
     held = _holdout_mask(domains, usable, holdout, seed)
     fit = usable & ~held
-    sig = [record_signals(r) for r in records]
+    sig = [r.signals_or_stated() for r in records]
     opts = dict(strict=strict, target_risk=target_risk, delta=delta)
 
     def extra(mask):
@@ -416,6 +400,7 @@ def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tupl
     """
     if not isinstance(k, int) or k < 2:
         raise ValueError(f"k must be an integer >= 2, got {k!r}")
+    records = as_records(records)
     domains, p, y = records_to_arrays(records)
     usable = ~np.isnan(y) if fit_options.get("signals") == "fused" else ~np.isnan(p) & ~np.isnan(y)
     folds = _fold_ids(domains, usable, k, seed)
@@ -427,7 +412,7 @@ def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tupl
             continue
         maps = fit_maps([r for r, fo in zip(records, folds) if fo not in (-1, f)], **fit_options)
         for i in np.flatnonzero(held):
-            conf[i] = maps.calibrate_signals(domains[i], record_signals(records[i]))
+            conf[i] = maps.calibrate_signals(domains[i], records[i].signals_or_stated())
             thr[i] = maps.threshold(domains[i])
     return conf, thr
 

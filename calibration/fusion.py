@@ -1,7 +1,7 @@
 """Fuse an answer's confidence signals into one score per domain: a logistic regression on a few
 features of them, whose output then goes through the domain's isotonic map.
 
-Signals come as a dict keyed by `assistant.signals.SIGNAL_NAMES` (None where missing).
+Signals come as a dict keyed by `assistant.core.signals.SIGNAL_NAMES` (None where missing).
 Features, each standardised with the training mean and scale:
 
 - `verbal_logit`: logit of the model's own confidence (stated_ev, else probe_ev, else stated);
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.signals import VERBAL_ORDER
+from assistant.core.signals import VERBAL_ORDER
 
 __all__ = ["FEATURES", "SIGNAL_COLUMNS", "Combiner", "feature_matrix", "fit_combiner", "signal_matrix"]
 
@@ -31,7 +31,7 @@ _MISSING = float("nan")
 
 
 def _verbal(signals: dict) -> tuple[float | None, bool]:
-    """(the best verbal reading, whether it came from the probe), in assistant.signals' VERBAL_ORDER."""
+    """(the best verbal reading, whether it came from the probe), in assistant.core.signals.VERBAL_ORDER."""
     for name in VERBAL_ORDER:
         value = signals.get(name)
         if value is not None:

@@ -28,8 +28,8 @@ import re
 from collections.abc import Sequence
 from fractions import Fraction
 
-from assistant.errors import DataError
-from assistant.refusals import is_not_attempted, normalize_text, strip_answer_prefix
+from assistant.core.errors import DataError
+from assistant.core.refusals import is_not_attempted, normalize_text, strip_answer_prefix
 
 __all__ = [
     "ANSWER_TYPES",

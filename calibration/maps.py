@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import MapError
-from assistant.files import write_atomic
+from assistant.core.domains import MAP_DOMAINS
+from assistant.core.errors import MapError
+from assistant.core.files import atomic_write
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -41,8 +42,6 @@ __all__ = [
 SCHEMA_VERSION = 2  # 2 adds a per-domain signal combiner and the top-level `signals`; 1 still loads
 READABLE_SCHEMAS = (1, 2)
 SIGNAL_SETS = ("stated", "fused")  # what a map's x axis is: the stated confidence, or the fused score
-# Same names as assistant.routing.DOMAINS plus GENERAL; repeated here so map files load without the router.
-MAP_DOMAINS = ("math", "factual", "science", "reasoning", "general")
 _VERSION_RE = re.compile(r"^v\d{4}$")
 
 
@@ -138,7 +137,7 @@ class DomainMap:
 
     def score(self, signals: dict) -> float | None:
         """What goes into the isotonic map: the fused score of `signals` (a dict keyed by
-        assistant.signals.SIGNAL_NAMES), or without a combiner the stated confidence (None if none)."""
+        assistant.core.signals.SIGNAL_NAMES), or without a combiner the stated confidence (None if none)."""
         if self._combine is not None:
             return self._combine(signals)
         return (signals or {}).get("stated")
@@ -271,7 +270,7 @@ def _combiner(data, prefix: str, where: str):
     """The Combiner a map's `combiner` field holds (None for none); MapError names a bad one."""
     if data is None:
         return None
-    from .fusion import Combiner
+    from calibration.fusion import Combiner
 
     try:
         return Combiner.from_dict(data)
@@ -383,7 +382,7 @@ def load_maps(path) -> CalibrationMaps:
 def save_maps(maps: CalibrationMaps, path) -> None:
     """Write `maps` as JSON to `path` atomically (a reader sees the old file or the new one, never half)."""
     text = json.dumps(maps.to_dict(), indent=1, allow_nan=False) + "\n"
-    write_atomic(text, Path(path))
+    atomic_write(text, Path(path))
 
 
 class MapStore:
@@ -458,7 +457,7 @@ class MapStore:
             version = f"v{number:04d}"
             text = json.dumps(replace(maps, version=version).to_dict(), indent=1, allow_nan=False) + "\n"
             try:
-                write_atomic(text, self.folder / f"{version}.json", overwrite=False)
+                atomic_write(text, self.folder / f"{version}.json", overwrite=False)
                 return version
             except FileExistsError:  # another process took this number first
                 number += 1
@@ -478,7 +477,7 @@ class MapStore:
         return stack
 
     def _set_active(self, version: str, action: str) -> None:
-        write_atomic(version + "\n", self.folder / "ACTIVE")
+        atomic_write(version + "\n", self.folder / "ACTIVE")
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with open(self.folder / "HISTORY", "a", encoding="utf-8") as f:
             f.write(f"{version}\t{action}\t{stamp}\n")
@@ -538,7 +537,7 @@ def map_store(maps_dir=None, data_dir=None) -> MapStore:
     Otherwise `<data folder>/maps` laid over the shipped maps, which stay read-only; the data
     folder is `data_dir` (a `--data-dir` flag), else `CALIBRATED_CHAT_DATA_DIR`, else the user's.
     """
-    from assistant.config import default_data_dir, explicit_maps_dir
+    from assistant.core.config import default_data_dir, explicit_maps_dir
 
     folder = maps_dir or explicit_maps_dir()
     if folder:

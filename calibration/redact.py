@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from assistant.errors import DataError
-from assistant.files import write_atomic
+from assistant.core.errors import DataError
+from assistant.core.files import atomic_write
 
-from .jsonl import read_jsonl
+from assistant.core.jsonl import read_jsonl
 
 __all__ = ["TEXT_FIELDS", "strip_records", "rebuild_records"]
 
@@ -44,7 +44,7 @@ def _rewrite(records_path: Path, data_paths, out: Path, change) -> int:
             raise DataError(f"{records_path}: record {record.get('id')!r} is in none of the question files "
                             "(pass the --data files the records were collected from)")
         lines.append(json.dumps(change(record, item), ensure_ascii=False) + "\n")
-    write_atomic("".join(lines), Path(out))
+    atomic_write("".join(lines), Path(out))
     return len(lines)
 
 

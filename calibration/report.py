@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics as M
-from .fitting import cross_validate, fit_maps, record_signals, records_to_arrays
-from .fusion import SIGNAL_COLUMNS, signal_matrix
-from .maps import MAP_DOMAINS, CalibrationMaps
+from calibration import metrics as M
+from calibration.fitting import as_records, cross_validate, fit_maps, records_to_arrays
+from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
+from calibration.maps import MAP_DOMAINS, CalibrationMaps
 
 __all__ = ["METRIC_KEYS", "SIGNAL_COLUMNS", "build_report", "calibrated_confidences", "format_report",
            "format_signal_table", "format_maps_summary", "write_plots"]
@@ -92,8 +92,7 @@ def calibrated_confidences(records, maps: CalibrationMaps | None = None, *, cv_f
     """
     if maps is None:
         return cross_validate(records, k=cv_folds, seed=seed, **(fit_options or {}))[0]
-    domains = records_to_arrays(records)[0]
-    values = (maps.calibrate_signals(d, record_signals(r)) for d, r in zip(domains, records))
+    values = (maps.calibrate_signals(r.domain, r.signals_or_stated()) for r in as_records(records))
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
@@ -134,13 +133,14 @@ def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int 
         selective accuracy apply each record's threshold (its fold's under
         cross-validation). Undefined numbers (AUROC of one class, …) are None.
     """
+    records = as_records(records)
     domains, p, y = records_to_arrays(records)
     fit_options = dict(fit_options or {})
     for key, value in (("target_risk", target_risk), ("delta", delta)):
         if value is not None:
             fit_options[key] = value
     if maps is not None:
-        pairs = {(r.get("model"), r.get("prompt")) for r in records if "model" in r or "prompt" in r}
+        pairs = {(r.model, r.prompt) for r in records if r.model or r.prompt}
         for model, prompt in pairs:
             if not maps.matches(model, prompt):
                 warnings.warn(f"records of model {model!r} / prompt {prompt!r} scored with maps for "
@@ -152,7 +152,7 @@ def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int 
         c, t = cross_validate(records, k=cv_folds, seed=seed, **fit_options)
         thresholds = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options})
     present = [d for d in MAP_DOMAINS if (domains == d).any()]
-    signals = signal_matrix([record_signals(r) for r in records])
+    signals = signal_matrix([r.signals_or_stated() for r in records])
     return {
         "signals": maps.signals if maps is not None else fit_options.get("signals", "stated"),
         "domains": {d: _section(domains == d, p, y, c, t, thresholds.threshold(d), signals) for d in present},
@@ -259,6 +259,7 @@ def write_plots(records, calibrated, folder) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    records = as_records(records)
     domains, p, y = records_to_arrays(records)
     c = np.array([np.nan if v is None else v for v in calibrated], dtype=float)
     if len(c) != len(p):
@@ -266,7 +267,7 @@ def write_plots(records, calibrated, folder) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     usable = ~np.isnan(p) & ~np.isnan(y) & ~np.isnan(c)
-    signals = signal_matrix([record_signals(r) for r in records])
+    signals = signal_matrix([r.signals_or_stated() for r in records])
     groups = [(d, domains == d) for d in MAP_DOMAINS if (domains == d).any()]
     groups.append(("overall", np.ones(len(p), dtype=bool)))
     written = []

@@ -25,8 +25,8 @@ os.environ["CALIBRATED_CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="calibrated-cha
 for _name in ("MAPS_DIR", "CACHE_DIR"):
     os.environ.pop("CALIBRATED_CHAT_" + _name, None)
 
-from assistant.auth import Users  # noqa: E402
-from assistant.backend import FakeBackend, GenerationOptions, GenerationStats  # noqa: E402
+from assistant.web.auth import Users  # noqa: E402
+from assistant.models.backend import FakeBackend, GenerationOptions, GenerationStats  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -132,7 +132,7 @@ def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, not
            assistant=None, queue_size=32, throttle=None) -> RunningApp:
     """Start the app on a free port in this process (a background thread)."""
     from app import build_app, serve
-    from assistant.store import ReviewStore
+    from assistant.web.store import ReviewStore
 
     store = ReviewStore(data_dir)
     store.mark_interrupted()  # as main() does at start-up
@@ -171,7 +171,7 @@ def kill_while_streaming(proc, data_dir: Path) -> None:
     import signal
     import sqlite3
 
-    from assistant.store import DB_FILENAME
+    from assistant.web.store import DB_FILENAME
 
     try:
         db = sqlite3.connect(Path(data_dir) / DB_FILENAME)

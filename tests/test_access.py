@@ -18,9 +18,9 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from assistant.access import EXPORT_PATH, LoginThrottle
-from assistant.auth import Users
-from assistant.store import DB_FILENAME, MAX_COMMENT_CHARS, Actor, ReviewStore
+from assistant.web.access import EXPORT_PATH, LoginThrottle
+from assistant.web.auth import Users
+from assistant.web.store import DB_FILENAME, MAX_COMMENT_CHARS, Actor, ReviewStore
 from tests.conftest import TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,8 +137,8 @@ def test_a_verdict_is_never_overwritten_silently_and_every_one_is_kept(app, tmp_
     assert (revised["verdict"], revised["reviewer"], revised["revisions"]) == ("incorrect", "ann", 1)
     history = app.store.verdict_history(item["id"])
     assert [(v["verdict"], v["reviewer"]) for v in history] == [("correct", "rita"), ("incorrect", "ann")]
-    (record,) = [r for r in app.store.records() if r["id"] == f"review-{reply_id}"]
-    assert (record["correct"], record["gold"], record["revisions"]) == (False, "Rome", 1)
+    (record,) = [r for r in app.store.records() if r.id == f"review-{reply_id}"]
+    assert (record.correct, record.gold, record.revisions) == (False, "Rome", 1)
 
     out = tmp_path / "reviews.jsonl"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -156,7 +156,7 @@ def test_a_verdict_is_never_overwritten_silently_and_every_one_is_kept(app, tmp_
 
 def test_a_store_from_before_the_history_keeps_its_verdicts(tmp_path):
     """Migration 0002 on a store written by 0001 only: verdicts become history, ids become random."""
-    from assistant.store import MIGRATIONS
+    from assistant.web.store import MIGRATIONS
 
     data = tmp_path / "data"
     data.mkdir()
@@ -263,7 +263,7 @@ def test_sign_out_ends_the_session(app):
 
 
 def test_data_files_are_private(tmp_path):
-    from assistant.auth import save_users
+    from assistant.web.auth import save_users
 
     store = ReviewStore(tmp_path / "data")
     store.record_reply(_reply(), "sam")
@@ -311,8 +311,8 @@ def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(
 
 
 def test_a_reviewer_sees_an_interrupted_answer_as_such():
-    from assistant.store import QueueItem
-    from assistant.ui import queue_item_markdown
+    from assistant.web.store import QueueItem
+    from assistant.web.render import queue_item_markdown
 
     item = QueueItem(id=3, reply_id="ab" * 16, created_at="2026-01-01T00:00:00", status="open",
                      reasons=("interrupted",), question="q", answer=None, reasoning="", raw_confidence=None,
@@ -325,7 +325,7 @@ def test_a_reviewer_sees_an_interrupted_answer_as_such():
 
 def test_reviewers_see_the_comment_the_raw_output_and_the_signals(app):
     """Issue 14.12: the reviewer's item shows who thumbed it down and why, the whole output and every signal."""
-    from assistant import ui
+    from assistant.web import render as ui
 
     sam = _client(app, "sam")
     reply = sam.predict("What is 12 times 11?", None, api_name="/ask")
@@ -337,5 +337,5 @@ def test_reviewers_see_the_comment_the_raw_output_and_the_signals(app):
     text = ui.queue_item_markdown(full)
     assert "thumbs down** by sam" in text and "the working is &lt;b&gt;wrong&lt;/b&gt;" in text
     assert "The model's whole output" in text and "Signals behind the confidence" in text and "stated" in text
-    (record,) = [r for r in app.store.records() if r["id"] == f"review-{reply['reply_id']}"] or [None]
+    (record,) = [r for r in app.store.records() if r.id == f"review-{reply['reply_id']}"] or [None]
     assert record is None  # no verdict yet: not a record

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError
-from calibration.collect import RECORD_FIELDS
-from assistant.reply import Reply
-from assistant.store import ReviewStore
+from assistant.core.errors import InputError
+from assistant.core.record import RECORD_FIELDS
+from assistant.core.reply import Reply
+from assistant.web.store import ReviewStore
 from tests.conftest import TEST_USERS, launch
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -21,7 +21,6 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REPLY_FIELDS = set(Reply.__dataclass_fields__)
-REVIEW_RECORD_FIELDS = [*RECORD_FIELDS, "revisions", "signals"]  # the `calibrate collect` schema, plus revisions
 
 
 def client(app, name: str) -> Client:
@@ -60,7 +59,7 @@ def test_flagged_reply_is_reviewed_and_exported(running_app, tmp_path):
     assert fresh.get_item(item["id"]).verdict == "incorrect"
     records = reviewer.predict(api_name="/export_reviews")
     mine = next(r for r in records if r["id"] == f"review-{reply['reply_id']}")
-    assert list(mine) == REVIEW_RECORD_FIELDS
+    assert tuple(mine) == RECORD_FIELDS  # the `calibrate collect` schema, revisions included
     assert (mine["gold"], mine["answer"], mine["correct"], mine["raw_confidence"]) == ("Paris", "Lyon", False, 0.3)
 
 
@@ -195,9 +194,9 @@ def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
 @pytest.mark.slow
 def test_real_model_and_router_through_the_api(tmp_path):
     """The default SmolLM2 GGUF and the real embedding router behind the app."""
-    from assistant.config import ModelConfig, set_offline_env
+    from assistant.core.config import ModelConfig, set_offline_env
     from assistant.pipeline import Assistant
-    from assistant.backend import GenerationOptions
+    from assistant.models.backend import GenerationOptions
 
     set_offline_env()
     assistant = Assistant.from_config(ModelConfig(), allow_uncalibrated=True,
@@ -219,7 +218,7 @@ def test_real_model_and_router_through_the_api(tmp_path):
 
 @pytest.mark.parametrize("anonymous_role, allowed", [("admin", True), ("staff", False)])
 def test_without_users_the_anonymous_role_decides(tmp_path, anonymous_role, allowed):
-    from assistant.auth import Users
+    from assistant.web.auth import Users
 
     app = launch(tmp_path / "data", users=Users(), anonymous_role=anonymous_role)
     try:

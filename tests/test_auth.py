@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.auth import USERS_ENV, Users, hash_password, load_users, main, role_at_least, verify_password
-from assistant.errors import DataError
+from assistant.web.auth import USERS_ENV, Users, hash_password, load_users, main, role_at_least, verify_password
+from assistant.core.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ def test_users_from_env_variable():
 
 @pytest.mark.parametrize("suffix", [".json", ".toml"])
 def test_users_file_round_trip(tmp_path, suffix):
-    from assistant.auth import save_users
+    from assistant.web.auth import save_users
 
     path = tmp_path / f"users{suffix}"
     save_users(Users().with_user("ann", "admin", "password-1").with_user("rita", "reviewer", "password-2"), path)
@@ -88,7 +88,7 @@ def test_cli_add_user_with_password_stdin(tmp_path):
     path = tmp_path / "users.json"
     for name, role, pw in (("ann", "admin", "first-password"), ("bob", "staff", "second-password")):
         run = subprocess.run(
-            [sys.executable, "-m", "assistant.auth", "add-user", name, "--role", role, "--file", str(path),
+            [sys.executable, "-m", "assistant.web.auth", "add-user", name, "--role", role, "--file", str(path),
              "--password-stdin"], input=pw + "\n", capture_output=True, text=True, cwd=ROOT, check=True,
         )
         assert pw not in run.stdout + run.stderr

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant import loading
-from assistant.backend import Backend, FakeBackend, GenerationOptions, default_model_path, run_to_end
-from assistant.config import ModelConfig
-from assistant.errors import ModelLoadError, ModelNotFoundError
-from assistant.loading import choose_backend, load_backend, resolve_model
+from assistant.models import registry as loading
+from assistant.models.backend import Backend, FakeBackend, GenerationOptions, default_model_path, run_to_end
+from assistant.core.config import ModelConfig
+from assistant.core.errors import ModelLoadError, ModelNotFoundError
+from assistant.models.registry import choose_backend, load_backend, resolve_model
 
 DEFAULT_STEM = "SmolLM2-135M-Instruct.Q4_1"
 QUESTION = [{"role": "user", "content": "What is 17 + 25? Answer with a short reasoning."}]
@@ -183,7 +183,7 @@ def test_load_backend_llamacpp_for_folder(tmp_path):
 
 
 def test_cache_folder_name_tracks_file(tmp_path):
-    from assistant.transformers_backend import gguf_cache_folder
+    from assistant.models.huggingface import gguf_cache_folder
 
     gguf = tmp_path / "tiny.Q8_0.gguf"
     gguf.write_bytes(b"12345")
@@ -204,7 +204,7 @@ class _HalfSavingModel:
 
 
 def test_failed_cache_save_leaves_nothing(tmp_path):
-    from assistant.transformers_backend import save_model_atomically
+    from assistant.models.huggingface import save_model_atomically
 
     target = tmp_path / "cache" / "m-abc"
     with pytest.warns(UserWarning, match="No space left on device"):
@@ -231,7 +231,7 @@ def torch_threads_restored():
 
 @pytest.fixture(scope="module")
 def transformers_backend(torch_threads_restored):
-    from assistant.transformers_backend import TransformersBackend
+    from assistant.models.huggingface import TransformersBackend
 
     return TransformersBackend(ModelConfig(threads=THREADS))
 
@@ -240,7 +240,7 @@ def transformers_backend(torch_threads_restored):
 def llamacpp_backend():
     if not loading.llama_cpp_installed():
         pytest.skip("llama-cpp-python is not installed (`pip install llama-cpp-python` or `make install`)")
-    from assistant.llamacpp_backend import LlamaCppBackend
+    from assistant.models.llamacpp import LlamaCppBackend
 
     backend = LlamaCppBackend(ModelConfig(threads=THREADS))
     yield backend
@@ -366,7 +366,7 @@ def test_llamacpp_reused_prefix_keeps_greedy_output(llamacpp_backend):
 @pytest.mark.slow
 def test_llamacpp_greedy_answers_equal_raw_llama_cpp(llamacpp_backend):
     """The same text as llama-cpp-python's own `Llama.generate` on the shipped prompt (prefix reused or not)."""
-    from assistant.llamacpp_backend import N_CTX
+    from assistant.models.llamacpp import N_CTX
     from assistant.prompts import load_prompt
     from bench.decode import RawLlamaCpp
 
@@ -390,7 +390,7 @@ def test_llamacpp_greedy_answers_equal_raw_llama_cpp(llamacpp_backend):
 @pytest.mark.slow
 def test_llamacpp_batch_larger_than_the_cache_runs_in_turns(llamacpp_backend, monkeypatch):
     """More conversations than sequences, then too few cache cells for all: they queue and all finish."""
-    from assistant import llamacpp_backend as module
+    from assistant.models import llamacpp as module
 
     widths = []  # sequences evaluated per decode step
     step = llamacpp_backend._step
@@ -410,7 +410,7 @@ def test_llamacpp_batch_larger_than_the_cache_runs_in_turns(llamacpp_backend, mo
 
 @pytest.mark.slow
 def test_real_think_markers_survive_decoding(transformers_backend):
-    from assistant.transformers_backend import hidden_token_ids
+    from assistant.models.huggingface import hidden_token_ids
 
     tok = copy.deepcopy(transformers_backend.tokenizer)
     tok.add_special_tokens({"additional_special_tokens": ["<think>", "</think>"]})
@@ -423,7 +423,7 @@ def test_real_think_markers_survive_decoding(transformers_backend):
 
 @pytest.mark.slow
 def test_gguf_cache_created_then_used(tmp_path, torch_threads_restored):
-    from assistant.transformers_backend import TransformersBackend
+    from assistant.models.huggingface import TransformersBackend
 
     config = ModelConfig(cache_dir=tmp_path, threads=THREADS)
     first = TransformersBackend(config)

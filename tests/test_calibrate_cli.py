@@ -91,7 +91,7 @@ def test_every_command_help_shows_an_example(command, capsys):
 
 
 def test_make_data_writes_valid_reproducible_items(tmp_path):
-    from calibration.jsonl import validate_item
+    from calibration.items import validate_item
 
     for name in ("a.jsonl", "b.jsonl"):
         result = calibrate(tmp_path, "make-data", "--domain", "science", "--n", "12", "--seed", "3", "--out", name)

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from assistant.backend import FakeBackend, GenerationOptions, GenerationStats, run_to_end
-from assistant.errors import DataError, InputError
+from assistant.models.backend import FakeBackend, GenerationOptions, GenerationStats, run_to_end
+from assistant.core.errors import DataError, InputError
 from assistant.prompts import load_prompt
-from calibration.collect import RECORD_FIELDS, collect, existing_ids
+from assistant.core.record import RECORD_FIELDS
+from calibration.collect import collect, existing_ids
 
 # Types every record field may take (None where the record schema allows null).
 FIELD_TYPES = {
@@ -93,7 +94,7 @@ def test_record_has_every_field_graded(tmp_path, prompt, output, answer, confide
     summary = collect([item(1)], out, FakeBackend(model_id="m1").enqueue(output), prompt, progress=False)
     assert (summary.written, summary.skipped, summary.total, summary.failed) == (1, 0, 1, 0)
     [record] = read(out)
-    assert set(RECORD_FIELDS) <= set(record)
+    assert tuple(record) == RECORD_FIELDS
     for name, types in FIELD_TYPES.items():
         assert isinstance(record[name], types), (name, record[name])
     assert record["id"] == "q1" and record["domain"] == "math" and record["gold"] == "65"
@@ -284,8 +285,8 @@ def test_two_turn_prompt_is_not_decoded_continuously(tmp_path):
 def test_real_collect_with_continuous_batching(tmp_path, prompt):
     """The default model through llama.cpp, four questions decoding at once: every question gets a record."""
     pytest.importorskip("llama_cpp")
-    from assistant.config import ModelConfig
-    from assistant.llamacpp_backend import LlamaCppBackend
+    from assistant.core.config import ModelConfig
+    from assistant.models.llamacpp import LlamaCppBackend
     from calibration.datagen import make_questions
 
     backend = LlamaCppBackend(ModelConfig(threads=1))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from assistant.errors import DataError, MapError, run_cli
+from assistant.core.errors import DataError, MapError, run_cli
 
 ENOSPC = OSError(errno.ENOSPC, "No space left on device", "out.jsonl")
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import calibration.fitting as F
-from assistant.errors import DataError
+from assistant.core.errors import DataError
 from calibration.fitting import (
     clopper_pearson_upper,
     cross_validated_predictions,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import DataError
+from assistant.core.errors import DataError
 from calibration.grading import (
     grade,
     grade_boolean,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.errors import MapError
+from assistant.core.errors import MapError
 from calibration.fusion import FEATURES
 from calibration.maps import (
     CalibrationMaps,
@@ -318,7 +318,7 @@ def test_default_store_is_the_data_folder_over_the_shipped_maps(tmp_path, monkey
 def test_default_data_folder_is_the_users_data_dir(monkeypatch):
     from platformdirs import user_data_dir
 
-    from assistant.config import ModelConfig, default_data_dir
+    from assistant.core.config import ModelConfig, default_data_dir
 
     monkeypatch.delenv("CALIBRATED_CHAT_DATA_DIR")
     assert default_data_dir() == Path(user_data_dir("calibrated-chat", appauthor=False))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.errors import ParseError
+from assistant.core.errors import ParseError
 from assistant.parsing import (
     LINGUISTIC_CONFIDENCE,
     ParsedOutput,
@@ -16,7 +16,7 @@ from assistant.parsing import (
     parse_output_strict,
     split_reasoning,
 )
-from assistant.reply import REVIEW_REASONS
+from assistant.core.reply import REVIEW_REASONS
 
 NO_ANSWER = "no answer"
 NO_CONF = "no confidence"
@@ -544,9 +544,9 @@ REAL_QUESTIONS = ["What is 12 times 4?", "What is the capital of Japan?"]
 
 @pytest.mark.slow
 def test_real_default_model_output_parses():
-    from assistant.backend import GenerationOptions, run_to_end
-    from assistant.config import ModelConfig
-    from assistant.loading import load_backend
+    from assistant.models.backend import GenerationOptions, run_to_end
+    from assistant.core.config import ModelConfig
+    from assistant.models.registry import load_backend
     from assistant.prompts import load_prompt
 
     backend = load_backend(ModelConfig())

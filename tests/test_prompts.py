@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.errors import TemplateError
+from assistant.core.errors import TemplateError
 from assistant.prompts import DEFAULT_PROMPT, Prompt, list_prompts, load_prompt, render
 
 SHIPPED = ("confidence_prob", "confidence_tags", "self_reflection")

@@ -30,12 +30,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.backend import FakeBackend, GenerationOptions
-from assistant.errors import DataError, InputError, MapError, ModelLoadError
+from assistant.models.backend import FakeBackend, GenerationOptions
+from assistant.core.errors import DataError, InputError, MapError, ModelLoadError
 from assistant.parsing import parse_output
 from assistant.pipeline import Assistant
 from assistant.prompts import load_prompt
-from calibration.jsonl import read_jsonl
+from assistant.core.jsonl import read_jsonl
 from calibration.maps import DomainMap, MapStore, load_maps
 from tests.conftest import FixedRouter, free_port, launch, make_maps
 
@@ -325,13 +325,13 @@ def test_app_refuses_to_start_on_a_corrupt_active_map(tmp_path, corrupt, named, 
 
 def test_allow_uncalibrated_runs_with_every_answer_flagged(tmp_path, monkeypatch, caplog):
     """The start-up path of `--allow-uncalibrated` (Assistant.from_config) with a scripted model."""
-    import assistant.loading
+    import assistant.models.registry
     from assistant.routing import DomainRouter
 
     corrupt, _, _ = CORRUPT_ACTIVE[0]
     corrupt(_store_with_active(tmp_path / "maps"))
     outputs = ["<answer>132</answer> <confidence>95%</confidence>", "<answer>x</answer>", ""]
-    monkeypatch.setattr(assistant.loading, "load_backend",
+    monkeypatch.setattr(assistant.models.registry, "load_backend",
                         lambda config: FakeBackend(model_id="fake-model").enqueue(*outputs))
     monkeypatch.setattr(DomainRouter, "load", classmethod(lambda cls, *a, **k: FixedRouter()))
     with pytest.raises(MapError, match="maps.math.y"):
@@ -365,7 +365,7 @@ def _model_cases(tmp_path: Path) -> dict:
 
 @pytest.mark.parametrize("case", ["missing file", "empty folder", "not a model", "corrupt gguf", "out of memory"])
 def test_a_model_that_does_not_load_stops_the_app_with_one_line(tmp_path, case):
-    from assistant.loading import llama_cpp_installed
+    from assistant.models.registry import llama_cpp_installed
 
     args, before, words = _model_cases(tmp_path)[case]
     if before and not llama_cpp_installed():
@@ -378,9 +378,9 @@ def test_a_model_that_does_not_load_stops_the_app_with_one_line(tmp_path, case):
 def test_out_of_memory_in_transformers_keeps_the_converted_cache(tmp_path, monkeypatch):
     """A MemoryError while reading the converted cache is a load error, not a reason to delete the cache."""
     transformers = pytest.importorskip("transformers")
-    from assistant.config import ModelConfig
-    from assistant.loading import load_backend, resolve_model
-    from assistant.transformers_backend import gguf_cache_folder
+    from assistant.core.config import ModelConfig
+    from assistant.models.registry import load_backend, resolve_model
+    from assistant.models.huggingface import gguf_cache_folder
 
     cached = gguf_cache_folder(tmp_path, resolve_model(None).path, "float32")
     cached.mkdir(parents=True)
@@ -447,7 +447,7 @@ def test_messy_records_files(tmp_path, caplog, lines, words, kept):
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     if words is None:
         records = load_records([path])
-        assert [r["id"] for r in records] == kept and records[0]["raw_confidence"] == 0.5  # the first one kept
+        assert [r.id for r in records] == kept and records[0].raw_confidence == 0.5  # the first one kept
         assert "duplicate record id 'r1'" in caplog.text
         return
     with pytest.raises(DataError) as info:
@@ -503,7 +503,7 @@ SECRET_USERS = {"olga": ("staff", "Olga-secret-pw-31337"), "vik": ("reviewer", "
 
 
 def _secret_users():
-    from assistant.auth import Users
+    from assistant.web.auth import Users
 
     users = Users()
     for name, (role, password) in SECRET_USERS.items():
@@ -554,7 +554,7 @@ def _hostile_outputs(marker: Path) -> list[str]:
 
 
 def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
-    from assistant.store import DB_FILENAME, Actor, ReviewStore
+    from assistant.web.store import DB_FILENAME, Actor, ReviewStore
 
     marker = tmp_path / "pwned"
     outputs = _hostile_outputs(marker)
@@ -636,7 +636,7 @@ def test_real_app_uncalibrated_with_users_keeps_secrets_out_of_its_output(tmp_pa
     flags every answer `uncalibrated`, refuses a wrong password, and never prints a password or a hash."""
     from gradio_client import Client
 
-    from assistant.auth import save_users
+    from assistant.web.auth import save_users
 
     CORRUPT_ACTIVE[0][0](_store_with_active(tmp_path / "maps"))
     users = _secret_users()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from assistant import routing
-from assistant.errors import DataError, ModelNotFoundError
+from assistant.core.errors import DataError, ModelNotFoundError
 from assistant.routing import (
     DEFAULT_EXAMPLES_PATH,
     DEFAULT_ROUTER_PATH,

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError, StoreError
-from assistant.reply import Reply
-from assistant.store import DB_FILENAME, MIGRATIONS, Actor, ReviewStore
-from calibration.collect import RECORD_FIELDS
+from assistant.core.errors import InputError, StoreError
+from assistant.core.reply import Reply
+from assistant.web.store import DB_FILENAME, MIGRATIONS, Actor, ReviewStore
+from assistant.core.record import RECORD_FIELDS
 
 # The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
-REVIEW_RECORD_FIELDS = (*RECORD_FIELDS, "revisions", "signals")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,11 +129,12 @@ def test_verdict_round_trip_and_export(store, tmp_path, verdict, corrected, gold
     out = tmp_path / "reviews.jsonl"
     assert store.export_records(out) == 1
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert tuple(record) == REVIEW_RECORD_FIELDS
+    assert tuple(record) == RECORD_FIELDS  # the one record schema, in its order
     assert record == {
         "id": f"review-{reply_id}", "domain": "math", "question": "What is 12*11?", "gold": gold, "answer": "132",
         "raw_confidence": 0.9, "correct": correct, "parse_ok": True, "model": "fake-model",
-        "prompt": "confidence_tags", "tokens": 17, "seconds": 1.5, "revisions": 0, "signals": {},
+        "prompt": "confidence_tags", "tokens": 17, "seconds": 1.5, "issues": [], "signals": {}, "revisions": 0,
+        "source": None, "license": None,
     }
 
 
@@ -212,7 +212,7 @@ WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from assistant.store import ReviewStore
+    from assistant.web.store import ReviewStore
     from tests.test_store import make_reply
     store = ReviewStore(Path({data!r}))
     while True:

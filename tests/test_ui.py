@@ -6,8 +6,8 @@ import html as html_lib
 
 import pytest
 
-from assistant import ui
-from assistant.reply import REVIEW_REASONS
+from assistant.web import render as ui
+from assistant.core.reply import REVIEW_REASONS
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_flat_metrics_reads_both_layouts(metrics, expected):
 
 
 def test_dashboard_rows_and_figures():
-    from assistant.store import ReviewStats
+    from assistant.web.store import ReviewStats
     from tests.conftest import make_maps
 
     maps = make_maps()
@@ -122,7 +122,7 @@ def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
 
 
 def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
-    from assistant.store import ReviewStats
+    from assistant.web.store import ReviewStats
     from tests.conftest import make_maps
 
     assert ui.human_date("2026-12-01T09:31:36+00:00") == "1 Dec 2026, 09:31 UTC"

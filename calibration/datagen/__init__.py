@@ -18,8 +18,7 @@ Choice questions are written like the shared data: the stem, then lines
 
 One module per domain: `arithmetic` (math), `factual` (with its tables in
 `facts`), `science` and `reasoning`, on the building blocks of `common`.
-The JSONL functions live in `calibration.jsonl` and are re-exported here
-(`read_jsonl`, `read_items`, `validate_item`, `write_jsonl`, `DOMAINS`).
+Items are checked with `calibration.items.validate_item`.
 """
 
 from __future__ import annotations
@@ -27,23 +26,18 @@ from __future__ import annotations
 import functools
 import random
 
-from assistant.errors import DataError
-from calibration.jsonl import DOMAINS, read_items, read_jsonl, validate_item, write_jsonl
+from assistant.core.errors import DataError
+from assistant.core.domains import DOMAINS
 
-from .arithmetic import MATH_TEMPLATES
-from .factual import factual_pool
-from .reasoning import REASONING_TEMPLATES
-from .science import SCIENCE_TEMPLATES
+from calibration.datagen.arithmetic import MATH_TEMPLATES
+from calibration.datagen.factual import factual_pool
+from calibration.datagen.reasoning import REASONING_TEMPLATES
+from calibration.datagen.science import SCIENCE_TEMPLATES
 
 __all__ = [
-    "DOMAINS",
     "GENERATED_MAX",
     "make_questions",
     "max_questions",
-    "read_items",
-    "read_jsonl",
-    "validate_item",
-    "write_jsonl",
 ]
 
 GENERATED_MAX = 5000  # cap per call for the open-ended domains (math, science, reasoning)

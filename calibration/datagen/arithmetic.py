@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .common import _NAMES, Template, _fmt, _item, _num
+from calibration.datagen.common import _NAMES, Template, _fmt, _item, _num
 
 __all__ = ["MATH_TEMPLATES"]
 

@@ -9,7 +9,7 @@ hold answer aliases.
 
 from __future__ import annotations
 
-from .common import _table
+from calibration.datagen.common import _table
 
 __all__ = [
     "BOOKS",

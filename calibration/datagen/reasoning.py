@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 
-from .common import _NAMES, Template, _a, _choice, _item
+from calibration.datagen.common import _NAMES, Template, _a, _choice, _item
 
 __all__ = ["REASONING_TEMPLATES"]
 

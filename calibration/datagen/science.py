@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .common import _LETTERS, Template, _aliases, _choice, _fmt, _item, _table
-from .facts import ELEMENTS
+from calibration.datagen.common import _LETTERS, Template, _aliases, _choice, _fmt, _item, _table
+from calibration.datagen.facts import ELEMENTS
 
 __all__ = ["SCIENCE_TEMPLATES"]
 

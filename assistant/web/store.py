@@ -32,9 +32,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError, StoreError
-from .files import write_jsonl
-from .reply import Reply
+from assistant.core.errors import InputError, StoreError
+from assistant.core.jsonl import write_jsonl
+from assistant.core.record import Record
+from assistant.core.reply import Reply
 
 __all__ = [
     "ReviewStore",
@@ -160,7 +161,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        # The confidence signals behind each answer (assistant.signals), for reviewers and refits.
+        # The confidence signals behind each answer (assistant.core.signals), for reviewers and refits.
         "0003_reply_signals",
         "ALTER TABLE replies ADD COLUMN signals TEXT NOT NULL DEFAULT '{}';",
     ),
@@ -601,8 +602,8 @@ class ReviewStore:
 
     # -- records and figures ------------------------------------------------------------
 
-    def records(self) -> Iterator[dict]:
-        """Closed review items as records of the `calibrate collect` schema, oldest verdict first.
+    def records(self) -> Iterator[Record]:
+        """Closed review items as graded records, oldest verdict first.
 
         Each carries the latest verdict and `revisions`, how often that verdict was changed.
         """
@@ -613,32 +614,23 @@ class ReviewStore:
         )
         for row in rows:
             verdict = row["verdict"]
-            if verdict == "correct":
-                gold = row["corrected_answer"] or row["answer"]
-            else:
-                gold = row["corrected_answer"]
+            gold = (row["corrected_answer"] or row["answer"]) if verdict == "correct" else row["corrected_answer"]
             timings = json.loads(row["timings_ms"] or "{}")
-            yield {
-                "id": f"review-{row['public_id']}",
-                "domain": row["domain"],
-                "question": row["question"],
-                "gold": gold,
-                "answer": row["answer"],
-                "raw_confidence": row["raw_confidence"],
-                "correct": {"correct": True, "incorrect": False}.get(verdict),
-                "parse_ok": row["answer"] is not None and row["raw_confidence"] is not None,
-                "model": row["model"],
-                "prompt": row["prompt"],
-                "tokens": row["tokens"],
-                "seconds": round(float(timings.get("generation", 0.0)) / 1000, 3),
-                "revisions": row["revisions"],
-                "signals": json.loads(row["signals"] or "{}"),  # so `calibrate fit` can fuse them too
-            }
+            yield Record(
+                id=f"review-{row['public_id']}", domain=row["domain"], question=row["question"], gold=gold,
+                answer=row["answer"], raw_confidence=row["raw_confidence"],
+                correct={"correct": True, "incorrect": False}.get(verdict),
+                parse_ok=row["answer"] is not None and row["raw_confidence"] is not None,
+                model=row["model"], prompt=row["prompt"], tokens=row["tokens"],
+                seconds=round(float(timings.get("generation", 0.0)) / 1000, 3),
+                revisions=row["revisions"],
+                signals=json.loads(row["signals"] or "{}"),  # so `calibrate fit` can fuse them too
+            )
 
     def export_records(self, path: Path) -> int:
         """Write `records()` as JSON lines to `path` (atomically, readable by its owner only); return how many."""
         try:
-            return write_jsonl(self.records(), Path(path), mode=_PRIVATE)
+            return write_jsonl((r.to_dict() for r in self.records()), Path(path), mode=_PRIVATE)
         except OSError as err:
             raise StoreError(f"cannot write review export {path}: {err}") from err
 

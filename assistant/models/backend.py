@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generator, Literal, Protocol, runtime_checkable
 
-from .errors import ModelNotFoundError
+from assistant.core.errors import ModelNotFoundError
 
 __all__ = [
     "Message",

@@ -6,7 +6,7 @@ default GGUF, another .gguf file, a local folder, or a Hugging Face id already i
 the local cache: nothing is ever downloaded) and builds a `TransformersBackend`
 or a `LlamaCppBackend`.
 
-    >>> from assistant.config import ModelConfig
+    >>> from assistant.core.config import ModelConfig
     >>> backend = load_backend(ModelConfig())            # doctest: +SKIP
     >>> backend.model_id                                  # doctest: +SKIP
     'SmolLM2-135M-Instruct.Q4_1'
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .backend import Backend, default_model_path
-from .config import ModelConfig, set_offline_env
-from .errors import ModelLoadError, ModelNotFoundError
+from assistant.models.backend import Backend, default_model_path
+from assistant.core.config import ModelConfig, set_offline_env
+from assistant.core.errors import ModelLoadError, ModelNotFoundError
 
 __all__ = ["BACKENDS", "ModelSource", "resolve_model", "choose_backend", "load_backend", "llama_cpp_installed"]
 
@@ -139,12 +139,12 @@ def load_backend(config: ModelConfig) -> Backend:
     set_offline_env()  # before transformers or huggingface_hub read their settings
     source = resolve_model(config.model)
     if choose_backend(config, source) == "llamacpp":
-        from .llamacpp_backend import LlamaCppBackend
-        from .native import ensure_llama_cpp_runs
+        from assistant.models.llamacpp import LlamaCppBackend
+        from assistant.models.native import ensure_llama_cpp_runs
 
         ensure_llama_cpp_runs(source.path, config.cache_folder)  # refuse here rather than die mid-chat
 
         return LlamaCppBackend(config, source=source)
-    from .transformers_backend import TransformersBackend
+    from assistant.models.huggingface import TransformersBackend
 
     return TransformersBackend(config, source=source)

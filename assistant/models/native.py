@@ -17,9 +17,9 @@ A library that kills the process mid-chat loses the user's answer, so:
   library, the signal and the fix. The verdict is cached per library hash, so later starts
   cost one hash of the library files.
 
-    python -m assistant.native flags               # the CMAKE_ARGS this machine gets
-    python -m assistant.native install-llama-cpp   # build (or reuse) and install the wheel
-    python -m assistant.native smoke-check         # run the real backend in a child process
+    python -m assistant.models.native flags               # the CMAKE_ARGS this machine gets
+    python -m assistant.models.native install-llama-cpp   # build (or reuse) and install the wheel
+    python -m assistant.models.native smoke-check         # run the real backend in a child process
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CalibratedChatError, ModelLoadError, run_cli
-from .files import write_atomic
+from assistant.core.errors import CalibratedChatError, ModelLoadError, run_cli
+from assistant.core.files import atomic_write
 
 __all__ = [
     "LLAMA_CPP_VERSION",
@@ -81,7 +81,7 @@ _GGML_FEATURES: dict[str, tuple[str, ...]] = {
 }
 _ALWAYS_OFF = ("GGML_NATIVE", "GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16")
 
-_FIX = ("rebuild llama-cpp-python for this CPU with `make install` (or `python -m assistant.native "
+_FIX = ("rebuild llama-cpp-python for this CPU with `make install` (or `python -m assistant.models.native "
         "install-llama-cpp --force`), which builds with GGML_NATIVE=OFF and never AMX")
 
 
@@ -221,7 +221,7 @@ class ProbeResult:
 
 
 def _probe_command(model: Path) -> list[str]:
-    return [sys.executable, "-m", "assistant.native", "_child", "--model", str(model)]
+    return [sys.executable, "-m", "assistant.models.native", "_child", "--model", str(model)]
 
 
 def probe(model: Path, *, timeout: float = PROBE_TIMEOUT_S) -> ProbeResult:
@@ -240,7 +240,7 @@ def probe(model: Path, *, timeout: float = PROBE_TIMEOUT_S) -> ProbeResult:
 def _probe_model(model: Path) -> Path:
     """The GGUF the probe runs: the embedded default when installed (small, and its Q4_1 weights take
     llama.cpp's AMX path), else the model about to be loaded."""
-    from .backend import default_model_path
+    from assistant.models.backend import default_model_path
 
     try:
         return default_model_path()
@@ -282,7 +282,7 @@ def _verdict(model: Path, cache_dir: Path, *, fresh: bool = False) -> tuple[Path
         verdicts[key] = {"returncode": result.returncode, "detail": result.detail, "library": str(lib_dir),
                          "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         try:
-            write_atomic(json.dumps(verdicts, indent=1) + "\n", path)
+            atomic_write(json.dumps(verdicts, indent=1) + "\n", path)
         except OSError:
             pass  # an unwritable cache only costs the next start another probe
     return lib_dir, result
@@ -302,10 +302,10 @@ def ensure_llama_cpp_runs(model: Path, cache_dir: Path) -> None:
 
 def _child(model: Path) -> int:
     """The probe itself (runs in the child): a batched prefill of > 200 tokens, then two sequences at once."""
-    from .backend import GenerationOptions, run_to_end
-    from .config import ModelConfig
-    from .llamacpp_backend import LlamaCppBackend
-    from .loading import resolve_model
+    from assistant.models.backend import GenerationOptions, run_to_end
+    from assistant.core.config import ModelConfig
+    from assistant.models.llamacpp import LlamaCppBackend
+    from assistant.models.registry import resolve_model
 
     backend = LlamaCppBackend(ModelConfig(model=str(model), threads=os.cpu_count()), source=resolve_model(str(model)))
     text = " ".join(f"Item {i} is a {'red' if i % 2 else 'blue'} box holding {i * 3} apples." for i in range(40))
@@ -324,12 +324,12 @@ def _child(model: Path) -> int:
 
 def _smoke_check() -> int:
     """`make install`'s last step: a fresh probe, its verdict cached for the first start; any failure fails."""
-    from .backend import default_model_path
-    from .config import model_config_from_env
+    from assistant.models.backend import default_model_path
+    from assistant.core.config import model_config_from_env
 
     found = _verdict(default_model_path(), model_config_from_env().cache_folder, fresh=True)
     if found is None:
-        raise ModelLoadError("llama-cpp-python is not installed: run `python -m assistant.native install-llama-cpp`")
+        raise ModelLoadError("llama-cpp-python is not installed: run `python -m assistant.models.native install-llama-cpp`")
     lib_dir, result = found
     if result.signal_name:
         raise ModelLoadError(refusal(cpu_library(lib_dir), result))
@@ -340,7 +340,7 @@ def _smoke_check() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m assistant.native", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m assistant.models.native", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("flags", help="print the CMAKE_ARGS this machine's build gets")
     build = sub.add_parser("install-llama-cpp", help="build (or reuse) llama-cpp-python for this CPU and install it")

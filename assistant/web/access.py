@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from .auth import role_at_least
+from assistant.web.auth import role_at_least
 
 __all__ = ["LoginThrottle", "LoginGuard", "current_user", "export_route", "EXPORT_PATH"]
 
@@ -191,7 +191,7 @@ def export_route(store, role_of_user: Callable[[str | None], str | None], *, sig
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    from .store import utc_now
+    from assistant.web.store import utc_now
 
     async def export(request):
         user = current_user(request)
@@ -205,7 +205,7 @@ def export_route(store, role_of_user: Callable[[str | None], str | None], *, sig
         if store is None:
             return JSONResponse({"detail": "The review store is not available."}, status_code=503)
         stamp = utc_now()[:19].replace(":", "").replace("-", "")
-        lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in store.records())
+        lines = (json.dumps(record.to_dict(), ensure_ascii=False) + "\n" for record in store.records())
         log.info("user %r downloaded the review export", user)
         return StreamingResponse(lines, media_type="application/jsonl", headers={
             "content-disposition": f'attachment; filename="reviews-{stamp}.jsonl"',

@@ -1,24 +1,24 @@
-"""Crash-safe file writing: the one atomic write every map, record export, users file and cache uses."""
+"""Crash-safe file writing: the one atomic write every map, record, export, users file and cache uses."""
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_atomic", "write_jsonl"]
+__all__ = ["atomic_write"]
 
 
-def write_atomic(text: str | Iterable[str], path: Path, *, overwrite: bool = True, mode: int | None = None) -> None:
+def atomic_write(text: str | Iterable[str], path: Path, *, overwrite: bool = True, mode: int | None = None) -> None:
     """Write `text` (a string, or pieces of one streamed in order) to `path` so a reader sees the old
     file or the new one, never half of either.
 
-    The text goes to a temp file in the same folder, is fsynced, then renamed over `path`
-    (or hard-linked to it when `overwrite` is False, which raises FileExistsError instead of
-    replacing a file). `mode` (e.g. 0o600) is set on the temp file before it becomes visible.
+    The text goes to a uniquely named temp file in the same folder, is fsynced, then renamed
+    over `path` (or hard-linked to it when `overwrite` is False, which raises FileExistsError
+    instead of replacing a file), and the folder is fsynced so the rename survives a power cut.
+    `mode` (e.g. 0o600) is set on the temp file before it becomes visible.
     """
     path = Path(path)
     if path.is_dir():  # else the rename fails naming the hidden temp file, not what the user passed
@@ -42,17 +42,18 @@ def write_atomic(text: str | Iterable[str], path: Path, *, overwrite: bool = Tru
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_folder(path.parent)
 
 
-def write_jsonl(items: Iterable[dict], path: Path, *, mode: int | None = None) -> int:
-    """Write `items` as JSON Lines with `write_atomic`, streamed; return how many were written."""
-    count = 0
-
-    def lines():
-        nonlocal count
-        for item in items:
-            count += 1
-            yield json.dumps(item, ensure_ascii=False) + "\n"
-
-    write_atomic(lines(), Path(path), mode=mode)
-    return count
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable: without this a power cut can bring back the old name."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform without folder handles (Windows): the rename is all there is
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a folder; the data itself is already synced
+        pass
+    finally:
+        os.close(fd)

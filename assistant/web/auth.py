@@ -8,9 +8,9 @@ variable `CALIBRATED_CHAT_USERS` ("alice:reviewer:<hash>,bob:staff:<hash>").
 Passwords are stored only as salted scrypt hashes
 (`scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`), compared in constant time.
 
-    python -m assistant.auth add-user alice --role reviewer --file users.json   # prompts for the password
-    echo secret | python -m assistant.auth add-user bob --file users.json --password-stdin
-    python -m assistant.auth hash-password --password-stdin   # prints a hash for the env variable
+    python -m assistant.web.auth add-user alice --role reviewer --file users.json   # prompts for the password
+    echo secret | python -m assistant.web.auth add-user bob --file users.json --password-stdin
+    python -m assistant.web.auth hash-password --password-stdin   # prints a hash for the env variable
 
 File formats:
 
@@ -36,8 +36,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DataError, InputError, run_cli
-from .files import write_atomic
+from assistant.core.errors import DataError, InputError, run_cli
+from assistant.core.files import atomic_write
 
 try:
     import tomllib
@@ -91,7 +91,7 @@ def _check_hash_format(encoded: str) -> tuple[int, int, int, bytes, bytes]:
         # Never echo the value: it may be a password pasted by mistake.
         raise DataError(
             "a password hash is not in the `scrypt$n$r$p$salt$hash` format; "
-            "make one with `python -m assistant.auth hash-password`"
+            "make one with `python -m assistant.web.auth hash-password`"
         ) from err
 
 
@@ -220,7 +220,7 @@ def save_users(users: Users, path: Path) -> None:
     else:
         body = [{"name": u.name, "role": u.role, "password_hash": u.password_hash} for u in users.users.values()]
         text = json.dumps({"users": body}, indent=2) + "\n"
-    write_atomic(text, Path(path), mode=0o600)
+    atomic_write(text, Path(path), mode=0o600)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -233,8 +233,8 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m assistant.auth add-user|hash-password|list`."""
-    parser = argparse.ArgumentParser(prog="python -m assistant.auth", description=__doc__.split("\n\n")[0])
+    """`python -m assistant.web.auth add-user|hash-password|list`."""
+    parser = argparse.ArgumentParser(prog="python -m assistant.web.auth", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add-user", help="add or replace a user in a users file")
     add.add_argument("name")

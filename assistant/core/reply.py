@@ -48,7 +48,7 @@ class Reply:
     question: str = ""  # the question as asked
     raw_output: str = ""  # the model's whole output, for review and debugging
     tokens: int = 0  # new tokens generated
-    signals: dict = field(default_factory=dict)  # assistant.signals.Signals as a dict: what went into `confidence`
+    signals: dict = field(default_factory=dict)  # assistant.core.signals.Signals as a dict: what went into `confidence`
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (tuples become lists)."""

@@ -1,4 +1,5 @@
-"""Confidence signals of one answer, read from its text and the model's token probabilities.
+"""Reading the confidence signals (`assistant.core.signals.Signals`) of one answer from its text
+and the model's token probabilities.
 
 `compute_signals(text, parsed, evidence)` is the one place they are computed, for the live
 reply and for `calibrate collect` alike:
@@ -19,47 +20,14 @@ no answer found, …); calibration then uses what there is.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 
-from .backend import TokenEvidence
-from .parsing import ParsedOutput
+from assistant.core.signals import Signals
+from assistant.models.backend import TokenEvidence
+from assistant.parsing import ParsedOutput
 
-__all__ = ["Signals", "SIGNAL_NAMES", "VERBAL_ORDER", "compute_signals", "expected_percent"]
-
-# The model's own word on its confidence, most informative reading first (fusion reads the same).
-VERBAL_ORDER = ("stated_ev", "probe_ev", "stated")
+__all__ = ["compute_signals", "expected_percent"]
 
 _CONFIDENCE_TAG = re.compile(r"<confidence>\s*(\d{1,3})")
-
-
-@dataclass(frozen=True)
-class Signals:
-    stated: float | None = None  # the confidence the model wrote, in [0, 1]
-    stated_ev: float | None = None  # its expected value under the model's first-digit distribution
-    probe_ev: float | None = None  # the expected confidence after a forced confidence tag (none written)
-    answer_mean_logp: float | None = None  # mean log probability of the answer's tokens
-    answer_min_logp: float | None = None  # lowest log probability among them
-    answer_first_logp: float | None = None  # log probability of the answer's first token
-
-    def to_dict(self) -> dict:
-        return {k: (None if v is None else round(float(v), 6)) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "Signals":
-        data = data or {}
-        return cls(**{name: _number(data.get(name)) for name in SIGNAL_NAMES})
-
-    @property
-    def verbal(self) -> float | None:
-        """The model's own word on its confidence, most informative reading first."""
-        return next((v for v in (getattr(self, n) for n in VERBAL_ORDER) if v is not None), None)
-
-
-SIGNAL_NAMES = tuple(Signals.__dataclass_fields__)
-
-
-def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def expected_percent(first: dict[str, float], written: str) -> float | None:

@@ -14,7 +14,7 @@ import html
 import math
 import re
 
-from .reply import REASON_TEXT
+from assistant.core.reply import REASON_TEXT
 
 __all__ = [
     "inert_markdown",

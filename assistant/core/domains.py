@@ -1,0 +1,14 @@
+"""The question domains: the one list the router, the maps, the data items and the UI share.
+
+Each domain has its own calibration map, because stated confidence is miscalibrated
+differently per domain (Zeng et al. 2025). A question the router cannot place with
+enough probability goes to GENERAL, which has a map of its own fitted on all domains.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DOMAINS", "GENERAL", "MAP_DOMAINS"]
+
+DOMAINS = ("math", "factual", "science", "reasoning")  # what data items and the router's classes are
+GENERAL = "general"  # the fallback for a question no domain claims
+MAP_DOMAINS = (*DOMAINS, GENERAL)  # the domains a calibration map file can hold
