@@ -9,7 +9,9 @@ Importing this package is cheap: torch, transformers and llama.cpp load only whe
 backend is built.
 """
 
-from assistant.models.backend import Backend, FakeBackend, GenerationOptions, GenerationStats, default_model_path, run_to_end
+from assistant.models.backend import Backend, GenerationOptions, GenerationStats, run_to_end
+from assistant.models.fake import FakeBackend
+from assistant.models.sources import default_model_path
 from assistant.core.config import ModelConfig, model_config_from_env
 from assistant.core.errors import CalibratedChatError, DataError, InputError, MapError, ModelLoadError, ModelNotFoundError, ParseError, StoreError, TemplateError
 from assistant.parsing import ParsedOutput, parse_output, parse_output_strict, split_reasoning

@@ -32,8 +32,8 @@ def _answer_seconds(backend, prompt, question: str, options) -> tuple[float, int
 
 def evidence_cost(n_questions: int = 20, repeats: int = 3, threads: int | None = None) -> dict:
     """Seconds per answer with evidence and probe on vs off (the reference), and their ratio."""
-    from assistant.models.backend import GenerationOptions
     from assistant.core.config import ModelConfig
+    from assistant.models.backend import GenerationOptions
     from assistant.models.llamacpp import LlamaCppBackend
     from assistant.prompts import load_prompt
 

@@ -118,8 +118,7 @@ def run_load(
     sample_every: float = 0.5,
 ) -> dict:
     """Run the load test with scratch files under `work`; return figures and every request's record."""
-    from assistant.models.registry import resolve_model
-
+    from assistant.models.sources import resolve_model
     from bench.answering import bench_maps_dir
 
     maps_dir, _ = bench_maps_dir(work / "maps", resolve_model(None).model_id, "confidence_tags")

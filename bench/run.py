@@ -73,7 +73,8 @@ def _section(name: str, settings: Settings, fn, *args) -> dict:
 def run_bench(settings: Settings, work: Path) -> dict:
     """Run the selected sections with scratch files under `work`; return the results as one dict."""
     from assistant.core.config import ModelConfig, set_offline_env
-    from assistant.models.registry import llama_cpp_installed, load_backend, resolve_model
+    from assistant.models.registry import llama_cpp_installed, load_backend
+    from assistant.models.sources import resolve_model
 
     set_offline_env()
     cache = work / "model-cache"  # empty: the load section's first transformers load is a cold one
@@ -118,8 +119,8 @@ def _meta(settings: Settings) -> dict:
 
 
 def _decode_section(settings: Settings, backend, raw_ok: bool, bandwidth: dict) -> dict:
-    from assistant.models.backend import default_model_path
     from assistant.models.llamacpp import N_CTX
+    from assistant.models.sources import default_model_path
 
     n, reps = settings.decode_tokens, settings.decode_repeats
     out = {

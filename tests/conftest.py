@@ -25,8 +25,9 @@ os.environ["CALIBRATED_CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="calibrated-cha
 for _name in ("MAPS_DIR", "CACHE_DIR"):
     os.environ.pop("CALIBRATED_CHAT_" + _name, None)
 
+from assistant.models.backend import GenerationOptions, GenerationStats
+from assistant.models.fake import FakeBackend  # noqa: E402
 from assistant.web.auth import Users  # noqa: E402
-from assistant.models.backend import FakeBackend, GenerationOptions, GenerationStats  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -131,14 +132,14 @@ class RunningApp:
 def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
            assistant=None, queue_size=32, throttle=None) -> RunningApp:
     """Start the app on a free port in this process (a background thread)."""
-    from app import build_app, serve
+    from assistant.web.app import ChatApp, serve
     from assistant.web.store import ReviewStore
 
     store = ReviewStore(data_dir)
     store.mark_interrupted()  # as main() does at start-up
     assistant = assistant or make_assistant(delay=delay)
     users = users if users is not None else make_users()
-    demo = build_app(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
+    demo = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices).build()
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     serve(demo, store, users, anonymous_role=anonymous_role, throttle=throttle, server_name="127.0.0.1",
           server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)

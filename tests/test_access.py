@@ -311,8 +311,8 @@ def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(
 
 
 def test_a_reviewer_sees_an_interrupted_answer_as_such():
-    from assistant.web.store import QueueItem
     from assistant.web.render import queue_item_markdown
+    from assistant.web.store import QueueItem
 
     item = QueueItem(id=3, reply_id="ab" * 16, created_at="2026-01-01T00:00:00", status="open",
                      reasons=("interrupted",), question="q", answer=None, reasoning="", raw_confidence=None,

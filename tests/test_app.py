@@ -195,8 +195,8 @@ def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
 def test_real_model_and_router_through_the_api(tmp_path):
     """The default SmolLM2 GGUF and the real embedding router behind the app."""
     from assistant.core.config import ModelConfig, set_offline_env
-    from assistant.pipeline import Assistant
     from assistant.models.backend import GenerationOptions
+    from assistant.pipeline import Assistant
 
     set_offline_env()
     assistant = Assistant.from_config(ModelConfig(), allow_uncalibrated=True,

@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from assistant.web.auth import USERS_ENV, Users, hash_password, load_users, main, role_at_least, verify_password
 from assistant.core.errors import DataError
+from assistant.web.auth import (
+    USERS_ENV,
+    Users,
+    hash_password,
+    load_users,
+    main,
+    role_at_least,
+    verify_password,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

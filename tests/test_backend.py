@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.models import registry as loading
-from assistant.models.backend import Backend, FakeBackend, GenerationOptions, default_model_path, run_to_end
 from assistant.core.config import ModelConfig
 from assistant.core.errors import ModelLoadError, ModelNotFoundError
-from assistant.models.registry import choose_backend, load_backend, resolve_model
+from assistant.models import registry as loading
+from assistant.models.backend import Backend, GenerationOptions, run_to_end
+from assistant.models.fake import FakeBackend
+from assistant.models.registry import choose_backend, load_backend
+from assistant.models.sources import ModelSource, default_model_path, resolve_model
 
 DEFAULT_STEM = "SmolLM2-135M-Instruct.Q4_1"
 QUESTION = [{"role": "user", "content": "What is 17 + 25? Answer with a short reasoning."}]
@@ -140,7 +142,7 @@ def test_choose_backend(monkeypatch, backend, device, kind, llama, cuda, expecte
     monkeypatch.setattr(loading, "llama_cpp_installed", lambda: llama)
     monkeypatch.setattr(loading, "_cuda_available", lambda: cuda)
     config = ModelConfig(backend=backend, device=device)
-    source = loading.ModelSource(kind, "/models/x", "x")
+    source = ModelSource(kind, "/models/x", "x")
     if isinstance(expected, Exception):
         with pytest.raises(type(expected), match=str(expected)):
             choose_backend(config, source)

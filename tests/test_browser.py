@@ -154,8 +154,8 @@ def test_admin_dashboard_renders(browser, app):
                     reason="set CALIBRATED_CHAT_UPDATE_SCREENSHOTS=1 to rewrite docs/chat.png and docs/dashboard.png")
 def test_docs_screenshots(browser, tmp_path):
     """docs/chat.png and docs/dashboard.png from the real model, router and active maps."""
-    from assistant.models.backend import GenerationOptions
     from assistant.core.config import ModelConfig, set_offline_env
+    from assistant.models.backend import GenerationOptions
     from assistant.pipeline import Assistant
 
     set_offline_env()

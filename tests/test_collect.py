@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from assistant.models.backend import FakeBackend, GenerationOptions, GenerationStats, run_to_end
 from assistant.core.errors import DataError, InputError
-from assistant.prompts import load_prompt
 from assistant.core.record import RECORD_FIELDS
+from assistant.models.backend import GenerationOptions, GenerationStats, run_to_end
+from assistant.models.fake import FakeBackend
+from assistant.prompts import load_prompt
 from calibration.collect import collect, existing_ids
 
 # Types every record field may take (None where the record schema allows null).

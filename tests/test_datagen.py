@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from assistant.core.errors import DataError
 from assistant.core import jsonl
 from assistant.core.domains import DOMAINS
+from assistant.core.errors import DataError
 from assistant.core.jsonl import read_jsonl, write_jsonl
 from calibration.datagen import GENERATED_MAX, make_questions, max_questions
-from calibration.items import read_items, validate_item
 from calibration.grading import ANSWER_TYPES, grade, normalize_text
+from calibration.items import read_items, validate_item
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -380,8 +380,8 @@ def test_shared_data_validates(domain):
 @pytest.mark.slow
 def test_real_model_gets_some_generated_questions_right_and_some_wrong():
     """SmolLM2-135M answers two easy and one hard generated question; grading tells them apart."""
-    from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.core.config import ModelConfig, set_offline_env
+    from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.models.registry import load_backend
 
     set_offline_env()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import doctest
 import json
-from pathlib import Path
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.models import native
 from assistant.core.errors import ModelLoadError
+from assistant.models import native
 
 needs_llama = pytest.mark.skipif(native.llama_cpp_library_dir() is None, reason="llama-cpp-python not installed")
 
@@ -151,7 +151,7 @@ def test_the_clis_and_the_app_refuse_to_start_on_a_library_that_would_crash(tmp_
 def test_real_backend_survives_a_long_batched_prefill_and_two_sequences_in_a_child_process():
     """What would have caught the AMX crash on the machine that has it: a > 200-token prompt, then
     `generate_many` with two sequences, through the real llama.cpp backend, in a child process."""
-    from assistant.models.backend import default_model_path
+    from assistant.models.sources import default_model_path
 
     result = native.probe(default_model_path())
     assert result.ok, f"the child ended with {result.signal_name or result.returncode}: {result.detail}"

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.core.errors import ParseError
+from assistant.core.reply import REVIEW_REASONS
 from assistant.parsing import (
     LINGUISTIC_CONFIDENCE,
     ParsedOutput,
@@ -16,7 +17,6 @@ from assistant.parsing import (
     parse_output_strict,
     split_reasoning,
 )
-from assistant.core.reply import REVIEW_REASONS
 
 NO_ANSWER = "no answer"
 NO_CONF = "no confidence"
@@ -544,8 +544,8 @@ REAL_QUESTIONS = ["What is 12 times 4?", "What is the capital of Japan?"]
 
 @pytest.mark.slow
 def test_real_default_model_output_parses():
-    from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.core.config import ModelConfig
+    from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.models.registry import load_backend
     from assistant.prompts import load_prompt
 

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from assistant.models.backend import FakeBackend, GenerationOptions
 from assistant.core.errors import InputError
+from assistant.core.reply import REVIEW_REASONS
+from assistant.models.backend import GenerationOptions
+from assistant.models.fake import FakeBackend
 from assistant.pipeline import Assistant, clean_question
 from assistant.prompts import load_prompt
-from assistant.core.reply import REVIEW_REASONS
 from assistant.routing import DOMAINS, Route
 from calibration.maps import CalibrationMaps, DomainMap
 
@@ -177,8 +178,8 @@ def test_cli_ask_json_with_the_real_model(tmp_path):
 
 
 def test_a_two_turn_reply_does_not_read_the_answers_digits_as_the_confidence():
-    from assistant.models.backend import GenerationStats, TokenEvidence
     from assistant.answer import combine_stats
+    from assistant.models.backend import GenerationStats, TokenEvidence
 
     first = GenerationStats(3, "stop", evidence=TokenEvidence(("The", " answer", " 90"), (-0.1, -0.2, -0.3),
                                                              {2: {"9": 0.5, "8": 0.5}}))

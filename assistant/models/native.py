@@ -40,8 +40,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.core.config import ModelConfig, model_config_from_env
 from assistant.core.errors import CalibratedChatError, ModelLoadError, run_cli
 from assistant.core.files import atomic_write
+from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.llamacpp import LlamaCppBackend
+from assistant.models.sources import default_model_path, resolve_model
 
 __all__ = [
     "LLAMA_CPP_VERSION",
@@ -240,7 +244,6 @@ def probe(model: Path, *, timeout: float = PROBE_TIMEOUT_S) -> ProbeResult:
 def _probe_model(model: Path) -> Path:
     """The GGUF the probe runs: the embedded default when installed (small, and its Q4_1 weights take
     llama.cpp's AMX path), else the model about to be loaded."""
-    from assistant.models.backend import default_model_path
 
     try:
         return default_model_path()
@@ -302,10 +305,6 @@ def ensure_llama_cpp_runs(model: Path, cache_dir: Path) -> None:
 
 def _child(model: Path) -> int:
     """The probe itself (runs in the child): a batched prefill of > 200 tokens, then two sequences at once."""
-    from assistant.models.backend import GenerationOptions, run_to_end
-    from assistant.core.config import ModelConfig
-    from assistant.models.llamacpp import LlamaCppBackend
-    from assistant.models.registry import resolve_model
 
     backend = LlamaCppBackend(ModelConfig(model=str(model), threads=os.cpu_count()), source=resolve_model(str(model)))
     text = " ".join(f"Item {i} is a {'red' if i % 2 else 'blue'} box holding {i * 3} apples." for i in range(40))
@@ -324,8 +323,6 @@ def _child(model: Path) -> int:
 
 def _smoke_check() -> int:
     """`make install`'s last step: a fresh probe, its verdict cached for the first start; any failure fails."""
-    from assistant.models.backend import default_model_path
-    from assistant.core.config import model_config_from_env
 
     found = _verdict(default_model_path(), model_config_from_env().cache_folder, fresh=True)
     if found is None:

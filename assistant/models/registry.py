@@ -17,84 +17,28 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
-from assistant.models.backend import Backend, default_model_path
 from assistant.core.config import ModelConfig, set_offline_env
-from assistant.core.errors import ModelLoadError, ModelNotFoundError
+from assistant.core.errors import ModelLoadError
+from assistant.models.backend import Backend
+from assistant.models.huggingface import TransformersBackend
+from assistant.models.llamacpp import LlamaCppBackend
+from assistant.models.native import ensure_llama_cpp_runs
+from assistant.models.sources import ModelSource, resolve_model
 
-__all__ = ["BACKENDS", "ModelSource", "resolve_model", "choose_backend", "load_backend", "llama_cpp_installed"]
+__all__ = ["BACKENDS", "FACTORIES", "choose_backend", "load_backend", "llama_cpp_installed"]
 
-BACKENDS = ("auto", "transformers", "llamacpp")  # allowed values of ModelConfig.backend
+
+def _llamacpp(config: ModelConfig, source: ModelSource) -> Backend:
+    ensure_llama_cpp_runs(source.path, config.cache_folder)  # refuse here rather than die mid-chat
+    return LlamaCppBackend(config, source=source)
+
+
+# name -> factory(config, source); a new backend is one entry here (and one module beside this one)
+FACTORIES = {"transformers": TransformersBackend, "llamacpp": _llamacpp}
+BACKENDS = ("auto", *FACTORIES)  # allowed values of ModelConfig.backend
 
 _INSTALL_LLAMA_CPP = "install it with `pip install llama-cpp-python` (or `make install`)"
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    kind: Literal["gguf", "folder", "hub"]  # a .gguf file, a saved transformers folder, or a cached HF id
-    location: str  # file or folder path, or the Hugging Face id
-    model_id: str  # the name replies and calibration maps use; the same for every backend
-
-    @property
-    def path(self) -> Path:
-        """The location as a path (for "gguf" and "folder")."""
-        return Path(self.location)
-
-
-def _looks_like_path(spec: str) -> bool:
-    return spec.startswith(("/", "./", "../", "~", ".\\")) or spec.lower().endswith(".gguf")
-
-
-def _hub_is_cached(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        found = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:  # an invalid repo id ("a b", "a/b/c") is simply not there
-        return False
-    return isinstance(found, str)
-
-
-def resolve_model(spec: str | None) -> ModelSource:
-    """Say what `spec` names, or raise ModelNotFoundError saying how to get it.
-
-    None is the embedded default GGUF. A path to a .gguf file is used as is; a
-    folder must hold a `config.json` (a saved transformers model) or exactly one
-    .gguf file. Anything else is taken as a Hugging Face id, which must already
-    be in the local cache because downloads are switched off.
-    """
-    if spec is None:
-        path = default_model_path()
-        return ModelSource("gguf", str(path), path.stem)
-    path = Path(spec).expanduser()
-    if path.is_file():
-        if path.suffix.lower() != ".gguf":
-            raise ModelNotFoundError(
-                f"{path} is a file but not a .gguf model: pass a .gguf file, a model folder or a Hugging Face id"
-            )
-        return ModelSource("gguf", str(path.resolve()), path.stem)
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return ModelSource("folder", str(path.resolve()), path.resolve().name)
-        ggufs = sorted(path.glob("*.gguf"))
-        if len(ggufs) == 1:
-            return ModelSource("gguf", str(ggufs[0].resolve()), ggufs[0].stem)
-        raise ModelNotFoundError(
-            f"folder {path} holds no config.json and {len(ggufs)} .gguf files: pass a folder saved with "
-            "`save_pretrained`, or the .gguf file itself"
-        )
-    if _looks_like_path(spec):
-        raise ModelNotFoundError(f"no model file or folder at {path}: check the path passed with --model")
-    if _hub_is_cached(spec):
-        return ModelSource("hub", spec, spec)
-    raise ModelNotFoundError(
-        f"model {spec!r} is neither a local file or folder nor in the local Hugging Face cache, and downloads "
-        f"are switched off: on a machine with internet run `hf download {spec}` and copy "
-        "~/.cache/huggingface over, or pass a local folder or .gguf file with --model"
-    )
 
 
 def llama_cpp_installed() -> bool:
@@ -138,13 +82,4 @@ def load_backend(config: ModelConfig) -> Backend:
         raise ModelLoadError(f"unknown backend {config.backend!r}: use one of {', '.join(BACKENDS)}")
     set_offline_env()  # before transformers or huggingface_hub read their settings
     source = resolve_model(config.model)
-    if choose_backend(config, source) == "llamacpp":
-        from assistant.models.llamacpp import LlamaCppBackend
-        from assistant.models.native import ensure_llama_cpp_runs
-
-        ensure_llama_cpp_runs(source.path, config.cache_folder)  # refuse here rather than die mid-chat
-
-        return LlamaCppBackend(config, source=source)
-    from assistant.models.huggingface import TransformersBackend
-
-    return TransformersBackend(config, source=source)
+    return FACTORIES[choose_backend(config, source)](config, source=source)

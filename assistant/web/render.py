@@ -18,12 +18,13 @@ from assistant.core.reply import REASON_TEXT
 
 __all__ = [
     "inert_markdown",
+    "num",
+    "pct",
     "confidence_band",
     "badge_html",
     "review_marker_html",
     "answer_markdown",
     "queue_item_markdown",
-    "flat_metrics",
     "dashboard_rows",
     "reliability_figure",
     "histogram_figure",
@@ -99,7 +100,8 @@ def few_answers(n: int | None) -> str:
     return f" (from only {n} answer{'s' if n != 1 else ''}: too few to judge)"
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A confidence as a whole percentage; — when there is none."""
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
@@ -115,7 +117,7 @@ def guarantee_sentence(maps, domain: str) -> str:
     if maps is None:
         return ""
     dm = maps.map_for(domain)
-    m = flat_metrics(dm.metrics)
+    m = dm.metrics or {}
     target, delta, checked = m.get("target_risk"), m.get("delta"), m.get("n_checked")
     name = html.escape(domain if dm.domain == domain else f"{domain} (general map)")
     if not isinstance(target, (int, float)) or not isinstance(delta, (int, float)):
@@ -133,7 +135,7 @@ def _map_details(maps, domain: str) -> str:
     if maps is None:
         return "No calibration map is loaded, so the model's own figure cannot be checked."
     dm = maps.map_for(domain)
-    m = flat_metrics(dm.metrics)
+    m = dm.metrics or {}
     held_out = isinstance(m.get("ece_calibrated_holdout"), (int, float))
     ece = m.get("ece_calibrated_holdout") if held_out else m.get("ece_calibrated")
     checked = m.get("n_holdout") if held_out else dm.n_samples
@@ -148,7 +150,7 @@ def _map_details(maps, domain: str) -> str:
         f"it reads {signals}; "
         f"on average its figures were off from how often such answers were right by {ece_text} "
         f"(the expected calibration error); "
-        f"answers below {_pct(dm.threshold)} are sent for a human check. {guarantee_sentence(maps, domain)}"
+        f"answers below {pct(dm.threshold)} are sent for a human check. {guarantee_sentence(maps, domain)}"
     )
 
 
@@ -160,15 +162,15 @@ def badge_html(reply, maps=None) -> str:
     if confidence is not None:
         tens = round(confidence * 10)
         headline = (
-            f"Calibrated: {_pct(confidence)} — answers like this were right about {tens} times in 10"
+            f"Calibrated: {pct(confidence)} — answers like this were right about {tens} times in 10"
         )
     elif raw is None:
         headline = "No confidence: the model did not say how sure it is"
     else:
         headline = "Not calibrated: no map fits this model, so only the model's own figure is shown"
-    raw_text = f"Model said: {_pct(raw)}" if raw is not None else "Model said: nothing"
+    raw_text = f"Model said: {pct(raw)}" if raw is not None else "Model said: nothing"
     prob = get("domain_probability")
-    domain_text = f"Domain: {html.escape(domain)}" + (f" ({_pct(prob)} sure)" if prob is not None else "")
+    domain_text = f"Domain: {html.escape(domain)}" + (f" ({pct(prob)} sure)" if prob is not None else "")
     promise = guarantee_sentence(maps, domain) if confidence is not None and not get("needs_review") else ""
     return (
         f'<div class="cc-badge cc-{label}" style="border-left:6px solid {colour};padding:4px 8px;'
@@ -218,7 +220,7 @@ def queue_item_markdown(item, history=()) -> str:
     parts = [
         f"**Item {item.id}** · asked {html.escape(item.created_at)} by {html.escape(item.user or 'anonymous')}"
         f" · domain **{html.escape(item.domain or '?')}** · status {item.status}",
-        f"**Calibrated confidence:** {_pct(item.confidence)} · **model said:** {_pct(item.raw_confidence)}",
+        f"**Calibrated confidence:** {pct(item.confidence)} · **model said:** {pct(item.raw_confidence)}",
         f"**Why it is here:** {html.escape(reasons) or 'no reason recorded'}",
         "**Question**",
         inert_markdown(item.question),
@@ -262,48 +264,27 @@ DASHBOARD_COLUMNS = [
 ]
 
 
-def flat_metrics(metrics: dict | None) -> dict:
-    """Map metrics in one flat form: {"ece_raw": …, "ece_calibrated": …, "coverage": …}.
-
-    Reads both flat keys (`ece_raw`, `raw_ece`) and nested ones (`{"raw": {"ece": …}}`).
-    """
-    flat: dict = {}
-    for key, value in (metrics or {}).items():
-        if isinstance(value, dict):
-            for inner, v in value.items():
-                flat[f"{inner}_{key}"] = v
-        else:
-            flat[key] = value
-    for key in list(flat):
-        for side in ("raw", "calibrated", "cal"):
-            if key.startswith(side + "_"):
-                flat.setdefault(f"{key[len(side) + 1:]}_{side}", flat[key])
-    for key in list(flat):
-        if key.endswith("_cal"):
-            flat.setdefault(key[:-4] + "_calibrated", flat[key])
-    return flat
-
-
-def _num(value, pct: bool = False) -> str:
+def num(value, percent: bool = False) -> str:
+    """A metric for a table: 0.123, or 12% with `percent`; — when there is none."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
         return "—"
-    return f"{value * 100:.0f}%" if pct else f"{value:.3f}"
+    return f"{value * 100:.0f}%" if percent else f"{value:.3f}"
 
 
 def dashboard_rows(maps, stats: dict) -> list[list[str]]:
     """One table row per domain map: stored fit metrics raw vs calibrated, plus live review figures."""
     rows = []
     for domain, dm in (maps.maps.items() if maps else ()):
-        m = flat_metrics(dm.metrics)
+        m = dm.metrics or {}
         live = stats.get(domain)
         rows.append([
-            domain, str(dm.n_samples), _num(dm.threshold, pct=True), _num(m.get("coverage"), pct=True),
-            _num(m.get("ece_raw")), _num(m.get("ece_calibrated")), _num(m.get("brier_raw")),
-            _num(m.get("brier_calibrated")), _num(m.get("auroc_raw")), _num(m.get("auroc_calibrated")),
-            str(live.count) if live else "0", _num(live.accuracy, pct=True) if live else "—",
-            (_num(live.ece) + ("" if live.count >= MIN_TO_JUDGE else f" (n={live.count}: too few)")) if live else "—",
-            "fused" if dm.combiner else "stated", _num(m.get("ece_calibrated_holdout")),
-            _num(m.get("auroc_holdout")), _signal_aurocs(dm.metrics.get("signal_auroc_holdout")),
+            domain, str(dm.n_samples), num(dm.threshold, percent=True), num(m.get("coverage"), percent=True),
+            num(m.get("ece_raw")), num(m.get("ece_calibrated")), num(m.get("brier_raw")),
+            num(m.get("brier_calibrated")), num(m.get("auroc_raw")), num(m.get("auroc_calibrated")),
+            str(live.count) if live else "0", num(live.accuracy, percent=True) if live else "—",
+            (num(live.ece) + ("" if live.count >= MIN_TO_JUDGE else f" (n={live.count}: too few)")) if live else "—",
+            "fused" if dm.combiner else "stated", num(m.get("ece_calibrated_holdout")),
+            num(m.get("auroc_holdout")), _signal_aurocs(dm.metrics.get("signal_auroc_holdout")),
             _guarantee_cell(dm, m),
         ])
     return rows

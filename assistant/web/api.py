@@ -1,0 +1,100 @@
+"""The named API endpoints for `gradio_client` (and any HTTP client): the same calls as the tabs,
+with the same role checks.
+
+/ask, /ask_stream, /request_review, /feedback (staff); /review_queue, /submit_verdict,
+/export_reviews (reviewers); /reload_maps, /dashboard_stats (admins).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from assistant.core.errors import CalibratedChatError
+from assistant.pipeline import clean_question
+from assistant.web.context import WebContext
+from assistant.web.dashboard import DashboardTab
+from assistant.web.review import ReviewTab
+from assistant.web.session import answer_and_store
+
+__all__ = ["Api"]
+
+
+class Api:
+    def __init__(self, ctx: WebContext, review: ReviewTab, dashboard: DashboardTab):
+        self.ctx, self.review, self.dashboard = ctx, review, dashboard
+
+    def register(self) -> None:
+        """Declare the endpoints (inside a gr.Blocks); answering ones share the model's queue."""
+        gr.api(self.ask, api_name="ask", concurrency_id="model")
+        gr.api(self.ask_stream, api_name="ask_stream", concurrency_id="model")
+        for fn in (self.request_review, self.feedback, self.review_queue, self.submit_verdict,
+                   self.export_reviews, self.reload_maps, self.dashboard_stats):
+            gr.api(fn, api_name=fn.__name__)
+
+    def _stream(self, question, history, request):
+        ctx = self.ctx
+        try:
+            question = clean_question(question or "", ctx.assistant.max_question_chars)
+            yield from answer_and_store(ctx.assistant, ctx.store, question, history or None,
+                                        user=ctx.user_of(request), session=ctx.session_of(request),
+                                        cancel=threading.Event())
+        except CalibratedChatError as err:
+            raise gr.Error(str(err)) from None
+
+    def ask(self, question: str, history: list | None = None, request: gr.Request = None) -> dict:
+        """Answer one question; returns the full Reply as a dict, plus `reply_id` (None if not stored)."""
+        self.ctx.require(request, "staff")
+        for update, reply_id, _ in self._stream(question, history, request):
+            if update.reply is not None:
+                return {**update.reply.to_dict(), "reply_id": reply_id}
+        raise gr.Error("no answer")  # pragma: no cover
+
+    def ask_stream(self, question: str, history: list | None = None, request: gr.Request = None) -> dict:
+        """Stream one answer: dicts {"reasoning", "answer", "reply", "reply_id"}; "reply" is set on the last."""
+        self.ctx.require(request, "staff")
+        for update, reply_id, _ in self._stream(question, history, request):
+            yield {"reasoning": update.reasoning, "answer": update.answer,
+                   "reply": update.reply.to_dict() if update.reply is not None else None, "reply_id": reply_id}
+
+    def request_review(self, reply_id: str, request: gr.Request = None) -> int:
+        """Send one of your stored replies for a human check; returns the review item id."""
+        self.ctx.require(request, "staff")
+        actor = self.ctx.actor_of(request)
+        return self.ctx.store_error(lambda store: store.request_review(str(reply_id), actor))
+
+    def feedback(self, reply_id: str, thumbs: str, comment: str = "", request: gr.Request = None) -> int:
+        """Thumbs "up" or "down" (+ optional comment) on one of your stored replies; returns the feedback id."""
+        self.ctx.require(request, "staff")
+        actor = self.ctx.actor_of(request)
+        return self.ctx.store_error(lambda store: store.add_feedback(str(reply_id), actor, thumbs, comment))
+
+    def review_queue(self, status: str = "open", domain: str = "all", request: gr.Request = None) -> list:
+        """Review items, newest first (reviewers only)."""
+        return [item.to_dict() for item in self.review.queue(request, status, domain)]
+
+    def submit_verdict(self, item_id: int, verdict: str, corrected_answer: str = "", revise: bool = False,
+                       request: gr.Request = None) -> dict:
+        """Close a review item with correct / incorrect / not_answerable (reviewers only). An item that
+        already has a verdict is changed only with revise=True; every verdict is kept."""
+        self.ctx.require(request, "reviewer")
+        reviewer = self.ctx.user_of(request) or "local-admin"
+        item = self.ctx.store_error(lambda store: store.submit_verdict(
+            int(item_id), verdict, reviewer, corrected_answer or None, revise=bool(revise)))
+        return item.to_dict()
+
+    def export_reviews(self, request: gr.Request = None) -> list:
+        """Reviewed answers as records of the `calibrate collect` schema (reviewers only)."""
+        self.ctx.require(request, "reviewer")
+        return [record.to_dict() for record in self.ctx.need_store().records()]
+
+    def reload_maps(self, request: gr.Request = None) -> str:
+        """Re-read the active calibration map (admins only); returns its version ("" if none)."""
+        self.ctx.require(request, "admin")
+        return self.dashboard.reload_maps() or ""
+
+    def dashboard_stats(self, request: gr.Request = None) -> dict:
+        """Live figures from reviewed answers since the active map's fit, per domain (admins only)."""
+        self.ctx.require(request, "admin")
+        return self.dashboard.stats()

@@ -1,0 +1,77 @@
+"""The web app: chat with calibrated confidence, a review queue and a calibration dashboard.
+
+`ChatApp(...).build()` makes the Gradio Blocks: tabs Chat (everyone), Review (reviewers and
+admins) and Dashboard (admins), plus the named API (`assistant.web.api`). `serve` starts it
+behind the sign-in guard with the reviewers' export route; `app.py` and the tests both start
+it through there.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from starlette.middleware import Middleware
+
+from assistant.pipeline import Assistant
+from assistant.web.access import LoginGuard, LoginThrottle, export_route
+from assistant.web.api import Api
+from assistant.web.auth import Users, role_at_least
+from assistant.web.chat import ChatTab
+from assistant.web.context import WebContext
+from assistant.web.dashboard import DashboardTab
+from assistant.web.review import ReviewTab
+from assistant.web.session import STORE_DOWN
+from assistant.web.store import ReviewStore
+
+__all__ = ["ChatApp", "serve"]
+
+TAGLINE = "Answers with a confidence you can trust: the model's own figure, corrected by what its past answers showed."
+
+
+class ChatApp:
+    def __init__(self, assistant: Assistant, store: ReviewStore | None, users: Users | None, *,
+                 anonymous_role: str | None = "admin", notices: list[str] | None = None,
+                 title: str = "calibrated-chat"):
+        """`store` None: reviews cannot be saved. `users` empty: no sign-in, every visitor has
+        `anonymous_role`. `notices` (a list, read on each page load) feeds the banner."""
+        self.ctx = WebContext(assistant, store, users, anonymous_role, notices if notices is not None else [])
+        self.title = title
+        self.chat, self.review, self.dashboard = ChatTab(self.ctx), ReviewTab(self.ctx), DashboardTab(self.ctx)
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
+            gr.Markdown(f"## {self.title}\n{TAGLINE}")
+            banner = gr.Markdown(elem_id="cc-banner")
+            with gr.Tab("Chat", id="chat"):
+                self.chat.build()
+            with gr.Tab("Review", id="review", visible=False) as review_tab:
+                self.review.build(review_tab)
+            with gr.Tab("Dashboard", id="dashboard", visible=False) as dashboard_tab:
+                self.dashboard.build(dashboard_tab)
+            demo.load(self.on_load, None, [banner, review_tab, dashboard_tab], api_visibility="private")
+            Api(self.ctx, self.review, self.dashboard).register()
+        return demo
+
+    def on_load(self, request: gr.Request):
+        """The banner (who is signed in, notices) and the tabs this caller's role may see."""
+        ctx = self.ctx
+        role = ctx.role_of(request)
+        lines = list(ctx.notices) + ([STORE_DOWN] if ctx.store is None else [])
+        who = f"Signed in as **{ctx.user_of(request) or 'local user'}** ({role or 'no role'})." + (
+            " [Sign out](logout)" if ctx.users else "")
+        return ("\n\n".join([who, *lines]), gr.update(visible=role_at_least(role, "reviewer")),
+                gr.update(visible=role_at_least(role, "admin")))
+
+
+def serve(demo: gr.Blocks, store: ReviewStore | None, users: Users | None, *, anonymous_role="admin",
+          throttle: LoginThrottle | None = None, **launch_kwargs) -> None:
+    """Start `demo`'s server behind the sign-in guard, with the reviewers' export route.
+
+    `throttle`: the sign-in limits (default: LoginThrottle's documented policy).
+    """
+
+    def role_of_user(name):
+        return users.role_of(name) if users else anonymous_role
+
+    app_kwargs = {"middleware": [Middleware(LoginGuard, throttle=throttle)],
+                  "routes": [export_route(store, role_of_user, signed_in=bool(users))]}
+    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, **launch_kwargs)

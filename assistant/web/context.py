@@ -1,0 +1,77 @@
+"""What every web handler needs: the assistant, the review store, who is calling and with what role.
+
+Every reviewer and admin function checks the caller's role here, on the server; the UI
+only hides what a role cannot use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from assistant.core.errors import InputError, StoreError
+from assistant.pipeline import Assistant
+from assistant.web.auth import Users, role_at_least
+from assistant.web.session import STORE_DOWN
+from assistant.web.store import Actor, ReviewStore
+
+__all__ = ["STORE_DOWN", "WebContext"]
+
+log = logging.getLogger("calibrated_chat.app")
+
+@dataclass
+class WebContext:
+    assistant: Assistant
+    store: ReviewStore | None  # None: reviews cannot be saved, answers are still given
+    users: Users | None  # empty or None: nobody signs in and every visitor has `anonymous_role`
+    anonymous_role: str | None = "admin"
+    notices: list[str] = field(default_factory=list)  # banner lines, read on each page load
+
+    def user_of(self, request) -> str | None:
+        return getattr(request, "username", None) if request is not None else None
+
+    def role_of(self, request) -> str | None:
+        return self.users.role_of(self.user_of(request)) if self.users else self.anonymous_role
+
+    def session_of(self, request) -> str | None:
+        return getattr(request, "session_hash", None) if request is not None else None
+
+    def actor_of(self, request) -> Actor:
+        """Who acts on a stored reply: staff on their own only, reviewers and admins on any."""
+        return Actor(self.user_of(request), self.session_of(request),
+                     role_at_least(self.role_of(request), "reviewer"))
+
+    def require(self, request, needed: str) -> None:
+        """Refuse the call unless the caller has at least the role `needed`."""
+        if not role_at_least(self.role_of(request), needed):
+            log.warning("refused a %s-only call for user %r (role %s)", needed, self.user_of(request),
+                        self.role_of(request))
+            raise gr.Error(f"Refused: this needs the {needed} role.")
+
+    def need_store(self) -> ReviewStore:
+        """The store, for a call that cannot work without it (a gr.Error saying so otherwise)."""
+        if self.store is None:
+            raise gr.Error(STORE_DOWN)
+        return self.store
+
+    def store_call(self, method: Callable[[ReviewStore], object]):
+        """Run a store write for the chat; on failure warn (the app keeps answering) and return None."""
+        if self.store is None:
+            gr.Warning(STORE_DOWN)
+            return None
+        try:
+            return method(self.store)
+        except StoreError as err:
+            log.error("review store write failed: %s", err)
+            gr.Warning(f"{STORE_DOWN} ({err})")
+            return None
+
+    def store_error(self, call: Callable[[ReviewStore], object]):
+        """Run a store call for a reviewer or the API; a refused or failed one becomes a gr.Error."""
+        try:
+            return call(self.need_store())
+        except (StoreError, InputError) as err:
+            raise gr.Error(str(err)) from None

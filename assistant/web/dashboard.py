@@ -1,0 +1,79 @@
+"""The Dashboard tab (admins): the active map's fit figures next to what reviewers found since,
+reliability and confidence plots, and reloading the maps after a refit."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from assistant.core.errors import CalibratedChatError
+from assistant.web import render
+from assistant.web.context import WebContext
+
+__all__ = ["DashboardTab"]
+
+
+class DashboardTab:
+    def __init__(self, ctx: WebContext):
+        self.ctx = ctx
+
+    def build(self, tab: gr.Tab) -> None:
+        """The tab's components and events (inside `tab`)."""
+        summary = gr.Markdown(elem_id="cc-dash-summary")
+        with gr.Row():
+            refresh = gr.Button("Refresh")
+            reload_btn = gr.Button("Reload maps", elem_id="cc-reload")
+        metrics = gr.Dataframe(headers=render.DASHBOARD_COLUMNS, interactive=False, wrap=True)
+        reliability = gr.Plot(label="Reliability per domain")
+        histogram = gr.Plot(label="Confidence of answers given since the fit, per domain")
+
+        outs = [summary, metrics, reliability, histogram]
+        private = {"api_visibility": "private"}
+        tab.select(self.show, None, outs, **private)
+        refresh.click(self.show, None, outs, **private)
+        reload_btn.click(self.reload, None, outs, **private)
+
+    def show(self, request: gr.Request):
+        """(summary, table rows, reliability figure, histogram figure) since the active map's fit."""
+        self.ctx.require(request, "admin")
+        maps, store = self.ctx.assistant.maps, self.ctx.store
+        since = maps.fitted_at if maps else None
+        reviewed = store.reviewed(since) if store is not None else []
+        answered = store.answered(since) if store is not None else []
+        stats = store.review_stats(since) if store is not None else {}
+        return (self.summary(maps, stats), render.dashboard_rows(maps, stats),
+                render.reliability_figure(maps, reviewed), render.histogram_figure(maps, answered))
+
+    def summary(self, maps, stats: dict) -> str:
+        if maps is None:
+            return "**No calibration map is active**: every answer is flagged `uncalibrated`. Run `calibrate fit`."
+        backend, prompt = self.ctx.assistant.backend.model_id, self.ctx.assistant.prompt.id
+        live = stats.get("all")
+        return (
+            f"**Active map {maps.version}** for model `{maps.model}`, prompt `{maps.prompt}`, "
+            f"fitted {render.human_date(maps.fitted_at)}."
+            + ("" if maps.matches(backend, prompt) else f" ⚠ It does not match the running model `{backend}`.")
+            + f"\n\nSince the fit: **{live.count if live else 0}** answers reviewed"
+            + (f", {render.num(live.accuracy, percent=True)} correct, expected calibration error "
+               f"{render.num(live.ece)}{render.few_answers(live.count)}." if live and live.count else ".")
+        )
+
+    def reload(self, request: gr.Request):
+        self.ctx.require(request, "admin")
+        version = self.reload_maps()
+        gr.Info(f"Active calibration map: {version or 'none'}")
+        return self.show(request)
+
+    def reload_maps(self) -> str | None:
+        """Re-read the active map version; a broken one keeps the old maps (and says so)."""
+        try:
+            return self.ctx.assistant.reload_maps()
+        except CalibratedChatError as err:
+            raise gr.Error(f"Maps not reloaded (the old ones stay active): {err}") from None
+
+    def stats(self) -> dict:
+        """Live figures from reviewed answers since the active map's fit, per domain."""
+        maps, store = self.ctx.assistant.maps, self.ctx.store
+        since = maps.fitted_at if maps else None
+        stats = store.review_stats(since) if store is not None else {}
+        return {"map_version": maps.version if maps else None, "since": since,
+                "domains": {d: s.__dict__ for d, s in stats.items()}}
