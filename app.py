@@ -14,9 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from assistant.cli import DATA_DIR_HELP, MAPS_DIR_HELP, add_model_arguments, model_config_from_args
 from assistant.core.config import default_data_dir, set_offline_env
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
+from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_flags, model_config_from_args, positive_int
 from assistant.models.backend import GenerationOptions
 from assistant.pipeline import Assistant
 from assistant.web.auth import load_users
@@ -29,11 +29,9 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="calibrated-chat", description="Run the calibrated-chat web app.")
-    add_model_arguments(p)
-    p.add_argument("--prompt", default=os.environ.get("CALIBRATED_CHAT_PROMPT") or "confidence_tags",
-                   help="prompt id [env CALIBRATED_CHAT_PROMPT]")
-    p.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
-    p.add_argument("--maps-dir", type=Path, help=MAPS_DIR_HELP)
+    add_model_flags(p)
+    add_answer_flags(p)
+    add_folder_flags(p)
     p.add_argument("--users", type=Path, help="users file (.json/.toml) [or env CALIBRATED_CHAT_USERS]")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only)")
@@ -41,11 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs users)")
     p.add_argument("--share-without-auth", action="store_true",
                    help="allow --share with no users configured (everyone gets the staff role)")
-    p.add_argument("--allow-uncalibrated", action="store_true",
-                   help="start even when the active map is invalid; every answer is then flagged")
-    p.add_argument("--max-question-chars", type=int, default=8000, help="longest question accepted")
-    p.add_argument("--max-new-tokens", type=int, help="cap on generated tokens per answer")
-    p.add_argument("--queue-size", type=int, default=32,
+    p.add_argument("--max-question-chars", type=positive_int, default=8000, help="longest question accepted")
+    p.add_argument("--queue-size", type=positive_int, default=32,
                    help="requests waiting beyond this are refused with 'busy, try again'")
     return p
 

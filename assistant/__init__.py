@@ -9,15 +9,25 @@ Importing this package is cheap: torch, transformers and llama.cpp load only whe
 backend is built.
 """
 
+from assistant.core.config import ModelConfig, model_config_from_env
+from assistant.core.errors import (
+    CalibratedChatError,
+    DataError,
+    InputError,
+    MapError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ParseError,
+    StoreError,
+    TemplateError,
+)
+from assistant.core.reply import REVIEW_REASONS, Reply
 from assistant.models.backend import Backend, GenerationOptions, GenerationStats, run_to_end
 from assistant.models.fake import FakeBackend
 from assistant.models.sources import default_model_path
-from assistant.core.config import ModelConfig, model_config_from_env
-from assistant.core.errors import CalibratedChatError, DataError, InputError, MapError, ModelLoadError, ModelNotFoundError, ParseError, StoreError, TemplateError
 from assistant.parsing import ParsedOutput, parse_output, parse_output_strict, split_reasoning
 from assistant.pipeline import Assistant, Update
 from assistant.prompts import Prompt, list_prompts, load_prompt
-from assistant.core.reply import REVIEW_REASONS, Reply
 
 __all__ = [
     "Assistant",

@@ -1,7 +1,7 @@
 """`python -m assistant`: ask one question, or check and refit the domain router.
 
     python -m assistant ask "What is 17 + 25?" [--json] [--show-reasoning] [--model M]
-    python -m assistant route --data ../shared/data/*.jsonl [--json]
+    python -m assistant route --data ../shared/data/*.jsonl [--json]   # or questions to route
     python -m assistant fit-router [--examples FILE] [--out FILE]
 
 Errors print one line (`error: …`) and exit with status 2 (bad input or files)
@@ -13,18 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import textwrap
+from dataclasses import asdict
 
+from assistant import routing
+from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_flags, model_config_from_args, positive_int
+from assistant.core.domains import DOMAINS, GENERAL
+from assistant.core.errors import InputError, run_cli
+from assistant.core.reply import REVIEW_REASONS
 from assistant.models.backend import GenerationOptions
-from assistant.core.errors import run_cli
+from assistant.pipeline import Assistant
 
-__all__ = ["main", "add_model_arguments", "model_config_from_args", "DATA_DIR_HELP", "MAPS_DIR_HELP"]
-
-DATA_DIR_HELP = ("the one data folder: review store, map versions, runs, caches "
-                 "[env CALIBRATED_CHAT_DATA_DIR; default the user data folder, see README]")
-MAPS_DIR_HELP = ("a folder of map versions used alone, instead of <data folder>/maps over the shipped maps "
-                 "[env CALIBRATED_CHAT_MAPS_DIR]")
+__all__ = ["main", "build_parser", "format_reply"]
 
 EXAMPLES = """examples:
   python -m assistant ask "What is 12 times 11?"
@@ -35,41 +35,12 @@ EXAMPLES = """examples:
 """
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that pick and place the chat model (shared with the app and `calibrate`)."""
-    g = parser.add_argument_group("model")
-    g.add_argument("--model", help="HF id (local cache), model folder or .gguf file "
-                   "[env CALIBRATED_CHAT_MODEL; default: embedded SmolLM2-135M-Instruct]")
-    g.add_argument("--backend", choices=["auto", "transformers", "llamacpp"],
-                   help="inference backend [env CALIBRATED_CHAT_BACKEND; default auto]")
-    g.add_argument("--device", help="auto, cpu, cuda, cuda:1 … [env CALIBRATED_CHAT_DEVICE]")
-    g.add_argument("--dtype", help="auto, float32, bfloat16, float16 [env CALIBRATED_CHAT_DTYPE]")
-    g.add_argument("--threads", type=int, help="CPU threads [env CALIBRATED_CHAT_THREADS]")
-
-
-def model_config_from_args(args: argparse.Namespace):
-    """Environment first, then command-line flags over it (a `--data-dir` also holds the model cache)."""
-    from pathlib import Path
-
-    from assistant.core.config import model_config_from_env
-
-    config = model_config_from_env().with_overrides(
-        model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads
-    )
-    data_dir = getattr(args, "data_dir", None)
-    if data_dir and config.cache_dir is None:
-        config = config.with_overrides(cache_dir=Path(data_dir) / "cache")
-    return config
-
-
 def _pct(value) -> str:
     return "none" if value is None else f"{value * 100:.0f}%"
 
 
 def format_reply(reply, show_reasoning: bool = False) -> str:
     """The human-readable form of a Reply for the terminal."""
-    from assistant.core.reply import REVIEW_REASONS
-
     lines = []
     if show_reasoning and reply.reasoning:
         lines += ["Reasoning:", textwrap.indent(reply.reasoning.strip(), "  "), ""]
@@ -88,8 +59,6 @@ def format_reply(reply, show_reasoning: bool = False) -> str:
 
 
 def _ask(args) -> int:
-    from assistant.pipeline import Assistant
-
     assistant = Assistant.from_config(
         model_config_from_args(args),
         prompt_id=args.prompt,
@@ -119,28 +88,76 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="print one JSON object with every reply field")
     ask.add_argument("--show-reasoning", action="store_true", help="also print the reasoning trace")
-    ask.add_argument("--prompt", default="confidence_tags", help="prompt id in prompts/ (default confidence_tags)")
-    ask.add_argument("--data-dir", help=DATA_DIR_HELP)
-    ask.add_argument("--maps-dir", help=MAPS_DIR_HELP)
-    ask.add_argument("--max-new-tokens", type=int, default=GenerationOptions.max_new_tokens)
-    ask.add_argument("--allow-uncalibrated", action="store_true",
-                     help="run even if the active map is invalid (every answer is flagged)")
-    add_model_arguments(ask)
-
-    sub.add_parser("route", help="route the questions of JSONL files and score the router", add_help=False)
-    sub.add_parser("fit-router", help="refit the domain classifier on its example questions", add_help=False)
+    add_answer_flags(ask, max_new_tokens=GenerationOptions.max_new_tokens)
+    add_folder_flags(ask)
+    add_model_flags(ask)
+    ask.set_defaults(func=_ask)
+    _add_router_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    # route and fit-router keep their own argument parsers in assistant.routing.
-    if argv and argv[0] in ("route", "fit-router"):
-        from assistant import routing
-
-        entry = routing.route_main if argv[0] == "route" else routing.fit_main
-        return run_cli(lambda: entry(argv[1:]), interrupted="interrupted")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return run_cli(lambda: _ask(args), interrupted="interrupted")
+    return run_cli(lambda: args.func(args), interrupted="interrupted")
+
+
+def format_routing(report: routing.RoutingReport) -> str:
+    """A plain-text table of a RoutingReport for the terminal."""
+    columns = (*DOMAINS, GENERAL)
+    lines = [f"routed {report.n} questions: accuracy {report.accuracy:.2%} (general counts as wrong), "
+             f"general {report.general_rate:.2%}", "",
+             f"{'domain':<10} {'precision':>9} {'recall':>7} {'n':>5}"]
+    for d, row in report.per_domain.items():
+        lines.append(f"{d:<10} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['n']:>5}")
+    lines += ["", "true \\ predicted " + " ".join(f"{c:>9}" for c in columns)]
+    for t, row in report.confusion.items():
+        lines.append(f"{t:<17} " + " ".join(f"{row[c]:>9}" for c in columns))
+    return "\n".join(lines)
+
+
+def _add_router_commands(sub) -> None:
+    fit = sub.add_parser("fit-router", help="refit the domain classifier on its example questions",
+                         description="Refit the router on labelled examples, print CV accuracy, write router.json.")
+    fit.add_argument("--examples", nargs="+", default=[routing.DEFAULT_EXAMPLES_PATH], help="labelled JSONL files")
+    fit.add_argument("--out", default=routing.DEFAULT_ROUTER_PATH, help="router JSON to write")
+    fit.add_argument("--threshold", type=float, default=routing.DEFAULT_THRESHOLD, help="below it: general")
+    fit.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds")
+    fit.set_defaults(func=_fit)
+    route = sub.add_parser("route", help="route questions, or score labelled JSONL files",
+                           description="Route questions, or score labelled JSONL files (accuracy, "
+                                       "precision/recall, confusion).")
+    route.add_argument("questions", nargs="*", help="questions to route one by one")
+    route.add_argument("--data", nargs="+", default=[], help="JSONL files with 'question' and 'domain'")
+    route.add_argument("--router", default=None, help="router JSON (default: the shipped one)")
+    route.add_argument("--json", action="store_true", help="print one JSON object")
+    route.set_defaults(func=_route)
+
+
+def _fit(args: argparse.Namespace) -> None:
+    router = routing.fit_router(routing.read_labelled(args.examples), routing.load_embedder(),
+                                threshold=args.threshold, folds=args.folds)
+    path = router.save(args.out)
+    print(f"{router.n_examples} examples, {args.folds}-fold CV accuracy {router.cv_accuracy:.2%}")
+    print("threshold  general  acc(kept)  acc(sent to general)  acc(general=wrong)")
+    pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
+    for row in router.extra["cv_threshold_table"]:
+        print(f"{row['threshold']:>9}  {row['general_rate']:>7.2%}  {pct(row['accuracy_kept']):>9}  "
+              f"{pct(row['accuracy_dropped']):>20}  {row['accuracy_general_as_wrong']:>18.2%}")
+    print(f"wrote {path} (threshold {router.threshold})")
+
+
+def _route(args: argparse.Namespace) -> None:
+    if not args.questions and not args.data:
+        raise InputError("give questions to route, or --data FILE ... to score labelled ones")
+    router = routing.DomainRouter.load(args.router)
+    if args.data:
+        report = routing.evaluate(router, routing.read_labelled(args.data))
+        print(json.dumps(report.to_dict()) if args.json else format_routing(report))
+        return
+    for question, r in zip(args.questions, router.route_many(args.questions)):
+        if args.json:
+            print(json.dumps({"question": question, **asdict(r)}))
+        else:
+            print(f"{r.domain:<10} {r.probability:.3f}  {question}")

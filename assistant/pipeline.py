@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.answer import Answer, stream_answer
+from assistant.core.config import ModelConfig
 from assistant.core.errors import InputError, MapError
 from assistant.core.reply import REVIEW_REASONS, Reply
 from assistant.models.backend import Backend, GenerationOptions, Message
+from assistant.models.registry import load_backend
 from assistant.parsing import split_reasoning
 from assistant.prompts import Prompt, load_prompt
+from assistant.routing import DomainRouter, load_embedder
+from calibration.mapstore import map_store
 
 __all__ = ["Assistant", "Update", "clean_question"]
 
@@ -108,12 +112,6 @@ class Assistant:
         max_question_chars: int = 8000,
     ) -> "Assistant":
         """Load the model, prompt, router and active maps. Errors name what to fix."""
-        from calibration.maps import map_store
-
-        from assistant.core.config import ModelConfig
-        from assistant.models.registry import load_backend
-        from assistant.routing import DomainRouter, load_embedder
-
         store = map_store(maps_dir, data_dir)
         prompt = load_prompt(prompt_id)
         try:

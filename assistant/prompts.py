@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
 from importlib import resources
+from pathlib import Path
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser ships as `tomli`
     import tomli as tomllib
 
-from assistant.models.backend import Message
 from assistant.core.errors import TemplateError
+from assistant.models.backend import Message
 
 __all__ = ["Prompt", "load_prompt", "list_prompts", "render", "DEFAULT_PROMPT", "PROMPTS_DIR"]
 

@@ -15,7 +15,6 @@ Admin commands (the lead may hook `fit_main` / `route_main` into `python -m assi
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import importlib.util
@@ -23,7 +22,7 @@ import json
 import reprlib
 import sys
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -32,8 +31,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from assistant.core.config import set_offline_env
-from assistant.core.errors import DataError, ModelLoadError, ModelNotFoundError, run_cli
 from assistant.core.domains import DOMAINS, GENERAL
+from assistant.core.errors import DataError, ModelLoadError, ModelNotFoundError
 from assistant.core.files import atomic_write
 
 __all__ = [
@@ -51,8 +50,6 @@ __all__ = [
     "read_labelled",
     "fit_router",
     "evaluate",
-    "fit_main",
-    "route_main",
 ]
 
 # 0.5 = no domain holds a majority. From the cross-validated table `fit` prints (1795 own
@@ -407,74 +404,3 @@ def evaluate(router: DomainRouter, labelled: Sequence[tuple[str, str]]) -> Routi
     return RoutingReport(n=n, accuracy=round(correct / n, 4) if n else 0.0,
                          general_rate=round(predicted.count(GENERAL) / n, 4) if n else 0.0,
                          per_domain=per_domain, confusion=confusion)
-
-
-def format_report(report: RoutingReport) -> str:
-    """A plain-text table of a RoutingReport for the terminal."""
-    columns = (*DOMAINS, GENERAL)
-    lines = [f"routed {report.n} questions: accuracy {report.accuracy:.2%} (general counts as wrong), "
-             f"general {report.general_rate:.2%}", "",
-             f"{'domain':<10} {'precision':>9} {'recall':>7} {'n':>5}"]
-    for d, row in report.per_domain.items():
-        lines.append(f"{d:<10} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['n']:>5}")
-    lines += ["", "true \\ predicted " + " ".join(f"{c:>9}" for c in columns)]
-    for t, row in report.confusion.items():
-        lines.append(f"{t:<17} " + " ".join(f"{row[c]:>9}" for c in columns))
-    return "\n".join(lines)
-
-
-def fit_main(argv: Sequence[str] | None = None) -> int:
-    """`fit`: refit the router on labelled examples, print CV accuracy, write router.json."""
-    parser = argparse.ArgumentParser(prog="fit", description=fit_main.__doc__)
-    parser.add_argument("--examples", nargs="+", default=[DEFAULT_EXAMPLES_PATH], help="labelled JSONL files")
-    parser.add_argument("--out", default=DEFAULT_ROUTER_PATH, help="router JSON to write")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="below it: general")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-    args = parser.parse_args(argv)
-    return run_cli(lambda: _fit(args))
-
-
-def _fit(args: argparse.Namespace) -> None:
-    router = fit_router(read_labelled(args.examples), load_embedder(), threshold=args.threshold,
-                        folds=args.folds)
-    path = router.save(args.out)
-    print(f"{router.n_examples} examples, {args.folds}-fold CV accuracy {router.cv_accuracy:.2%}")
-    print("threshold  general  acc(kept)  acc(sent to general)  acc(general=wrong)")
-    pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
-    for row in router.extra["cv_threshold_table"]:
-        print(f"{row['threshold']:>9}  {row['general_rate']:>7.2%}  {pct(row['accuracy_kept']):>9}  "
-              f"{pct(row['accuracy_dropped']):>20}  {row['accuracy_general_as_wrong']:>18.2%}")
-    print(f"wrote {path} (threshold {router.threshold})")
-
-
-def route_main(argv: Sequence[str] | None = None) -> int:
-    """`route`: route questions, or score labelled JSONL files (accuracy, precision/recall, confusion)."""
-    parser = argparse.ArgumentParser(prog="route", description=route_main.__doc__)
-    parser.add_argument("questions", nargs="*", help="questions to route one by one")
-    parser.add_argument("--data", nargs="+", default=[], help="JSONL files with 'question' and 'domain'")
-    parser.add_argument("--router", default=None, help="router JSON (default: the shipped one)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    if not args.questions and not args.data:
-        parser.error("give questions or --data FILE ...")
-    return run_cli(lambda: _route(args))
-
-
-def _route(args: argparse.Namespace) -> None:
-    router = DomainRouter.load(args.router)
-    if args.data:
-        report = evaluate(router, read_labelled(args.data))
-        print(json.dumps(report.to_dict()) if args.json else format_report(report))
-        return
-    for question, r in zip(args.questions, router.route_many(args.questions)):
-        if args.json:
-            print(json.dumps({"question": question, **asdict(r)}))
-        else:
-            print(f"{r.domain:<10} {r.probability:.3f}  {question}")
-
-
-if __name__ == "__main__":
-    commands = {"fit": fit_main, "route": route_main}
-    if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        sys.exit(f"usage: python -m assistant.routing {{{','.join(commands)}}} ...")
-    sys.exit(commands[sys.argv[1]](sys.argv[2:]))

@@ -13,8 +13,15 @@ import time
 from pathlib import Path
 
 from assistant.answer import conversation
+from assistant.core.domains import DOMAINS
+from assistant.models.backend import GenerationOptions
+from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
 from bench.system import summarize
+from calibration.collect import collect
+from calibration.datagen import make_questions
+from calibration.maps import CalibrationMaps, DomainMap
+from calibration.mapstore import MapStore, map_store
 
 __all__ = ["bench_maps_dir", "collect_items", "collect_throughput", "pipeline_timings"]
 
@@ -26,7 +33,6 @@ def bench_maps_dir(folder: Path, model_id: str, prompt_id: str) -> tuple[Path, s
 
     `folder`, holding a copy of the project's active map when it fits; else a synthetic map.
     """
-    from calibration.maps import CalibrationMaps, DomainMap, MapStore, map_store
 
     try:
         active = map_store().active()
@@ -99,9 +105,6 @@ def pipeline_timings(assistant, n_questions: int) -> dict:
 
 def collect_items(n: int, seed: int = 0) -> list[dict]:
     """n generated questions, the four domains interleaved (a prefix of a longer run)."""
-    from assistant.core.domains import DOMAINS
-    from calibration.datagen import make_questions
-
     per = -(-n // len(DOMAINS))
     pools = [make_questions(d, per, seed) for d in DOMAINS]
     mixed = [pool[i] for i in range(per) for pool in pools]
@@ -117,10 +120,6 @@ def collect_throughput(
     prompt_id: str = "confidence_tags",
 ) -> dict:
     """Questions/minute of `calibration.collect.collect` over `items` per batch size (fresh out file each)."""
-    from assistant.models.backend import GenerationOptions
-    from assistant.prompts import load_prompt
-    from calibration.collect import collect
-
     prompt = load_prompt(prompt_id)
     options = GenerationOptions(max_new_tokens=max_new_tokens)
     out = {}

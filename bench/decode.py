@@ -19,6 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from assistant.core.config import ModelConfig
+from assistant.models.backend import GenerationOptions
+from assistant.models.registry import llama_cpp_installed, load_backend
 from bench.questions import decode_messages
 
 __all__ = ["RawLlamaCpp", "backend_decode", "interleaved_decode", "load_times", "probe_load", "weight_bytes"]
@@ -38,8 +41,6 @@ def _best(runs: list[dict]) -> dict:
 
 def backend_run(backend, max_new_tokens: int) -> dict:
     """One greedy decode of the decode prompt through a project Backend, timed token by token."""
-    from assistant.models.backend import GenerationOptions
-
     gen = backend.stream(decode_messages(), GenerationOptions(max_new_tokens=max_new_tokens, temperature=0.0))
     text, first = "", None
     start = time.perf_counter()
@@ -150,8 +151,6 @@ def probe_load(backend: str, cache_dir: str, threads: int | None) -> dict:
     `load_backend()` after it, including whatever else the project imports on the way
     (`imports_torch` says whether torch was first imported inside `load_backend`).
     """
-    from assistant.core.config import ModelConfig
-    from assistant.models.registry import llama_cpp_installed, load_backend
 
     start = time.perf_counter()
     if backend == "llamacpp" or (backend == "auto" and llama_cpp_installed()):

@@ -17,14 +17,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from assistant.core.config import ModelConfig
+from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.llamacpp import LlamaCppBackend
+from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
 
 __all__ = ["evidence_cost"]
 
 
 def _answer_seconds(backend, prompt, question: str, options) -> tuple[float, int]:
-    from assistant.models.backend import run_to_end
-
     start = time.perf_counter()
     _, stats = run_to_end(backend.stream(prompt.messages(question), options))
     return time.perf_counter() - start, stats.tokens
@@ -32,11 +34,6 @@ def _answer_seconds(backend, prompt, question: str, options) -> tuple[float, int
 
 def evidence_cost(n_questions: int = 20, repeats: int = 3, threads: int | None = None) -> dict:
     """Seconds per answer with evidence and probe on vs off (the reference), and their ratio."""
-    from assistant.core.config import ModelConfig
-    from assistant.models.backend import GenerationOptions
-    from assistant.models.llamacpp import LlamaCppBackend
-    from assistant.prompts import load_prompt
-
     backend = LlamaCppBackend(ModelConfig(threads=threads))
     prompt = load_prompt("confidence_tags")
     on = GenerationOptions(probe=prompt.probe)

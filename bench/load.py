@@ -24,6 +24,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from assistant.models.sources import resolve_model
+from bench.answering import bench_maps_dir
 from bench.questions import QUESTIONS
 from bench.system import AppProcess, summarize
 
@@ -118,9 +120,6 @@ def run_load(
     sample_every: float = 0.5,
 ) -> dict:
     """Run the load test with scratch files under `work`; return figures and every request's record."""
-    from assistant.models.sources import resolve_model
-    from bench.answering import bench_maps_dir
-
     maps_dir, _ = bench_maps_dir(work / "maps", resolve_model(None).model_id, "confidence_tags")
     args = ["--queue-size", queue_size, "--data-dir", work / "app-data", "--maps-dir", maps_dir]
     args += ["--threads", threads] if threads else []

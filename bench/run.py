@@ -24,7 +24,13 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from assistant.core.config import ModelConfig, set_offline_env
+from assistant.models.llamacpp import N_CTX
+from assistant.models.registry import llama_cpp_installed, load_backend
+from assistant.models.sources import default_model_path, resolve_model
+from assistant.pipeline import Assistant
 from bench import answering, decode, system
+from bench.questions import QUESTIONS
 from bench.report import format_table, results_markdown, table_rows
 
 __all__ = ["SECTIONS", "Settings", "main", "parse_args", "run_bench"]
@@ -72,10 +78,6 @@ def _section(name: str, settings: Settings, fn, *args) -> dict:
 
 def run_bench(settings: Settings, work: Path) -> dict:
     """Run the selected sections with scratch files under `work`; return the results as one dict."""
-    from assistant.core.config import ModelConfig, set_offline_env
-    from assistant.models.registry import llama_cpp_installed, load_backend
-    from assistant.models.sources import resolve_model
-
     set_offline_env()
     cache = work / "model-cache"  # empty: the load section's first transformers load is a cold one
     result: dict = {"meta": _meta(settings)}
@@ -119,9 +121,6 @@ def _meta(settings: Settings) -> dict:
 
 
 def _decode_section(settings: Settings, backend, raw_ok: bool, bandwidth: dict) -> dict:
-    from assistant.models.llamacpp import N_CTX
-    from assistant.models.sources import default_model_path
-
     n, reps = settings.decode_tokens, settings.decode_repeats
     out = {
         "method": "tokens/s = (produced - 1) / (last token time - first token time); the first token "
@@ -180,9 +179,6 @@ def _bound(backend, tokens_per_s, bandwidth: dict, threads: int) -> dict:
 
 
 def _pipeline_section(settings: Settings, maps_dir: Path) -> dict:
-    from assistant.core.config import ModelConfig
-    from assistant.pipeline import Assistant
-
     assistant = Assistant.from_config(ModelConfig(threads=settings.threads), maps_dir=maps_dir)
     out = answering.pipeline_timings(assistant, min(settings.questions, 20))
     out["backend"] = type(assistant.backend).__name__
@@ -217,7 +213,6 @@ def _collect_section(settings: Settings, backend, work: Path) -> dict:
 def _app_section(settings: Settings, maps_dir: Path, work: Path) -> dict:
     from gradio_client import Client
 
-    from bench.questions import QUESTIONS
 
     args = ["--data-dir", work / "app-data", "--maps-dir", maps_dir, "--threads", settings.threads]
     if settings.app_max_new_tokens:

@@ -6,10 +6,31 @@ thresholds; `report` builds held-out reports and plots. Importing the package
 is cheap: scikit-learn, scipy and matplotlib load only when used.
 """
 
+from assistant.core.domains import MAP_DOMAINS
 from calibration.fitting import cross_validated_predictions, describe_sources, fit_maps, review_threshold
-from calibration.maps import MAP_DOMAINS, SCHEMA_VERSION, CalibrationMaps, DomainMap, IsotonicCalibrator, MapStore, map_store, load_maps, save_maps
-from calibration.metrics import adaptive_calibration_error, aurc, auroc, brier_score, coverage, expected_calibration_error, maximum_calibration_error, overconfidence, reliability_bins, risk_coverage_curve, selective_risk
-from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report, write_plots
+from calibration.isotonic import IsotonicCalibrator
+from calibration.maps import SCHEMA_VERSION, CalibrationMaps, DomainMap, load_maps, save_maps
+from calibration.mapstore import MapStore, map_store
+from calibration.metrics import (
+    adaptive_calibration_error,
+    aurc,
+    auroc,
+    brier_score,
+    coverage,
+    expected_calibration_error,
+    maximum_calibration_error,
+    overconfidence,
+    reliability_bins,
+    risk_coverage_curve,
+    selective_risk,
+)
+from calibration.report import (
+    build_report,
+    calibrated_confidences,
+    format_maps_summary,
+    format_report,
+    write_plots,
+)
 
 __all__ = [
     "MAP_DOMAINS",

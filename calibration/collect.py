@@ -26,7 +26,6 @@ from assistant.core.jsonl import read_jsonl
 from assistant.core.record import Record
 from assistant.models.backend import Backend, GenerationOptions
 from assistant.prompts import Prompt
-
 from calibration.grading import grade
 
 __all__ = ["CollectSummary", "collect", "existing_ids", "make_record"]

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import DataError
 from assistant.core.record import Record
-
 from calibration import metrics as M
-from calibration.maps import MAP_DOMAINS, SIGNAL_SETS, CalibrationMaps, DomainMap, IsotonicCalibrator, _json_safe
+from calibration.fusion import SIGNAL_COLUMNS, Combiner, fit_combiner, signal_matrix
+from calibration.isotonic import IsotonicCalibrator
+from calibration.maps import SIGNAL_SETS, CalibrationMaps, DomainMap, _json_safe
 
 __all__ = [
     "SHRINK_BELOW",
@@ -318,7 +320,6 @@ def fit_maps(
         weight, threshold, coverage, risk bound, and held-out ECE/AUROC.
         Use `calibration.report.build_report` for numbers on other records.
     """
-    from calibration.fusion import SIGNAL_COLUMNS, Combiner, fit_combiner, signal_matrix
 
     if signals not in SIGNAL_SETS:
         raise DataError(f"signals must be one of {', '.join(SIGNAL_SETS)}, not {signals!r}")

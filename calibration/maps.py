@@ -1,22 +1,17 @@
-"""Calibration maps: the isotonic calibrator, map files (JSON) and the versioned map store.
+"""Calibration map files: per-domain maps from a confidence score to a calibrated confidence, as JSON.
 
 A map file holds, for one model and one prompt, a monotone piecewise-linear
 map from raw (verbalized) confidence to calibrated confidence for each domain,
 plus that domain's review threshold. Files are plain JSON (never pickle),
-validated on load, and written atomically. A `MapStore` keeps numbered
-versions (`v0001.json`, …) in one folder, with an `ACTIVE` pointer and an
-append-only `HISTORY` used by `rollback`.
+validated on load, and written atomically; `calibration.mapstore` keeps their versions.
 """
 
 from __future__ import annotations
 
 import json
-from importlib import resources
 import math
-import os
-import re
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -25,16 +20,13 @@ import numpy as np
 from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import MapError
 from assistant.core.files import atomic_write
+from calibration.fusion import Combiner
 
 __all__ = [
     "SCHEMA_VERSION",
     "MAP_DOMAINS",
-    "IsotonicCalibrator",
     "DomainMap",
     "CalibrationMaps",
-    "MapStore",
-    "map_store",
-    "shipped_maps_dir",
     "load_maps",
     "save_maps",
 ]
@@ -42,77 +34,6 @@ __all__ = [
 SCHEMA_VERSION = 2  # 2 adds a per-domain signal combiner and the top-level `signals`; 1 still loads
 READABLE_SCHEMAS = (1, 2)
 SIGNAL_SETS = ("stated", "fused")  # what a map's x axis is: the stated confidence, or the fused score
-_VERSION_RE = re.compile(r"^v\d{4}$")
-
-
-class IsotonicCalibrator:
-    """Monotone map from raw confidence to the observed rate of correct answers.
-
-    Follows scikit-learn: `__init__` stores parameters, `fit(p, y)` returns
-    self, learned knots are `x_thresholds_` (strictly increasing) and
-    `y_thresholds_` (non-decreasing), and `predict` interpolates linearly
-    between knots, clipping inputs to the knot range and outputs to [0, 1].
-
-    With ``strict=False`` the knots are those of
-    ``sklearn.isotonic.IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)``:
-    pooled blocks are flat, so distinct raw confidences collapse into ties.
-    With ``strict=True`` (default) each pooled block is replaced by one knot at
-    its count-weighted mean x (centred isotonic regression, Oron & Flournoy
-    2017), so the map rises strictly between the first and last block centre
-    and keeps the ranking of distinct confidences, which AUROC and thresholds
-    need; outside the centres it stays flat at the end blocks' values.
-    When every training confidence is equal the map is constant, with knots
-    at 0 and 1 so that every map has at least two knots.
-    """
-
-    def __init__(self, strict: bool = True):
-        self.strict = strict
-
-    def fit(self, p, y) -> IsotonicCalibrator:
-        """Fit on raw confidences `p` in [0, 1] and outcomes `y` in [0, 1] (1 = correct)."""
-        from sklearn.isotonic import IsotonicRegression
-
-        p = np.asarray(p, dtype=float)
-        y = np.asarray(y, dtype=float)
-        if p.ndim != 1 or p.shape != y.shape or len(p) == 0:
-            raise ValueError(f"p and y must be 1-D, non-empty and equally long, got {p.shape} and {y.shape}")
-        if not (np.all((p >= 0) & (p <= 1)) and np.all((y >= 0) & (y <= 1))):
-            raise ValueError("p and y must lie in [0, 1] (no NaN)")
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True).fit(p, y)
-        if not self.strict:
-            x_knots, y_knots = iso.X_thresholds_, iso.y_thresholds_
-        else:
-            x_knots, y_knots = _centred_knots(p, iso.predict(np.unique(p)))
-        if len(x_knots) < 2:
-            x_knots, y_knots = np.array([0.0, 1.0]), np.repeat(y_knots[:1], 2)
-        self.x_thresholds_ = np.asarray(x_knots, dtype=float)
-        self.y_thresholds_ = np.clip(np.asarray(y_knots, dtype=float), 0.0, 1.0)
-        return self
-
-    def predict(self, p) -> np.ndarray:
-        """Calibrated confidence for each raw confidence; NaN raises ValueError."""
-        if not hasattr(self, "x_thresholds_"):
-            raise ValueError("IsotonicCalibrator is not fitted; call fit(p, y) first")
-        p = np.asarray(p, dtype=float)
-        if np.isnan(p).any():
-            raise ValueError("p contains NaN")
-        return np.clip(np.interp(np.clip(p, 0.0, 1.0), self.x_thresholds_, self.y_thresholds_), 0.0, 1.0)
-
-
-def _centred_knots(p: np.ndarray, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One knot per block of equal fitted values, at the block's count-weighted mean x."""
-    ux, counts = np.unique(p, return_counts=True)
-    starts = np.flatnonzero(np.concatenate([[True], fitted[1:] != fitted[:-1]]))
-    ends = np.append(starts[1:], len(ux))
-    # a one-value block keeps its x exactly (an average can be off by one ulp and make near-duplicate knots)
-    xs = [ux[s] if e - s == 1 else np.average(ux[s:e], weights=counts[s:e]) for s, e in zip(starts, ends)]
-    ys = [fitted[s] for s in starts]
-    # keep the map's domain equal to the data range: flat from the data's ends to the end centres
-    if xs[0] > ux[0]:
-        xs, ys = [ux[0], *xs], [ys[0], *ys]
-    if xs[-1] < ux[-1]:
-        xs, ys = [*xs, ux[-1]], [*ys, ys[-1]]
-    return np.array(xs), np.array(ys)
 
 
 @dataclass(frozen=True)
@@ -270,7 +191,6 @@ def _combiner(data, prefix: str, where: str):
     """The Combiner a map's `combiner` field holds (None for none); MapError names a bad one."""
     if data is None:
         return None
-    from calibration.fusion import Combiner
 
     try:
         return Combiner.from_dict(data)
@@ -385,161 +305,3 @@ def save_maps(maps: CalibrationMaps, path) -> None:
     atomic_write(text, Path(path))
 
 
-class MapStore:
-    """Numbered map versions in one folder, an ACTIVE pointer and an append-only HISTORY.
-
-    HISTORY lines are ``<version>\\t<activate|rollback>\\t<ISO time>``; replaying
-    them (activate pushes, rollback pops) gives the stack `rollback` walks back.
-
-    `base` is a read-only folder laid out the same way (the maps shipped inside the
-    package): its versions, ACTIVE and HISTORY come first, and every write (a new
-    version, an activation) goes to `folder`, so nothing is ever written into `base`.
-    """
-
-    def __init__(self, folder, base=None):
-        self.folder = Path(folder)
-        self.base = Path(base) if base is not None else None
-
-    def _folders(self) -> list[Path]:
-        """The read-only base (when any), then the writable folder: later ones win."""
-        return ([self.base] if self.base is not None else []) + [self.folder]
-
-    def _file(self, name: str) -> Path:
-        """`name` in the writable folder when there, else in the base (else the writable one)."""
-        for folder in reversed(self._folders()):
-            if (folder / name).exists():
-                return folder / name
-        return self.folder / name
-
-    def _path(self, version: str) -> Path:
-        if not isinstance(version, str) or not _VERSION_RE.match(version):
-            raise MapError(f"{self.folder}: invalid map version {version!r} (expected v0001, v0002, …)")
-        return self._file(f"{version}.json")
-
-    def _versions(self) -> list[str]:
-        return sorted({p.stem for folder in self._folders() if folder.is_dir()
-                       for p in folder.glob("v*.json") if _VERSION_RE.match(p.stem)})
-
-    def list_versions(self) -> list[dict]:
-        """Every stored version, oldest first, as dicts for listing.
-
-        Keys: ``version``, ``model``, ``prompt``, ``fitted_at``, ``n_samples``
-        (records behind the general map), ``active`` (bool) and ``error`` (why
-        the file does not load, else None; the other fields are then None).
-        """
-        active = self.active_version()
-        out = []
-        for v in self._versions():
-            row = {"version": v, "model": None, "prompt": None, "fitted_at": None, "n_samples": None,
-                   "active": v == active, "error": None}
-            try:
-                m = load_maps(self._path(v))
-                row.update(model=m.model, prompt=m.prompt, fitted_at=m.fitted_at,
-                           n_samples=m.maps["general"].n_samples)
-            except MapError as exc:
-                row["error"] = str(exc)
-            out.append(row)
-        return out
-
-    def load(self, version: str) -> CalibrationMaps:
-        """Load and validate one version; an unknown version raises MapError listing the available ones."""
-        path = self._path(version)
-        if not path.exists():
-            available = ", ".join(self._versions()) or "none"
-            raise MapError(f"{self.folder}: no map version {version} (available: {available})")
-        return load_maps(path)
-
-    def save_new(self, maps: CalibrationMaps) -> str:
-        """Store `maps` as the next version (never overwriting one) and return its name; does not activate."""
-        versions = self._versions()
-        number = int(versions[-1][1:]) + 1 if versions else 1
-        while True:
-            version = f"v{number:04d}"
-            text = json.dumps(replace(maps, version=version).to_dict(), indent=1, allow_nan=False) + "\n"
-            try:
-                atomic_write(text, self.folder / f"{version}.json", overwrite=False)
-                return version
-            except FileExistsError:  # another process took this number first
-                number += 1
-
-    def _history(self) -> list[str]:
-        """Replay HISTORY (the base's, then the folder's) into the stack of activated versions."""
-        lines = [line for folder in self._folders() if (folder / "HISTORY").exists()
-                 for line in (folder / "HISTORY").read_text(encoding="utf-8").splitlines()]
-        stack: list[str] = []
-        for line in lines:
-            parts = line.split("\t")
-            if len(parts) >= 2 and parts[1] == "rollback":
-                if stack:
-                    stack.pop()
-            elif parts[0]:
-                stack.append(parts[0])
-        return stack
-
-    def _set_active(self, version: str, action: str) -> None:
-        atomic_write(version + "\n", self.folder / "ACTIVE")
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with open(self.folder / "HISTORY", "a", encoding="utf-8") as f:
-            f.write(f"{version}\t{action}\t{stamp}\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def activate(self, version: str) -> None:
-        """Make `version` the active one after checking its file loads."""
-        self.load(version)
-        if self.active_version() == version:
-            return
-        self._set_active(version, "activate")
-
-    def rollback(self) -> str:
-        """Re-activate the version active before the current one and return it."""
-        stack = self._history()
-        if len(stack) < 2:
-            raise MapError(f"{self.folder}: no earlier active version to roll back to")
-        previous = stack[-2]
-        self.load(previous)
-        self._set_active(previous, "rollback")
-        return previous
-
-    def active_version(self) -> str | None:
-        """The version named in ACTIVE, or None when nothing is active."""
-        path = self._file("ACTIVE")
-        if not path.exists():
-            return None
-        try:
-            version = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:  # a damaged pointer must stay a MapError (one line)
-            raise MapError(f"{path}: cannot read the active-version pointer ({exc})") from exc
-        if not _VERSION_RE.match(version):
-            raise MapError(f"{path}: invalid version {version!r} (expected v0001, v0002, …)")
-        return version
-
-    def active_path(self) -> Path | None:
-        """Path of the active map file, or None when nothing is active."""
-        version = self.active_version()
-        return None if version is None else self._path(version)
-
-    def active(self) -> CalibrationMaps | None:
-        """The active maps, or None when nothing is active; an invalid file raises MapError."""
-        version = self.active_version()
-        return None if version is None else self.load(version)
-
-
-def shipped_maps_dir() -> Path:
-    """The map versions shipped inside the package (read-only; the first version of every store)."""
-    return Path(str(resources.files(__package__).joinpath("maps")))
-
-
-def map_store(maps_dir=None, data_dir=None) -> MapStore:
-    """The map store the app and the CLIs use.
-
-    `maps_dir` (a `--maps-dir` flag), else `CALIBRATED_CHAT_MAPS_DIR`: that folder alone.
-    Otherwise `<data folder>/maps` laid over the shipped maps, which stay read-only; the data
-    folder is `data_dir` (a `--data-dir` flag), else `CALIBRATED_CHAT_DATA_DIR`, else the user's.
-    """
-    from assistant.core.config import default_data_dir, explicit_maps_dir
-
-    folder = maps_dir or explicit_maps_dir()
-    if folder:
-        return MapStore(Path(folder))
-    return MapStore(Path(data_dir or default_data_dir()) / "maps", base=shipped_maps_dir())

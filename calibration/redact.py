@@ -17,7 +17,6 @@ from pathlib import Path
 
 from assistant.core.errors import DataError
 from assistant.core.files import atomic_write
-
 from assistant.core.jsonl import read_jsonl
 
 __all__ = ["TEXT_FIELDS", "strip_records", "rebuild_records"]

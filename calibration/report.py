@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.core.domains import MAP_DOMAINS
 from calibration import metrics as M
 from calibration.fitting import as_records, cross_validate, fit_maps, records_to_arrays
 from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
-from calibration.maps import MAP_DOMAINS, CalibrationMaps
+from calibration.maps import CalibrationMaps
 
 __all__ = ["METRIC_KEYS", "SIGNAL_COLUMNS", "build_report", "calibrated_confidences", "format_report",
            "format_signal_table", "format_maps_summary", "write_plots"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from calibration.maps import MapStore
+from calibration.mapstore import MapStore
 from calibration.report import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,14 +11,9 @@ import pytest
 
 from assistant.core.errors import MapError
 from calibration.fusion import FEATURES
-from calibration.maps import (
-    CalibrationMaps,
-    DomainMap,
-    IsotonicCalibrator,
-    MapStore,
-    load_maps,
-    save_maps,
-)
+from calibration.isotonic import IsotonicCalibrator
+from calibration.maps import CalibrationMaps, DomainMap, load_maps, save_maps
+from calibration.mapstore import MapStore
 
 # scikit-learn's test_isotonic.py example, scaled into [0, 1]
 X7 = np.arange(7) / 10
@@ -301,7 +296,7 @@ def test_store_over_a_read_only_base_writes_only_to_its_own_folder(tmp_path):
 
 
 def test_default_store_is_the_data_folder_over_the_shipped_maps(tmp_path, monkeypatch):
-    from calibration.maps import map_store, shipped_maps_dir
+    from calibration.mapstore import map_store, shipped_maps_dir
 
     monkeypatch.setenv("CALIBRATED_CHAT_DATA_DIR", str(tmp_path / "data"))
     store = map_store()

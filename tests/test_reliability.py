@@ -37,7 +37,8 @@ from assistant.models.fake import FakeBackend
 from assistant.parsing import parse_output
 from assistant.pipeline import Assistant
 from assistant.prompts import load_prompt
-from calibration.maps import DomainMap, MapStore, load_maps
+from calibration.maps import DomainMap, load_maps
+from calibration.mapstore import MapStore
 from tests.conftest import FixedRouter, free_port, launch, make_maps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -443,7 +444,7 @@ RECORDS = [
 @pytest.mark.parametrize("lines, words, kept", RECORDS,
                          ids=["missing", "id-list", "model-object", "duplicate", "raw-str", "correct-str", "domain"])
 def test_messy_records_files(tmp_path, caplog, lines, words, kept):
-    from calibration.cli import load_records
+    from calibration.commands import load_records
     from calibration.fitting import records_to_arrays
 
     path = tmp_path / "records.jsonl"

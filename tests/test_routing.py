@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import zlib
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from assistant import routing
+from assistant.cli import main as assistant_main
 from assistant.core.errors import DataError, ModelNotFoundError
 from assistant.routing import (
     DEFAULT_EXAMPLES_PATH,
@@ -22,7 +26,6 @@ from assistant.routing import (
     evaluate,
     fit_router,
     read_labelled,
-    route_main,
 )
 
 LN6 = math.log(6)
@@ -198,15 +201,21 @@ def test_shipped_router_error_also_says_reinstall(tmp_path, monkeypatch):
         DomainRouter.load()
 
 
-@pytest.mark.parametrize("entry", ["route_main", "python -m assistant route"])
-def test_route_cli_prints_one_line_for_a_corrupt_router(tmp_path, capsys, entry):
-    from assistant.cli import main as assistant_main
+def route_main(args: list[str]) -> int:
+    return assistant_main(["route", *args])
 
+
+@pytest.mark.parametrize("entry", ["in process", "a python -m assistant process"])
+def test_route_cli_prints_one_line_for_a_corrupt_router(tmp_path, capsys, entry):
     path = tmp_path / "router.json"
     path.write_bytes(b"[" * 100_000)
     args = ["what is 2 + 2", "--router", str(path)]
-    status = route_main(args) if entry == "route_main" else assistant_main(["route", *args])
-    err = capsys.readouterr().err
+    if entry == "in process":
+        status, err = route_main(args), capsys.readouterr().err
+    else:
+        done = subprocess.run([sys.executable, "-m", "assistant", "route", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], timeout=120)
+        status, err = done.returncode, done.stderr
     assert status == 2 and err.count("\n") == 1 and err.startswith(f"error: {path}: "), err
     assert "fit-router" in err
 

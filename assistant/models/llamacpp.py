@@ -82,7 +82,6 @@ class LlamaCppBackend:
     evidence = True  # read token probabilities (TokenEvidence); bench/evidence.py turns it off to time its cost
 
     def __init__(self, config: ModelConfig = ModelConfig(), source=None):
-
         self.config = config
         self.source = source if source is not None else resolve_model(config.model)
         if self.source.kind != "gguf":

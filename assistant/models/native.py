@@ -305,7 +305,6 @@ def ensure_llama_cpp_runs(model: Path, cache_dir: Path) -> None:
 
 def _child(model: Path) -> int:
     """The probe itself (runs in the child): a batched prefill of > 200 tokens, then two sequences at once."""
-
     backend = LlamaCppBackend(ModelConfig(model=str(model), threads=os.cpu_count()), source=resolve_model(str(model)))
     text = " ".join(f"Item {i} is a {'red' if i % 2 else 'blue'} box holding {i * 3} apples." for i in range(40))
     messages = [{"role": "user", "content": text + " List the number of apples in every item, one per line."}]
@@ -323,7 +322,6 @@ def _child(model: Path) -> int:
 
 def _smoke_check() -> int:
     """`make install`'s last step: a fresh probe, its verdict cached for the first start; any failure fails."""
-
     found = _verdict(default_model_path(), model_config_from_env().cache_folder, fresh=True)
     if found is None:
         raise ModelLoadError("llama-cpp-python is not installed: run `python -m assistant.models.native install-llama-cpp`")

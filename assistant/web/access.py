@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from assistant.web.auth import role_at_least
+from assistant.web.store import utc_now
 
 __all__ = ["LoginThrottle", "LoginGuard", "current_user", "export_route", "EXPORT_PATH"]
 
@@ -191,7 +192,6 @@ def export_route(store, role_of_user: Callable[[str | None], str | None], *, sig
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
-    from assistant.web.store import utc_now
 
     async def export(request):
         user = current_user(request)

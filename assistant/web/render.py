@@ -15,6 +15,7 @@ import math
 import re
 
 from assistant.core.reply import REASON_TEXT
+from calibration.metrics import reliability_bins
 
 __all__ = [
     "inert_markdown",
@@ -309,8 +310,6 @@ def _guarantee_cell(dm, m: dict) -> str:
 
 
 def _bins(pairs: list[tuple[float, bool]], n_bins: int = 10) -> list[tuple[float, float, int]]:
-    from calibration.metrics import reliability_bins
-
     if not pairs:
         return []
     rows = reliability_bins([int(ok) for _, ok in pairs], [p for p, _ in pairs], n_bins)

@@ -20,8 +20,8 @@ are migrations applied by name and recorded in the `migrations` table.
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import os
 import secrets
 import sqlite3
@@ -36,6 +36,7 @@ from assistant.core.errors import InputError, StoreError
 from assistant.core.jsonl import write_jsonl
 from assistant.core.record import Record
 from assistant.core.reply import Reply
+from calibration.metrics import expected_calibration_error
 
 __all__ = [
     "ReviewStore",
@@ -672,8 +673,6 @@ class ReviewStore:
 
 
 def _stats(pairs: list[tuple[float | None, bool]]) -> ReviewStats:
-    from calibration.metrics import expected_calibration_error
-
     correct = sum(ok for _, ok in pairs)
     scored = [(p, ok) for p, ok in pairs if p is not None and not math.isnan(p)]
     ece = None

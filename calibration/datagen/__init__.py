@@ -26,9 +26,8 @@ from __future__ import annotations
 import functools
 import random
 
-from assistant.core.errors import DataError
 from assistant.core.domains import DOMAINS
-
+from assistant.core.errors import DataError
 from calibration.datagen.arithmetic import MATH_TEMPLATES
 from calibration.datagen.factual import factual_pool
 from calibration.datagen.reasoning import REASONING_TEMPLATES

@@ -11,7 +11,17 @@ from __future__ import annotations
 import random
 
 from calibration.datagen.common import _aliases, _item
-from calibration.datagen.facts import BOOKS, CONTINENT_ALIASES, COUNTRIES, ELEMENTS, LANDMARKS, ORDINALS, PAINTINGS, PEOPLE, PLANETS
+from calibration.datagen.facts import (
+    BOOKS,
+    CONTINENT_ALIASES,
+    COUNTRIES,
+    ELEMENTS,
+    LANDMARKS,
+    ORDINALS,
+    PAINTINGS,
+    PEOPLE,
+    PLANETS,
+)
 
 __all__ = ["factual_pool"]
 

@@ -1,0 +1,81 @@
+"""The command-line flags shared by `calibrated-chat`, `python -m assistant` and `calibrate`, each defined once.
+
+    add_model_flags(parser)     --model --backend --device --dtype --threads
+    add_folder_flags(parser)    --data-dir --maps-dir
+    add_answer_flags(parser)    --prompt --max-new-tokens --allow-uncalibrated
+
+Flag defaults come from the environment where config.py documents a variable
+(CALIBRATED_CHAT_MODEL, CALIBRATED_CHAT_PROMPT, …), so every command honours it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from assistant.core.config import ModelConfig, model_config_from_env
+
+__all__ = ["DEFAULT_PROMPT", "add_answer_flags", "add_folder_flags", "add_model_flags", "model_config_from_args",
+           "positive_int"]
+
+DEFAULT_PROMPT = "confidence_tags"  # the prompt the shipped maps were fitted for
+DATA_DIR_HELP = ("the one data folder: review store, map versions, runs, caches "
+                 "[env CALIBRATED_CHAT_DATA_DIR; default the user data folder, see README]")
+MAPS_DIR_HELP = ("a folder of map versions used alone, instead of <data folder>/maps over the shipped maps "
+                 "[env CALIBRATED_CHAT_MAPS_DIR]")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that pick and place the chat model."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", help="HF id (local cache), model folder or .gguf file "
+                   "[env CALIBRATED_CHAT_MODEL; default: embedded SmolLM2-135M-Instruct]")
+    g.add_argument("--backend", help="inference backend: auto, transformers or llamacpp (checked when the model "
+                   "loads) [env CALIBRATED_CHAT_BACKEND; default auto]")
+    g.add_argument("--device", help="auto, cpu, cuda, cuda:1 … [env CALIBRATED_CHAT_DEVICE]")
+    g.add_argument("--dtype", help="auto, float32, bfloat16, float16 [env CALIBRATED_CHAT_DTYPE]")
+    g.add_argument("--threads", type=int, help="CPU threads [env CALIBRATED_CHAT_THREADS]")
+
+
+def add_folder_flags(parser: argparse.ArgumentParser, *, maps: bool = True, keep_earlier: bool = False) -> None:
+    """--data-dir (and --maps-dir). `keep_earlier`: on a subcommand, keep a value given before its name."""
+    default = argparse.SUPPRESS if keep_earlier else None
+    parser.add_argument("--data-dir", type=Path, default=default, help=DATA_DIR_HELP)
+    if maps:
+        parser.add_argument("--maps-dir", type=Path, default=default, help=MAPS_DIR_HELP)
+
+
+def add_answer_flags(parser: argparse.ArgumentParser, *, max_new_tokens: int | None = None,
+                     uncalibrated: bool = True) -> None:
+    """The flags that shape an answer: prompt, length cap, and (`uncalibrated`) running without a valid map."""
+    parser.add_argument("--prompt", default=os.environ.get("CALIBRATED_CHAT_PROMPT") or DEFAULT_PROMPT,
+                        help=f"prompt id in prompts/ [env CALIBRATED_CHAT_PROMPT; default {DEFAULT_PROMPT}]")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=max_new_tokens,
+                        help="cap on generated tokens per answer" + (f" (default {max_new_tokens})"
+                                                                     if max_new_tokens else ""))
+    if uncalibrated:
+        parser.add_argument("--allow-uncalibrated", action="store_true",
+                            help="run even if the active map is invalid (every answer is then flagged)")
+
+
+def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
+    """Environment first, then command-line flags over it (a `--data-dir` also holds the model cache)."""
+    config = model_config_from_env().with_overrides(
+        model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads
+    )
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir and config.cache_dir is None:
+        config = config.with_overrides(cache_dir=Path(data_dir) / "cache")
+    return config

@@ -1,0 +1,284 @@
+"""What each `calibrate` command does (`calibration.cli` parses the command line and calls these).
+
+Each `cmd_*` takes the parsed arguments and returns an exit status; a problem with the
+input raises a CalibratedChatError whose one line names the file, line or field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from assistant.core.flags import model_config_from_args
+from assistant.core.config import default_data_dir
+from assistant.core.errors import DataError, MapError
+from assistant.core.jsonl import read_numbered, write_jsonl
+from assistant.core.record import Record
+from assistant.models.backend import GenerationOptions
+from assistant.models.registry import load_backend
+from assistant.prompts import load_prompt
+from assistant.web.store import ReviewStore
+from calibration.collect import collect
+from calibration.datagen import make_questions
+from calibration.fitting import describe_sources, file_sha256, fit_maps
+from calibration.items import read_items
+from calibration.maps import load_maps, save_maps
+from calibration.mapstore import map_store
+from calibration.redact import rebuild_records, strip_records
+from calibration.report import (
+    build_report,
+    calibrated_confidences,
+    format_maps_summary,
+    format_report,
+    write_plots,
+)
+
+__all__ = ["cmd_collect", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_maps", "cmd_records", "cmd_report",
+           "cmd_reviews", "load_records"]
+
+log = logging.getLogger("calibrate")
+
+
+def _check_exists(paths) -> None:
+    for path in paths:
+        if not Path(path).is_file():
+            raise DataError(f"{path}: no such file")
+
+
+def _read_items(paths: list[Path], on_error: str) -> Iterator[dict]:
+    """Check every data file in one streaming pass (so bad input stops us before the model loads),
+    then stream the items again; DataError when there are none. Nothing is held in memory whole."""
+    _check_exists(paths)
+    if not sum(1 for path in paths for _ in read_items(path, on_error=on_error)):
+        raise DataError(f"no questions in {', '.join(map(str, paths))}: nothing to do")
+    return _items_again(paths, on_error)
+
+
+def _items_again(paths: list[Path], on_error: str) -> Iterator[dict]:
+    """The items of `paths`, without repeating the first pass's warnings about skipped lines."""
+    quiet = logging.getLogger(read_items.__module__)
+    for path in paths:
+        items = read_items(path, on_error=on_error)
+        while True:
+            quiet.disabled = True
+            try:
+                item = next(items, None)
+            finally:
+                quiet.disabled = False
+            if item is None:
+                break
+            yield item
+
+
+def load_records(paths: list[Path], *, on_error: str = "stop", keep_model=None, keep_prompt=None) -> list[Record]:
+    """Read records files; refuse to mix (model, prompt) pairs unless told which to keep."""
+    _check_exists(paths)
+    records, seen = [], set()
+    for path in paths:
+        for lineno, data in read_numbered(Path(path), on_error):
+            try:
+                rec = Record.from_dict(data, where=f"{path}:{lineno}: record")
+            except DataError as err:
+                if on_error == "stop":
+                    raise DataError(f"{err} (pass --on-error skip to skip such records)") from None
+                log.warning("skipping %s", err)
+                continue
+            if rec.id in seen:
+                log.warning("%s: duplicate record id %r, keeping the first", path, rec.id)
+                continue
+            seen.add(rec.id)
+            records.append(rec)
+    pairs = sorted({(r.model, r.prompt) for r in records})
+    if keep_model or keep_prompt:
+        records = [r for r in records if (keep_model in (None, r.model)) and (keep_prompt in (None, r.prompt))]
+        pairs = sorted({(r.model, r.prompt) for r in records})
+    if len(pairs) > 1:
+        listing = "; ".join(f"model={m} prompt={p}" for m, p in pairs)
+        raise DataError(f"records mix {len(pairs)} (model, prompt) pairs ({listing}): a map is valid for one "
+                        "pair only — pass --keep-model and/or --keep-prompt to choose")
+    if not records:
+        raise DataError(f"no usable records in {', '.join(map(str, paths))}")
+    return records
+
+
+def _store(args):
+    return map_store(args.maps_dir, args.data_dir)
+
+
+def _resolve_maps(args, spec: str):
+    """A maps file path, a version name (v0003), or 'active'."""
+    if spec == "active":
+        maps = _store(args).active()
+        if maps is None:
+            raise MapError(f"no active map version in {_store(args).folder}: run `calibrate fit` then "
+                           "`calibrate maps activate VERSION`")
+        return maps
+    if Path(spec).suffix == ".json" or Path(spec).exists():
+        return load_maps(Path(spec))
+    return _store(args).load(spec)
+
+
+def _fit_options(args) -> dict:
+    return {"target_risk": args.target_risk, "delta": args.delta, "min_samples": args.min_samples,
+            "signals": args.signals, "holdout": args.holdout}
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_make_data(args) -> int:
+    items = make_questions(args.domain, args.n, args.seed)
+    write_jsonl(items, Path(args.out))
+    print(f"wrote {len(items)} {args.domain} questions to {args.out}")
+    return 0
+
+
+def _run_collect(args, items: Iterator[dict], out: Path, maps=None):
+    """Load the model, check it matches `maps` (when given), then collect records into `out`."""
+    prompt = load_prompt(args.prompt)
+    backend = load_backend(model_config_from_args(args))
+    if maps is not None and not maps.matches(backend.model_id, prompt.id):
+        raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, not "
+                       f"{backend.model_id!r} / {prompt.id!r}: pass the matching --model/--prompt or other --maps")
+    if args.batch_size > 1 and not getattr(backend, "supports_batching", False):
+        print(f"note: {type(backend).__name__} does not batch; --batch-size is ignored",
+              file=sys.stderr)
+    summary = collect(items, out, backend, prompt, batch_size=args.batch_size, limit=args.limit,
+                      options=GenerationOptions(max_new_tokens=args.max_new_tokens), progress=not args.quiet)
+    rate = summary.written / summary.seconds * 60 if summary.seconds > 0 else 0.0
+    failed = f", {summary.failed} refused by the model (see the log)" if summary.failed else ""
+    print(f"{out}: {summary.written} new records, {summary.skipped} already there, {summary.total} in all"
+          f"{failed} ({rate:.1f} questions/min)", file=sys.stderr)
+    return summary
+
+
+def cmd_collect(args) -> int:
+    _run_collect(args, _read_items(args.data, args.on_error), Path(args.out))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    records = load_records(args.records, on_error=args.on_error, keep_model=args.keep_model,
+                           keep_prompt=args.keep_prompt)
+    revised = sum(1 for r in records if r.revisions)  # review exports count changed verdicts
+    if revised:
+        print(f"{revised} of {len(records)} records carry a reviewer verdict that was revised; "
+              "the latest verdict is used")
+    options = _fit_options(args)
+    maps = fit_maps(records, model=records[0].model, prompt=records[0].prompt, **options,
+                    source=describe_sources(args.records),
+                    notes="fit options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
+    store = _store(args)
+    version = store.save_new(maps)
+    maps = store.load(version)
+    if args.out:
+        save_maps(maps, Path(args.out))
+    print(format_maps_summary(maps))
+    print(f"saved as {version} in {store.folder}" + (f" and {args.out}" if args.out else "")
+          + ("" if args.activate else f"; make it live with `calibrate maps activate {version}`"))
+    if args.activate:
+        store.activate(version)
+        print(f"activated {version}")
+    return 0
+
+
+def _report(records, maps, args) -> int:
+    options = _fit_options(args)
+    report = build_report(records, maps, fit_options=options)
+    if args.plots:
+        calibrated = calibrated_confidences(records, maps, fit_options=options)
+        for path in write_plots(records, calibrated, Path(args.plots)):
+            print(f"wrote {path}", file=sys.stderr)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _fitted_on(maps, paths) -> bool:
+    """True when any of `paths` (same content, or the same file since grown) was used to fit `maps`."""
+    used = {s.get("sha256") for s in maps.source} | {s.get("path") for s in maps.source}
+    return any(file_sha256(p) in used or str(Path(p).resolve()) in used for p in paths)
+
+
+def cmd_report(args) -> int:
+    records = load_records(args.records, on_error=args.on_error, keep_model=args.keep_model,
+                           keep_prompt=args.keep_prompt)
+    maps = _resolve_maps(args, args.maps) if args.maps else None
+    if maps is not None:
+        if not maps.matches(records[0].model, records[0].prompt):
+            raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, "
+                           f"but the records are from {records[0].model!r} / {records[0].prompt!r}")
+        if _fitted_on(maps, args.records):
+            # These records trained the map: score them out-of-fold instead of in-sample.
+            print(f"note: {maps.version} was fitted on these records, so the figures are 5-fold "
+                  "cross-validated (maps refitted without each fold)", file=sys.stderr)
+            maps = None
+    return _report(records, maps, args)
+
+
+def cmd_eval(args) -> int:
+    maps = _resolve_maps(args, args.maps)
+    items = _read_items(args.data, args.on_error)
+    out = Path(args.out) if args.out else _data_dir(args) / "runs" / f"eval-{maps.version}-{_data_key(args.data)}.jsonl"
+    _run_collect(args, items, out, maps=maps)
+    ids = {item["id"] for item in _items_again(args.data, args.on_error)}
+    records = [r for r in load_records([out]) if r.id in ids]
+    if not records:
+        raise DataError(f"{out}: no records of these questions yet (re-run to collect them)")
+    return _report(records, maps, args)
+
+
+def _data_dir(args) -> Path:
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
+
+
+def _data_key(paths) -> str:
+    return hashlib.sha256("|".join(sorted(str(Path(p).resolve()) for p in paths)).encode()).hexdigest()[:10]
+
+
+def cmd_maps(args) -> int:
+    store = _store(args)
+    if args.maps_command == "list":
+        rows = store.list_versions()
+        if not rows:
+            print(f"no map versions in {store.folder}")
+        for row in rows:
+            mark = "*" if row["active"] else " "
+            if row["error"]:
+                print(f"{mark} {row['version']}  UNREADABLE: {row['error']}")
+            else:
+                print(f"{mark} {row['version']}  fitted {row['fitted_at']}  n={row['n_samples']}  "
+                      f"model={row['model']}  prompt={row['prompt']}")
+    elif args.maps_command == "show":
+
+        maps = store.load(args.version)
+        print(json.dumps(maps.to_dict(), indent=2) if args.json else format_maps_summary(maps))
+    elif args.maps_command == "activate":
+        store.activate(args.version)
+        print(f"active map is now {args.version}")
+    elif args.maps_command == "rollback":
+        print(f"active map is now {store.rollback()}")
+    return 0
+
+
+def cmd_reviews(args) -> int:
+    store = ReviewStore(_data_dir(args))
+    n = store.export_records(Path(args.out))
+    revised = sum(1 for r in store.records() if r.revisions)
+    print(f"wrote {n} reviewed records to {args.out} ({revised} with a revised verdict; the latest is used)")
+    return 0
+
+
+def cmd_records(args) -> int:
+    _check_exists([args.records, *args.data])
+    run = strip_records if args.records_command == "strip" else rebuild_records
+    n = run(args.records, args.data, Path(args.out))
+    what = "without question or answer text" if args.records_command == "strip" else "with their questions"
+    print(f"wrote {n} records {what} to {args.out}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
