@@ -36,6 +36,8 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	# the layers of docs/architecture.md: imports point down only ([tool.importlinter] in pyproject.toml)
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m bench

@@ -16,7 +16,13 @@ from pathlib import Path
 
 from assistant.core.config import default_data_dir, set_offline_env
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
-from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_flags, model_config_from_args, positive_int
+from assistant.core.flags import (
+    add_answer_flags,
+    add_folder_flags,
+    add_model_flags,
+    model_config_from_args,
+    positive_int,
+)
 from assistant.models.backend import GenerationOptions
 from assistant.pipeline import Assistant
 from assistant.web.auth import load_users

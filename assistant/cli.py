@@ -17,9 +17,15 @@ import textwrap
 from dataclasses import asdict
 
 from assistant import routing
-from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_flags, model_config_from_args, positive_int
 from assistant.core.domains import DOMAINS, GENERAL
 from assistant.core.errors import InputError, run_cli
+from assistant.core.flags import (
+    add_answer_flags,
+    add_folder_flags,
+    add_model_flags,
+    model_config_from_args,
+    positive_int,
+)
 from assistant.core.reply import REVIEW_REASONS
 from assistant.models.backend import GenerationOptions
 from assistant.pipeline import Assistant

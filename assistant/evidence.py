@@ -65,10 +65,8 @@ def _stated_ev(text: str, stated: float | None, evidence: TokenEvidence, spans) 
     last run of number tokens that spells the stated percentage)."""
     if stated is None or not evidence.numbers:
         return None
-    match = None
-    for match in _CONFIDENCE_TAG.finditer(text):
-        pass
-    target = match.start(1) if match else None
+    tags = list(_CONFIDENCE_TAG.finditer(text))
+    target = tags[-1].start(1) if tags else None  # the last confidence tag
     runs, run = [], []
     for position in sorted(evidence.numbers):
         if run and position != run[-1] + 1:

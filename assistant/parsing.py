@@ -217,9 +217,8 @@ def _tag_spans(text: str, open_re: re.Pattern, close_re: re.Pattern, stop_re: re
 def _split(text: str) -> tuple[str, str, bool]:
     """(reasoning, final, truncated) — see `split_reasoning`."""
     text = text.replace("\x00", "").replace("\r\n", "\n")
-    last_close = None
-    for last_close in _THINK_CLOSE.finditer(text):
-        pass
+    closes = list(_THINK_CLOSE.finditer(text))
+    last_close = closes[-1] if closes else None
     if last_close is not None:
         head, final = text[: last_close.start()], text[last_close.end() :]
         opened = _THINK_OPEN.search(head)

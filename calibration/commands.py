@@ -13,14 +13,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.core.flags import model_config_from_args
 from assistant.core.config import default_data_dir
 from assistant.core.errors import DataError, MapError
+from assistant.core.flags import model_config_from_args
 from assistant.core.jsonl import read_numbered, write_jsonl
 from assistant.core.record import Record
 from assistant.models.backend import GenerationOptions
 from assistant.models.registry import load_backend
 from assistant.prompts import load_prompt
+from assistant.web import figures
 from assistant.web.store import ReviewStore
 from calibration.collect import collect
 from calibration.datagen import make_questions
@@ -266,8 +267,8 @@ def cmd_maps(args) -> int:
 
 def cmd_reviews(args) -> int:
     store = ReviewStore(_data_dir(args))
-    n = store.export_records(Path(args.out))
-    revised = sum(1 for r in store.records() if r.revisions)
+    n = figures.export_records(store, Path(args.out))
+    revised = sum(1 for r in figures.records(store) if r.revisions)
     print(f"wrote {n} reviewed records to {args.out} ({revised} with a revised verdict; the latest is used)")
     return 0
 

@@ -18,9 +18,11 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from assistant.web import figures
 from assistant.web.access import EXPORT_PATH, LoginThrottle
 from assistant.web.auth import Users
-from assistant.web.store import DB_FILENAME, MAX_COMMENT_CHARS, Actor, ReviewStore
+from assistant.web.reviews import Actor
+from assistant.web.store import DB_FILENAME, MAX_COMMENT_CHARS, ReviewStore
 from tests.conftest import TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +139,7 @@ def test_a_verdict_is_never_overwritten_silently_and_every_one_is_kept(app, tmp_
     assert (revised["verdict"], revised["reviewer"], revised["revisions"]) == ("incorrect", "ann", 1)
     history = app.store.verdict_history(item["id"])
     assert [(v["verdict"], v["reviewer"]) for v in history] == [("correct", "rita"), ("incorrect", "ann")]
-    (record,) = [r for r in app.store.records() if r.id == f"review-{reply_id}"]
+    (record,) = [r for r in figures.records(app.store) if r.id == f"review-{reply_id}"]
     assert (record.correct, record.gold, record.revisions) == (False, "Rome", 1)
 
     out = tmp_path / "reviews.jsonl"
@@ -156,7 +158,7 @@ def test_a_verdict_is_never_overwritten_silently_and_every_one_is_kept(app, tmp_
 
 def test_a_store_from_before_the_history_keeps_its_verdicts(tmp_path):
     """Migration 0002 on a store written by 0001 only: verdicts become history, ids become random."""
-    from assistant.web.store import MIGRATIONS
+    from assistant.web.migrations import MIGRATIONS
 
     data = tmp_path / "data"
     data.mkdir()
@@ -236,7 +238,7 @@ def test_repeated_wrong_passwords_lock_the_account_and_are_logged_without_secret
         assert codes[:10] == [400] * 10 and codes[10:] == [429, 429]
         assert right.status_code == 429 and "Too many failed sign-ins" in right.json()["detail"]
         assert int(right.headers["retry-after"]) > 60
-        with pytest.raises(Exception):
+        with pytest.raises(ValueError, match="Could not login"):
             Client(running.url, auth=("sam", _password("sam")), verbose=False)
         assert Client(running.url, auth=("sue", _password("sue")), verbose=False)  # another account: fine
         text = caplog.text
@@ -267,7 +269,7 @@ def test_data_files_are_private(tmp_path):
 
     store = ReviewStore(tmp_path / "data")
     store.record_reply(_reply(), "sam")
-    store.export_records(tmp_path / "data" / "export.jsonl")
+    figures.export_records(store, tmp_path / "data" / "export.jsonl")
     save_users(make_users(), tmp_path / "users.json")
     files = [tmp_path / "data" / DB_FILENAME, tmp_path / "data" / f"{DB_FILENAME}-wal",
              tmp_path / "data" / f"{DB_FILENAME}-shm", tmp_path / "data" / "export.jsonl", tmp_path / "users.json"]
@@ -312,7 +314,7 @@ def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(
 
 def test_a_reviewer_sees_an_interrupted_answer_as_such():
     from assistant.web.render import queue_item_markdown
-    from assistant.web.store import QueueItem
+    from assistant.web.reviews import QueueItem
 
     item = QueueItem(id=3, reply_id="ab" * 16, created_at="2026-01-01T00:00:00", status="open",
                      reasons=("interrupted",), question="q", answer=None, reasoning="", raw_confidence=None,
@@ -337,5 +339,5 @@ def test_reviewers_see_the_comment_the_raw_output_and_the_signals(app):
     text = ui.queue_item_markdown(full)
     assert "thumbs down** by sam" in text and "the working is &lt;b&gt;wrong&lt;/b&gt;" in text
     assert "The model's whole output" in text and "Signals behind the confidence" in text and "stated" in text
-    (record,) = [r for r in app.store.records() if r.id == f"review-{reply['reply_id']}"] or [None]
+    (record,) = [r for r in figures.records(app.store) if r.id == f"review-{reply['reply_id']}"] or [None]
     assert record is None  # no verdict yet: not a record

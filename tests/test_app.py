@@ -111,7 +111,7 @@ def test_wrong_password_is_refused(running_app, name, password):
 
 
 def test_no_login_no_api(running_app):
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="login"):
         Client(running_app.url, verbose=False).predict("hi", None, api_name="/ask")
 
 
@@ -120,10 +120,10 @@ def test_no_login_no_api(running_app):
     [("", "empty"), ("   \n\t ", "empty"), ("x" * 9000, "limit is 8,000"), ("\x00\x01", "empty")],
 )
 def test_bad_questions_get_a_clear_message_and_store_nothing(running_app, question, message):
-    before = len(running_app.store._read("SELECT id FROM replies"))
+    before = len(running_app.store.read("SELECT id FROM replies"))
     with pytest.raises(AppError, match=message):
         client(running_app, "sam").predict(question, None, api_name="/ask")
-    assert len(running_app.store._read("SELECT id FROM replies")) == before
+    assert len(running_app.store.read("SELECT id FROM replies")) == before
 
 
 def test_answers_keep_coming_when_the_store_fails(tmp_path):
@@ -186,7 +186,7 @@ def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
     assert store.integrity_check() == []
     assert store.get_item(item["id"]).verdict == "correct"
     assert store.get_reply(done["reply_id"])["status"] == "ok"
-    streaming = store._read("SELECT question FROM replies WHERE status = 'streaming'")
+    streaming = store.read("SELECT question FROM replies WHERE status = 'streaming'")
     assert [row[0] for row in streaming] == ["What is 12 times 11?"]
     del job
 

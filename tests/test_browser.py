@@ -196,7 +196,7 @@ def test_stop_ends_the_stream_and_keeps_a_consistent_row(browser, app):
         timeout=30_000)
     s.page.click("#cc-stop")
     s.page.wait_for_selector("#cc-chat :text('stopped: this is a partial answer')", timeout=30_000)
-    row = app.store._read("SELECT status, raw_output FROM replies WHERE question = 'Count slowly [long]'")[0]
+    row = app.store.read("SELECT status, raw_output FROM replies WHERE question = 'Count slowly [long]'")[0]
     assert row["status"] == "cancelled" and row["raw_output"].count("step") < 80
     final = s.bot_messages().last.inner_text()  # what streamed in stays on screen, marked partial
     assert "step step" in final and "no final answer" not in final

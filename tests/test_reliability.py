@@ -37,6 +37,7 @@ from assistant.models.fake import FakeBackend
 from assistant.parsing import parse_output
 from assistant.pipeline import Assistant
 from assistant.prompts import load_prompt
+from assistant.web import figures
 from calibration.maps import DomainMap, load_maps
 from calibration.mapstore import MapStore
 from tests.conftest import FixedRouter, free_port, launch, make_maps
@@ -107,10 +108,10 @@ def test_nul_control_characters_and_a_lone_surrogate_over_http(app):
 
 def test_invalid_utf8_body_is_a_clear_400_and_stores_nothing(app):
     client = _http(app, "sam", "staff-pw")
-    before = len(app.store._read("SELECT id FROM replies"))
+    before = len(app.store.read("SELECT id FROM replies"))
     status, text = _call(client, "ask", b'{"data": ["What \xff\xfe is 12 times 11?", null]}')
     assert status == 400 and "parsing the body" in text
-    assert len(app.store._read("SELECT id FROM replies")) == before
+    assert len(app.store.read("SELECT id FROM replies")) == before
     status, events = _call(client, "ask", b'{"data": ["What is 12 times 11?", null]}')  # still serving
     assert status == 200 and '"answer": "132"' in events
 
@@ -558,7 +559,8 @@ def _hostile_outputs(marker: Path) -> list[str]:
 
 
 def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
-    from assistant.web.store import DB_FILENAME, Actor, ReviewStore
+    from assistant.web.reviews import Actor
+    from assistant.web.store import DB_FILENAME, ReviewStore
 
     marker = tmp_path / "pwned"
     outputs = _hostile_outputs(marker)
@@ -574,7 +576,7 @@ def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
     for item in store.queue(limit=100):
         store.submit_verdict(item.id, "incorrect", "vik", "../../x")
     exported = tmp_path / "export.jsonl"
-    store.export_records(exported)
+    figures.export_records(store, exported)
     assert not marker.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["data", "export.jsonl"]
     assert all(p.name.startswith(DB_FILENAME) for p in (tmp_path / "data").iterdir())  # the database, nothing else
 

@@ -17,7 +17,10 @@ import pytest
 from assistant.core.errors import InputError, StoreError
 from assistant.core.record import RECORD_FIELDS
 from assistant.core.reply import Reply
-from assistant.web.store import DB_FILENAME, MIGRATIONS, Actor, ReviewStore
+from assistant.web import figures
+from assistant.web.migrations import MIGRATIONS
+from assistant.web.reviews import Actor
+from assistant.web.store import DB_FILENAME, ReviewStore
 
 # The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
 
@@ -52,8 +55,8 @@ def test_migrations_are_applied_once_by_name(tmp_path):
 
 def test_wal_mode_and_full_sync(store):
     assert store.journal_mode() == "wal"
-    assert store._read("PRAGMA synchronous")[0][0] == 2  # FULL
-    assert store._read("PRAGMA busy_timeout")[0][0] > 0
+    assert store.read("PRAGMA synchronous")[0][0] == 2  # FULL
+    assert store.read("PRAGMA busy_timeout")[0][0] > 0
 
 
 def test_streaming_row_then_finished(store):
@@ -127,7 +130,7 @@ def test_verdict_round_trip_and_export(store, tmp_path, verdict, corrected, gold
     assert (closed.status, closed.verdict, closed.reviewer) == ("closed", verdict, "rita")
     assert store.queue() == []
     out = tmp_path / "reviews.jsonl"
-    assert store.export_records(out) == 1
+    assert figures.export_records(store, out) == 1
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert tuple(record) == RECORD_FIELDS  # the one record schema, in its order
     assert record == {
@@ -156,11 +159,11 @@ def test_review_stats_since_fit(store):
     items = {i.reply_id: i.id for i in store.queue()}
     store.submit_verdict(items[a], "correct", "rita")  # |1 - 0.45| = 0.55
     store.submit_verdict(items[b], "incorrect", "rita")  # |0 - 0.95| = 0.95
-    stats = store.review_stats()
+    stats = figures.review_stats(store)
     assert stats["all"].count == 2 and stats["all"].accuracy == 0.5
     assert stats["all"].ece == pytest.approx((0.55 + 0.95) / 2)
     assert stats["factual"].accuracy == 0.0
-    assert store.review_stats(since="2999-01-01T00:00:00Z")["all"].count == 0
+    assert figures.review_stats(store, since="2999-01-01T00:00:00Z")["all"].count == 0
 
 
 def test_unwritable_folder_raises_store_error(tmp_path):
@@ -198,7 +201,7 @@ def test_read_only_database_file_raises_on_write(tmp_path):
 
 def test_disk_full_raises_store_error_and_keeps_earlier_rows(store):
     kept = store.record_reply(make_reply(), "alice")
-    pages = store._read("PRAGMA page_count")[0][0]
+    pages = store.read("PRAGMA page_count")[0][0]
     store._conn.execute(f"PRAGMA max_page_count = {pages}")  # no room for one more page
     with pytest.raises(StoreError, match="full"):
         for _ in range(50):
@@ -237,5 +240,5 @@ def test_sigkilled_writer_leaves_a_sound_store(tmp_path):
     assert store.integrity_check() == []
     closed = {item.id: item for item in store.queue(status="closed", limit=100000)}
     assert all(closed[i].verdict == "correct" for i in acknowledged)
-    statuses = {row[0] for row in store._read("SELECT status FROM replies")}
+    statuses = {row[0] for row in store.read("SELECT status FROM replies")}
     assert statuses <= {"streaming", "ok"}

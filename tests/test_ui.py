@@ -71,7 +71,7 @@ def test_review_marker_lists_plain_reasons():
 
 
 def test_dashboard_rows_and_figures():
-    from assistant.web.store import ReviewStats
+    from assistant.web.reviews import ReviewStats
     from tests.conftest import make_maps
 
     maps = make_maps()
@@ -109,7 +109,7 @@ def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
 
 
 def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
-    from assistant.web.store import ReviewStats
+    from assistant.web.reviews import ReviewStats
     from tests.conftest import make_maps
 
     assert ui.human_date("2026-12-01T09:31:36+00:00") == "1 Dec 2026, 09:31 UTC"

@@ -75,7 +75,7 @@ def save_model_atomically(model, tokenizer, folder: Path) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         tmp.chmod(0o755)  # mkdtemp's 0o700 would hide a shared cache from other users
     except OSError as error:
-        warnings.warn(f"cannot write the converted-model cache in {folder.parent}: {error}")
+        warnings.warn(f"cannot write the converted-model cache in {folder.parent}: {error}", stacklevel=2)
         return
     try:
         model.save_pretrained(tmp)
@@ -83,7 +83,7 @@ def save_model_atomically(model, tokenizer, folder: Path) -> None:
         os.rename(tmp, folder)
     except OSError as error:
         if not folder.is_dir():  # another process renaming first is fine; anything else is worth a word
-            warnings.warn(f"cannot write the converted-model cache {folder}: {error}")
+            warnings.warn(f"cannot write the converted-model cache {folder}: {error}", stacklevel=2)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -163,7 +163,7 @@ class TransformersBackend:
             except MemoryError:
                 raise  # out of memory says nothing about the cache: keep it (the caller reports the error)
             except Exception as error:  # a cache damaged by hand: convert again
-                warnings.warn(f"converted-model cache {cached} is unreadable ({error}); converting again")
+                warnings.warn(f"converted-model cache {cached} is unreadable ({error}); converting again", stacklevel=2)
                 shutil.rmtree(cached, ignore_errors=True)
         log.info("dequantizing %s (first load; later loads use %s)", gguf.name, cached)
         tokenizer = tokenizer_cls.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
@@ -192,7 +192,7 @@ class TransformersBackend:
         eos = list(eos) if isinstance(eos, (list, tuple)) else [eos]
         self._eos_ids = {i for i in [*eos, tok.eos_token_id] if i is not None}
         if not getattr(tok, "chat_template", None):
-            warnings.warn(f"{self.model_id} has no chat template; using a plain 'role: content' layout")
+            warnings.warn(f"{self.model_id} has no chat template; using a plain 'role: content' layout", stacklevel=2)
 
     # ---- generation ----------------------------------------------------------------------------
 

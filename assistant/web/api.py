@@ -13,6 +13,7 @@ import gradio as gr
 
 from assistant.core.errors import CalibratedChatError
 from assistant.pipeline import clean_question
+from assistant.web import figures
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
 from assistant.web.review import ReviewTab
@@ -87,7 +88,7 @@ class Api:
     def export_reviews(self, request: gr.Request = None) -> list:
         """Reviewed answers as records of the `calibrate collect` schema (reviewers only)."""
         self.ctx.require(request, "reviewer")
-        return [record.to_dict() for record in self.ctx.need_store().records()]
+        return [record.to_dict() for record in figures.records(self.ctx.need_store())]
 
     def reload_maps(self, request: gr.Request = None) -> str:
         """Re-read the active calibration map (admins only); returns its version ("" if none)."""

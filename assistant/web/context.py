@@ -15,8 +15,9 @@ import gradio as gr
 from assistant.core.errors import InputError, StoreError
 from assistant.pipeline import Assistant
 from assistant.web.auth import Users, role_at_least
+from assistant.web.reviews import Actor
 from assistant.web.session import STORE_DOWN
-from assistant.web.store import Actor, ReviewStore
+from assistant.web.store import ReviewStore
 
 __all__ = ["STORE_DOWN", "WebContext"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from assistant.core.errors import CalibratedChatError
-from assistant.web import render
+from assistant.web import figures, render
 from assistant.web.context import WebContext
 
 __all__ = ["DashboardTab"]
@@ -37,9 +37,9 @@ class DashboardTab:
         self.ctx.require(request, "admin")
         maps, store = self.ctx.assistant.maps, self.ctx.store
         since = maps.fitted_at if maps else None
-        reviewed = store.reviewed(since) if store is not None else []
-        answered = store.answered(since) if store is not None else []
-        stats = store.review_stats(since) if store is not None else {}
+        reviewed = figures.reviewed(store, since) if store is not None else []
+        answered = figures.answered(store, since) if store is not None else []
+        stats = figures.review_stats(store, since) if store is not None else {}
         return (self.summary(maps, stats), render.dashboard_rows(maps, stats),
                 render.reliability_figure(maps, reviewed), render.histogram_figure(maps, answered))
 
@@ -74,6 +74,6 @@ class DashboardTab:
         """Live figures from reviewed answers since the active map's fit, per domain."""
         maps, store = self.ctx.assistant.maps, self.ctx.store
         since = maps.fitted_at if maps else None
-        stats = store.review_stats(since) if store is not None else {}
+        stats = figures.review_stats(store, since) if store is not None else {}
         return {"map_version": maps.version if maps else None, "since": since,
                 "domains": {d: s.__dict__ for d, s in stats.items()}}

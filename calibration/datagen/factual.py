@@ -102,7 +102,7 @@ def _factual_facts() -> list[tuple[str, list[str], str, list[str], str]]:
                     "text",
                 )
             )
-    for name, symbol, number, name_alias in ELEMENTS:
+    for name, symbol, _number, name_alias in ELEMENTS:
         facts.append(
             (
                 "element_symbol",
