@@ -35,22 +35,9 @@ from assistant.core.domains import DOMAINS, GENERAL
 from assistant.core.errors import DataError, ModelLoadError, ModelNotFoundError
 from assistant.core.files import atomic_write
 
-__all__ = [
-    "DOMAINS",
-    "GENERAL",
-    "DEFAULT_THRESHOLD",
-    "DEFAULT_ROUTER_PATH",
-    "DEFAULT_EXAMPLES_PATH",
-    "EMBEDDING_MODEL",
-    "Route",
-    "DomainRouter",
-    "RoutingReport",
-    "load_embedder",
-    "embed",
-    "read_labelled",
-    "fit_router",
-    "evaluate",
-]
+__all__ = ["DOMAINS", "GENERAL", "DEFAULT_THRESHOLD", "DEFAULT_ROUTER_PATH", "DEFAULT_EXAMPLES_PATH",
+           "EMBEDDING_MODEL", "Route", "DomainRouter", "RoutingReport", "load_embedder", "embed",
+           "read_labelled", "fit_router", "evaluate"]
 
 # 0.5 = no domain holds a majority. From the cross-validated table `fit` prints (1795 own
 # examples): 0.17% go to general at 0.5, while 0.7 would send 1.9% there although 85% of those

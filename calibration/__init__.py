@@ -7,7 +7,8 @@ is cheap: scikit-learn, scipy and matplotlib load only when used.
 """
 
 from assistant.core.domains import MAP_DOMAINS
-from calibration.fitting import cross_validated_predictions, describe_sources, fit_maps, review_threshold
+from calibration.fitting import cross_validated_predictions, describe_sources, fit_maps
+from calibration.guarantee import review_threshold
 from calibration.isotonic import IsotonicCalibrator
 from calibration.maps import SCHEMA_VERSION, CalibrationMaps, DomainMap, load_maps, save_maps
 from calibration.mapstore import MapStore, map_store

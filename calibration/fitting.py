@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from assistant.core.errors import DataError
 from assistant.core.record import Record
 from calibration import metrics as M
 from calibration.fusion import SIGNAL_COLUMNS, Combiner, fit_combiner, signal_matrix
+from calibration.guarantee import candidate_thresholds, review_threshold
 from calibration.isotonic import IsotonicCalibrator
 from calibration.maps import SIGNAL_SETS, CalibrationMaps, DomainMap, _json_safe
 
@@ -29,8 +30,6 @@ __all__ = [
     "SHRINK_BELOW",
     "SHRINK_K",
     "records_to_arrays",
-    "clopper_pearson_upper",
-    "review_threshold",
     "shrink_to_general",
     "fit_maps",
     "as_records",
@@ -60,84 +59,6 @@ def records_to_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = np.array([np.nan if r.raw_confidence is None else r.raw_confidence for r in records], dtype=float)
     y = np.array([np.nan if r.correct is None else float(r.correct) for r in records], dtype=float)
     return domains, p, y
-
-
-def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
-    """One-sided Clopper–Pearson upper bound on an error rate at confidence level 1 - delta.
-
-    Parameters
-    ----------
-    errors, n : int
-        Observed errors among `n` answers.
-    delta : float
-        Allowed probability that the true rate exceeds the bound.
-
-    Returns
-    -------
-    float in [0, 1]; 1.0 when n == 0 (no data bounds nothing).
-
-    Examples
-    --------
-    >>> round(clopper_pearson_upper(0, 29, 0.05), 4)
-    0.0981
-    """
-    from scipy.stats import beta
-
-    if n == 0 or errors >= n:
-        return 1.0
-    return float(beta.ppf(1 - delta, errors + 1, n - errors))
-
-
-def review_threshold(y_true, confidence, *, target_risk: float = 0.1, delta: float = 0.05,
-                     candidates=None) -> dict:
-    """The lowest calibrated-confidence threshold that fixed-sequence testing certifies.
-
-    Answers with calibrated confidence >= t are kept (not flagged). The distinct
-    confidences are tested from the highest down (Learn-then-Test, Angelopoulos et al.
-    2021): t passes when the one-sided Clopper–Pearson upper bound (level 1 - delta) on
-    the error rate of the answers it keeps is <= `target_risk`, which is the binomial test
-    of "risk > target" at level delta; the scan stops at the first t that fails. Testing
-    in a fixed order and stopping there controls the chance that *any* accepted t has a
-    true risk above the target at delta, so the chosen (lowest accepted) threshold keeps
-    its guarantee, provided `y_true`/`confidence` were not used to fit the map
-    (`fit_maps` holds a share of the records out for this). When the highest candidate
-    already fails, the threshold is 1.0, which `DomainMap.needs_review` reads as "flag
-    everything". Since 1.0 is reserved for that, a qualifying candidate of exactly 1.0
-    becomes the midpoint between 1.0 and the next lower candidate (keeping the same
-    answers), or 0.0 when every answer has confidence 1.0.
-
-    `candidates` fixes the thresholds to test (default: every distinct confidence). The
-    sequence must not depend on these records' outcomes; `fit_maps` takes it from the
-    fitting records, leaving out thresholds that keep too few answers to ever pass (from
-    the very top a fine grid would stop at once: one kept answer never passes).
-
-    Returns
-    -------
-    dict with ``threshold``, ``coverage`` (share kept), ``risk_ucb`` (bound at
-    the threshold; 1.0 when nothing is kept), ``selective_risk`` (observed
-    error rate of the kept answers; None when nothing is kept) and ``n_checked``
-    (answers the test saw).
-
-    Examples
-    --------
-    >>> review_threshold([1] * 29 + [0], [0.9] * 29 + [0.2])["threshold"]
-    0.9
-    """
-    y = np.asarray(y_true, dtype=float)
-    c = np.asarray(confidence, dtype=float)
-    best = {"threshold": 1.0, "coverage": 0.0, "risk_ucb": 1.0, "selective_risk": None, "n_checked": len(c)}
-    candidates = np.unique(c if candidates is None else np.asarray(candidates, dtype=float))[::-1]
-    for i, t in enumerate(candidates):
-        kept = c >= t
-        errors, n = int(np.sum(1 - y[kept])), int(kept.sum())
-        ucb = clopper_pearson_upper(errors, n, delta)
-        if ucb > target_risk:
-            break  # fixed-sequence testing: the first failure ends the scan
-        if t >= 1.0:  # 1.0 means "flag everything"; any value above the next candidate keeps the same set
-            t = (1.0 + candidates[i + 1]) / 2 if i + 1 < len(candidates) else 0.0
-        best = {"threshold": float(t), "coverage": n / len(c), "risk_ucb": ucb, "selective_risk": errors / n,
-                "n_checked": len(c)}
-    return best
 
 
 def shrink_to_general(domain: DomainMap | tuple, general: DomainMap | tuple, weight: float) -> tuple:
@@ -206,7 +127,7 @@ def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra,
     if guaranteed:
         held_c = np.clip(np.interp(held_p, x, yk), 0.0, 1.0)
         thr = review_threshold(held_y, held_c, target_risk=target_risk, delta=delta,
-                               candidates=_candidates(c, len(held_p), target_risk, delta))
+                               candidates=candidate_thresholds(c, len(held_p), target_risk, delta))
     else:
         thr = review_threshold(y, c, target_risk=target_risk, delta=delta)
     diag = {
@@ -231,18 +152,6 @@ def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra,
                     auroc_holdout=M.auroc(held_y, held_c))
     return DomainMap(domain, x, yk, len(p), thr["threshold"], _json_safe(diag),
                      combiner.to_dict() if combiner is not None else None)
-
-
-def _candidates(fitted: np.ndarray, n_held: int, target_risk: float, delta: float) -> np.ndarray:
-    """Thresholds worth testing on `n_held` held-out answers, chosen from the fitting records only:
-    the distinct calibrated values expected to keep three times as many held-out answers as the
-    smallest set that could pass with no error at all, n >= log(delta) / log(1 - target_risk).
-    (At exactly that size one error, or a slightly smaller sample, fails the first test and so
-    ends the whole sequence; three times leaves room for both.)"""
-    needed = 3 * math.log(delta) / math.log(1 - target_risk) if 0 < target_risk < 1 else 1.0
-    values = np.unique(fitted)
-    kept_share = np.array([(fitted >= v).mean() for v in values])
-    return values[kept_share * n_held >= needed]
 
 
 def _holdout_mask(domains: np.ndarray, usable: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -331,56 +240,74 @@ def fit_maps(
         raise DataError(f"only {int(usable.sum())} records have both raw_confidence and correct; "
                         f"at least {max(min_samples, 1)} are needed to fit maps")
     held = _holdout_mask(domains, usable, holdout, seed)
-    fit = usable & ~held
-    sig = [r.signals_or_stated() for r in records]
-    opts = dict(strict=strict, target_risk=target_risk, delta=delta)
-
-    def extra(mask):
-        return {"n_total": int(mask.sum()), "parse_failure_rate": _rate(np.isnan(p[mask])),
-                "not_attempted_rate": _rate(np.isnan(y[mask]))}
-
-    def scores(combiner):
-        return combiner.scores(sig) if combiner is not None else p
-
-    columns = signal_matrix(sig)
-
-    def one(domain, mask, **kw):
-        x = scores(kw.get("combiner"))
-        dmap = _fit_one(domain, x[mask & fit], y[mask & fit], x[mask & held], y[mask & held], **kw, **opts)
-        aurocs = {}  # how well each signal alone ranks the held-out answers, for the dashboard
-        for j, name in enumerate(SIGNAL_COLUMNS):
-            has = mask & held & ~np.isnan(columns[:, j])
-            aurocs[name] = M.auroc(y[has], columns[has, j]) if has.any() else None
-        return replace(dmap, metrics=_json_safe({**dmap.metrics, "signal_auroc_holdout": aurocs}))
-
-    everything = np.ones(len(p), dtype=bool)
-    general_combiner = fit_combiner([sig[i] for i in np.flatnonzero(fit)], y[fit], seed=seed) if fused else None
-    general = one("general", everything, extra=extra(everything), combiner=general_combiner)
+    fitter = _Fitter(p, y, [r.signals_or_stated() for r in records], fit=usable & ~held, held=held, seed=seed,
+                     opts=dict(strict=strict, target_risk=target_risk, delta=delta))
+    general = fitter.general(fused)
     maps = {"general": general}
     for domain in MAP_DOMAINS[:-1]:
         mask = domains == domain
-        n = int((mask & fit).sum())
-        if int((mask & usable).sum()) < max(min_samples, 1):
-            continue
-        if fused:
-            # A domain's own combiner needs enough of both outcomes; with fewer, weights learned from a
-            # handful of right answers (or borrowed from other domains, whose base rates differ) rank
-            # its answers worse than the model's own confidence does, so that is the score it reads.
-            # Its map is isotonic blended with Platt scaling (`_fit_one`), not shrunk toward general,
-            # whose score means something else.
-            right = int(y[mask & fit].sum())
-            combiner = (fit_combiner([sig[i] for i in np.flatnonzero(mask & fit)], y[mask & fit], seed=seed)
-                        if min(right, n - right) >= OWN_COMBINER_MIN else Combiner.verbal_only())
-            maps[domain] = one(domain, mask, extra=extra(mask), combiner=combiner)
-            continue
-        small = n < shrink_below
-        weight = n / (n + shrink_k) if small else 1.0
-        maps[domain] = one(domain, mask, extra=extra(mask), general=general if small else None, weight=weight)
+        if int((mask & usable).sum()) >= max(min_samples, 1):
+            maps[domain] = (fitter.fused_domain(domain, mask) if fused
+                            else fitter.stated_domain(domain, mask, general, shrink_below, shrink_k))
     return CalibrationMaps(
         model=model, prompt=prompt, version=version,
         fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         maps=maps, source=tuple(source), notes=notes, signals=signals,
     )
+
+
+@dataclass
+class _Fitter:
+    """One `fit_maps` call's arrays, and the fit of one domain's map from them."""
+
+    p: np.ndarray  # stated confidence per record (NaN: none)
+    y: np.ndarray  # 1 right, 0 wrong, NaN not attempted
+    sig: list[dict]  # every record's signals
+    fit: np.ndarray  # records the maps are fitted on
+    held: np.ndarray  # records held out to test review thresholds on
+    seed: int
+    opts: dict  # strict, target_risk, delta
+
+    def __post_init__(self):
+        self.columns = signal_matrix(self.sig)
+
+    def extra(self, mask) -> dict:
+        return {"n_total": int(mask.sum()), "parse_failure_rate": _rate(np.isnan(self.p[mask])),
+                "not_attempted_rate": _rate(np.isnan(self.y[mask]))}
+
+    def one(self, domain: str, mask, combiner=None, **kw) -> DomainMap:
+        x = combiner.scores(self.sig) if combiner is not None else self.p
+        fit, held, y = mask & self.fit, mask & self.held, self.y
+        dmap = _fit_one(domain, x[fit], y[fit], x[held], y[held], extra=self.extra(mask), combiner=combiner,
+                        **kw, **self.opts)
+        aurocs = {}  # how well each signal alone ranks the held-out answers, for the dashboard
+        for j, name in enumerate(SIGNAL_COLUMNS):
+            has = held & ~np.isnan(self.columns[:, j])
+            aurocs[name] = M.auroc(y[has], self.columns[has, j]) if has.any() else None
+        return replace(dmap, metrics=_json_safe({**dmap.metrics, "signal_auroc_holdout": aurocs}))
+
+    def general(self, fused: bool) -> DomainMap:
+        combiner = (fit_combiner([self.sig[i] for i in np.flatnonzero(self.fit)], self.y[self.fit], seed=self.seed)
+                    if fused else None)
+        return self.one("general", np.ones(len(self.p), dtype=bool), combiner=combiner)
+
+    def fused_domain(self, domain: str, mask) -> DomainMap:
+        """A domain's own combiner needs enough of both outcomes; with fewer, weights learned from a
+        handful of right answers (or borrowed from other domains, whose base rates differ) rank its
+        answers worse than the model's own confidence does, so that is the score it reads. Its map is
+        isotonic blended with Platt scaling (`_fit_one`), not shrunk toward general, whose score means
+        something else."""
+        fit = mask & self.fit
+        n, right = int(fit.sum()), int(self.y[fit].sum())
+        combiner = (fit_combiner([self.sig[i] for i in np.flatnonzero(fit)], self.y[fit], seed=self.seed)
+                    if min(right, n - right) >= OWN_COMBINER_MIN else Combiner.verbal_only())
+        return self.one(domain, mask, combiner=combiner)
+
+    def stated_domain(self, domain: str, mask, general: DomainMap, shrink_below: int, shrink_k: float) -> DomainMap:
+        """A stated-confidence map, shrunk toward the general one when fitted on fewer than `shrink_below`."""
+        n = int((mask & self.fit).sum())
+        small = n < shrink_below
+        return self.one(domain, mask, general=general if small else None, weight=n / (n + shrink_k) if small else 1.0)
 
 
 def _fold_ids(domains: np.ndarray, usable: np.ndarray, k: int, seed: int) -> np.ndarray:

@@ -12,16 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import calibration.fitting as F
+import calibration.guarantee as G
 from assistant.core.errors import DataError
-from calibration.fitting import (
-    clopper_pearson_upper,
-    cross_validated_predictions,
-    fit_maps,
-    records_to_arrays,
-    review_threshold,
-    shrink_to_general,
-)
+from calibration.fitting import cross_validated_predictions, fit_maps, records_to_arrays, shrink_to_general
+from calibration.guarantee import clopper_pearson_upper, review_threshold
 from calibration.maps import CalibrationMaps, DomainMap, load_maps, save_maps
 
 
@@ -30,8 +24,10 @@ def _records(domain, p, n, n_correct, **extra):
     return [{"domain": domain, "raw_confidence": p, "correct": i < n_correct, **extra} for i in range(n)]
 
 
-def test_doctests():
-    assert doctest.testmod(F).failed == 0
+@pytest.mark.parametrize("module", [G], ids=["guarantee"])
+def test_doctests(module):
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
 
 
 @pytest.mark.parametrize("errors, n, delta, expected", [

@@ -31,7 +31,6 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -39,6 +38,16 @@ import numpy as np
 from assistant.core.config import ModelConfig
 from assistant.core.errors import InputError, ModelLoadError
 from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
+from assistant.models.llamacpp_c import (
+    LLAMA_ERRORS,
+    PROBE_CELLS,
+    Sequence,
+    common_length,
+    free_all,
+    log_sum_exp,
+    new_sampler,
+    route_llama_logs,
+)
 from assistant.models.sources import resolve_model
 
 __all__ = ["LlamaCppBackend", "N_CTX", "MAX_SEQUENCES"]
@@ -47,32 +56,9 @@ N_CTX = 4096  # the most tokens one conversation may hold: prompt + reply
 MAX_SEQUENCES = 16  # conversations decoded together at most by `generate_many`
 _KV_CELLS = 2 * N_CTX  # KV-cache cells shared by the prefix and every running sequence
 _PREFIX_SEQ = 0  # the sequence that holds the shared prompt prefix
-_PROBE_CELLS = 16  # cache cells kept free after each reply for GenerationOptions.probe
 _PROBE_DIGITS = 3  # number tokens read greedily after the probe text
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)
-class _Sequence:
-    """One conversation being decoded: its cache sequence, sampler and progress."""
-
-    index: int  # position in the caller's list
-    prompt: list[int]
-    budget: int  # new tokens allowed
-    seq_id: int = -1
-    sampler: object = None
-    tokens: list[int] = field(default_factory=list)
-    pending: list[int] = field(default_factory=list)  # tokens to evaluate in the next step
-    reason: str = "length"  # why it ended: "stop" (end of text), "length" (budget) or "cancelled"
-    joined: float = 0.0  # perf_counter() when it started decoding
-    logprobs: list[float] = field(default_factory=list)  # log p of each token in `tokens`
-    numbers: dict = field(default_factory=dict)  # position in `tokens` -> {number token: p}
-    probe: tuple | None = None  # what GenerationOptions.probe read, see TokenEvidence
-
-    @property
-    def cells(self) -> int:  # cache cells this sequence may come to hold beyond the prefix
-        return len(self.prompt) + self.budget + _PROBE_CELLS
 
 
 class LlamaCppBackend:
@@ -98,7 +84,7 @@ class LlamaCppBackend:
                 "`pip install llama-cpp-python` (or `make install`)"
             ) from error
         self._c = llama_cpp
-        _route_llama_logs(llama_cpp)
+        route_llama_logs(llama_cpp)
         self.model_id = self.source.model_id
         self.threads = config.threads or os.cpu_count() or 1
         start = time.perf_counter()
@@ -112,7 +98,7 @@ class LlamaCppBackend:
         self._number_ids, self._number_texts = self._number_tokens()
         self._number_set = frozenset(int(t) for t in self._number_ids)
         # Frees the C objects when the backend is closed or garbage-collected, whichever comes first.
-        self._free = weakref.finalize(self, _free_all, llama_cpp, self._batch, self._ctx, self._model)
+        self._free = weakref.finalize(self, free_all, llama_cpp, self._batch, self._ctx, self._model)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
         self._formatter = self._chat_formatter(Jinja2ChatFormatter)
         self._lock = threading.Lock()
@@ -123,13 +109,13 @@ class LlamaCppBackend:
         c, path = self._c, str(self.source.location)
         params = c.llama_model_default_params()
         params.n_gpu_layers = 0
-        _errors.clear()
+        LLAMA_ERRORS.clear()
         try:
             model = c.llama_model_load_from_file(path.encode("utf-8"), params)
         except MemoryError as error:
             raise ModelLoadError(f"not enough memory to load {path}") from error
         if not model:
-            why = f": {_errors[0]}" if _errors else ""  # the first error names the cause
+            why = f": {LLAMA_ERRORS[0]}" if LLAMA_ERRORS else ""  # the first error names the cause
             raise ModelLoadError(
                 f"llama.cpp could not load {path}{why} (is it a complete, uncorrupted .gguf file, "
                 "and is there memory for it?)"
@@ -201,7 +187,7 @@ class LlamaCppBackend:
         ids = [t for t in range(self._n_vocab) if 1 <= len(p := self._piece(t)) <= 3 and p.isdigit()]
         return np.array(ids, dtype=np.int64), [self._piece(t).decode("ascii") for t in ids]
 
-    def _evidence(self, seq: _Sequence) -> TokenEvidence:
+    def _evidence(self, seq: Sequence) -> TokenEvidence:
         pieces = tuple(self._piece(t).decode("utf-8", errors="replace") for t in seq.tokens)
         return TokenEvidence(pieces, tuple(seq.logprobs), dict(seq.numbers), seq.probe)
 
@@ -278,19 +264,19 @@ class LlamaCppBackend:
 
     @staticmethod
     def _budget(prompt: list[int], options: GenerationOptions) -> int:
-        return min(options.max_new_tokens, N_CTX - len(prompt) - _PROBE_CELLS)
+        return min(options.max_new_tokens, N_CTX - len(prompt) - PROBE_CELLS)
 
     def _decode(
         self, prompts: list[list[int]], options: GenerationOptions, parallel: int = 1
-    ) -> Iterator[tuple[_Sequence, int | None]]:
+    ) -> Iterator[tuple[Sequence, int | None]]:
         """Decode `prompts`, at most `parallel` at once; yield (sequence, token) per new token and
         (sequence, None) when a sequence ends, its `reason` set ("stop" or "length").
 
         Closing the generator frees every sequence it started. Call with the lock held.
         """
         shared = self._share_prefix(prompts)
-        waiting = deque(_Sequence(i, p, self._budget(p, options)) for i, p in enumerate(prompts))
-        running: list[_Sequence] = []
+        waiting = deque(Sequence(i, p, self._budget(p, options)) for i, p in enumerate(prompts))
+        running: list[Sequence] = []
         free_ids = list(range(parallel, 0, -1))
         try:
             while waiting or running:
@@ -301,7 +287,7 @@ class LlamaCppBackend:
                     if running and (new.cells - shared > room or queued + len(new.prompt) - shared > N_CTX):
                         break
                     waiting.popleft()
-                    new.seq_id, new.sampler = free_ids.pop(), self._sampler(options)
+                    new.seq_id, new.sampler = free_ids.pop(), new_sampler(self._c, options)
                     new.joined = time.perf_counter()
                     self._c.llama_memory_seq_cp(self._memory, _PREFIX_SEQ, new.seq_id, 0, shared)
                     new.pending = new.prompt[shared:]
@@ -344,8 +330,8 @@ class LlamaCppBackend:
         """
         common = max(0, min(len(p) for p in prompts) - 2)
         for p in prompts[1:]:
-            common = min(common, _common_length(prompts[0], p, common))
-        keep = _common_length(self._prefix, prompts[0], common)
+            common = min(common, common_length(prompts[0], p, common))
+        keep = common_length(self._prefix, prompts[0], common)
         self._c.llama_memory_seq_rm(self._memory, _PREFIX_SEQ, keep, -1)
         self._prefix = self._prefix[:keep]
         for chunk_start in range(keep, common, N_CTX):
@@ -359,7 +345,7 @@ class LlamaCppBackend:
         self._c.llama_memory_clear(self._memory, True)
         self._prefix = []
 
-    def _step(self, running: list[_Sequence]) -> list[int]:
+    def _step(self, running: list[Sequence]) -> list[int]:
         """Evaluate every running sequence's pending tokens in one call; return each one's logits row."""
         entries, outputs = [], []
         for seq in running:
@@ -386,27 +372,11 @@ class LlamaCppBackend:
             self._drop_prefix()  # a failed call may leave partial cells
             raise RuntimeError(f"llama_decode failed with status {status}")
 
-    def _sampler(self, options: GenerationOptions):
-        """A seeded C sampler chain, or None for greedy decoding (see `_next_token`)."""
-        c = self._c
-        if options.temperature <= 0:
-            return None
-        chain = c.llama_sampler_chain_init(c.llama_sampler_chain_default_params())
-        for stage in (
-            c.llama_sampler_init_top_k(40),
-            c.llama_sampler_init_top_p(0.95, 1),
-            c.llama_sampler_init_min_p(0.05, 1),
-            c.llama_sampler_init_temp(options.temperature),
-            c.llama_sampler_init_dist(options.seed),
-        ):
-            c.llama_sampler_chain_add(chain, stage)
-        return chain
-
     def _logits(self, at: int) -> np.ndarray:
         """The logits row of batch entry `at`, as a view (valid until the next decode)."""
         return np.ctypeslib.as_array(self._c.llama_get_logits_ith(self._ctx, at), shape=(self._n_vocab,))
 
-    def _next_token(self, seq: _Sequence, at: int) -> int:
+    def _next_token(self, seq: Sequence, at: int) -> int:
         """Sample from the logits of batch entry `at` and record the token's evidence: its log
         probability and, for a number token, the distribution over every number token.
 
@@ -421,7 +391,7 @@ class LlamaCppBackend:
         if not self.evidence:
             seq.logprobs.append(0.0)
             return token
-        log_total = _log_sum_exp(row)
+        log_total = log_sum_exp(row)
         seq.logprobs.append(float(row[token]) - log_total)
         if token in self._number_set:
             seq.numbers[len(seq.tokens)] = self._number_distribution(row, log_total)
@@ -431,7 +401,7 @@ class LlamaCppBackend:
         probs = np.exp(row[self._number_ids].astype(np.float64) - log_total)
         return {text: float(p) for text, p in zip(self._number_texts, probs)}
 
-    def _probe(self, seq: _Sequence, text: str) -> None:
+    def _probe(self, seq: Sequence, text: str) -> None:
         """Evaluate `text` after the sequence's output (when the output lacks it) and read the number
         the model writes next: the distribution at its first token and its greedy digits."""
         output = b"".join(self._piece(t) for t in seq.tokens).decode("utf-8", errors="replace")
@@ -443,7 +413,7 @@ class LlamaCppBackend:
         seq.pending = []
         position += len(tokens)
         row = self._logits(len(tokens) - 1)
-        first = self._number_distribution(row, _log_sum_exp(row))
+        first = self._number_distribution(row, log_sum_exp(row))
         digits = ""
         for _ in range(_PROBE_DIGITS):
             token = int(row.argmax())
@@ -455,50 +425,7 @@ class LlamaCppBackend:
             row = self._logits(0)
         seq.probe = (digits, first)
 
-    def _release(self, seq: _Sequence) -> None:
+    def _release(self, seq: Sequence) -> None:
         self._c.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
         if seq.sampler is not None:
             self._c.llama_sampler_free(seq.sampler)
-
-
-def _log_sum_exp(row: np.ndarray) -> float:
-    """log Σ exp(row), the softmax normaliser of a logits row, computed without overflow."""
-    top = float(row.max())
-    return top + float(np.log(np.exp(row - top).sum()))
-
-
-def _free_all(c, batch, ctx, model) -> None:
-    c.llama_batch_free(batch)
-    c.llama_free(ctx)
-    c.llama_model_free(model)
-
-
-def _common_length(a: list[int], b: list[int], limit: int) -> int:
-    """Length of the common start of `a` and `b`, at most `limit`."""
-    n = 0
-    for x, y in zip(a[:limit], b[:limit]):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-_log_callback = None  # kept alive: llama.cpp holds a pointer to it
-_errors: deque = deque(maxlen=8)  # llama.cpp's latest error lines, to explain a failed load
-_GGML_LOG_LEVEL_ERROR = 4
-
-
-def _route_llama_logs(c) -> None:
-    """Send llama.cpp's own log lines to this module's logger at DEBUG (errors also to `_errors`)."""
-    global _log_callback
-    if _log_callback is None:
-
-        def forward(level, text, user_data):
-            line = text.decode("utf-8", "replace").strip()
-            if level == _GGML_LOG_LEVEL_ERROR and line:
-                _errors.append(line)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s", line)
-
-        _log_callback = c.llama_log_callback(forward)
-        c.llama_log_set(_log_callback, ctypes.c_void_p(0))

@@ -1,0 +1,101 @@
+"""The small pieces `LlamaCppBackend` needs around llama.cpp's C API: one decoding sequence,
+samplers, freeing, and llama.cpp's own log lines routed to Python logging."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.models.backend import GenerationOptions
+
+__all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "Sequence", "common_length", "free_all", "log_sum_exp", "new_sampler",
+           "route_llama_logs"]
+
+log = logging.getLogger("assistant.models.llamacpp")
+
+PROBE_CELLS = 16  # cache cells kept free after each reply for GenerationOptions.probe
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One conversation being decoded: its cache sequence, sampler and progress."""
+
+    index: int  # position in the caller's list
+    prompt: list[int]
+    budget: int  # new tokens allowed
+    seq_id: int = -1
+    sampler: object = None
+    tokens: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)  # tokens to evaluate in the next step
+    reason: str = "length"  # why it ended: "stop" (end of text), "length" (budget) or "cancelled"
+    joined: float = 0.0  # perf_counter() when it started decoding
+    logprobs: list[float] = field(default_factory=list)  # log p of each token in `tokens`
+    numbers: dict = field(default_factory=dict)  # position in `tokens` -> {number token: p}
+    probe: tuple | None = None  # what GenerationOptions.probe read, see TokenEvidence
+
+    @property
+    def cells(self) -> int:  # cache cells this sequence may come to hold beyond the prefix
+        return len(self.prompt) + self.budget + PROBE_CELLS
+
+
+def new_sampler(c, options: GenerationOptions):
+    """A seeded C sampler chain, or None for greedy decoding (the backend then takes the argmax)."""
+    if options.temperature <= 0:
+        return None
+    chain = c.llama_sampler_chain_init(c.llama_sampler_chain_default_params())
+    for stage in (
+        c.llama_sampler_init_top_k(40),
+        c.llama_sampler_init_top_p(0.95, 1),
+        c.llama_sampler_init_min_p(0.05, 1),
+        c.llama_sampler_init_temp(options.temperature),
+        c.llama_sampler_init_dist(options.seed),
+    ):
+        c.llama_sampler_chain_add(chain, stage)
+    return chain
+
+
+def log_sum_exp(row: np.ndarray) -> float:
+    """log Σ exp(row), the softmax normaliser of a logits row, computed without overflow."""
+    top = float(row.max())
+    return top + float(np.log(np.exp(row - top).sum()))
+
+
+def free_all(c, batch, ctx, model) -> None:
+    c.llama_batch_free(batch)
+    c.llama_free(ctx)
+    c.llama_model_free(model)
+
+
+def common_length(a: list[int], b: list[int], limit: int) -> int:
+    """Length of the common start of `a` and `b`, at most `limit`."""
+    n = 0
+    for x, y in zip(a[:limit], b[:limit]):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+_log_callback = None  # kept alive: llama.cpp holds a pointer to it
+LLAMA_ERRORS: deque = deque(maxlen=8)  # llama.cpp's latest error lines, to explain a failed load
+_GGML_LOG_LEVEL_ERROR = 4
+
+
+def route_llama_logs(c) -> None:
+    """Send llama.cpp's own log lines to this module's logger at DEBUG (errors also to `LLAMA_ERRORS`)."""
+    global _log_callback
+    if _log_callback is None:
+
+        def forward(level, text, user_data):
+            line = text.decode("utf-8", "replace").strip()
+            if level == _GGML_LOG_LEVEL_ERROR and line:
+                LLAMA_ERRORS.append(line)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s", line)
+
+        _log_callback = c.llama_log_callback(forward)
+        c.llama_log_set(_log_callback, ctypes.c_void_p(0))
