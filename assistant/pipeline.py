@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.answer import Answer, stream_answer
-from assistant.core.config import ModelConfig
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.core.errors import InputError, MapError
 from assistant.core.reply import REVIEW_REASONS, Reply
 from assistant.models.backend import Backend, GenerationOptions, Message
@@ -104,7 +104,7 @@ class Assistant:
         cls,
         model_config=None,
         *,
-        prompt_id: str = "confidence_tags",
+        prompt_id: str = DEFAULT_PROMPT,
         maps_dir: Path | None = None,
         data_dir: Path | None = None,
         allow_uncalibrated: bool = False,

@@ -28,12 +28,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser ships as `tomli`
     import tomli as tomllib
 
+from assistant.core.config import DEFAULT_PROMPT
 from assistant.core.errors import TemplateError
 from assistant.models.backend import Message
 
 __all__ = ["Prompt", "load_prompt", "list_prompts", "render", "DEFAULT_PROMPT", "PROMPTS_DIR"]
 
-DEFAULT_PROMPT = "confidence_tags"
 PROMPTS_DIR = Path(str(resources.files("prompts")))  # the top-level `prompts` package: *.toml package data
 
 _PROMPT_ID = re.compile(r"^[a-z0-9_]+$")

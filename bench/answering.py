@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from assistant.answer import conversation
+from assistant.core.config import DEFAULT_PROMPT
 from assistant.core.domains import DOMAINS
 from assistant.models.backend import GenerationOptions
 from assistant.prompts import load_prompt
@@ -117,7 +118,7 @@ def collect_throughput(
     batch_sizes,
     folder: Path,
     max_new_tokens: int,
-    prompt_id: str = "confidence_tags",
+    prompt_id: str = DEFAULT_PROMPT,
 ) -> dict:
     """Questions/minute of `calibration.collect.collect` over `items` per batch size (fresh out file each)."""
     prompt = load_prompt(prompt_id)

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from assistant.core.config import ModelConfig
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.models.backend import GenerationOptions, run_to_end
 from assistant.models.llamacpp import LlamaCppBackend
 from assistant.prompts import load_prompt
@@ -35,7 +35,7 @@ def _answer_seconds(backend, prompt, question: str, options) -> tuple[float, int
 def evidence_cost(n_questions: int = 20, repeats: int = 3, threads: int | None = None) -> dict:
     """Seconds per answer with evidence and probe on vs off (the reference), and their ratio."""
     backend = LlamaCppBackend(ModelConfig(threads=threads))
-    prompt = load_prompt("confidence_tags")
+    prompt = load_prompt(DEFAULT_PROMPT)
     on = GenerationOptions(probe=prompt.probe)
     off = replace(on, probe=None)
     questions = [q for _, q in QUESTIONS[:n_questions]]

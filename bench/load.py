@@ -1,4 +1,5 @@
-"""`python -m bench load`: many users at once against one app process (issue 6, "Load").
+"""`python -m bench load`: many users at once against one app process: who gets an answer, and
+who is told the app is busy.
 
     python -m bench load [--clients 16] [--questions 5] [--queue-size 8] [--json] [--out bench/LOAD.md]
 
@@ -24,6 +25,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from assistant.core.config import DEFAULT_PROMPT
 from assistant.models.sources import resolve_model
 from bench.answering import bench_maps_dir
 from bench.questions import QUESTIONS
@@ -120,7 +122,7 @@ def run_load(
     sample_every: float = 0.5,
 ) -> dict:
     """Run the load test with scratch files under `work`; return figures and every request's record."""
-    maps_dir, _ = bench_maps_dir(work / "maps", resolve_model(None).model_id, "confidence_tags")
+    maps_dir, _ = bench_maps_dir(work / "maps", resolve_model(None).model_id, DEFAULT_PROMPT)
     args = ["--queue-size", queue_size, "--data-dir", work / "app-data", "--maps-dir", maps_dir]
     args += ["--threads", threads] if threads else []
     args += ["--max-new-tokens", max_new_tokens] if max_new_tokens else []

@@ -1,7 +1,7 @@
 """Turn a bench result (the dict `run_bench` returns) into table rows, a text table and `RESULTS.md`.
 
 Every row is (figure, value, target, status): the value is a measured number or
-"skipped: <reason>"; status compares it with issue 5's target ("met" / "NOT met"), never fails.
+"skipped: <reason>"; status compares it with the product's speed target ("met" / "NOT met"), never fails.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
     for backend in [k for k, v in timed.items() if isinstance(v, dict)] or ["auto", "transformers"]:
         label = "default backend" if backend == "auto" else f"{backend} backend"
         for kind in ("cold", "warm"):
-            # issue 5's target is for the default model's backend
+            # the warm-load target (a model ready in 3 s) is for the default model's backend
             warm_default = kind == "warm" and backend == "auto"
             target, check = ("≤ 3 s", lambda v: v <= 3) if warm_default else (None, None)
             _row(

@@ -6,7 +6,7 @@
 Sections (all by default): bandwidth, load, decode, pipeline, collect, app. Each figure is a
 measured number or "skipped: <reason>" (a section that fails is reported as skipped with its
 error, and the run goes on). Timings are figures, never pass/fail checks: the "target" column
-only compares them with the goals of issue 5. Measure on a quiet machine: every figure here
+only compares them with the product's speed goals. Measure on a quiet machine: every figure here
 shares the CPU with whatever else runs, and the load average at the start is recorded.
 """
 
@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from assistant.core.config import ModelConfig, set_offline_env
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig, set_offline_env
 from assistant.models.llamacpp import N_CTX
 from assistant.models.registry import llama_cpp_installed, load_backend
 from assistant.models.sources import default_model_path, resolve_model
@@ -100,7 +100,7 @@ def run_bench(settings: Settings, work: Path) -> dict:
         "decode", settings, _decode_section, settings, backend, raw_ok, result["bandwidth"]
     )
     maps_dir, maps_note = answering.bench_maps_dir(
-        work / "maps", resolve_model(None).model_id, "confidence_tags"
+        work / "maps", resolve_model(None).model_id, DEFAULT_PROMPT
     )
     result["meta"]["maps"] = maps_note
     result["pipeline"] = _section("pipeline", settings, _pipeline_section, settings, maps_dir)

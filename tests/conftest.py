@@ -6,7 +6,7 @@ import os
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -25,11 +25,16 @@ os.environ["CALIBRATED_CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="calibrated-cha
 for _name in ("MAPS_DIR", "CACHE_DIR"):
     os.environ.pop("CALIBRATED_CHAT_" + _name, None)
 
+from assistant.core.domains import DOMAINS, GENERAL  # noqa: E402
+from assistant.core.reply import Reply  # noqa: E402
 from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend  # noqa: E402
+from assistant.routing import Route  # noqa: E402
 from assistant.web.auth import Users  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+SHARED = ROOT.parent / "shared"  # the benchmark questions beside the clone (evaluation and fitting data)
+ARTIFACTS = ROOT / "tests" / "artifacts"
 
 # name -> (role, password) of the test users
 TEST_USERS = {"sam": ("staff", "staff-pw"), "rita": ("reviewer", "reviewer-pw"), "ann": ("admin", "admin-pw")}
@@ -49,16 +54,28 @@ WORKING = "Tom has 3 boxes with 4 apples each, so 12 apples. He eats 2, so 10 ar
 
 
 class FixedRouter:
-    """Routes every question to one domain with a fixed probability (the Route contract of routing.py)."""
+    """Routes every question to one domain with a fixed probability (the Route contract of routing.py);
+    below 0.5 no domain is sure, so the route is general, as the real router's threshold makes it."""
 
     def __init__(self, domain="math", probability=0.97):
         self.domain, self.probability = domain, probability
 
     def route(self, question):
-        from assistant.routing import DOMAINS, Route
-
         probs = {d: (self.probability if d == self.domain else (1 - self.probability) / 3) for d in DOMAINS}
-        return Route(domain=self.domain, probability=self.probability, probabilities=probs, confident=True)
+        confident = self.probability >= 0.5
+        return Route(domain=self.domain if confident else GENERAL, probability=self.probability,
+                     probabilities=probs, confident=confident)
+
+
+def make_reply(**changes) -> Reply:
+    """A finished Reply as the pipeline makes one (flagged low_confidence), with `changes` applied."""
+    base = Reply(
+        answer="132", reasoning="12 * 11 = 132", raw_confidence=0.9, confidence=0.45, domain="math",
+        domain_probability=0.97, needs_review=True, review_reasons=("low_confidence",), model="fake-model",
+        prompt="confidence_tags", map_version="v0007", timings_ms={"generation": 1500.0}, question="What is 12*11?",
+        raw_output="12 * 11 = 132 <answer>132</answer> <confidence>90%</confidence>", tokens=17,
+    )
+    return replace(base, **changes)
 
 
 @dataclass

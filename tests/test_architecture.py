@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 SOURCES = sorted([*ROOT.glob("assistant/**/*.py"), *ROOT.glob("calibration/**/*.py"), ROOT / "app.py"])
 PROJECT = ("assistant", "calibration", "prompts", "app")
 

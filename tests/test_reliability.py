@@ -1,4 +1,5 @@
-"""Reliability and security (issue 6): the cases no other test module proves.
+"""Reliability and security (no data lost on a kill, bad input refused clearly, no role escalation):
+the cases no other test module proves.
 
 tests/README.md maps every bullet of the issue to the test that proves it; this
 module fills the gaps: bad chat input over HTTP, the full table of broken model
@@ -40,9 +41,8 @@ from assistant.prompts import load_prompt
 from assistant.web import figures
 from calibration.maps import DomainMap, load_maps
 from calibration.mapstore import MapStore
-from tests.conftest import FixedRouter, free_port, launch, make_maps
+from tests.conftest import ROOT, FixedRouter, free_port, launch, make_maps
 
-ROOT = Path(__file__).resolve().parent.parent
 MATH_MAX = 0.8  # the top of conftest's math map (raw p -> 0.8 p)
 
 

@@ -30,9 +30,17 @@ __all__ = [
     "model_config_from_env",
     "explicit_maps_dir",
     "default_data_dir",
+    "default_prompt",
+    "DEFAULT_PROMPT",
 ]
 
 ENV_PREFIX = "CALIBRATED_CHAT_"
+DEFAULT_PROMPT = "confidence_tags"  # the prompt (prompts/confidence_tags.toml) the shipped maps were fitted for
+
+
+def default_prompt() -> str:
+    """The prompt id every command uses unless told otherwise: CALIBRATED_CHAT_PROMPT, else DEFAULT_PROMPT."""
+    return os.environ.get(ENV_PREFIX + "PROMPT") or DEFAULT_PROMPT
 
 
 @dataclass(frozen=True)

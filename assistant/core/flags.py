@@ -11,15 +11,13 @@ Flag defaults come from the environment where config.py documents a variable
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from assistant.core.config import ModelConfig, model_config_from_env
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig, default_prompt, model_config_from_env
 
-__all__ = ["DEFAULT_PROMPT", "add_answer_flags", "add_folder_flags", "add_model_flags", "model_config_from_args",
+__all__ = ["add_answer_flags", "add_folder_flags", "add_model_flags", "model_config_from_args",
            "positive_int"]
 
-DEFAULT_PROMPT = "confidence_tags"  # the prompt the shipped maps were fitted for
 DATA_DIR_HELP = ("the one data folder: review store, map versions, runs, caches "
                  "[env CALIBRATED_CHAT_DATA_DIR; default the user data folder, see README]")
 MAPS_DIR_HELP = ("a folder of map versions used alone, instead of <data folder>/maps over the shipped maps "
@@ -60,7 +58,7 @@ def add_folder_flags(parser: argparse.ArgumentParser, *, maps: bool = True, keep
 def add_answer_flags(parser: argparse.ArgumentParser, *, max_new_tokens: int | None = None,
                      uncalibrated: bool = True) -> None:
     """The flags that shape an answer: prompt, length cap, and (`uncalibrated`) running without a valid map."""
-    parser.add_argument("--prompt", default=os.environ.get("CALIBRATED_CHAT_PROMPT") or DEFAULT_PROMPT,
+    parser.add_argument("--prompt", default=default_prompt(),
                         help=f"prompt id in prompts/ [env CALIBRATED_CHAT_PROMPT; default {DEFAULT_PROMPT}]")
     parser.add_argument("--max-new-tokens", type=positive_int, default=max_new_tokens,
                         help="cap on generated tokens per answer" + (f" (default {max_new_tokens})"

@@ -9,32 +9,19 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from assistant.core.errors import InputError, StoreError
 from assistant.core.record import RECORD_FIELDS
-from assistant.core.reply import Reply
 from assistant.web import figures
 from assistant.web.migrations import MIGRATIONS
 from assistant.web.reviews import Actor
 from assistant.web.store import DB_FILENAME, ReviewStore
+from tests.conftest import ROOT, make_reply
 
 # The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_reply(**changes) -> Reply:
-    base = Reply(
-        answer="132", reasoning="12 * 11 = 132", raw_confidence=0.9, confidence=0.45, domain="math",
-        domain_probability=0.97, needs_review=True, review_reasons=("low_confidence",), model="fake-model",
-        prompt="confidence_tags", map_version="v0007", timings_ms={"generation": 1500.0}, question="What is 12*11?",
-        raw_output="12 * 11 = 132 <answer>132</answer> <confidence>90%</confidence>", tokens=17,
-    )
-    return replace(base, **changes)
 
 
 @pytest.fixture
@@ -216,7 +203,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {root!r})
     from assistant.web.store import ReviewStore
-    from tests.test_store import make_reply
+    from tests.conftest import make_reply
     store = ReviewStore(Path({data!r}))
     while True:
         rid = store.start_reply("q", "alice")

@@ -14,23 +14,10 @@ from assistant.models.backend import GenerationOptions
 from assistant.models.fake import FakeBackend
 from assistant.pipeline import Assistant, clean_question
 from assistant.prompts import load_prompt
-from assistant.routing import DOMAINS, Route
 from calibration.maps import CalibrationMaps, DomainMap
+from tests.conftest import FixedRouter
 
 MODEL = "fake-model"
-
-
-class FixedRouter:
-    """Routes every question to one domain with a fixed probability."""
-
-    def __init__(self, domain="math", probability=0.97):
-        self.domain, self.probability = domain, probability
-
-    def route(self, question):
-        probs = {d: (self.probability if d == self.domain else (1 - self.probability) / 3) for d in DOMAINS}
-        confident = self.probability >= 0.5
-        return Route(domain=self.domain if confident else "general", probability=self.probability,
-                     probabilities=probs, confident=confident)
 
 
 def make_maps(model=MODEL, prompt="confidence_tags", threshold=0.7):

@@ -7,7 +7,6 @@ import logging
 import re
 import tracemalloc
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from assistant.core.jsonl import read_jsonl, write_jsonl
 from calibration.datagen import GENERATED_MAX, make_questions, max_questions
 from calibration.grading import ANSWER_TYPES, grade, normalize_text
 from calibration.items import read_items, validate_item
+from tests.conftest import SHARED
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = SHARED / "data"
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 

@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import binom
 
 from calibration.fitting import fit_maps
+from tests.conftest import ROOT
 
 
 def _records(rng, n: int) -> list[dict]:
@@ -63,9 +64,8 @@ def test_the_guarantee_on_the_default_models_real_answers():
     than the target allows. With this weak model most thresholds flag everything, which never breaks
     the promise; whatever is kept must keep it."""
     import json
-    from pathlib import Path
 
-    folder = Path(__file__).resolve().parent.parent / "calibration" / "records" / "calib"
+    folder = ROOT / "calibration" / "records" / "calib"
     records = [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()]
     assert len(records) >= 1000 and all("question" not in r for r in records)
     rng = np.random.default_rng(11)

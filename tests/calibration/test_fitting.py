@@ -5,7 +5,6 @@ from __future__ import annotations
 import doctest
 import json
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from assistant.core.errors import DataError
 from calibration.fitting import cross_validated_predictions, fit_maps, records_to_arrays, shrink_to_general
 from calibration.guarantee import clopper_pearson_upper, review_threshold
 from calibration.maps import CalibrationMaps, DomainMap, load_maps, save_maps
+from tests.conftest import ROOT
 
 
 def _records(domain, p, n, n_correct, **extra):
@@ -210,7 +210,7 @@ def test_v1_map_files_still_load_and_read_the_stated_confidence(tmp_path):
 
     from calibration.maps import load_maps
 
-    v1 = json.loads((Path(__file__).resolve().parent.parent / "calibration" / "maps" / "v0001.json").read_text())
+    v1 = json.loads((ROOT / "calibration" / "maps" / "v0001.json").read_text())
     assert v1["schema_version"] == 1 and "signals" not in v1
     path = tmp_path / "v1.json"
     path.write_text(json.dumps(v1))

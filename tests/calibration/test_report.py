@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ from calibration.report import (
     format_report,
     write_plots,
 )
+from tests.conftest import ROOT
 
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
                 "n_calibrated", "no_confidence_rate", "signal_auroc",
@@ -177,7 +177,7 @@ def test_importing_the_package_is_light():
     heavy = "('matplotlib', 'sklearn', 'scipy')"
     code = f"import sys, calibration; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=str(Path(__file__).resolve().parent.parent))
+                         cwd=str(ROOT))
     assert out.stdout.strip() == "[]"
 
 

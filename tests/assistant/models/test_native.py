@@ -14,6 +14,7 @@ import pytest
 
 from assistant.core.errors import ModelLoadError
 from assistant.models import native
+from tests.conftest import ROOT
 
 needs_llama = pytest.mark.skipif(native.llama_cpp_library_dir() is None, reason="llama-cpp-python not installed")
 
@@ -134,7 +135,7 @@ def test_the_clis_and_the_app_refuse_to_start_on_a_library_that_would_crash(tmp_
                for c in command]
     env = {**os.environ, "CALIBRATED_CHAT_DATA_DIR": str(data_dir)}
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env,
-                          cwd=Path(__file__).resolve().parent.parent)
+                          cwd=ROOT)
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, done.stderr

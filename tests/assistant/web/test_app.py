@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +12,12 @@ from assistant.core.errors import InputError
 from assistant.core.record import RECORD_FIELDS
 from assistant.core.reply import Reply
 from assistant.web.store import ReviewStore
-from tests.conftest import TEST_USERS, launch
+from tests.conftest import ROOT, TEST_USERS, launch
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 REPLY_FIELDS = set(Reply.__dataclass_fields__)
 
 

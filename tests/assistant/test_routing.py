@@ -8,7 +8,6 @@ import subprocess
 import sys
 import zlib
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +26,7 @@ from assistant.routing import (
     fit_router,
     read_labelled,
 )
+from tests.conftest import ROOT
 
 LN6 = math.log(6)
 
@@ -214,7 +214,7 @@ def test_route_cli_prints_one_line_for_a_corrupt_router(tmp_path, capsys, entry)
         status, err = route_main(args), capsys.readouterr().err
     else:
         done = subprocess.run([sys.executable, "-m", "assistant", "route", *args], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parents[1], timeout=120)
+                              cwd=ROOT, timeout=120)
         status, err = done.returncode, done.stderr
     assert status == 2 and err.count("\n") == 1 and err.startswith(f"error: {path}: "), err
     assert "fit-router" in err

@@ -22,8 +22,8 @@ import pytest
 
 from calibration.mapstore import MapStore
 from calibration.report import METRIC_KEYS
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
                 "n_calibrated", "no_confidence_rate", "signal_auroc",
                 "selective_accuracy"}

@@ -1,4 +1,4 @@
-"""Access and data holes of issue 14, each tried the way an attacker or a careless client would:
+"""Access and data holes (who may see and change what), each tried the way an attacker or a careless client would:
 direct HTTP and `gradio_client` calls against a real Gradio server and a real SQLite store."""
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from assistant.web.access import EXPORT_PATH, LoginThrottle
 from assistant.web.auth import Users
 from assistant.web.reviews import Actor
 from assistant.web.store import DB_FILENAME, MAX_COMMENT_CHARS, ReviewStore
-from tests.conftest import TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
+from tests.conftest import ROOT, TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
 
-ROOT = Path(__file__).resolve().parent.parent
 SUE = ("sue", "staff", "sue-password")  # a second staff user
 
 
@@ -288,7 +287,7 @@ def test_an_old_world_readable_store_becomes_private(tmp_path):
 
 
 def _reply():
-    from tests.test_store import make_reply
+    from tests.conftest import make_reply
 
     return make_reply()
 
