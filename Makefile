@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint bench clean
 
-$(STAMP): pyproject.toml assistant/native.py
+$(STAMP): pyproject.toml assistant/models/native.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel of torch; a looser requirement would pull a multi-GB CUDA build.

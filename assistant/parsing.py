@@ -2,7 +2,7 @@
 
 Two layers (STYLE.md): `parse_output` is lenient and never raises — whatever it
 could not find is listed in `ParsedOutput.issues` with the review-reason keys of
-`assistant/reply.py`; `parse_output_strict` raises `ParseError` quoting the
+`assistant/core/reply.py`; `parse_output_strict` raises `ParseError` quoting the
 (shortened) output and the expected format when the answer or confidence is missing.
 
 Where things are looked for:

@@ -1,7 +1,7 @@
 """What the web app shows: inert text, the confidence badge, the review marker, dashboard figures.
 
 Pure functions from data to HTML/markdown strings and matplotlib figures, so
-`app.py` stays a thin Gradio front end and these can be tested without a server.
+the tabs (`chat`, `review`, `dashboard`) stay thin and these can be tested without a server.
 
 Everything a user or the model wrote goes through `inert_markdown` (or
 `html.escape`) before it reaches the page: HTML is shown as text, never run,
