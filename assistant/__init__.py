@@ -9,25 +9,47 @@ Importing this package is cheap: torch, transformers and llama.cpp load only whe
 backend is built.
 """
 
-from assistant.core.config import ModelConfig, model_config_from_env
-from assistant.core.errors import (
-    CalibratedChatError,
-    DataError,
-    InputError,
-    MapError,
-    ModelLoadError,
-    ModelNotFoundError,
-    ParseError,
-    StoreError,
-    TemplateError,
-)
-from assistant.core.reply import REVIEW_REASONS, Reply
-from assistant.models.backend import Backend, GenerationOptions, GenerationStats, run_to_end
-from assistant.models.fake import FakeBackend
-from assistant.models.sources import default_model_path
-from assistant.parsing import ParsedOutput, parse_output, parse_output_strict, split_reasoning
-from assistant.pipeline import Assistant, Update
-from assistant.prompts import Prompt, list_prompts, load_prompt
+import importlib
+
+# name -> the module that defines it; imported on first use (PEP 562), so `import assistant` (and
+# `python -m assistant.models.native`, run before anything else is installed) stays cheap.
+_EXPORTS = {
+    "ModelConfig": "assistant.core.config",
+    "model_config_from_env": "assistant.core.config",
+    "CalibratedChatError": "assistant.core.errors",
+    "DataError": "assistant.core.errors",
+    "InputError": "assistant.core.errors",
+    "MapError": "assistant.core.errors",
+    "ModelLoadError": "assistant.core.errors",
+    "ModelNotFoundError": "assistant.core.errors",
+    "ParseError": "assistant.core.errors",
+    "StoreError": "assistant.core.errors",
+    "TemplateError": "assistant.core.errors",
+    "REVIEW_REASONS": "assistant.core.reply",
+    "Reply": "assistant.core.reply",
+    "Backend": "assistant.models.backend",
+    "GenerationOptions": "assistant.models.backend",
+    "GenerationStats": "assistant.models.backend",
+    "run_to_end": "assistant.models.backend",
+    "FakeBackend": "assistant.models.fake",
+    "default_model_path": "assistant.models.sources",
+    "ParsedOutput": "assistant.parsing",
+    "parse_output": "assistant.parsing",
+    "parse_output_strict": "assistant.parsing",
+    "split_reasoning": "assistant.parsing",
+    "Assistant": "assistant.pipeline",
+    "Update": "assistant.pipeline",
+    "Prompt": "assistant.prompts",
+    "list_prompts": "assistant.prompts",
+    "load_prompt": "assistant.prompts",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'assistant' has no attribute {name!r}")
+
 
 __all__ = [
     "Assistant",

@@ -25,7 +25,7 @@ from assistant.web import figures
 from assistant.web.store import ReviewStore
 from calibration.collect import collect
 from calibration.datagen import make_questions
-from calibration.fitting import describe_sources, file_sha256, fit_maps
+from calibration.fitting import describe_sources, file_sha256, fit_maps, source_path
 from calibration.items import read_items
 from calibration.maps import load_maps, save_maps
 from calibration.mapstore import map_store
@@ -171,7 +171,7 @@ def cmd_fit(args) -> int:
               "the latest verdict is used")
     options = _fit_options(args)
     maps = fit_maps(records, model=records[0].model, prompt=records[0].prompt, **options,
-                    source=describe_sources(args.records),
+                    source=describe_sources(args.records, _data_dir(args)),
                     notes="fit options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
     store = _store(args)
     version = store.save_new(maps)
@@ -198,10 +198,10 @@ def _report(records, maps, args) -> int:
     return 0
 
 
-def _fitted_on(maps, paths) -> bool:
+def _fitted_on(maps, paths, data_dir: Path) -> bool:
     """True when any of `paths` (same content, or the same file since grown) was used to fit `maps`."""
     used = {s.get("sha256") for s in maps.source} | {s.get("path") for s in maps.source}
-    return any(file_sha256(p) in used or str(Path(p).resolve()) in used for p in paths)
+    return any(file_sha256(p) in used or source_path(p, data_dir) in used for p in paths)
 
 
 def cmd_report(args) -> int:
@@ -212,7 +212,7 @@ def cmd_report(args) -> int:
         if not maps.matches(records[0].model, records[0].prompt):
             raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, "
                            f"but the records are from {records[0].model!r} / {records[0].prompt!r}")
-        if _fitted_on(maps, args.records):
+        if _fitted_on(maps, args.records, _data_dir(args)):
             # These records trained the map: score them out-of-fold instead of in-sample.
             print(f"note: {maps.version} was fitted on these records, so the figures are 5-fold "
                   "cross-validated (maps refitted without each fold)", file=sys.stderr)

@@ -375,6 +375,17 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def describe_sources(paths) -> tuple[dict, ...]:
-    """``({"path": ..., "sha256": ...}, ...)`` for the records files behind a fit (absolute paths)."""
-    return tuple({"path": str(Path(p).resolve()), "sha256": file_sha256(p)} for p in paths)
+def source_path(path, data_dir) -> str:
+    """How a map file names a records file: relative to the data folder, else to the working folder,
+    else by its name alone; never the absolute path of the machine it was fitted on (the sha256
+    identifies the content wherever it lies)."""
+    path = Path(path).resolve()
+    for base in (Path(data_dir).resolve(), Path.cwd().resolve()):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return path.name
+
+
+def describe_sources(paths, data_dir) -> tuple[dict, ...]:
+    """``({"path": ..., "sha256": ...}, ...)`` for the records files behind a fit (see `source_path`)."""
+    return tuple({"path": source_path(p, data_dir), "sha256": file_sha256(p)} for p in paths)

@@ -19,6 +19,7 @@ from calibration.metrics import reliability_bins
 
 __all__ = [
     "inert_markdown",
+    "how_often",
     "num",
     "pct",
     "confidence_band",
@@ -155,16 +156,25 @@ def _map_details(maps, domain: str) -> str:
     )
 
 
+def how_often(confidence: float) -> str:
+    """A probability as a frequency in words that agrees with the percentage shown: "about 6 times in
+    10" when the nearest tenth is within 2 points of it, else "about 15 times in 100" (never "2 in
+    10" for 15%)."""
+    percent = int(f"{confidence * 100:.0f}")  # the same rounding as `pct`
+    tenths = (percent + 5) // 10  # half up, on the number the user sees
+    extreme = tenths in (0, 10) and percent not in (0, 100)  # 98% is not "10 times in 10"
+    if abs(percent - 10 * tenths) <= 2 and not extreme:
+        return f"about {tenths} times in 10"
+    return f"about {percent} times in 100"
+
+
 def badge_html(reply, maps=None) -> str:
     """The confidence badge shown under an answer (reply: a Reply or its dict)."""
     get = reply.get if isinstance(reply, dict) else lambda k: getattr(reply, k)
     confidence, raw, domain = get("confidence"), get("raw_confidence"), get("domain") or "general"
     label, colour = confidence_band(confidence)
     if confidence is not None:
-        tens = round(confidence * 10)
-        headline = (
-            f"Calibrated: {pct(confidence)} — answers like this were right about {tens} times in 10"
-        )
+        headline = f"Calibrated: {pct(confidence)} — answers like this were right {how_often(confidence)}"
     elif raw is None:
         headline = "No confidence: the model did not say how sure it is"
     else:

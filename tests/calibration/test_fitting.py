@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import calibration.fitting as F
 import calibration.guarantee as G
 from assistant.core.errors import DataError
 from calibration.fitting import cross_validated_predictions, fit_maps, records_to_arrays, shrink_to_general
@@ -218,3 +219,19 @@ def test_v1_map_files_still_load_and_read_the_stated_confidence(tmp_path):
     assert maps.signals == "stated" and all(m.combiner is None for m in maps.maps.values())
     assert maps.calibrate_signals("math", {"stated": 0.9}) == maps.calibrate("math", 0.9)
     assert maps.calibrate_signals("math", {"stated": None, "probe_ev": 0.8}) is None
+
+
+def test_a_map_names_its_records_without_this_machines_absolute_paths(tmp_path, monkeypatch):
+    from calibration.fitting import describe_sources, source_path
+
+    data, work, elsewhere = tmp_path / "data", tmp_path / "work", tmp_path / "elsewhere"
+    for folder in (data / "runs", work, elsewhere):
+        folder.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    paths = [data / "runs" / "calib.jsonl", work / "reviews.jsonl", elsewhere / "old.jsonl"]
+    for path in paths:
+        path.write_text('{"id": "a"}\n')
+    assert [source_path(p, data) for p in paths] == ["runs/calib.jsonl", "reviews.jsonl", "old.jsonl"]
+    (first, *_) = describe_sources(paths, data)
+    assert first["sha256"] == F.file_sha256(paths[0]) and not any(str(tmp_path) in s["path"]
+                                                                  for s in describe_sources(paths, data))

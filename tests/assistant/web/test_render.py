@@ -120,3 +120,13 @@ def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
     assert "expected calibration error" in about and "2020-01-01T" not in about
     row = ui.dashboard_rows(make_maps(), {"math": ReviewStats(count=1, correct=0, accuracy=0.0, ece=0.616)})[0]
     assert row[12] == "0.616 (n=1: too few)"
+
+
+@pytest.mark.parametrize("confidence, words", [
+    (0.62, "about 6 times in 10"), (0.15, "about 15 times in 100"), (0.76, "about 76 times in 100"),
+    (0.98, "about 98 times in 100"), (1.0, "about 10 times in 10"), (0.02, "about 2 times in 100"), (0.349, "about 35 times in 100"),
+    (0.3, "about 3 times in 10"),
+])
+def test_the_frequency_in_words_agrees_with_the_percentage_shown(confidence, words):
+    assert ui.how_often(confidence) == words
+    assert words in ui.badge_html({"confidence": confidence, "raw_confidence": 0.9, "domain": "math"})
