@@ -45,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs users)")
     p.add_argument("--share-without-auth", action="store_true",
                    help="allow --share with no users configured (everyone gets the staff role)")
-    p.add_argument("--max-question-chars", type=positive_int, default=8000, help="longest question accepted")
+    p.add_argument("--max-question-chars", type=positive_int, default=8000,
+                   help="longest question accepted, in characters (default 8000)")
+    p.add_argument("--max-question-tokens", type=positive_int, default=512,
+                   help="longest question accepted, in the model's tokens (default 512, about 380 words): a longer "
+                        "one holds the model for everyone while it is read. Users are told to shorten theirs.")
     p.add_argument("--queue-size", type=positive_int, default=32,
                    help="requests waiting beyond this are refused with 'busy, try again'")
     return p
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         assistant = Assistant.from_config(
             model_config_from_args(args), prompt_id=args.prompt, maps_dir=args.maps_dir,
             data_dir=data_dir, allow_uncalibrated=args.allow_uncalibrated, options=options,
-            max_question_chars=args.max_question_chars,
+            max_question_chars=args.max_question_chars, max_question_tokens=args.max_question_tokens,
         )
     except CalibratedChatError as err:
         print(f"error: {err}", file=sys.stderr)

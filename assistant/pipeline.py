@@ -46,7 +46,11 @@ class Update:
 
 
 def clean_question(question: str, max_chars: int) -> str:
-    """Strip control characters and surrounding space; refuse empty or over-long questions."""
+    """Strip control characters and surrounding space; refuse empty or over-long questions.
+
+    The messages are for the person typing (in the chat or through the API), who cannot change
+    the server's limits: they say what to do, not which flag an operator would raise.
+    """
     if not isinstance(question, str):
         raise InputError(f"the question must be text, not {type(question).__name__}")
     # Lone surrogates (invalid UTF-8 decoded with surrogateescape) become U+FFFD.
@@ -56,10 +60,14 @@ def clean_question(question: str, max_chars: int) -> str:
         raise InputError("the question is empty: type a question and send it again")
     if len(question) > max_chars:
         raise InputError(
-            f"the question is {len(question):,} characters long; the limit is {max_chars:,} "
-            "(shorten it, or raise the limit with --max-question-chars)"
+            f"the question is {len(question):,} characters long; the limit is {max_chars:,}: "
+            "please shorten it, or ask about one part at a time"
         )
     return question
+
+
+def _words(tokens: int) -> int:
+    return max(1, round(tokens * 0.75))  # English text runs at about 3 words to 4 tokens
 
 
 def _visible(final: str) -> str:
@@ -83,6 +91,7 @@ class Assistant:
         *,
         options: GenerationOptions = GenerationOptions(),
         max_question_chars: int = 8000,
+        max_question_tokens: int = 512,
         map_store=None,
     ):
         self.backend = backend
@@ -91,6 +100,7 @@ class Assistant:
         self.maps = maps
         self.options = options if options.probe is not None else replace(options, probe=prompt.probe)
         self.max_question_chars = max_question_chars
+        self.max_question_tokens = max_question_tokens  # checked when the backend can count (count_tokens)
         self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
             log.warning(
@@ -110,6 +120,7 @@ class Assistant:
         allow_uncalibrated: bool = False,
         options: GenerationOptions = GenerationOptions(),
         max_question_chars: int = 8000,
+        max_question_tokens: int = 512,
     ) -> "Assistant":
         """Load the model, prompt, router and active maps. Errors name what to fix."""
         store = map_store(maps_dir, data_dir)
@@ -126,7 +137,7 @@ class Assistant:
         router = DomainRouter.load(embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         return cls(backend, prompt, router, maps, options=options,
-                   max_question_chars=max_question_chars, map_store=store)
+                   max_question_chars=max_question_chars, max_question_tokens=max_question_tokens, map_store=store)
 
     def reload_maps(self) -> str | None:
         """Re-read the active map version from `map_store`; return it (None if none)."""
@@ -136,6 +147,22 @@ class Assistant:
         return self.maps.version if self.maps else None
 
     # -- answering ---------------------------------------------------------------------------
+
+    def check_question(self, question: str) -> str:
+        """The cleaned question, or InputError for the person typing when it is empty, too long in
+        characters, or longer in tokens than this model is given to read (`max_question_tokens`):
+        a long question holds the one model for everyone while it is read, for no useful answer."""
+        question = clean_question(question, self.max_question_chars)
+        count = getattr(self.backend, "count_tokens", None)
+        tokens = count(question) if count is not None else 0
+        if tokens > self.max_question_tokens:
+            limit = self.max_question_tokens
+            raise InputError(
+                f"the question is too long for this model to read at once: about {_words(tokens):,} words, "
+                f"and it takes up to about {_words(limit):,} ({limit:,} tokens); please shorten it, or ask "
+                "about one part at a time"
+            )
+        return question
 
     def ask(self, question: str, history: list[Message] | None = None) -> Reply:
         """Answer one question; return the finished Reply."""
@@ -151,7 +178,7 @@ class Assistant:
         cancel: threading.Event | None = None,
     ) -> Iterator[Update]:
         """Yield `Update`s while the model writes; the last one carries the Reply."""
-        question = clean_question(question, self.max_question_chars)
+        question = self.check_question(question)
         start = time.perf_counter()
         text = ""
         gen = stream_answer(self.backend, self.prompt, question, self.options, history=history, cancel=cancel)

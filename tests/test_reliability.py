@@ -67,8 +67,26 @@ def test_a_200k_character_question_is_refused_naming_the_configurable_limit(limi
         return
     with pytest.raises(InputError) as info:
         assistant.ask(question)
-    assert f"the limit is {limit:,}" in str(info.value) and "--max-question-chars" in str(info.value)
+    assert f"the limit is {limit:,}" in str(info.value) and "please shorten it" in str(info.value)
+    assert "--" not in str(info.value)  # meant for the person typing, who cannot reach the server's flags
     assert assistant.backend.history == []  # refused before the model saw it
+
+
+@pytest.mark.parametrize("words, accepted", [(512, True), (513, False), (2000, False)])
+def test_a_question_over_the_token_limit_is_refused_before_the_model_reads_it(words, accepted):
+    """An 8,000-character question held the one model for 26 s and gave nothing: questions are
+    limited in the model's own tokens (the fake backend counts a word as a token)."""
+    assistant = make_assistant("<answer>yes</answer> <confidence>60%</confidence>")
+    question = " ".join(["why"] * words)
+    if accepted:
+        assert assistant.ask(question).answer == "yes"
+        return
+    with pytest.raises(InputError) as info:
+        assistant.ask(question)
+    message = str(info.value)
+    assert "too long for this model to read at once" in message and "up to about 384" in message
+    assert "please shorten it" in message and "--" not in message
+    assert assistant.backend.history == []
 
 
 @pytest.fixture(scope="module")

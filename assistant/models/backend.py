@@ -70,7 +70,8 @@ class Backend(Protocol):
 
     Optional: `generate_batch(batch, options)` when `supports_batching` (several message
     lists decoded together, results in order), and `generate_many(batch, options, parallel)`
-    for continuous batching (results yielded as each conversation finishes).
+    for continuous batching (results yielded as each conversation finishes); `count_tokens(text)`,
+    how many of the model's tokens a text is (the chat refuses a question over its token limit).
     """
 
     model_id: str  # names the model in replies and calibration maps

@@ -28,6 +28,10 @@ class FakeBackend:
         self.outputs.extend(outputs)
         return self
 
+    def count_tokens(self, text: str) -> int:
+        """One token per word, as `stream` yields them."""
+        return len(text.split())
+
     def stream(self, messages, options=GenerationOptions(), cancel=None):
         self.history.append(list(messages))
         if self.outputs:

@@ -196,6 +196,10 @@ class TransformersBackend:
 
     # ---- generation ----------------------------------------------------------------------------
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is for this model (without the chat template around it)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def _render(self, messages: list[Message]) -> str:
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):

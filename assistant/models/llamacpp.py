@@ -164,6 +164,10 @@ class LlamaCppBackend:
 
     # -- tokens ---------------------------------------------------------------------------
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` is for this model (without the chat template around it)."""
+        return len(self._tokenize(text))
+
     def _tokenize(self, text: str) -> list[int]:
         data = text.encode("utf-8")
         size = len(data) + 8  # a token covers at least one byte

@@ -12,7 +12,6 @@ import threading
 import gradio as gr
 
 from assistant.core.errors import CalibratedChatError
-from assistant.pipeline import clean_question
 from assistant.web import figures
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
@@ -37,7 +36,7 @@ class Api:
     def _stream(self, question, history, request):
         ctx = self.ctx
         try:
-            question = clean_question(question or "", ctx.assistant.max_question_chars)
+            question = ctx.assistant.check_question(question or "")
             yield from answer_and_store(ctx.assistant, ctx.store, question, history or None,
                                         user=ctx.user_of(request), session=ctx.session_of(request),
                                         cancel=threading.Event())

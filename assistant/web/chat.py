@@ -9,7 +9,6 @@ import threading
 import gradio as gr
 
 from assistant.core.errors import CalibratedChatError, InputError
-from assistant.pipeline import clean_question
 from assistant.web import render
 from assistant.web.context import WebContext
 from assistant.web.session import answer_and_store
@@ -108,7 +107,7 @@ class ChatTab:
         ctx = self.ctx
         turns = list(turns or [])
         try:
-            question = clean_question(message or "", ctx.assistant.max_question_chars)
+            question = ctx.assistant.check_question(message or "")
         except InputError as err:
             gr.Warning(str(err))
             yield turns, flatten(turns), message, f"⚠ {err}"

@@ -444,3 +444,10 @@ def test_gguf_cache_created_then_used(tmp_path, torch_threads_restored):
 @pytest.mark.slow
 def test_model_id_same_for_both_backends(transformers_backend, llamacpp_backend):
     assert transformers_backend.model_id == llamacpp_backend.model_id == DEFAULT_STEM
+
+
+@pytest.mark.slow
+def test_both_real_backends_count_a_questions_tokens_alike(real):
+    """The chat's question limit is in the model's tokens: the two backends of one GGUF agree."""
+    short, long = real.count_tokens("What is 2 + 2?"), real.count_tokens("What is 2 + 2? " * 200)
+    assert 3 <= short <= 12 and 150 * short <= long <= 210 * short
