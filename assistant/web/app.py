@@ -22,8 +22,19 @@ from assistant.web.review import ReviewTab
 from assistant.web.session import STORE_DOWN
 from assistant.web.store import ReviewStore
 
-__all__ = ["ChatApp", "serve"]
+__all__ = ["CSS", "ChatApp", "serve"]
 
+# Small screens (390 px phones): the chat's action buttons share one line instead of stacking a
+# screenful; table headers break between words, never inside one ("cali/brat/ed").
+CSS = """
+#cc-actions { flex-wrap: nowrap !important; gap: 6px; }
+#cc-actions > * { min-width: 0 !important; flex: 1 1 0 !important; }
+@media (max-width: 600px) {
+  #cc-actions button { padding: 6px 4px !important; font-size: 0.85rem !important; }
+}
+#cc-dash-table th, #cc-dash-table th * { word-break: normal !important; overflow-wrap: normal !important;
+  hyphens: none !important; }
+"""
 TAGLINE = "Answers with a confidence you can trust: the model's own figure, corrected by what its past answers showed."
 
 
@@ -74,4 +85,4 @@ def serve(demo: gr.Blocks, store: ReviewStore | None, users: Users | None, *, an
 
     app_kwargs = {"middleware": [Middleware(LoginGuard, throttle=throttle)],
                   "routes": [export_route(store, role_of_user, signed_in=bool(users))]}
-    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, **launch_kwargs)
+    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, **launch_kwargs)

@@ -84,7 +84,7 @@ class ChatTab:
             box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=6, elem_id="cc-question",
                              max_lines=12)
             send = gr.Button("Send", variant="primary", scale=1, elem_id="cc-send")
-        with gr.Row():
+        with gr.Row(elem_id="cc-actions"):
             stop_btn = gr.Button("Stop", elem_id="cc-stop")
             retry_btn = gr.Button("Retry", elem_id="cc-retry")
             review_btn = gr.Button("Ask for a human check", elem_id="cc-request-review")

@@ -22,7 +22,7 @@ class DashboardTab:
         with gr.Row():
             refresh = gr.Button("Refresh")
             reload_btn = gr.Button("Reload maps", elem_id="cc-reload")
-        metrics = gr.Dataframe(headers=render.DASHBOARD_COLUMNS, interactive=False, wrap=True)
+        metrics = gr.Dataframe(headers=render.DASHBOARD_COLUMNS, interactive=False, wrap=True, elem_id="cc-dash-table")
         reliability = gr.Plot(label="Reliability per domain")
         histogram = gr.Plot(label="Confidence of answers given since the fit, per domain")
 

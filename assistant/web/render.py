@@ -331,14 +331,16 @@ def reliability_figure(maps, reviewed: list[dict]):
     from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
 
     domains = _domains(maps, reviewed)
-    fig = Figure(figsize=(3.2 * len(domains), 3.2))
+    fig = Figure(figsize=(3.2 * len(domains), 3.6))
     axes = fig.subplots(1, len(domains), squeeze=False)
     for ax, domain in zip(axes[0], domains):
         ax.plot([0, 1], [0, 1], ls="--", color="#999", lw=1, label="perfectly calibrated")
         if maps:
             dm = maps.maps[domain]
             ax.plot(dm.x, dm.y, color="#0969da", lw=2, label=f"map (n={dm.n_samples})")
-            ax.axhline(dm.threshold, color="#cf222e", lw=1, ls=":", label="review threshold")
+            flag_all = dm.threshold >= 1.0  # drawn on the top edge, so thicker and named
+            ax.axhline(min(dm.threshold, 1.0), color="#cf222e", lw=2.5 if flag_all else 1, ls=":",
+                       label="review threshold: 100%, every answer flagged" if flag_all else "review threshold")
         mine = [r for r in reviewed if r["domain"] == domain]
         for key, colour, name in (("raw_confidence", "#9a6700", "reviewed: raw"),
                                   ("confidence", "#1a7f37", "reviewed: calibrated")):
@@ -346,9 +348,14 @@ def reliability_figure(maps, reviewed: list[dict]):
             if pts:
                 ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=[20 + 6 * p[2] for p in pts],
                            color=colour, alpha=0.8, label=name)
-        ax.set(title=domain, xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="share correct")
+        ax.set(title=domain, xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="share correct")
     axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    return _leave_room_for_the_label(fig)
+
+
+def _leave_room_for_the_label(fig):
+    """Gradio draws the plot's label over the figure's top-left corner: keep the titles below it."""
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
     return fig
 
 
@@ -363,7 +370,7 @@ def histogram_figure(maps, answered: list[dict]):
     from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
 
     domains = _domains(maps, answered)
-    fig = Figure(figsize=(3.2 * len(domains), 2.6))
+    fig = Figure(figsize=(3.2 * len(domains), 3.0))
     axes = fig.subplots(1, len(domains), squeeze=False)
     edges = [i / 10 for i in range(11)]
     for ax, domain in zip(axes[0], domains):
@@ -376,5 +383,4 @@ def histogram_figure(maps, answered: list[dict]):
         ax.set(title=domain, xlim=(0, 1), xlabel="confidence", ylabel="answers")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    return _leave_room_for_the_label(fig)

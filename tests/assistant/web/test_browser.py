@@ -214,3 +214,37 @@ def test_working_that_streamed_in_stays_as_the_reasoning_section(browser, app):
     assert answer.startswith("10") and "Tom has 3 boxes" not in answer.split("Calibrated")[0]
     s.shot("chat-working.png")
     s.page.close()
+
+
+SPLIT_WORDS = """() => {
+    const split = [];
+    for (const th of document.querySelectorAll('#cc-dash-table th')) {
+        const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const m of node.data.matchAll(/[^\\s-]+/g)) {  // a break after a hyphen is a break between words
+                const range = document.createRange();
+                range.setStart(node, m.index);
+                range.setEnd(node, m.index + m[0].length);
+                const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                if (lines.size > 1) split.push(m[0]);
+            }
+        }
+    }
+    return split;
+}"""
+
+
+def test_a_phone_sees_compact_buttons_and_headers_break_between_words(browser, app):
+    s = Session(browser, app, "ann")
+    s.page.set_viewport_size({"width": 390, "height": 844})
+    buttons = [s.page.locator(f"#{name}").bounding_box() for name in ("cc-stop", "cc-retry", "cc-request-review")]
+    assert len({round(b["y"]) for b in buttons}) == 1, buttons  # one line, not a screenful of stacked buttons
+    assert all(b["x"] + b["width"] <= 390 for b in buttons) and max(b["height"] for b in buttons) < 80
+    s.shot("chat-390px.png")
+    s.page.set_viewport_size({"width": 1200, "height": 1300})
+    s.page.get_by_role("tab", name="Dashboard").click()
+    s.page.wait_for_selector("#cc-dash-table th")
+    s.page.wait_for_timeout(500)
+    assert s.page.locator("#cc-dash-table th").count() >= 10
+    assert s.page.evaluate(SPLIT_WORDS) == []  # "calibrated" is never shown as "cali/brat/ed"
+    s.shot("dashboard-headers.png")

@@ -130,3 +130,25 @@ def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
 def test_the_frequency_in_words_agrees_with_the_percentage_shown(confidence, words):
     assert ui.how_often(confidence) == words
     assert words in ui.badge_html({"confidence": confidence, "raw_confidence": 0.9, "domain": "math"})
+
+
+def test_a_review_threshold_of_100_percent_is_drawn_where_it_can_be_seen_and_named():
+    from dataclasses import replace
+
+    from tests.conftest import make_maps
+
+    maps = make_maps()
+    maps = replace(maps, maps={**maps.maps, "math": replace(maps.maps["math"], threshold=1.0)})
+    fig = ui.reliability_figure(maps, [])
+    math_axes = fig.axes[list(maps.maps).index("math")]
+    line = next(ln for ln in math_axes.get_lines() if "review threshold" in ln.get_label())
+    assert line.get_ydata()[0] == 1.0 and math_axes.get_ylim()[1] > 1.0  # inside the plot, not on its edge
+    assert line.get_linewidth() > 1 and "every answer flagged" in line.get_label()
+
+
+@pytest.mark.parametrize("figure", [ui.reliability_figure, ui.histogram_figure])
+def test_plot_titles_leave_room_for_the_label_gradio_draws_over_the_top_corner(figure):
+    from tests.conftest import make_maps
+
+    fig = figure(make_maps(), [])
+    assert fig.subplotpars.top <= 0.86  # Gradio's label sits in the top 14 %
