@@ -13,11 +13,12 @@ from assistant.web import render
 from assistant.web.context import WebContext
 from assistant.web.session import answer_and_store
 
-__all__ = ["HISTORY_TURNS", "ChatTab"]
+__all__ = ["HISTORY_TURNS", "HUMAN_CHECK", "ChatTab"]
 
 log = logging.getLogger("calibrated_chat.app")
 
 HISTORY_TURNS = 3  # earlier exchanges sent back to the model as context
+HUMAN_CHECK = "Ask for a human check"  # the feedback option under each answer's flag icon
 
 
 def flatten(turns: list[dict]) -> list[dict]:
@@ -76,9 +77,10 @@ class ChatTab:
 
     def build(self) -> None:
         """The tab's components and events (inside a gr.Blocks and a gr.Tab)."""
-        turns, pending, selected = gr.State([]), gr.State(""), gr.State(None)
+        turns, pending = gr.State([]), gr.State("")
+        # On every answer: thumbs, and under the flag icon the human check, so it acts on that answer.
         chatbot = gr.Chatbot(label="Chat", height=520, elem_id="cc-chat", sanitize_html=True,
-                             feedback_options=("Like", "Dislike"), allow_tags=False)
+                             feedback_options=("Like", "Dislike", HUMAN_CHECK), allow_tags=False)
         status = gr.Markdown(elem_id="cc-status")
         with gr.Row():
             box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=6, elem_id="cc-question",
@@ -87,7 +89,6 @@ class ChatTab:
         with gr.Row(elem_id="cc-actions"):
             stop_btn = gr.Button("Stop", elem_id="cc-stop")
             retry_btn = gr.Button("Retry", elem_id="cc-retry")
-            review_btn = gr.Button("Ask for a human check", elem_id="cc-request-review")
         comment = gr.Textbox(label="Comment (optional; sent with your thumbs up or down)", elem_id="cc-comment")
 
         private = {"api_visibility": "private"}
@@ -99,8 +100,6 @@ class ChatTab:
         retry_btn.click(self.pop_last, turns, [turns, chatbot, pending], queue=False, **private).then(**ask)
         stop_btn.click(self.stop, None, None, queue=False, **private)
         chatbot.like(self.on_like, [turns, comment], comment, **private)
-        chatbot.select(self.on_select, None, selected, **private)
-        review_btn.click(self.send_for_review, [turns, selected], None, **private)
 
     def respond(self, message, turns, request: gr.Request):
         """Stream one answer into the chat: (turns, chat messages, question box, status line)."""
@@ -161,24 +160,20 @@ class ChatTab:
             return comment
         if data.liked is None or data.liked == "":
             return comment
-        thumbs = "up" if data.liked is True or data.liked == "Like" else "down"
         actor = self.ctx.actor_of(request)
+        if data.liked == HUMAN_CHECK:
+            self.send_for_review(turn, actor)
+            return comment
+        thumbs = "up" if data.liked is True or data.liked == "Like" else "down"
         if self.ctx.store_call(lambda store: store.add_feedback(turn["reply_id"], actor, thumbs, comment or "")) \
                 is not None:
             gr.Info("Thanks — feedback saved." + (" The answer goes to a reviewer." if thumbs == "down" else ""))
             return ""
         return comment
 
-    def on_select(self, data: gr.SelectData) -> int:
-        return _index(data)
-
-    def send_for_review(self, turns, selected, request: gr.Request) -> None:
-        turns = turns or []
-        turn = turn_at(turns, selected) if selected is not None else (turns[-1] if turns else None)
-        if turn is None or turn["reply_id"] is None:
-            gr.Warning("There is no stored answer to send yet.")
-            return
-        actor = self.ctx.actor_of(request)
+    def send_for_review(self, turn: dict, actor) -> None:
+        """Send this turn's answer for a human check, confirming with its question so nobody wonders which."""
         item = self.ctx.store_call(lambda store: store.request_review(turn["reply_id"], actor))
         if item is not None:
-            gr.Info(f"Sent for a human check (review item {item}).")
+            question = turn["question"] if len(turn["question"]) <= 80 else turn["question"][:79] + "…"
+            gr.Info(f"Sent for a human check (review item {item}): “{question}”")

@@ -237,7 +237,7 @@ SPLIT_WORDS = """() => {
 def test_a_phone_sees_compact_buttons_and_headers_break_between_words(browser, app):
     s = Session(browser, app, "ann")
     s.page.set_viewport_size({"width": 390, "height": 844})
-    buttons = [s.page.locator(f"#{name}").bounding_box() for name in ("cc-stop", "cc-retry", "cc-request-review")]
+    buttons = [s.page.locator(f"#{name}").bounding_box() for name in ("cc-stop", "cc-retry")]
     assert len({round(b["y"]) for b in buttons}) == 1, buttons  # one line, not a screenful of stacked buttons
     assert all(b["x"] + b["width"] <= 390 for b in buttons) and max(b["height"] for b in buttons) < 80
     s.shot("chat-390px.png")
@@ -248,3 +248,21 @@ def test_a_phone_sees_compact_buttons_and_headers_break_between_words(browser, a
     assert s.page.locator("#cc-dash-table th").count() >= 10
     assert s.page.evaluate(SPLIT_WORDS) == []  # "calibrated" is never shown as "cali/brat/ed"
     s.shot("dashboard-headers.png")
+
+
+def test_the_human_check_is_asked_on_the_answer_itself_and_names_its_question(browser, app):
+    """It used to act on an invisible selection and fell back to the last answer: the wrong one went."""
+    s = Session(browser, app, "sam")
+    first, second = "What is 12 times 11? [first]", "Is 91 prime? [second]"
+    for question in (first, second):
+        s.ask(question)
+        s.page.wait_for_function(f"""() => [...document.querySelectorAll('#cc-chat .cc-badge')].length >=
+                                     {1 + (question == second)}""", timeout=30_000)
+    s.page.get_by_role("button", name="Feedback").first.click()  # the flag under the first answer
+    s.page.locator(".extra-feedback-option", has_text="Ask for a human check").first.click()
+    toast = s.page.locator('[data-testid="toast-body"]', has_text="Sent for a human check (review item")
+    toast.first.wait_for(timeout=10_000)
+    assert "[first]" in toast.first.inner_text() and "[second]" not in toast.first.inner_text()
+    queued = [item for item in app.store.queue() if "user_requested" in item.reasons]
+    assert [item.question for item in queued if item.question in (first, second)] == [first]
+    s.shot("human-check.png")
