@@ -32,6 +32,7 @@ __all__ = ["CollectSummary", "collect", "existing_ids", "make_record"]
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class CollectSummary:
     written: int  # records appended by this run

@@ -23,6 +23,7 @@ __all__ = ["read_items", "validate_item"]
 
 log = logging.getLogger(__name__)
 
+
 def validate_item(item: dict, path: str | os.PathLike = "<items>", lineno: int = 0) -> dict:
     """Check one data item's fields and types; return it, or raise `DataError` naming file, line and field.
 

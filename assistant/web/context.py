@@ -23,6 +23,7 @@ __all__ = ["STORE_DOWN", "WebContext"]
 
 log = logging.getLogger("calibrated_chat.app")
 
+
 @dataclass
 class WebContext:
     assistant: Assistant

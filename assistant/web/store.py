@@ -45,6 +45,7 @@ PRIVATE = 0o600  # the database, its -wal/-shm files and exports: readable by th
 
 log = logging.getLogger(__name__)
 
+
 class ReviewStore:
     """The SQLite review store in one data folder; safe to share between threads."""
 

@@ -23,7 +23,6 @@ from tests.conftest import ROOT, make_reply
 # The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
 
 
-
 @pytest.fixture
 def store(tmp_path):
     s = ReviewStore(tmp_path / "data")
