@@ -319,3 +319,17 @@ def test_default_data_folder_is_the_users_data_dir(monkeypatch):
     assert default_data_dir() == Path(user_data_dir("calibrated-chat", appauthor=False))
     assert ModelConfig().cache_folder == default_data_dir() / "cache"
     assert default_data_dir({"CALIBRATED_CHAT_DATA_DIR": "~/cc"}) == Path.home() / "cc"
+
+
+@pytest.mark.parametrize("version", ["v0001", "v0002", "v0003"])
+def test_shipped_maps_name_their_records_by_repository_path_and_hash(version):
+    """No absolute path of the machine they were fitted on; each named file is the one fitted on."""
+    from calibration.fitting import file_sha256
+    from calibration.mapstore import shipped_maps_dir
+    from tests.conftest import ROOT
+
+    maps = load_maps(shipped_maps_dir() / f"{version}.json")
+    assert maps.source
+    for source in maps.source:
+        assert not Path(source["path"]).is_absolute(), source
+        assert file_sha256(ROOT / source["path"]) == source["sha256"], source
