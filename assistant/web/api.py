@@ -16,7 +16,6 @@ from assistant.web import figures
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
 from assistant.web.review import ReviewTab
-from assistant.web.session import answer_and_store
 
 __all__ = ["Api"]
 
@@ -37,9 +36,7 @@ class Api:
         ctx = self.ctx
         try:
             question = ctx.assistant.check_question(question or "")
-            yield from answer_and_store(ctx.assistant, ctx.store, question, history or None,
-                                        user=ctx.user_of(request), session=ctx.session_of(request),
-                                        cancel=threading.Event())
+            yield from ctx.answer(question, history or None, request, threading.Event())
         except CalibratedChatError as err:
             raise gr.Error(str(err)) from None
 

@@ -11,7 +11,6 @@ import gradio as gr
 from assistant.core.errors import CalibratedChatError, InputError
 from assistant.web import render
 from assistant.web.context import WebContext
-from assistant.web.session import answer_and_store
 
 __all__ = ["HISTORY_TURNS", "HUMAN_CHECK", "ChatTab"]
 
@@ -120,9 +119,7 @@ class ChatTab:
         self.cancels[session] = cancel
         streamed = ""  # the visible text as it last streamed in
         try:
-            for update, reply_id, note in answer_and_store(ctx.assistant, ctx.store, question, history,
-                                                           user=ctx.user_of(request), session=ctx.session_of(request),
-                                                           cancel=cancel):
+            for update, reply_id, note in ctx.answer(question, history, request, cancel):
                 turn["reasoning"] = update.reasoning
                 turn["shown"] = render.inert_markdown(update.answer)
                 if update.reply is None:

@@ -7,6 +7,7 @@ only hides what a role cannot use.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,10 +17,10 @@ from assistant.core.errors import InputError, StoreError
 from assistant.pipeline import Assistant
 from assistant.web.auth import Users, role_at_least
 from assistant.web.reviews import Actor
-from assistant.web.session import STORE_DOWN
+from assistant.web.session import STORE_DOWN, answer_and_store
 from assistant.web.store import ReviewStore
 
-__all__ = ["STORE_DOWN", "WebContext"]
+__all__ = ["WebContext"]
 
 log = logging.getLogger("calibrated_chat.app")
 
@@ -45,6 +46,11 @@ class WebContext:
         """Who acts on a stored reply: staff on their own only, reviewers and admins on any."""
         return Actor(self.user_of(request), self.session_of(request),
                      role_at_least(self.role_of(request), "reviewer"))
+
+    def answer(self, question: str, history: list | None, request, cancel: threading.Event):
+        """`session.answer_and_store` for this caller: (update, reply id, note) while the model answers."""
+        return answer_and_store(self.assistant, self.store, question, history, user=self.user_of(request),
+                                session=self.session_of(request), cancel=cancel)
 
     def require(self, request, needed: str) -> None:
         """Refuse the call unless the caller has at least the role `needed`."""

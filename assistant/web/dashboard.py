@@ -35,13 +35,17 @@ class DashboardTab:
     def show(self, request: gr.Request):
         """(summary, table rows, reliability figure, histogram figure) since the active map's fit."""
         self.ctx.require(request, "admin")
-        maps, store = self.ctx.assistant.maps, self.ctx.store
-        since = maps.fitted_at if maps else None
-        reviewed = figures.reviewed(store, since) if store is not None else []
+        maps, store, since = self._since_fit()
+        reviewed = figures.reviewed(store, since) if store is not None else []  # read once, for both
         answered = figures.answered(store, since) if store is not None else []
-        stats = figures.review_stats(store, since) if store is not None else {}
+        stats = figures.stats_by_domain(reviewed) if store is not None else {}
         return (self.summary(maps, stats), render.dashboard_rows(maps, stats),
                 render.reliability_figure(maps, reviewed), render.histogram_figure(maps, answered))
+
+    def _since_fit(self):
+        """(the active maps, the store, the time the maps were fitted: what "since the fit" counts from)."""
+        maps = self.ctx.assistant.maps
+        return maps, self.ctx.store, (maps.fitted_at if maps else None)
 
     def summary(self, maps, stats: dict) -> str:
         if maps is None:
@@ -72,8 +76,7 @@ class DashboardTab:
 
     def stats(self) -> dict:
         """Live figures from reviewed answers since the active map's fit, per domain."""
-        maps, store = self.ctx.assistant.maps, self.ctx.store
-        since = maps.fitted_at if maps else None
+        maps, store, since = self._since_fit()
         stats = figures.review_stats(store, since) if store is not None else {}
         return {"map_version": maps.version if maps else None, "since": since,
                 "domains": {d: s.__dict__ for d, s in stats.items()}}

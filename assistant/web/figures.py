@@ -14,7 +14,7 @@ from assistant.core.record import Record
 from assistant.web.reviews import ReviewStats, since_clause, stats_of
 from assistant.web.store import PRIVATE, ReviewStore
 
-__all__ = ["answered", "export_records", "records", "review_stats", "reviewed"]
+__all__ = ["answered", "export_records", "records", "review_stats", "reviewed", "stats_by_domain"]
 
 
 def records(store: ReviewStore) -> Iterator[Record]:
@@ -82,8 +82,13 @@ def answered(store: ReviewStore, since: str | datetime | None = None) -> list[di
 
 def review_stats(store: ReviewStore, since: str | datetime | None = None) -> dict[str, ReviewStats]:
     """Reviewed answers given since `since` (UTC ISO) per domain, plus "all"."""
+    return stats_by_domain(reviewed(store, since))
+
+
+def stats_by_domain(rows: list[dict]) -> dict[str, ReviewStats]:
+    """`ReviewStats` per domain, plus "all", of rows as `reviewed` gives them."""
     by_domain: dict[str, list[tuple[float | None, bool]]] = {"all": []}
-    for row in reviewed(store, since):
+    for row in rows:
         pair = (row["confidence"], row["correct"])
         by_domain["all"].append(pair)
         by_domain.setdefault(row["domain"], []).append(pair)
