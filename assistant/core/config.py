@@ -5,7 +5,9 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | variable | meaning | default |
 | --- | --- | --- |
 | `CALIBRATED_CHAT_MODEL` | HF id, local folder or .gguf file of the chat model | the embedded SmolLM2-135M-Instruct GGUF |
-| `CALIBRATED_CHAT_BACKEND` | `auto`, `transformers` or `llamacpp` | `auto` |
+| `CALIBRATED_CHAT_BACKEND` | `auto`, `transformers`, `llamacpp` or `openai` (an OpenAI-compatible server) | `auto` |
+| `CALIBRATED_CHAT_BASE_URL` | the `openai` backend's server, e.g. `http://127.0.0.1:8000/v1` | - |
+| `CALIBRATED_CHAT_API_KEY_ENV` | the variable that holds that server's API key (the key itself is never a setting) | `OPENAI_API_KEY` |
 | `CALIBRATED_CHAT_DEVICE` | `auto`, `cpu`, `cuda`, `cuda:1`, … | `auto` |
 | `CALIBRATED_CHAT_DTYPE` | `auto`, `float32`, `bfloat16`, `float16` | `auto` |
 | `CALIBRATED_CHAT_PROMPT` | prompt id (a file in `prompts/`) | `confidence_tags` |
@@ -51,6 +53,8 @@ class ModelConfig:
     dtype: str = "auto"  # "auto": bfloat16 on CUDA, float32 on CPU
     threads: int | None = None  # CPU threads; None = all cores
     cache_dir: Path | None = None  # converted GGUF models and the llama.cpp self-test; None = <data>/cache
+    base_url: str | None = None  # the "openai" backend's server (OpenAI-compatible API), e.g. http://host:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # the variable holding that server's key, read when the backend is built
 
     @property
     def cache_folder(self) -> Path:
@@ -74,6 +78,8 @@ def model_config_from_env(env: dict | None = None) -> ModelConfig:
         dtype=get("DTYPE") or "auto",
         threads=int(threads) if threads else None,
         cache_dir=Path(get("CACHE_DIR")) if get("CACHE_DIR") else None,
+        base_url=get("BASE_URL"),
+        api_key_env=get("API_KEY_ENV") or "OPENAI_API_KEY",
     )
 
 

@@ -1,6 +1,6 @@
 """The command-line flags shared by `calibrated-chat`, `python -m assistant` and `calibrate`, each defined once.
 
-    add_model_flags(parser)     --model --backend --device --dtype --threads
+    add_model_flags(parser)     --model --backend --device --dtype --threads --base-url --api-key-env
     add_folder_flags(parser)    --data-dir --maps-dir
     add_answer_flags(parser)    --prompt --max-new-tokens --allow-uncalibrated
 
@@ -40,11 +40,15 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--model", help="HF id (local cache), model folder or .gguf file "
                    "[env CALIBRATED_CHAT_MODEL; default: embedded SmolLM2-135M-Instruct]")
-    g.add_argument("--backend", help="inference backend: auto, transformers or llamacpp (checked when the model "
-                   "loads) [env CALIBRATED_CHAT_BACKEND; default auto]")
+    g.add_argument("--backend", help="inference backend: auto, transformers, llamacpp or openai (an OpenAI-compatible "
+                   "server; checked when the model loads) [env CALIBRATED_CHAT_BACKEND; default auto]")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:1 … [env CALIBRATED_CHAT_DEVICE]")
     g.add_argument("--dtype", help="auto, float32, bfloat16, float16 [env CALIBRATED_CHAT_DTYPE]")
     g.add_argument("--threads", type=int, help="CPU threads [env CALIBRATED_CHAT_THREADS]")
+    g.add_argument("--base-url", help="with --backend openai: the server, e.g. http://127.0.0.1:8000/v1 "
+                   "(--model is then its model name) [env CALIBRATED_CHAT_BASE_URL]")
+    g.add_argument("--api-key-env", help="with --backend openai: the environment variable that holds the server's "
+                   "API key [env CALIBRATED_CHAT_API_KEY_ENV; default OPENAI_API_KEY]")
 
 
 def add_folder_flags(parser: argparse.ArgumentParser, *, maps: bool = True, keep_earlier: bool = False) -> None:
@@ -71,7 +75,8 @@ def add_answer_flags(parser: argparse.ArgumentParser, *, max_new_tokens: int | N
 def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
     """Environment first, then command-line flags over it (a `--data-dir` also holds the model cache)."""
     config = model_config_from_env().with_overrides(
-        model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads
+        model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads,
+        base_url=getattr(args, "base_url", None), api_key_env=getattr(args, "api_key_env", None),
     )
     data_dir = getattr(args, "data_dir", None)
     if data_dir and config.cache_dir is None:

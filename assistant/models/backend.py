@@ -71,7 +71,10 @@ class Backend(Protocol):
     Optional: `generate_batch(batch, options)` when `supports_batching` (several message
     lists decoded together, results in order), and `generate_many(batch, options, parallel)`
     for continuous batching (results yielded as each conversation finishes); `count_tokens(text)`,
-    how many of the model's tokens a text is (the chat refuses a question over its token limit).
+    how many of the model's tokens a text is (the chat refuses a question over its token limit);
+    `max_concurrency`, how many `stream` calls may run at once from different threads (taken
+    as 1 when absent: the local backends serialise on one lock; a remote server, e.g.
+    `OpenAICompatBackend`, serves several and batches them itself).
     """
 
     model_id: str  # names the model in replies and calibration maps

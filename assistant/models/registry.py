@@ -4,7 +4,8 @@
 calibration tools use. It resolves what `config.model` names (the embedded
 default GGUF, another .gguf file, a local folder, or a Hugging Face id already in
 the local cache: nothing is ever downloaded) and builds a `TransformersBackend`
-or a `LlamaCppBackend`.
+or a `LlamaCppBackend`; or, for `backend="openai"`, an `OpenAICompatBackend` that talks to
+the server at `config.base_url` (no local model file: `config.model` is the server's model name).
 
     >>> from assistant.core.config import ModelConfig
     >>> backend = load_backend(ModelConfig())            # doctest: +SKIP
@@ -24,9 +25,10 @@ from assistant.models.backend import Backend
 from assistant.models.huggingface import TransformersBackend
 from assistant.models.llamacpp import LlamaCppBackend
 from assistant.models.native import ensure_llama_cpp_runs
+from assistant.models.openai_compat import OpenAICompatBackend
 from assistant.models.sources import ModelSource, resolve_model
 
-__all__ = ["BACKENDS", "FACTORIES", "choose_backend", "load_backend", "llama_cpp_installed"]
+__all__ = ["BACKENDS", "FACTORIES", "REMOTE", "choose_backend", "load_backend", "llama_cpp_installed"]
 
 
 def _llamacpp(config: ModelConfig, source: ModelSource) -> Backend:
@@ -35,8 +37,9 @@ def _llamacpp(config: ModelConfig, source: ModelSource) -> Backend:
 
 
 # name -> factory(config, source); a new backend is one entry here (and one module beside this one)
-FACTORIES = {"transformers": TransformersBackend, "llamacpp": _llamacpp}
+FACTORIES = {"transformers": TransformersBackend, "llamacpp": _llamacpp, "openai": OpenAICompatBackend}
 BACKENDS = ("auto", *FACTORIES)  # allowed values of ModelConfig.backend
+REMOTE = frozenset({"openai"})  # backends whose model lives on a server: no local model to resolve
 
 _INSTALL_LLAMA_CPP = "install it with `pip install llama-cpp-python` (or `make install`)"
 
@@ -55,11 +58,15 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def choose_backend(config: ModelConfig, source: ModelSource) -> str:
-    """The backend to build: "transformers" or "llamacpp" (validating `config.backend`)."""
+def choose_backend(config: ModelConfig, source: ModelSource | None) -> str:
+    """The backend to build: "transformers", "llamacpp" or "openai" (validating `config.backend`).
+
+    `source` is None for a remote backend (nothing local to resolve)."""
     name = (config.backend or "auto").lower()
     if name not in BACKENDS:
         raise ModelLoadError(f"unknown backend {config.backend!r}: use one of {', '.join(BACKENDS)}")
+    if name in REMOTE:
+        return name
     if name == "llamacpp":
         if source.kind != "gguf":
             raise ModelLoadError(
@@ -80,6 +87,8 @@ def load_backend(config: ModelConfig) -> Backend:
     """Build the backend `config` asks for (see `choose_backend`), loading the model."""
     if (config.backend or "auto").lower() not in BACKENDS:  # before any slow lookup
         raise ModelLoadError(f"unknown backend {config.backend!r}: use one of {', '.join(BACKENDS)}")
+    if (config.backend or "auto").lower() in REMOTE:  # config.model names the server's model, not a local file
+        return FACTORIES[choose_backend(config, None)](config, source=None)
     set_offline_env()  # before transformers or huggingface_hub read their settings
     source = resolve_model(config.model)
     return FACTORIES[choose_backend(config, source)](config, source=source)
