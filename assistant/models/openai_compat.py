@@ -165,16 +165,16 @@ class OpenAICompatBackend:
     def check_health(self) -> list[str]:
         """GET /v1/models; return the names the server serves. Raises ServerError naming the URL and the fix."""
         try:
-            conn, response = self._endpoint.open("GET", "/models")
+            opened = self._endpoint.open("GET", "/models")
         except ServerError as error:
             raise ServerError(f"model server health check failed: {error}", error.status, error.detail) from None
         try:
-            listed = json.loads(response.read())
+            listed = json.loads(opened.response.read())
         except (ValueError, OSError) as error:
             raise ServerError(f"{self.url}/models did not answer with a model list ({error}): is --base-url "
                               "an OpenAI-compatible server?") from None
         finally:
-            conn.close()
+            opened.close()
         names = [m.get("id") for m in (listed.get("data") or []) if isinstance(m, dict)] \
             if isinstance(listed, dict) else []
         if names and self.model_name not in names:
@@ -211,13 +211,13 @@ class OpenAICompatBackend:
         if cancel is not None and cancel.is_set():
             return GenerationStats(0, "cancelled")
         start = time.perf_counter()
-        conn, response = self._open(messages, options)
+        opened = self._open(messages, options)
         done = threading.Event()
         if cancel is not None:
-            threading.Thread(target=_close_on_cancel, args=(cancel, done, conn), daemon=True).start()
+            threading.Thread(target=_close_on_cancel, args=(cancel, done, opened.sock), daemon=True).start()
         reply, first = _Reply(), None
         try:
-            for event in sse_events(response, conn.sock, self._endpoint.timeouts):
+            for event in sse_events(opened, self._endpoint.timeouts):
                 for piece in reply.feed(event):
                     first = time.perf_counter() - start if first is None else first
                     yield piece
@@ -232,7 +232,7 @@ class OpenAICompatBackend:
                                   "(is it still running?)") from None
         finally:
             done.set()
-            conn.close()
+            opened.close()
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
         else:
@@ -240,14 +240,12 @@ class OpenAICompatBackend:
         return reply.stats(reason, time.perf_counter() - start, first)
 
 
-def _close_on_cancel(cancel: threading.Event, done: threading.Event, conn) -> None:
+def _close_on_cancel(cancel: threading.Event, done: threading.Event, sock: socket.socket) -> None:
     """Shut the stream's socket when `cancel` is set, so a read waiting for the next token returns now."""
     while not done.wait(0.05):
         if cancel.is_set():
-            sock = conn.sock
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed
+                pass
             return

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from assistant.core.errors import InputError, ModelLoadError
 
-__all__ = ["Endpoint", "Retry", "ServerError", "Timeouts", "sse_events"]
+__all__ = ["Endpoint", "Opened", "Retry", "ServerError", "Timeouts", "sse_events"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,21 @@ def _error_detail(raw: bytes) -> str:
     return str(text)[:300]
 
 
+@dataclass
+class Opened:
+    """A request the server accepted: its response and the socket under it (which http.client lets go of
+    for a response that ends with the connection, so it is kept here: timeouts and cancel act on it)."""
+
+    conn: http.client.HTTPConnection
+    response: http.client.HTTPResponse
+    sock: socket.socket
+
+    def close(self) -> None:
+        self.response.close()
+        self.conn.close()
+        self.sock.close()
+
+
 class Endpoint:
     """One OpenAI-compatible server: its base URL, the API key's header, timeouts and retry policy."""
 
@@ -123,8 +138,8 @@ class Endpoint:
         conn.sock.settimeout(self.timeouts.read)
         return conn
 
-    def open(self, method: str, path: str, body: dict | None = None):
-        """Send one request; return (connection, response) with status 200. Raises ServerError (or InputError
+    def open(self, method: str, path: str, body: dict | None = None) -> Opened:
+        """Send one request; return it once the server answered 200. Raises ServerError (or InputError
         for a prompt the server finds too long) once retrying does not help; see the module docstring."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         for attempt in range(1, self.retry.attempts + 1):
@@ -138,14 +153,16 @@ class Endpoint:
                 continue
             try:
                 conn.request(method, self.prefix + "/v1" + path, body=data, headers=self._headers)
+                sock = conn.sock
                 response = conn.getresponse()
             except (OSError, http.client.HTTPException) as error:
                 conn.close()
                 raise self._no_answer(error, path) from error
             if response.status == 200:
-                return conn, response
+                return Opened(conn, response, sock)
             detail = _error_detail(response.read())
             conn.close()
+            sock.close()
             if response.status in RETRY_STATUSES and not last:
                 self._wait(attempt, _retry_after(response.getheader("Retry-After")), f"status {response.status}")
                 continue
@@ -192,8 +209,7 @@ class Endpoint:
         return ServerError(f"the model server at {self.url} refused {path} ({status}){said}", status, detail)
 
 
-def sse_events(response: http.client.HTTPResponse, sock: socket.socket | None,
-               timeouts: Timeouts) -> Iterator[dict]:
+def sse_events(opened: Opened, timeouts: Timeouts) -> Iterator[dict]:
     """Yield each `data:` event of a streamed reply as a dict, until `data: [DONE]`.
 
     The read timeout runs until the first event, the between-token timeout after it. Raises
@@ -203,11 +219,11 @@ def sse_events(response: http.client.HTTPResponse, sock: socket.socket | None,
     seen = False
     while True:
         try:
-            line = response.readline()
+            line = opened.response.readline()
         except socket.timeout as error:
             limit = timeouts.between_tokens if seen else timeouts.read
             kind = "between-token" if seen else "read"
-            raise ServerError(f"no token for {limit:.0f} s ({kind} timeout)") from error
+            raise ServerError(f"no token for {limit:g} s ({kind} timeout)") from error
         except (OSError, http.client.HTTPException) as error:
             raise ServerError(f"the connection broke ({error or type(error).__name__})") from error
         if not line:
@@ -222,8 +238,8 @@ def sse_events(response: http.client.HTTPResponse, sock: socket.socket | None,
             event = json.loads(payload)
         except ValueError as error:
             raise ServerError(f"an event that is not JSON ({payload[:80]!r})") from error
-        if not seen and sock is not None:
-            sock.settimeout(timeouts.between_tokens)
+        if not seen:
+            opened.sock.settimeout(timeouts.between_tokens)
         seen = True
         if isinstance(event, dict) and "error" in event:  # some servers report a mid-stream failure so
             raise ServerError(f"the server reported an error mid-stream: {_error_detail(payload)}")
