@@ -68,6 +68,7 @@ class _Reply:
         self.numbers: dict[int, dict[str, float]] = {}
         self.saw_logprobs = False
         self.in_think = False
+        self.tags = 0  # think tags this reply added (not the model's tokens)
         self.deltas = 0  # text deltas, the token count when the server reports neither usage nor logprobs
         self.finish: str | None = None
         self.usage: int | None = None
@@ -76,6 +77,7 @@ class _Reply:
         # The server split the think tags off; they go back into the text and, with probability 1 (the
         # model's template writes them, the model does not choose them), into the evidence.
         self.in_think = tag == _THINK_OPEN
+        self.tags += 1
         self.pieces.append(tag)
         self.logprobs.append(0.0)
         return tag
@@ -130,8 +132,8 @@ class _Reply:
         evidence = None
         if self.saw_logprobs:
             evidence = TokenEvidence(tuple(self.pieces), tuple(self.logprobs), dict(self.numbers))
-        counted = len(self.pieces) - sum(p in (_THINK_OPEN, _THINK_CLOSE) for p in self.pieces)
-        tokens = self.usage if self.usage is not None else (counted if self.saw_logprobs else self.deltas)
+        streamed = len(self.pieces) - self.tags if self.saw_logprobs else self.deltas
+        tokens = self.usage if self.usage is not None else streamed
         return GenerationStats(tokens, reason, seconds, first, evidence)
 
 

@@ -1,0 +1,212 @@
+"""The OpenAI-compatible backend against a real server: llama-cpp-python's `llama_cpp.server` on 127.0.0.1,
+serving the default GGUF, compared with the local `LlamaCppBackend` on the same file.
+
+Slow: each module run starts the server (a few seconds) and generates for 24 shared questions
+twice. Skipped when llama-cpp-python or its server's dependencies (the `test` extra) are missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from assistant.core.config import ModelConfig
+from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.openai_compat import OpenAICompatBackend
+from assistant.models.openai_http import ServerError
+from assistant.models.sources import default_model_path
+from tests.conftest import SHARED, free_port
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-real-server-3b8e1f"
+KEY_ENV = "CC_TEST_SERVER_KEY"
+ALIAS = "SmolLM2-135M-Instruct"  # the name the server serves the GGUF under (its /v1/models id)
+THREADS = 1  # as the local backend's tests: 2 spinning threads on a shared 2-core machine run slower
+# Shared calibration questions by id (the text stays in ../shared/calib): the first six of each domain.
+QUESTION_IDS = {
+    "math": ["gsm8k_train-3729", "gsm8k_train-4707", "gsm8k_train-6657", "gsm8k_train-6209", "gsm8k_train-1109",
+             "gsm8k_train-3298"],
+    "factual": ["nq_open_dev-531", "nq_open_dev-929", "nq_open_dev-1223", "nq_open_dev-3074", "nq_open_dev-462",
+                "nq_open_dev-2888"],
+    "science": ["mmlu-college_chemistry-69", "mmlu-high_school_chemistry-68", "mmlu-astronomy-104",
+                "mmlu-college_chemistry-92", "mmlu-astronomy-136", "mmlu-high_school_biology-141"],
+    "reasoning": ["bbh-boolean_expressions-187", "bbh-logical_deduction_three_objects-184",
+                  "bbh-causal_judgement-43", "bbh-navigate-78", "bbh-causal_judgement-133",
+                  "bbh-temporal_sequences-222"],
+}
+
+
+def _server_missing() -> str | None:
+    for module in ("llama_cpp", "sse_starlette", "starlette_context", "pydantic_settings", "fastapi", "uvicorn"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (`pip install -e '.[test]'` and `make install`)"
+    return None
+
+
+def start_server(port: int) -> subprocess.Popen:
+    """`python -m llama_cpp.server` on the default GGUF; returns once /v1/models answers."""
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
+               "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(port), "--api_key", KEY,
+               "--n_ctx", "4096", "--n_threads", str(THREADS), "--n_threads_batch", str(THREADS)]
+    log = tempfile.TemporaryFile("w+")  # not a pipe: llama.cpp's load log would fill one and stall the server
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log = log
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}: {log.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as answer:
+                if answer.status == 200:
+                    return proc
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.25)
+    stop_server(proc)
+    raise RuntimeError("llama_cpp.server did not answer /v1/models within 120 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.log.close()
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    missing = _server_missing()
+    if missing:
+        pytest.skip(missing)
+    port = free_port()
+    proc = start_server(port)
+    yield f"http://127.0.0.1:{port}/v1"
+    stop_server(proc)
+
+
+@pytest.fixture
+def keyed(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, KEY)
+
+
+def remote(url: str) -> OpenAICompatBackend:
+    return OpenAICompatBackend(ModelConfig(model=ALIAS, backend="openai", base_url=url, api_key_env=KEY_ENV))
+
+
+def shared_questions() -> list[str]:
+    wanted = {i for ids in QUESTION_IDS.values() for i in ids}
+    found = {}
+    for domain in QUESTION_IDS:
+        path = SHARED / "calib" / f"{domain}.jsonl"
+        if not path.is_file():
+            pytest.skip(f"the shared questions are not beside the clone ({path})")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            if item["id"] in wanted:
+                found[item["id"]] = item["question"]
+    return [found[i] for ids in QUESTION_IDS.values() for i in ids]
+
+
+def test_the_backend_streams_from_the_real_server(server_url, keyed):
+    backend = remote(server_url)
+    assert backend.model_id == f"{ALIAS}@{server_url.split('/')[2]}"
+    assert backend.check_health() == [ALIAS]
+    messages = [{"role": "user", "content": "What is 12 times 11? Answer, then give your confidence in percent."}]
+    text, stats = run_to_end(backend.stream(messages, GenerationOptions(max_new_tokens=40)))
+    assert text.strip() and stats.finish_reason in ("stop", "length") and 0 < stats.tokens <= 40
+    assert stats.first_token_seconds is not None and stats.first_token_seconds < stats.seconds
+    evidence = stats.evidence  # llama.cpp's server gives logprobs and top_logprobs
+    assert evidence is not None and "".join(evidence.pieces) == text
+    assert len(evidence.logprobs) == len(evidence.pieces) == stats.tokens  # no usage event: tokens counted
+    assert all(lp <= 0 for lp in evidence.logprobs)
+    for position, distribution in evidence.numbers.items():
+        assert evidence.pieces[position].isdigit() and 0 < sum(distribution.values()) <= 1 + 1e-6
+
+
+def test_greedy_answers_equal_the_local_backend(server_url, keyed):
+    """Greedy decoding through the server writes what the local LlamaCppBackend writes on the same GGUF,
+    with the same token log probabilities (within float rounding)."""
+    from assistant.models.llamacpp import LlamaCppBackend
+    from assistant.prompts import load_prompt
+
+    prompt = load_prompt("confidence_tags")
+    questions = shared_questions()
+    options = GenerationOptions(max_new_tokens=64)
+    backend = remote(server_url)
+    served = [run_to_end(backend.stream(prompt.messages(q), options)) for q in questions]
+    local_backend = LlamaCppBackend(ModelConfig(threads=THREADS))
+    try:
+        local = [run_to_end(local_backend.stream(prompt.messages(q), options)) for q in questions]
+    finally:
+        local_backend.close()
+    differ = [i for i, (a, b) in enumerate(zip(served, local)) if a[0] != b[0]]
+    assert len(questions) == 24 and differ == [], [(served[i][0], local[i][0]) for i in differ]
+    for (_, s), (_, t) in zip(served, local):
+        assert (s.finish_reason, s.tokens) == (t.finish_reason, t.tokens)
+        assert s.evidence.logprobs == pytest.approx(t.evidence.logprobs, abs=1e-4)
+        # The same number positions; the server's distributions are the top alternatives of the local ones.
+        assert s.evidence.numbers.keys() == t.evidence.numbers.keys()
+        for position, top in s.evidence.numbers.items():
+            assert top == pytest.approx({k: t.evidence.numbers[position][k] for k in top}, abs=1e-4)
+
+
+def test_a_wrong_key_is_a_clear_error(server_url, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "sk-not-the-key")
+    with pytest.raises(ServerError, match=rf"refused the request \(401\): the key in \${KEY_ENV} .*--api-key-env"):
+        remote(server_url)
+
+
+def test_the_pipeline_answers_through_the_server(server_url, keyed):
+    """The real Assistant (router, shipped maps) over the server: maps fitted on the local model do not
+    apply to it (model ids differ); maps for this server give a calibrated confidence."""
+    from assistant.pipeline import Assistant
+
+    config = ModelConfig(model=ALIAS, backend="openai", base_url=server_url, api_key_env=KEY_ENV)
+    assistant = Assistant.from_config(config, options=GenerationOptions(max_new_tokens=96))
+    assert assistant.backend.model_id == f"{ALIAS}@{server_url.split('/')[2]}"
+    reply = assistant.ask("What is 12 times 11?")
+    assert reply.model == assistant.backend.model_id and "uncalibrated" in reply.review_reasons
+    shipped = assistant.maps
+    assistant.maps = replace(shipped, model=assistant.backend.model_id)  # as if fitted through this server
+    reply = assistant.ask("Which planet is known as the Red Planet?")
+    assert reply.answer and "uncalibrated" not in reply.review_reasons
+    assert reply.confidence is not None and 0.0 <= reply.confidence <= 1.0
+    assert reply.signals["answer_mean_logp"] is not None  # the server's logprobs reached the signals
+    assert reply.signals["probe_ev"] is None  # no probe through a server
+
+
+def test_a_server_killed_mid_stream_is_a_clear_error_not_a_hang(keyed):
+    missing = _server_missing()
+    if missing:
+        pytest.skip(missing)
+    port = free_port()
+    proc = start_server(port)
+    try:
+        backend = remote(f"http://127.0.0.1:{port}/v1")
+        messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+        gen = backend.stream(messages, GenerationOptions(max_new_tokens=2000))
+        assert next(gen)
+        os.kill(proc.pid, signal.SIGKILL)
+        start = time.perf_counter()
+        with pytest.raises(ServerError, match=r"broke off the reply after \d+ text pieces: .*is it still running"):
+            run_to_end(gen)
+        assert time.perf_counter() - start < 10
+    finally:
+        stop_server(proc)
