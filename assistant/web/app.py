@@ -32,6 +32,12 @@ CSS = """
 @media (max-width: 600px) {
   #cc-actions button { padding: 6px 4px !important; font-size: 0.85rem !important; }
 }
+/* The reasoning and the badge are messages of their own (so copy gives the answer alone); only the
+   answer carries the copy, thumbs and human-check buttons. */
+#cc-chat .message-row:has(.thought-group) + .message-buttons { display: none !important; }
+/* Gradio's "Clear" would empty the screen but not the stored conversation: "New chat" does that honestly. */
+#cc-chat .top-panel button[aria-label="Clear"], #cc-chat button[title="Clear"] { display: none !important; }
+#cc-conversations .wrap { flex-direction: column; align-items: stretch; }
 #cc-dash-table th, #cc-dash-table th * { word-break: normal !important; overflow-wrap: normal !important;
   hyphens: none !important; }
 """
@@ -53,7 +59,7 @@ class ChatApp:
             gr.Markdown(f"## {self.title}\n{TAGLINE}")
             banner = gr.Markdown(elem_id="cc-banner")
             with gr.Tab("Chat", id="chat"):
-                self.chat.build()
+                self.chat.build(demo)
             with gr.Tab("Review", id="review", visible=False) as review_tab:
                 self.review.build(review_tab)
             with gr.Tab("Dashboard", id="dashboard", visible=False) as dashboard_tab:

@@ -16,6 +16,7 @@ import gradio as gr
 from assistant.core.errors import InputError, StoreError
 from assistant.pipeline import Assistant
 from assistant.web.auth import Users, role_at_least
+from assistant.web.conversations import owner_key
 from assistant.web.reviews import Actor
 from assistant.web.session import STORE_DOWN, answer_and_store
 from assistant.web.store import ReviewStore
@@ -42,15 +43,20 @@ class WebContext:
     def session_of(self, request) -> str | None:
         return getattr(request, "session_hash", None) if request is not None else None
 
-    def actor_of(self, request) -> Actor:
+    def owner_of(self, request, token: str | None = None) -> str | None:
+        """Who owns this caller's conversations: the signed-in user, else the browser's `token`."""
+        return owner_key(self.user_of(request), token)
+
+    def actor_of(self, request, token: str | None = None) -> Actor:
         """Who acts on a stored reply: staff on their own only, reviewers and admins on any."""
         return Actor(self.user_of(request), self.session_of(request),
-                     role_at_least(self.role_of(request), "reviewer"))
+                     role_at_least(self.role_of(request), "reviewer"), self.owner_of(request, token))
 
-    def answer(self, question: str, history: list | None, request, cancel: threading.Event):
+    def answer(self, question: str, history: list | None, request, cancel: threading.Event,
+               conversation: str | None = None):
         """`session.answer_and_store` for this caller: (update, reply id, note) while the model answers."""
         return answer_and_store(self.assistant, self.store, question, history, user=self.user_of(request),
-                                session=self.session_of(request), cancel=cancel)
+                                session=self.session_of(request), cancel=cancel, conversation=conversation)
 
     def require(self, request, needed: str) -> None:
         """Refuse the call unless the caller has at least the role `needed`."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from assistant.core.errors import CalibratedChatError
-from assistant.web import figures, render
+from assistant.web import charts, figures, render
 from assistant.web.context import WebContext
 
 __all__ = ["DashboardTab"]
@@ -22,7 +22,7 @@ class DashboardTab:
         with gr.Row():
             refresh = gr.Button("Refresh")
             reload_btn = gr.Button("Reload maps", elem_id="cc-reload")
-        metrics = gr.Dataframe(headers=render.DASHBOARD_COLUMNS, interactive=False, wrap=True, elem_id="cc-dash-table")
+        metrics = gr.Dataframe(headers=charts.DASHBOARD_COLUMNS, interactive=False, wrap=True, elem_id="cc-dash-table")
         reliability = gr.Plot(label="Reliability per domain")
         histogram = gr.Plot(label="Confidence of answers given since the fit, per domain")
 
@@ -39,8 +39,8 @@ class DashboardTab:
         reviewed = figures.reviewed(store, since) if store is not None else []  # read once, for both
         answered = figures.answered(store, since) if store is not None else []
         stats = figures.stats_by_domain(reviewed) if store is not None else {}
-        return (self.summary(maps, stats), render.dashboard_rows(maps, stats),
-                render.reliability_figure(maps, reviewed), render.histogram_figure(maps, answered))
+        return (self.summary(maps, stats), charts.dashboard_rows(maps, stats),
+                charts.reliability_figure(maps, reviewed), charts.histogram_figure(maps, answered))
 
     def _since_fit(self):
         """(the active maps, the store, the time the maps were fitted: what "since the fit" counts from)."""
@@ -57,8 +57,8 @@ class DashboardTab:
             f"fitted {render.human_date(maps.fitted_at)}."
             + ("" if maps.matches(backend, prompt) else f" ⚠ It does not match the running model `{backend}`.")
             + f"\n\nSince the fit: **{live.count if live else 0}** answers reviewed"
-            + (f", {render.num(live.accuracy, percent=True)} correct, expected calibration error "
-               f"{render.num(live.ece)}{render.few_answers(live.count)}." if live and live.count else ".")
+            + (f", {charts.num(live.accuracy, percent=True)} correct, expected calibration error "
+               f"{charts.num(live.ece)}{render.few_answers(live.count)}." if live and live.count else ".")
         )
 
     def reload(self, request: gr.Request):

@@ -120,6 +120,24 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0003_reply_signals",
         "ALTER TABLE replies ADD COLUMN signals TEXT NOT NULL DEFAULT '{}';",
     ),
+    (
+        # Each user's conversations, kept server-side so they survive a reload; a reply belongs to one.
+        # `owner`: "user:<name>" when signed in, "browser:<token>" for a visitor without a login.
+        "0004_conversations",
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            public_id TEXT NOT NULL UNIQUE,
+            owner TEXT NOT NULL,
+            title TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX conversations_owner_updated ON conversations (owner, updated_at);
+        ALTER TABLE replies ADD COLUMN conversation_id INTEGER REFERENCES conversations (id);
+        CREATE INDEX replies_conversation ON replies (conversation_id, id);
+        """,
+    ),
 ]
 
 

@@ -1,7 +1,8 @@
-"""What the web app shows: inert text, the confidence badge, the review marker, dashboard figures.
+"""What the web app shows: inert text, the confidence badge with its review marker, a review item.
 
-Pure functions from data to HTML/markdown strings and matplotlib figures, so
-the tabs (`chat`, `review`, `dashboard`) stay thin and these can be tested without a server.
+Pure functions from data to HTML/markdown strings, so the tabs (`chat`, `review`,
+`dashboard`) stay thin and these can be tested without a server. The dashboard's
+table and plots are `assistant.web.charts`.
 
 Everything a user or the model wrote goes through `inert_markdown` (or
 `html.escape`) before it reaches the page: HTML is shown as text, never run,
@@ -10,41 +11,47 @@ and markdown images are replaced by a note, so no remote image is fetched.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
 
 from assistant.core.reply import REASON_TEXT
-from calibration.metrics import reliability_bins
 
 __all__ = [
     "inert_markdown",
     "how_often",
-    "num",
     "pct",
     "confidence_band",
-    "badge_html",
-    "review_marker_html",
-    "answer_markdown",
+    "badge_title",
+    "badge_text",
+    "badge_message",
+    "answer_text",
     "queue_item_markdown",
-    "dashboard_rows",
-    "reliability_figure",
-    "histogram_figure",
-    "DASHBOARD_COLUMNS",
+    "MIN_TO_JUDGE",
+    "STOPPED",
+    "INTERRUPTED",
 ]
 
 # Colour bands of calibrated confidence: (lower bound, label, colour).
 _BANDS = ((0.8, "high", "#1a7f37"), (0.5, "medium", "#9a6700"), (0.0, "low", "#cf222e"))
 _FENCE = re.compile(r"(^|\n)(```|~~~)[^\n]*\n.*?(\n\2[^\n]*(?=\n|$)|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+_ENTITY_START = re.compile(r"&(?=#?\w+;)")
+_TAG_LIKE = re.compile(r"<(?=[A-Za-z/!?])([^<>]*)(>?)")  # where HTML could start: a letter, /, ! or ? after <
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\s*(\([^)\n]*\)|\[[^\]\n]*\])")
 
 
 def _escape_prose(text: str) -> str:
-    """HTML-escape, and turn markdown images into a text note (never fetched)."""
+    """Make HTML inert, and turn markdown images into a text note (never fetched).
+
+    Only what could be markup is escaped: a tag-like "<b>" (its brackets), and "&" where it
+    would start an entity. "3 < 5", "a > b" and "Tom & Jerry" stay as written, so the copy
+    button gives the text itself."""
     text = _IMAGE.sub(lambda m: f"[image not shown: {m.group(1) or 'no description'}]", text)
     text = text.replace("![", "!\\[")  # any image syntax the pattern missed (reference definitions, …)
-    return html.escape(text, quote=False)
+    text = _ENTITY_START.sub("&amp;", text)
+    return _TAG_LIKE.sub(lambda m: f"&lt;{m.group(1)}" + ("&gt;" if m.group(2) else ""), text)
 
 
 def inert_markdown(text: str | None) -> str:
@@ -168,11 +175,15 @@ def how_often(confidence: float) -> str:
     return f"about {percent} times in 100"
 
 
-def badge_html(reply, maps=None) -> str:
-    """The confidence badge shown under an answer (reply: a Reply or its dict)."""
-    get = reply.get if isinstance(reply, dict) else lambda k: getattr(reply, k)
+def _field(reply, name: str):
+    """One field of a Reply or of its dict (a stored row)."""
+    return reply.get(name) if isinstance(reply, dict) else getattr(reply, name)
+
+
+def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
+    """The badge's headline, what the model said, the domain, and the guarantee ("" when none)."""
+    get = functools.partial(_field, reply)
     confidence, raw, domain = get("confidence"), get("raw_confidence"), get("domain") or "general"
-    label, colour = confidence_band(confidence)
     if confidence is not None:
         headline = f"Calibrated: {pct(confidence)} — answers like this were right {how_often(confidence)}"
     elif raw is None:
@@ -183,46 +194,65 @@ def badge_html(reply, maps=None) -> str:
     prob = get("domain_probability")
     domain_text = f"Domain: {html.escape(domain)}" + (f" ({pct(prob)} sure)" if prob is not None else "")
     promise = guarantee_sentence(maps, domain) if confidence is not None and not get("needs_review") else ""
-    return (
-        f'<div class="cc-badge cc-{label}" style="border-left:6px solid {colour};padding:4px 8px;'
-        f'margin-top:6px;font-size:0.9em">'
-        f'<strong style="color:{colour}">{html.escape(headline)}</strong><br>'
-        f"<span>{raw_text}</span> · <span>{domain_text}</span>"
-        + (f'<br><span class="cc-guarantee">{promise}</span>' if promise else "") +
-        f"<details><summary>About this figure</summary>{_map_details(maps, domain)}</details></div>"
-    )
+    return headline, raw_text, domain_text, promise
 
 
-def review_marker_html(reasons) -> str:
-    """The "Needs human check" marker with each reason in plain words; "" when there are none."""
-    reasons = list(reasons or ())
-    if not reasons:
-        return ""
-    items = "".join(
-        f"<li>{html.escape(REASON_TEXT.get(r, r))}</li>" for r in reasons
-    )
-    return (
-        '<div class="cc-review" style="border:2px solid #cf222e;border-radius:6px;padding:4px 8px;'
-        'margin-top:6px"><strong style="color:#cf222e">⚠ Needs human check</strong>'
-        f"<ul style='margin:2px 0'>{items}</ul></div>"
-    )
+def _reasons(reply) -> list[str]:
+    return [REASON_TEXT.get(r, r) for r in (_field(reply, "review_reasons") or ())] if _field(
+        reply, "needs_review") else []
 
 
-def answer_markdown(reply, maps=None, *, stopped: str | None = None) -> str:
-    """A finished answer for the chat: the inert answer text, the badge, and the review marker.
+STOPPED = "Stopped: the answer above is partial, not a final one"
+INTERRUPTED = "Interrupted: the app stopped while this answer was being written, so it is partial"
 
-    `stopped`: the text that had streamed in when the user pressed Stop; without a final answer
-    it stays on screen, marked as partial, rather than vanishing."""
-    get = reply.get if isinstance(reply, dict) else lambda k: getattr(reply, k)
-    answer = get("answer")
-    if stopped is not None and (stopped.strip() or answer):
-        body = inert_markdown(stopped.strip() or answer) + "\n\n*(stopped: this is a partial answer, not a final one)*"
-    elif answer:
-        body = inert_markdown(answer)
-    else:
-        body = "*(the model gave no final answer)*"
-    reasons = get("review_reasons") if get("needs_review") else ()
-    return f"{body}\n\n{badge_html(reply, maps)}{review_marker_html(reasons)}"
+
+def badge_title(reply, *, partial: str = "") -> str:
+    """The badge's always-visible line (HTML): the calibrated figure in its band's colour, what the
+    model said, the domain, and the "Needs human check" marker with each reason in plain words."""
+    headline, raw_text, domain_text, _ = _badge_lines(reply, None)
+    label, colour = confidence_band(_field(reply, "confidence"))
+    title = (f'<span class="cc-badge cc-{label}"><strong style="color:{colour}">{html.escape(headline)}</strong>'
+             f" · {raw_text} · {domain_text}</span>")
+    if partial:
+        title += f'<br><span class="cc-partial">⏹ {partial}</span>'
+    reasons = _reasons(reply)
+    if reasons:
+        title += ('<br><span class="cc-review" style="color:#cf222e"><strong>⚠ Needs human check:</strong> '
+                  + html.escape("; ".join(reasons)) + "</span>")
+    return title
+
+
+def badge_text(reply, maps=None, *, partial: str = "") -> str:
+    """What the badge says in full, as plain sentences (no markup: it is also the message's
+    accessible label): the figures, why it needs a check, the guarantee, and about the map."""
+    headline, raw_text, domain_text, promise = _badge_lines(reply, maps)
+    parts = [f"{headline}. {raw_text}. {domain_text}."]
+    if partial:
+        parts.append(f"{partial}.")
+    reasons = _reasons(reply)
+    if reasons:
+        parts.append("Needs human check: " + html.escape("; ".join(reasons)) + ".")
+    if promise:
+        parts.append(promise)
+    parts.append("About this figure: " + _map_details(maps, _field(reply, "domain") or "general"))
+    return "\n\n".join(parts)
+
+
+def badge_message(reply, maps=None, *, partial: str = "") -> dict:
+    """The badge as its own chat message under the answer: the title stays visible, the rest folds
+    away. Kept out of the answer's message, so copying the answer copies the answer's text only.
+    `partial`: why the answer is partial (STOPPED, INTERRUPTED), shown with the badge."""
+    return {"role": "assistant", "content": badge_text(reply, maps, partial=partial),
+            "metadata": {"title": badge_title(reply, partial=partial), "status": "done"}}
+
+
+def answer_text(reply, *, stopped: str | None = None) -> str:
+    """A finished answer's message: its inert text, or what had streamed in when the user pressed
+    Stop (marked partial in the badge) rather than nothing."""
+    answer = _field(reply, "answer")
+    if stopped is not None and stopped.strip():
+        return inert_markdown(stopped.strip())
+    return inert_markdown(answer) if answer else "*(the model gave no final answer)*"
 
 
 def queue_item_markdown(item, history=()) -> str:
@@ -264,123 +294,3 @@ def queue_item_markdown(item, history=()) -> str:
             f"{html.escape(v['verdict'])} by {html.escape(v['reviewer'] or '?')} at {html.escape(v['created_at'][:16])}"
             for v in history))
     return "\n\n".join(parts)
-
-
-# -- dashboard ------------------------------------------------------------------------------
-
-DASHBOARD_COLUMNS = [
-    "domain", "samples", "threshold", "coverage", "ECE raw", "ECE calibrated", "Brier raw",
-    "Brier calibrated", "AUROC raw", "AUROC calibrated", "reviewed since fit", "accuracy since fit",
-    "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "AUROC per signal (held-out)", "guarantee",
-]
-
-
-def num(value, percent: bool = False) -> str:
-    """A metric for a table: 0.123, or 12% with `percent`; — when there is none."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-        return "—"
-    return f"{value * 100:.0f}%" if percent else f"{value:.3f}"
-
-
-def dashboard_rows(maps, stats: dict) -> list[list[str]]:
-    """One table row per domain map: stored fit metrics raw vs calibrated, plus live review figures."""
-    rows = []
-    for domain, dm in (maps.maps.items() if maps else ()):
-        m = dm.metrics or {}
-        live = stats.get(domain)
-        rows.append([
-            domain, str(dm.n_samples), num(dm.threshold, percent=True), num(m.get("coverage"), percent=True),
-            num(m.get("ece_raw")), num(m.get("ece_calibrated")), num(m.get("brier_raw")),
-            num(m.get("brier_calibrated")), num(m.get("auroc_raw")), num(m.get("auroc_calibrated")),
-            str(live.count) if live else "0", num(live.accuracy, percent=True) if live else "—",
-            (num(live.ece) + ("" if live.count >= MIN_TO_JUDGE else f" (n={live.count}: too few)")) if live else "—",
-            "fused" if dm.combiner else "stated", num(m.get("ece_calibrated_holdout")),
-            num(m.get("auroc_holdout")), _signal_aurocs(dm.metrics.get("signal_auroc_holdout")),
-            _guarantee_cell(dm, m),
-        ])
-    return rows
-
-
-def _signal_aurocs(aurocs) -> str:
-    if not isinstance(aurocs, dict):
-        return "—"
-    shown = [f"{name} {value:.2f}" for name, value in aurocs.items() if isinstance(value, (int, float))]
-    return ", ".join(shown) or "—"
-
-
-def _guarantee_cell(dm, m: dict) -> str:
-    target, delta, checked = m.get("target_risk"), m.get("delta"), m.get("n_checked")
-    if not isinstance(target, (int, float)) or not isinstance(delta, (int, float)):
-        return "—"
-    if dm.threshold >= 1.0:
-        return f"none ({checked} checked): all flagged"
-    if not m.get("threshold_guaranteed"):
-        return "not tested on held-out answers"
-    return f"unflagged wrong ≤ {target:.0%} ({1 - delta:.0%}, {checked} checked)"
-
-
-def _bins(pairs: list[tuple[float, bool]], n_bins: int = 10) -> list[tuple[float, float, int]]:
-    if not pairs:
-        return []
-    rows = reliability_bins([int(ok) for _, ok in pairs], [p for p, _ in pairs], n_bins)
-    return [(conf, acc, count) for _, _, count, conf, acc in rows]
-
-
-def reliability_figure(maps, reviewed: list[dict]):
-    """Per-domain reliability diagram: the fitted map, the diagonal, and reviewed answers since the fit."""
-    from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
-
-    domains = _domains(maps, reviewed)
-    fig = Figure(figsize=(3.2 * len(domains), 3.6))
-    axes = fig.subplots(1, len(domains), squeeze=False)
-    for ax, domain in zip(axes[0], domains):
-        ax.plot([0, 1], [0, 1], ls="--", color="#999", lw=1, label="perfectly calibrated")
-        if maps:
-            dm = maps.maps[domain]
-            ax.plot(dm.x, dm.y, color="#0969da", lw=2, label=f"map (n={dm.n_samples})")
-            flag_all = dm.threshold >= 1.0  # drawn on the top edge, so thicker and named
-            ax.axhline(min(dm.threshold, 1.0), color="#cf222e", lw=2.5 if flag_all else 1, ls=":",
-                       label="review threshold: 100%, every answer flagged" if flag_all else "review threshold")
-        mine = [r for r in reviewed if r["domain"] == domain]
-        for key, colour, name in (("raw_confidence", "#9a6700", "reviewed: raw"),
-                                  ("confidence", "#1a7f37", "reviewed: calibrated")):
-            pts = _bins([(r[key], r["correct"]) for r in mine if r[key] is not None])
-            if pts:
-                ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=[20 + 6 * p[2] for p in pts],
-                           color=colour, alpha=0.8, label=name)
-        ax.set(title=domain, xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="share correct")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    return _leave_room_for_the_label(fig)
-
-
-def _leave_room_for_the_label(fig):
-    """Gradio draws the plot's label over the figure's top-left corner: keep the titles below it."""
-    fig.tight_layout(rect=(0, 0, 1, 0.86))
-    return fig
-
-
-def _domains(maps, rows: list[dict]) -> list[str]:
-    if maps:
-        return list(maps.maps)
-    return sorted({r["domain"] for r in rows}) or ["general"]
-
-
-def histogram_figure(maps, answered: list[dict]):
-    """Per-domain histogram of the raw and calibrated confidences of answers given since the fit."""
-    from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
-
-    domains = _domains(maps, answered)
-    fig = Figure(figsize=(3.2 * len(domains), 3.0))
-    axes = fig.subplots(1, len(domains), squeeze=False)
-    edges = [i / 10 for i in range(11)]
-    for ax, domain in zip(axes[0], domains):
-        mine = [r for r in answered if r["domain"] == domain]
-        for key, colour, name in (("raw_confidence", "#9a6700", "model said"),
-                                  ("confidence", "#1a7f37", "calibrated")):
-            values = [r[key] for r in mine if r[key] is not None]
-            if values:
-                ax.hist(values, bins=edges, color=colour, alpha=0.5, label=name)
-        ax.set(title=domain, xlim=(0, 1), xlabel="confidence", ylabel="answers")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    return _leave_room_for_the_label(fig)

@@ -49,6 +49,7 @@ class Actor:
     user: str | None  # the signed-in user; None without a login
     session: str | None = None  # the browser or API session; what "own" means without a login
     any_reply: bool = False  # True for reviewers and admins
+    owner: str | None = None  # the conversation owner (assistant.web.conversations): "own" across reloads
 
 
 @dataclass(frozen=True)

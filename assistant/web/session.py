@@ -34,13 +34,15 @@ def answer_and_store(
     user: str | None,
     session: str | None,
     cancel: threading.Event,
+    conversation: str | None = None,
 ) -> Iterator[tuple[Update, str | None, str]]:
-    """Yield (update, reply id or None when not stored, a note for the user) while the model answers."""
+    """Yield (update, reply id or None when not stored, a note for the user) while the model answers.
+    `conversation`: the public id of the conversation the reply continues (its owner already checked)."""
     reply_id, note = None, "" if store is not None else STORE_DOWN
     if store is not None:
         try:
             reply_id = store.start_reply(question, user, assistant.backend.model_id, assistant.prompt.id,
-                                         session=session)
+                                         session=session, conversation=conversation)
         except StoreError as err:
             log.error("review store write failed: %s", err)
             note = STORE_DOWN

@@ -35,7 +35,7 @@ from assistant.core.reply import Reply
 from assistant.web.migrations import apply_migrations
 from assistant.web.reviews import Actor, QueueItem, utc_now
 
-__all__ = ["DB_FILENAME", "MAX_COMMENT_CHARS", "PRIVATE", "VERDICTS", "ReviewStore"]
+__all__ = ["DB_FILENAME", "MAX_COMMENT_CHARS", "PRIVATE", "VERDICTS", "ReviewStore", "reply_dict"]
 
 DB_FILENAME = "reviews.sqlite3"
 VERDICTS = ("correct", "incorrect", "not_answerable")
@@ -44,6 +44,15 @@ _BUSY_TIMEOUT_MS = 10_000
 PRIVATE = 0o600  # the database, its -wal/-shm files and exports: readable by the app's user only
 
 log = logging.getLogger(__name__)
+
+
+def reply_dict(row: sqlite3.Row) -> dict:
+    """A `replies` row as a dict, its JSON columns decoded and needs_review a bool."""
+    d = dict(row)
+    for column in ("review_reasons", "timings_ms", "signals"):
+        d[column] = json.loads(d[column])
+    d["needs_review"] = bool(d["needs_review"])
+    return d
 
 
 class ReviewStore:
@@ -80,8 +89,9 @@ class ReviewStore:
         )
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One durable write transaction; any SQLite or OS failure becomes StoreError."""
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction (also for `assistant.web.conversations`); any SQLite or OS
+        failure becomes StoreError."""
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -131,7 +141,7 @@ class ReviewStore:
         """At the app's start-up: replies still 'streaming' were cut off when it last stopped. Mark them
         'interrupted' and put them in the review queue; return how many. (Not on every open: a
         `calibrate reviews export` beside a running app must not touch its answers in flight.)"""
-        with self._write() as db:
+        with self.write() as db:
             rows = db.execute("SELECT id FROM replies WHERE status = 'streaming'").fetchall()
             for row in rows:
                 db.execute("UPDATE replies SET status = 'interrupted', updated_at = ? WHERE id = ?",
@@ -149,20 +159,28 @@ class ReviewStore:
         return int(row["id"])
 
     def start_reply(self, question: str, user: str | None, model: str = "", prompt: str = "",
-                    session: str | None = None) -> str:
-        """Write a reply row with status 'streaming' before generation starts; return its public id."""
+                    session: str | None = None, conversation: str | None = None) -> str:
+        """Write a reply row with status 'streaming' before generation starts; return its public id.
+        `conversation`: the public id of the conversation it continues (the caller checked the owner)."""
         now, public_id = utc_now(), secrets.token_hex(16)
-        with self._write() as db:
+        with self.write() as db:
+            internal = None
+            if conversation is not None:
+                row = db.execute("SELECT id FROM conversations WHERE public_id = ?", (conversation,)).fetchone()
+                if row is None:
+                    raise InputError(f"no conversation with id {conversation!r}")
+                internal = int(row["id"])
+                db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, internal))
             db.execute(
                 "INSERT INTO replies (created_at, updated_at, user, question, model, prompt, public_id, session, "
-                "status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'streaming')",
-                (now, now, user, question, model, prompt, public_id, session),
+                "conversation_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'streaming')",
+                (now, now, user, question, model, prompt, public_id, session, internal),
             )
         return public_id
 
     def cancel_reply(self, reply_id: str, answer: str, reasoning: str) -> None:
         """Mark a stopped stream 'cancelled', keeping the text streamed so far."""
-        with self._write() as db:
+        with self.write() as db:
             db.execute(
                 "UPDATE replies SET answer = ?, reasoning = ?, updated_at = ?, status = 'cancelled' "
                 "WHERE public_id = ? AND status = 'streaming'",
@@ -171,7 +189,7 @@ class ReviewStore:
 
     def finish_reply(self, reply_id: str, reply: Reply, status: str = "ok") -> None:
         """Complete a started row with the finished Reply; queue it when it needs review."""
-        with self._write() as db:
+        with self.write() as db:
             internal = self._internal_id(db, reply_id)
             self._fill(db, internal, reply, status)
             if reply.needs_review:
@@ -216,14 +234,7 @@ class ReviewStore:
     def get_reply(self, reply_id: str) -> dict | None:
         """One reply row by public id, as a dict (review_reasons and timings_ms decoded); None when unknown."""
         rows = self.read("SELECT * FROM replies WHERE public_id = ?", (str(reply_id),))
-        if not rows:
-            return None
-        d = dict(rows[0])
-        d["review_reasons"] = json.loads(d["review_reasons"])
-        d["timings_ms"] = json.loads(d["timings_ms"])
-        d["signals"] = json.loads(d["signals"])
-        d["needs_review"] = bool(d["needs_review"])
-        return d
+        return reply_dict(rows[0]) if rows else None
 
     # -- feedback and the queue ---------------------------------------------------------
 
@@ -244,12 +255,14 @@ class ReviewStore:
     def _owned(self, db: sqlite3.Connection, reply_id: str, actor: Actor) -> int:
         """The internal id of `reply_id` when `actor` may act on it; else InputError, the same as for an
         unknown id, so nobody learns which ids exist."""
-        row = db.execute("SELECT id, user, session FROM replies WHERE public_id = ?", (str(reply_id),)).fetchone()
+        row = db.execute("SELECT r.id, r.user, r.session, c.owner FROM replies r LEFT JOIN conversations c "
+                         "ON c.id = r.conversation_id WHERE r.public_id = ?", (str(reply_id),)).fetchone()
+        anonymous = row is not None and row["user"] is None and actor.user is None
         mine = row is not None and (
             actor.any_reply
             or (row["user"] is not None and row["user"] == actor.user)
-            or (row["user"] is None and actor.user is None and row["session"] is not None
-                and row["session"] == actor.session)
+            or (anonymous and row["session"] is not None and row["session"] == actor.session)
+            or (anonymous and row["owner"] is not None and row["owner"] == actor.owner)
         )
         if not mine:
             raise InputError(f"no reply with id {reply_id!r} among your answers")
@@ -257,7 +270,7 @@ class ReviewStore:
 
     def request_review(self, reply_id: str, actor: Actor) -> int:
         """`actor` asks for a human check of one of their replies; return the review item id."""
-        with self._write() as db:
+        with self.write() as db:
             return self._flag(db, self._owned(db, reply_id, actor), ["user_requested"])
 
     def add_feedback(self, reply_id: str, actor: Actor, thumbs: str, comment: str = "") -> int:
@@ -269,7 +282,7 @@ class ReviewStore:
         if len(comment) > MAX_COMMENT_CHARS:
             raise InputError(f"the comment has {len(comment):,} characters; the limit is {MAX_COMMENT_CHARS:,}: "
                              "shorten it and send it again")
-        with self._write() as db:
+        with self.write() as db:
             internal = self._owned(db, reply_id, actor)
             cur = db.execute(
                 "INSERT INTO feedback (reply_id, created_at, user, thumbs, comment) VALUES (?, ?, ?, ?, ?)",
@@ -350,7 +363,7 @@ class ReviewStore:
             raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
         corrected = (corrected_answer or "").strip() or None
         now = utc_now()
-        with self._write() as db:
+        with self.write() as db:
             row = db.execute("SELECT verdict, reviewer, reviewed_at FROM reviews WHERE id = ?",
                              (int(item_id),)).fetchone()
             if row is None:

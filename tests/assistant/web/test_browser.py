@@ -46,8 +46,8 @@ def app(tmp_path_factory):
 class Session:
     """One logged-in browser page that records dialogs and requests leaving the app."""
 
-    def __init__(self, browser, app, name):
-        self.page = browser.new_page(viewport={"width": 1200, "height": 1300})
+    def __init__(self, browser, app, name, viewport=(1200, 1300)):
+        self.page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         self.dialogs, self.outside = [], []
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.on("request", lambda r: None if r.url.startswith(app.url.rstrip("/")) or r.url.startswith("data:")
@@ -64,6 +64,10 @@ class Session:
 
     def bot_messages(self):
         return self.page.locator('#cc-chat [data-testid="bot"]')
+
+    def answers(self):
+        """The answer messages alone (not the reasoning or the badge, which fold away under a title)."""
+        return self.page.locator('#cc-chat [data-testid="bot"]:not(:has(.thought-group))')
 
     def shot(self, name):
         ARTIFACTS.mkdir(exist_ok=True)
@@ -104,7 +108,7 @@ def test_html_in_question_and_answer_is_inert(browser, app):
     assert s.dialogs == []
     assert s.page.evaluate("window.__pwned") is None
     assert s.page.locator("#cc-chat script").count() == 0 and s.page.locator("#cc-chat img[src='x']").count() == 0
-    answer = s.bot_messages().last.inner_text()
+    answer = s.answers().last.inner_text()
     assert "[image not shown: tracker]" in answer
     assert not any("example.invalid" in url for url in s.outside)
     s.shot("chat-inert-html.png")
@@ -195,10 +199,11 @@ def test_stop_ends_the_stream_and_keeps_a_consistent_row(browser, app):
                    return bots.length && bots[bots.length - 1].innerText.includes('step step'); }""",
         timeout=30_000)
     s.page.click("#cc-stop")
-    s.page.wait_for_selector("#cc-chat :text('stopped: this is a partial answer')", timeout=30_000)
+    s.page.wait_for_selector("#cc-chat .cc-partial:has-text('Stopped: the answer above is partial')",
+                             timeout=30_000)
     row = app.store.read("SELECT status, raw_output FROM replies WHERE question = 'Count slowly [long]'")[0]
     assert row["status"] == "cancelled" and row["raw_output"].count("step") < 80
-    final = s.bot_messages().last.inner_text()  # what streamed in stays on screen, marked partial
+    final = s.answers().last.inner_text()  # what streamed in stays on screen, marked partial
     assert "step step" in final and "no final answer" not in final
     s.shot("chat-stopped.png")
     s.page.close()
@@ -210,8 +215,8 @@ def test_working_that_streamed_in_stays_as_the_reasoning_section(browser, app):
     s.page.wait_for_selector("#cc-chat .cc-badge", timeout=30_000)
     s.page.locator("#cc-chat").get_by_text("Reasoning").last.click()  # open the collapsed section
     s.page.wait_for_selector("#cc-chat :text('Tom has 3 boxes with 4 apples each')", timeout=10_000)
-    answer = s.bot_messages().last.inner_text()
-    assert answer.startswith("10") and "Tom has 3 boxes" not in answer.split("Calibrated")[0]
+    answer = s.answers().last.inner_text()
+    assert answer.startswith("10") and "Tom has 3 boxes" not in answer
     s.shot("chat-working.png")
     s.page.close()
 
@@ -235,8 +240,10 @@ SPLIT_WORDS = """() => {
 
 
 def test_a_phone_sees_compact_buttons_and_headers_break_between_words(browser, app):
-    s = Session(browser, app, "ann")
-    s.page.set_viewport_size({"width": 390, "height": 844})
+    s = Session(browser, app, "ann", viewport=(390, 844))
+    s.page.wait_for_function("() => !document.querySelector('#cc-sidebar').classList.contains('open')")
+    box = s.page.locator("#cc-question").bounding_box()  # the closed conversation list leaves the chat whole
+    assert box["x"] < 40 and box["width"] > 250, box
     buttons = [s.page.locator(f"#{name}").bounding_box() for name in ("cc-stop", "cc-retry")]
     assert len({round(b["y"]) for b in buttons}) == 1, buttons  # one line, not a screenful of stacked buttons
     assert all(b["x"] + b["width"] <= 390 for b in buttons) and max(b["height"] for b in buttons) < 80
@@ -259,10 +266,74 @@ def test_the_human_check_is_asked_on_the_answer_itself_and_names_its_question(br
         s.page.wait_for_function(f"""() => [...document.querySelectorAll('#cc-chat .cc-badge')].length >=
                                      {1 + (question == second)}""", timeout=30_000)
     s.page.get_by_role("button", name="Feedback").first.click()  # the flag under the first answer
-    s.page.locator(".extra-feedback-option", has_text="Ask for a human check").first.click()
+    s.page.locator(".extra-feedback-option:visible", has_text="Ask for a human check").first.click()
     toast = s.page.locator('[data-testid="toast-body"]', has_text="Sent for a human check (review item")
     toast.first.wait_for(timeout=10_000)
     assert "[first]" in toast.first.inner_text() and "[second]" not in toast.first.inner_text()
     queued = [item for item in app.store.queue() if "user_requested" in item.reasons]
     assert [item.question for item in queued if item.question in (first, second)] == [first]
     s.shot("human-check.png")
+
+
+def test_conversations_survive_a_reload_and_reopen_from_the_list(browser, app):
+    """Issue 14.7: conversations are kept server-side, listed per user, reopened, and "New chat" starts one."""
+    s = Session(browser, app, "sam")
+    first, second, third = "What is 12 times 11? [conv-a]", "And once more? [conv-a]", "Capital of France? [conv-b]"
+    for n, question in enumerate((first, second), start=1):
+        s.ask(question)
+        s.page.wait_for_function(f"() => document.querySelectorAll('#cc-chat .cc-badge').length >= {n}",
+                                 timeout=30_000)
+    listed = s.page.locator("#cc-conversations label")
+    listed.filter(has_text="[conv-a]").first.wait_for(timeout=10_000)
+
+    s.page.reload()  # everything on screen comes back: questions, answers, badges
+    s.page.wait_for_function("() => document.querySelectorAll('#cc-chat .cc-badge').length == 2", timeout=30_000)
+    users = s.page.locator('#cc-chat [data-testid="user"]')
+    assert [users.nth(i).inner_text() for i in range(users.count())] == [first, second]
+    assert [s.answers().nth(i).inner_text() for i in range(s.answers().count())] == ["132", "132"]
+    s.page.get_by_role("button", name="Like", exact=True).first.click()  # a reopened answer is still theirs
+    s.page.locator('[data-testid="toast-body"]', has_text="feedback saved").first.wait_for(timeout=10_000)
+    assert [f["thumbs"] for f in app.store.feedback_for(
+        app.store.read("SELECT public_id FROM replies WHERE question = ?", (first,))[0][0])] == ["up"]
+    assert s.page.locator("#cc-chat").get_by_role("button", name="Clear").count() == 0  # "New chat" instead
+
+    s.page.click("#cc-new-chat")
+    s.page.wait_for_function("() => document.querySelectorAll('#cc-chat .message-row').length == 0")
+    s.ask(third)
+    s.page.wait_for_selector("#cc-chat .cc-badge", timeout=30_000)
+    listed.filter(has_text="[conv-b]").first.wait_for(timeout=10_000)
+    titles = [listed.nth(i).inner_text() for i in range(listed.count())]
+    assert titles[0].startswith(third) and titles[1].startswith(first), titles  # the latest first
+    s.shot("conversations.png")
+
+    listed.filter(has_text="[conv-a]").first.click()  # reopen the older one
+    s.page.wait_for_function("() => document.querySelectorAll('#cc-chat .cc-badge').length == 2", timeout=30_000)
+    shown = s.page.locator("#cc-chat").inner_text()
+    assert first in shown and second in shown and third not in shown
+    s.page.close()
+
+    other = Session(browser, app, "rita")  # another user sees none of them
+    other.page.wait_for_timeout(1500)
+    assert "[conv-" not in other.page.locator("#cc-conversations").inner_text()
+    assert other.page.locator("#cc-chat .message-row").count() == 0
+    other.page.close()
+
+
+def test_copy_gives_the_answer_text_and_screen_readers_get_no_markup(browser, app):
+    """Issue 14.9: the copy button copied the badge's HTML, and each message's aria-label held it."""
+    s = Session(browser, app, "sam")
+    s.page.add_init_script("window.__copied = [];"
+                           "navigator.clipboard.writeText = async (text) => { window.__copied.push(text); };")
+    s.page.reload()
+    s.page.wait_for_selector("#cc-question textarea", timeout=30_000)
+    s.ask("What is 12 times 11? [copy]")
+    s.page.wait_for_selector("#cc-chat .cc-badge", timeout=30_000)
+    s.page.wait_for_timeout(500)
+    copy = s.page.locator("#cc-chat").get_by_role("button", name="Copy message")
+    copy.last.click()  # the buttons under the answer (the reasoning's and the badge's are hidden)
+    s.page.wait_for_function("() => window.__copied.length > 0", timeout=5_000)
+    assert s.page.evaluate("window.__copied") == ["132"]
+    labels = s.page.locator('#cc-chat [data-testid="bot"]').evaluate_all("els => els.map(e => e.ariaLabel)")
+    assert len(labels) == 3 and all("<" not in label for label in labels), labels  # reasoning, answer, badge
+    assert labels[1].endswith(": 132") and "Calibrated: 76%" in labels[2] and "Model said: 95%" in labels[2]
+    s.page.close()

@@ -1,4 +1,5 @@
-"""Rendering helpers of the web app: inert text, the badge wording, the review marker, the dashboard table."""
+"""Rendering helpers of the web app: inert text, the badge wording, the review marker, the dashboard table
+(`charts`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import html as html_lib
 import pytest
 
 from assistant.core.reply import REVIEW_REASONS
+from assistant.web import charts
 from assistant.web import render as ui
 
 
@@ -14,7 +16,9 @@ from assistant.web import render as ui
     "text, expected",
     [
         ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-        ("a & b < c", "a &amp; b &lt; c"),
+        ("a & b < c > d, x<3, 1<<2", "a & b < c > d, x<3, 1<<2"),  # only what could be markup: copy gives the text
+        ("a<b and <!-- c", "a&lt;b and &lt;!-- c"),
+        ("&lt; is written &amp;lt;", "&amp;lt; is written &amp;amp;lt;"),
         ("![logo](http://evil.example/x.png) hi", "[image not shown: logo] hi"),
         ("![](http://evil.example/x.png)", "[image not shown: no description]"),
         ("![ref][1]", "[image not shown: ref]"),
@@ -50,24 +54,41 @@ def test_confidence_band(confidence, label):
     ],
 )
 def test_badge_wording(reply, phrases):
-    html = ui.badge_html(reply, None)
-    for phrase in phrases:
-        assert phrase in html
+    for phrase in phrases:  # the line always on screen, and the full text (the message's accessible label)
+        assert phrase in ui.badge_title(reply) and phrase in ui.badge_text(reply)
 
 
 def test_badge_details_name_map_version_samples_and_ece():
     from tests.conftest import make_maps
 
-    html = ui.badge_html({"confidence": 0.5, "raw_confidence": 0.6, "domain": "math", "domain_probability": 0.9},
+    text = ui.badge_text({"confidence": 0.5, "raw_confidence": 0.6, "domain": "math", "domain_probability": 0.9},
                          make_maps())
-    assert "v0001" in html and "300 checked answers" in html and "5.0 percentage points" in html
+    assert "v0001" in text and "300 checked answers" in text and "5.0 percentage points" in text
 
 
 def test_review_marker_lists_plain_reasons():
-    html = ui.review_marker_html(["low_confidence", "thumbs_down"])
-    assert "Needs human check" in html and "thumbs down" in html
-    assert html_lib.escape(REVIEW_REASONS["low_confidence"]) in html
-    assert ui.review_marker_html([]) == ""
+    reply = {"confidence": 0.3, "raw_confidence": 0.9, "domain": "math", "needs_review": True,
+             "review_reasons": ["low_confidence", "thumbs_down"]}
+    for shown in (ui.badge_title(reply), ui.badge_text(reply)):
+        assert "Needs human check" in shown and "thumbs down" in shown
+        assert html_lib.escape(REVIEW_REASONS["low_confidence"]) in shown
+    assert "Needs human check" not in ui.badge_title({**reply, "needs_review": False})
+
+
+def test_the_badge_is_a_message_of_its_own_whose_label_has_no_markup():
+    """Copy and screen readers get text: the badge's content (what Gradio puts in the message's
+    aria-label) is plain sentences; its markup is in the title alone; the answer stays its own text."""
+    from tests.conftest import make_maps
+
+    reply = {"answer": "Tom & Jerry", "confidence": 0.3, "raw_confidence": 0.9, "domain": "math",
+             "domain_probability": 0.9, "needs_review": True, "review_reasons": ["low_confidence"]}
+    message = ui.badge_message(reply, make_maps(), partial=ui.STOPPED)
+    assert "<" not in message["content"] and "Calibrated: 30%" in message["content"]
+    assert ui.STOPPED in message["content"] and ui.STOPPED in message["metadata"]["title"]
+    assert 'class="cc-badge cc-low"' in message["metadata"]["title"]
+    assert ui.answer_text(reply) == "Tom & Jerry"
+    assert ui.answer_text(reply, stopped="Tom &") == "Tom &"
+    assert ui.answer_text({"answer": None}) == "*(the model gave no final answer)*"
 
 
 def test_dashboard_rows_and_figures():
@@ -75,14 +96,14 @@ def test_dashboard_rows_and_figures():
     from tests.conftest import make_maps
 
     maps = make_maps()
-    rows = ui.dashboard_rows(maps, {"math": ReviewStats(count=4, correct=3, accuracy=0.75, ece=0.1)})
+    rows = charts.dashboard_rows(maps, {"math": ReviewStats(count=4, correct=3, accuracy=0.75, ece=0.1)})
     assert rows[0] == ["math", "300", "50%", "80%", "0.200", "0.050", "0.300", "0.200", "0.700", "0.700", "4", "75%",
                        "0.100 (n=4: too few)", "stated", "—", "—", "—", "—"]  # hand-made maps: no held-out figures or risk target
     assert rows[1][10:13] == ["0", "—", "—"]
-    assert len(rows[0]) == len(ui.DASHBOARD_COLUMNS)
+    assert len(rows[0]) == len(charts.DASHBOARD_COLUMNS)
     reviewed = [{"domain": "math", "raw_confidence": 0.9, "confidence": 0.72, "correct": True}]
-    assert len(ui.reliability_figure(maps, reviewed).axes) == 2
-    assert len(ui.histogram_figure(None, reviewed).axes) == 1
+    assert len(charts.reliability_figure(maps, reviewed).axes) == 2
+    assert len(charts.histogram_figure(None, reviewed).axes) == 1
 
 
 def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
@@ -101,10 +122,10 @@ def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
         "every answer is flagged.")
     assert "no guarantee" in ui.guarantee_sentence(maps_with(0.7, guaranteed=False), "general")
     reply = {"confidence": 0.8, "raw_confidence": 0.9, "domain": "general", "needs_review": False}
-    assert "wrong at most 10%" in ui.badge_html(reply, maps_with(0.7))
-    assert "wrong at most 10%" not in ui.badge_html({**reply, "needs_review": True}, maps_with(0.7)).split(
-        "<details>")[0]
-    row = ui.dashboard_rows(maps_with(1.0), {})[0]
+    assert "wrong at most 10%" in ui.badge_text(reply, maps_with(0.7))
+    flagged = ui.badge_text({**reply, "needs_review": True}, maps_with(0.7))
+    assert "wrong at most 10%" not in flagged.split("About this figure")[0]
+    row = charts.dashboard_rows(maps_with(1.0), {})[0]
     assert row[-1] == "none (120 checked): all flagged"
 
 
@@ -115,10 +136,10 @@ def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
     assert ui.human_date("2026-12-01T09:31:36+00:00") == "1 Dec 2026, 09:31 UTC"
     assert ui.human_date("yesterday") == "yesterday"
     assert ui.few_answers(1) == " (from only 1 answer: too few to judge)" and ui.few_answers(30) == ""
-    about = ui.badge_html({"confidence": 0.8, "raw_confidence": 0.9, "domain": "math"}, make_maps())
+    about = ui.badge_text({"confidence": 0.8, "raw_confidence": 0.9, "domain": "math"}, make_maps())
     assert "fitted 1 Jan 2020, 00:00 UTC" in about and "percentage points" in about
     assert "expected calibration error" in about and "2020-01-01T" not in about
-    row = ui.dashboard_rows(make_maps(), {"math": ReviewStats(count=1, correct=0, accuracy=0.0, ece=0.616)})[0]
+    row = charts.dashboard_rows(make_maps(), {"math": ReviewStats(count=1, correct=0, accuracy=0.0, ece=0.616)})[0]
     assert row[12] == "0.616 (n=1: too few)"
 
 
@@ -129,7 +150,7 @@ def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
 ])
 def test_the_frequency_in_words_agrees_with_the_percentage_shown(confidence, words):
     assert ui.how_often(confidence) == words
-    assert words in ui.badge_html({"confidence": confidence, "raw_confidence": 0.9, "domain": "math"})
+    assert words in ui.badge_title({"confidence": confidence, "raw_confidence": 0.9, "domain": "math"})
 
 
 def test_a_review_threshold_of_100_percent_is_drawn_where_it_can_be_seen_and_named():
@@ -139,14 +160,14 @@ def test_a_review_threshold_of_100_percent_is_drawn_where_it_can_be_seen_and_nam
 
     maps = make_maps()
     maps = replace(maps, maps={**maps.maps, "math": replace(maps.maps["math"], threshold=1.0)})
-    fig = ui.reliability_figure(maps, [])
+    fig = charts.reliability_figure(maps, [])
     math_axes = fig.axes[list(maps.maps).index("math")]
     line = next(ln for ln in math_axes.get_lines() if "review threshold" in ln.get_label())
     assert line.get_ydata()[0] == 1.0 and math_axes.get_ylim()[1] > 1.0  # inside the plot, not on its edge
     assert line.get_linewidth() > 1 and "every answer flagged" in line.get_label()
 
 
-@pytest.mark.parametrize("figure", [ui.reliability_figure, ui.histogram_figure])
+@pytest.mark.parametrize("figure", [charts.reliability_figure, charts.histogram_figure])
 def test_plot_titles_leave_room_for_the_label_gradio_draws_over_the_top_corner(figure):
     from tests.conftest import make_maps
 

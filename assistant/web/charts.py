@@ -1,0 +1,131 @@
+"""The dashboard's table and figures: per-domain map figures beside what reviewers found since the fit.
+
+Pure functions from maps and reviewed answers to table rows and matplotlib figures, so the
+Dashboard tab (`assistant.web.dashboard`) stays thin and these can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import math
+
+from assistant.web.render import MIN_TO_JUDGE
+from calibration.metrics import reliability_bins
+
+__all__ = ["DASHBOARD_COLUMNS", "dashboard_rows", "histogram_figure", "num", "reliability_figure"]
+
+DASHBOARD_COLUMNS = [
+    "domain", "samples", "threshold", "coverage", "ECE raw", "ECE calibrated", "Brier raw",
+    "Brier calibrated", "AUROC raw", "AUROC calibrated", "reviewed since fit", "accuracy since fit",
+    "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "AUROC per signal (held-out)", "guarantee",
+]
+
+
+def num(value, percent: bool = False) -> str:
+    """A metric for a table: 0.123, or 12% with `percent`; — when there is none."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return "—"
+    return f"{value * 100:.0f}%" if percent else f"{value:.3f}"
+
+
+def dashboard_rows(maps, stats: dict) -> list[list[str]]:
+    """One table row per domain map: stored fit metrics raw vs calibrated, plus live review figures."""
+    rows = []
+    for domain, dm in (maps.maps.items() if maps else ()):
+        m = dm.metrics or {}
+        live = stats.get(domain)
+        rows.append([
+            domain, str(dm.n_samples), num(dm.threshold, percent=True), num(m.get("coverage"), percent=True),
+            num(m.get("ece_raw")), num(m.get("ece_calibrated")), num(m.get("brier_raw")),
+            num(m.get("brier_calibrated")), num(m.get("auroc_raw")), num(m.get("auroc_calibrated")),
+            str(live.count) if live else "0", num(live.accuracy, percent=True) if live else "—",
+            (num(live.ece) + ("" if live.count >= MIN_TO_JUDGE else f" (n={live.count}: too few)")) if live else "—",
+            "fused" if dm.combiner else "stated", num(m.get("ece_calibrated_holdout")),
+            num(m.get("auroc_holdout")), _signal_aurocs(dm.metrics.get("signal_auroc_holdout")),
+            _guarantee_cell(dm, m),
+        ])
+    return rows
+
+
+def _signal_aurocs(aurocs) -> str:
+    if not isinstance(aurocs, dict):
+        return "—"
+    shown = [f"{name} {value:.2f}" for name, value in aurocs.items() if isinstance(value, (int, float))]
+    return ", ".join(shown) or "—"
+
+
+def _guarantee_cell(dm, m: dict) -> str:
+    target, delta, checked = m.get("target_risk"), m.get("delta"), m.get("n_checked")
+    if not isinstance(target, (int, float)) or not isinstance(delta, (int, float)):
+        return "—"
+    if dm.threshold >= 1.0:
+        return f"none ({checked} checked): all flagged"
+    if not m.get("threshold_guaranteed"):
+        return "not tested on held-out answers"
+    return f"unflagged wrong ≤ {target:.0%} ({1 - delta:.0%}, {checked} checked)"
+
+
+def _bins(pairs: list[tuple[float, bool]], n_bins: int = 10) -> list[tuple[float, float, int]]:
+    if not pairs:
+        return []
+    rows = reliability_bins([int(ok) for _, ok in pairs], [p for p, _ in pairs], n_bins)
+    return [(conf, acc, count) for _, _, count, conf, acc in rows]
+
+
+def reliability_figure(maps, reviewed: list[dict]):
+    """Per-domain reliability diagram: the fitted map, the diagonal, and reviewed answers since the fit."""
+    from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
+
+    domains = _domains(maps, reviewed)
+    fig = Figure(figsize=(3.2 * len(domains), 3.6))
+    axes = fig.subplots(1, len(domains), squeeze=False)
+    for ax, domain in zip(axes[0], domains):
+        ax.plot([0, 1], [0, 1], ls="--", color="#999", lw=1, label="perfectly calibrated")
+        if maps:
+            dm = maps.maps[domain]
+            ax.plot(dm.x, dm.y, color="#0969da", lw=2, label=f"map (n={dm.n_samples})")
+            flag_all = dm.threshold >= 1.0  # drawn on the top edge, so thicker and named
+            ax.axhline(min(dm.threshold, 1.0), color="#cf222e", lw=2.5 if flag_all else 1, ls=":",
+                       label="review threshold: 100%, every answer flagged" if flag_all else "review threshold")
+        mine = [r for r in reviewed if r["domain"] == domain]
+        for key, colour, name in (("raw_confidence", "#9a6700", "reviewed: raw"),
+                                  ("confidence", "#1a7f37", "reviewed: calibrated")):
+            pts = _bins([(r[key], r["correct"]) for r in mine if r[key] is not None])
+            if pts:
+                ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=[20 + 6 * p[2] for p in pts],
+                           color=colour, alpha=0.8, label=name)
+        ax.set(title=domain, xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="share correct")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    return _leave_room_for_the_label(fig)
+
+
+def _leave_room_for_the_label(fig):
+    """Gradio draws the plot's label over the figure's top-left corner: keep the titles below it."""
+    fig.tight_layout(rect=(0, 0, 1, 0.86))
+    return fig
+
+
+def _domains(maps, rows: list[dict]) -> list[str]:
+    if maps:
+        return list(maps.maps)
+    return sorted({r["domain"] for r in rows}) or ["general"]
+
+
+def histogram_figure(maps, answered: list[dict]):
+    """Per-domain histogram of the raw and calibrated confidences of answers given since the fit."""
+    from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
+
+    domains = _domains(maps, answered)
+    fig = Figure(figsize=(3.2 * len(domains), 3.0))
+    axes = fig.subplots(1, len(domains), squeeze=False)
+    edges = [i / 10 for i in range(11)]
+    for ax, domain in zip(axes[0], domains):
+        mine = [r for r in answered if r["domain"] == domain]
+        for key, colour, name in (("raw_confidence", "#9a6700", "model said"),
+                                  ("confidence", "#1a7f37", "calibrated")):
+            values = [r[key] for r in mine if r[key] is not None]
+            if values:
+                ax.hist(values, bins=edges, color=colour, alpha=0.5, label=name)
+        ax.set(title=domain, xlim=(0, 1), xlabel="confidence", ylabel="answers")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    return _leave_room_for_the_label(fig)
