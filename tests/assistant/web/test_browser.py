@@ -2,7 +2,7 @@
 
 Skipped (with the reason) when /usr/bin/chromium or the playwright package is missing.
 Screenshots go to tests/artifacts/. With CALIBRATED_CHAT_UPDATE_SCREENSHOTS=1 the test
-`test_docs_screenshots` also rewrites docs/chat.png and docs/dashboard.png using the
+`test_docs_screenshots` also rewrites docs/chat.png, docs/conversations.png and docs/dashboard.png using the
 real default model, the real router and the active calibration maps.
 """
 
@@ -155,9 +155,10 @@ def test_admin_dashboard_renders(browser, app):
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("CALIBRATED_CHAT_UPDATE_SCREENSHOTS") != "1",
-                    reason="set CALIBRATED_CHAT_UPDATE_SCREENSHOTS=1 to rewrite docs/chat.png and docs/dashboard.png")
+                    reason="set CALIBRATED_CHAT_UPDATE_SCREENSHOTS=1 to rewrite the docs/ screenshots")
 def test_docs_screenshots(browser, tmp_path):
-    """docs/chat.png and docs/dashboard.png from the real model, router and active maps."""
+    """docs/chat.png, docs/conversations.png (the list, and a reasoning section opened after streaming)
+    and docs/dashboard.png from the real model, router and active maps."""
     from assistant.core.config import ModelConfig, set_offline_env
     from assistant.models.backend import GenerationOptions
     from assistant.pipeline import Assistant
@@ -177,11 +178,19 @@ def test_docs_screenshots(browser, tmp_path):
             reviewer.predict(item["id"], "correct" if item["confidence"] and item["confidence"] > 0.5
                              else "incorrect", "", api_name="/submit_verdict")
         s = Session(browser, running, "ann")
-        for q in ("What is 12 times 11?", "Which planet is known as the Red Planet?"):
+        s.ask("Which planet is known as the Red Planet?")  # an earlier conversation, for the list
+        s.page.wait_for_selector("#cc-chat .cc-badge", timeout=120_000)
+        s.page.click("#cc-new-chat")
+        for n, q in enumerate(("What is 12 times 11?", "A farmer has 3 pens with 4 sheep each. How many sheep?")):
             s.ask(q)
-            s.page.wait_for_selector(f"#cc-chat .cc-badge >> nth={0 if '12' in q else 1}", timeout=120_000)
+            s.page.wait_for_selector(f"#cc-chat .cc-badge >> nth={n}", timeout=120_000)
         s.page.wait_for_timeout(500)
         s.page.locator("#cc-chat").screenshot(path=str(DOCS / "chat.png"))
+        reasoning = s.page.locator("#cc-chat .thought-group", has_text="Reasoning")
+        if reasoning.count():  # the working the model streamed, opened after the answer finished
+            reasoning.last.locator(".title").click()
+            s.page.wait_for_timeout(500)
+        s.page.screenshot(path=str(DOCS / "conversations.png"), full_page=True)
         s.page.get_by_role("tab", name="Dashboard").click()
         s.page.wait_for_selector("#cc-dash-summary:has-text('map')", timeout=30_000)
         s.page.wait_for_timeout(2000)
