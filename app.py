@@ -110,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if assistant.maps is None:
         notices.append("⚠ No calibration map is active: every answer is flagged `uncalibrated`.")
-    demo = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices).build()
+    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
+    demo = chat_app.build()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
-    serve(demo, store, users, anonymous_role=anonymous_role, server_name=args.host, server_port=args.port,
+    serve(demo, chat_app.ctx, server_name=args.host, server_port=args.port,
           share=args.share, auth_message="Sign in to calibrated-chat", prevent_thread_lock=True, quiet=False,
           show_error=True)
     if args.share and not demo.share_url:

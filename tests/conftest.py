@@ -156,9 +156,10 @@ def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, not
     store.mark_interrupted()  # as main() does at start-up
     assistant = assistant or make_assistant(delay=delay)
     users = users if users is not None else make_users()
-    demo = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices).build()
+    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
+    demo = chat_app.build()
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
-    serve(demo, store, users, anonymous_role=anonymous_role, throttle=throttle, server_name="127.0.0.1",
+    serve(demo, chat_app.ctx, throttle=throttle, server_name="127.0.0.1",
           server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
     return RunningApp(demo.local_url.rstrip("/") + "/", store, assistant, demo)
 

@@ -26,8 +26,9 @@ class Api:
 
     def register(self) -> None:
         """Declare the endpoints (inside a gr.Blocks); answering ones share the model's queue."""
-        gr.api(self.ask, api_name="ask", concurrency_id="model")
-        gr.api(self.ask_stream, api_name="ask_stream", concurrency_id="model")
+        model = {"concurrency_id": "model", "concurrency_limit": self.ctx.model_concurrency}
+        gr.api(self.ask, api_name="ask", **model)
+        gr.api(self.ask_stream, api_name="ask_stream", **model)
         for fn in (self.request_review, self.feedback, self.review_queue, self.submit_verdict,
                    self.export_reviews, self.reload_maps, self.dashboard_stats):
             gr.api(fn, api_name=fn.__name__)

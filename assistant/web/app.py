@@ -2,8 +2,8 @@
 
 `ChatApp(...).build()` makes the Gradio Blocks: tabs Chat (everyone), Review (reviewers and
 admins) and Dashboard (admins), plus the named API (`assistant.web.api`). `serve` starts it
-behind the sign-in guard with the reviewers' export route; `app.py` and the tests both start
-it through there.
+behind the sign-in guard with the reviewers' export route and the OpenAI-compatible endpoint
+(`assistant.web.openai_api`); `app.py` and the tests both start it through there.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from assistant.web.auth import Users, role_at_least
 from assistant.web.chat import ChatTab
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
+from assistant.web.openai_api import openai_routes
 from assistant.web.review import ReviewTab
 from assistant.web.session import STORE_DOWN
 from assistant.web.store import ReviewStore
@@ -79,16 +80,17 @@ class ChatApp:
                 gr.update(visible=role_at_least(role, "admin")))
 
 
-def serve(demo: gr.Blocks, store: ReviewStore | None, users: Users | None, *, anonymous_role="admin",
-          throttle: LoginThrottle | None = None, **launch_kwargs) -> None:
-    """Start `demo`'s server behind the sign-in guard, with the reviewers' export route.
+def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = None, **launch_kwargs) -> None:
+    """Start `demo`'s server (the one `ChatApp(...).build()` made; `ctx`: that ChatApp's context) behind
+    the sign-in guard, with the reviewers' export route and the OpenAI-compatible endpoint.
 
     `throttle`: the sign-in limits (default: LoginThrottle's documented policy).
     """
+    users, store = ctx.users, ctx.store
 
     def role_of_user(name):
-        return users.role_of(name) if users else anonymous_role
+        return users.role_of(name) if users else ctx.anonymous_role
 
-    app_kwargs = {"middleware": [Middleware(LoginGuard, throttle=throttle)],
-                  "routes": [export_route(store, role_of_user, signed_in=bool(users))]}
+    routes = [export_route(store, role_of_user, signed_in=bool(users)), *openai_routes(ctx)]
+    app_kwargs = {"middleware": [Middleware(LoginGuard, throttle=throttle)], "routes": routes}
     demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, **launch_kwargs)

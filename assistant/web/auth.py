@@ -7,18 +7,24 @@ Users come from a JSON or TOML file (`--users FILE`) or from the environment
 variable `CALIBRATED_CHAT_USERS` ("alice:reviewer:<hash>,bob:staff:<hash>").
 Passwords are stored only as salted scrypt hashes
 (`scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`), compared in constant time.
+API keys (for the OpenAI-compatible endpoint, `assistant.web.openai_api`) are 256 random
+bits shown once when made; the file keeps their SHA-256 and first characters only.
 
     python -m assistant.web.auth add-user alice --role reviewer --file users.json   # prompts for the password
     echo secret | python -m assistant.web.auth add-user bob --file users.json --password-stdin
     python -m assistant.web.auth hash-password --password-stdin   # prints a hash for the env variable
+    python -m assistant.web.auth add-key alice --file users.json          # prints a new key, once
+    python -m assistant.web.auth revoke-key alice cc-Xy12ab --file users.json
 
 File formats:
 
-    {"users": [{"name": "alice", "role": "reviewer", "password_hash": "scrypt$..."}]}
+    {"users": [{"name": "alice", "role": "reviewer", "password_hash": "scrypt$...",
+                "api_keys": [{"prefix": "cc-Xy12ab", "sha256": "...", "created_at": "..."}]}]}
 
     [users.alice]
     role = "reviewer"
     password_hash = "scrypt$..."
+    api_keys = [{prefix = "cc-Xy12ab", sha256 = "...", created_at = "..."}]
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ __all__ = [
     "load_users",
     "save_users",
     "role_at_least",
+    "new_api_key",
     "main",
 ]
 
@@ -64,6 +71,9 @@ USERS_ENV = "CALIBRATED_CHAT_USERS"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # scrypt cost: 16 MiB of memory and ~50 ms per check, OWASP's minimum for scrypt.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+API_KEY_START = "cc-"
+_PREFIX_CHARS = 9  # "cc-" and 6 more: enough to tell a user's keys apart, far too few to guess one
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _b64(data: bytes) -> str:
@@ -105,6 +115,16 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(candidate, digest)
 
 
+def new_api_key() -> str:
+    """A new API key: "cc-" and 256 random bits (URL-safe base64)."""
+    return API_KEY_START + secrets.token_urlsafe(32)
+
+
+def _key_digest(key: str) -> str:
+    # A plain SHA-256 is right for a 256-bit random key (nothing to guess); passwords get scrypt.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def role_at_least(role: str | None, needed: str) -> bool:
     """True when `role` includes the rights of `needed` (admin ⊇ reviewer ⊇ staff)."""
     return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
@@ -115,6 +135,7 @@ class User:
     name: str  # login name (letters, digits, _ . @ -)
     role: str  # "staff", "reviewer" or "admin"
     password_hash: str = field(repr=False)  # scrypt hash; never logged (repr hides it)
+    api_keys: tuple = field(default=(), repr=False)  # {"prefix", "sha256", "created_at"} per key
 
 
 @dataclass(frozen=True)
@@ -146,9 +167,44 @@ class Users:
         return user.role if user else None
 
     def with_user(self, name: str, role: str, password: str) -> "Users":
-        """A copy with one user added or replaced."""
+        """A copy with one user added or replaced (a replaced user keeps their API keys)."""
         _validate(name, role)
-        return Users({**self.users, name: User(name, role, hash_password(password))})
+        keys = self.users[name].api_keys if name in self.users else ()
+        return Users({**self.users, name: User(name, role, hash_password(password), keys)})
+
+    def user_of_key(self, key: str | None) -> str | None:
+        """The user an API key belongs to; None for an unknown or malformed key."""
+        if not isinstance(key, str) or not key.startswith(API_KEY_START):
+            return None
+        digest = _key_digest(key)
+        found = None
+        for user in self.users.values():  # every key compared, in constant time each
+            for entry in user.api_keys:
+                if hmac.compare_digest(entry["sha256"], digest):
+                    found = user.name
+        return found
+
+    def with_new_key(self, name: str, created_at: str) -> tuple["Users", str]:
+        """A copy where `name` has one more API key, and that key (shown once; only its hash is kept)."""
+        user = self._known(name)
+        key = new_api_key()
+        entry = {"prefix": key[:_PREFIX_CHARS], "sha256": _key_digest(key), "created_at": created_at}
+        return Users({**self.users, name: User(user.name, user.role, user.password_hash,
+                                               (*user.api_keys, entry))}), key
+
+    def without_key(self, name: str, prefix: str) -> "Users":
+        """A copy where `name`'s keys starting with `prefix` are revoked; InputError when none does."""
+        user = self._known(name)
+        kept = tuple(k for k in user.api_keys if not (prefix and k["prefix"].startswith(prefix)))
+        if len(kept) == len(user.api_keys):
+            raise InputError(f"user {name!r} has no API key starting {prefix!r}: "
+                             "`python -m assistant.web.auth list` shows their key prefixes")
+        return Users({**self.users, name: User(user.name, user.role, user.password_hash, kept)})
+
+    def _known(self, name: str) -> User:
+        if name not in self.users:
+            raise InputError(f"no user {name!r} in the users file: add them first with add-user")
+        return self.users[name]
 
 
 _DUMMY_HASH = hash_password("not a real password", salt=b"\0" * 16)
@@ -195,8 +251,21 @@ def _parse_file(path: Path) -> dict[str, User]:
             raise DataError(f"users file {path}: user {n} needs name, role and password_hash")
         _validate(entry["name"], entry["role"], f"users file {path}: ")
         _check_hash_format(entry["password_hash"])
-        users[entry["name"]] = User(entry["name"], entry["role"], entry["password_hash"])
+        keys = _parse_keys(entry.get("api_keys", []), f"users file {path}: user {entry['name']!r}")
+        users[entry["name"]] = User(entry["name"], entry["role"], entry["password_hash"], keys)
     return users
+
+
+def _parse_keys(entries, where: str) -> tuple[dict, ...]:
+    if not isinstance(entries, list):
+        raise DataError(f"{where}: `api_keys` must be a list")
+    for n, key in enumerate(entries, start=1):
+        if not (isinstance(key, dict) and isinstance(key.get("prefix"), str)
+                and _SHA256.match(str(key.get("sha256", "")))):
+            raise DataError(f"{where}: API key {n} needs a prefix and a sha256 (64 hex digits); "
+                            "make keys with `python -m assistant.web.auth add-key`")
+    return tuple({"prefix": k["prefix"], "sha256": k["sha256"], "created_at": str(k.get("created_at", ""))}
+                 for k in entries)
 
 
 def load_users(path: Path | None = None, env: dict | None = None) -> Users:
@@ -214,13 +283,19 @@ def save_users(users: Users, path: Path) -> None:
     """Write users as JSON (or TOML for a .toml path), atomically, readable by the owner only."""
     if path.suffix == ".toml":
         text = "".join(
-            f'[users."{u.name}"]\nrole = "{u.role}"\npassword_hash = "{u.password_hash}"\n\n'
+            f'[users."{u.name}"]\nrole = "{u.role}"\npassword_hash = "{u.password_hash}"\n'
+            + (f"api_keys = [{', '.join(_toml_table(k) for k in u.api_keys)}]\n" if u.api_keys else "") + "\n"
             for u in users.users.values()
         )
     else:
-        body = [{"name": u.name, "role": u.role, "password_hash": u.password_hash} for u in users.users.values()]
+        body = [{"name": u.name, "role": u.role, "password_hash": u.password_hash}
+                | ({"api_keys": list(u.api_keys)} if u.api_keys else {}) for u in users.users.values()]
         text = json.dumps({"users": body}, indent=2) + "\n"
     atomic_write(text, Path(path), mode=0o600)
+
+
+def _toml_table(entry: dict) -> str:
+    return "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in entry.items()) + "}"
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -243,8 +318,15 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     hp = sub.add_parser("hash-password", help="print a hash for CALIBRATED_CHAT_USERS")
     hp.add_argument("--password-stdin", action="store_true")
-    ls = sub.add_parser("list", help="list users and roles (never hashes)")
+    ls = sub.add_parser("list", help="list users, roles and API key prefixes (never hashes)")
     ls.add_argument("--file", type=Path, default=Path("users.json"))
+    key = sub.add_parser("add-key", help="make an API key for a user (printed once; the file keeps its hash)")
+    key.add_argument("name")
+    key.add_argument("--file", type=Path, default=Path("users.json"))
+    revoke = sub.add_parser("revoke-key", help="revoke a user's API keys that start with PREFIX")
+    revoke.add_argument("name")
+    revoke.add_argument("prefix")
+    revoke.add_argument("--file", type=Path, default=Path("users.json"))
     args = parser.parse_args(argv)
     return run_cli(lambda: _command(args))
 
@@ -256,9 +338,23 @@ def _command(args: argparse.Namespace) -> None:
         current = load_users(args.file, env={}) if args.file.exists() else Users()
         save_users(current.with_user(args.name, args.role, _read_password(args.password_stdin)), args.file)
         print(f"{args.name} ({args.role}) saved in {args.file}")
+    elif args.command == "add-key":
+        users, key = load_users(args.file, env={}).with_new_key(args.name, _now())
+        save_users(users, args.file)
+        print(f"API key for {args.name} (shown once; {args.file} keeps only its hash):\n{key}")
+    elif args.command == "revoke-key":
+        save_users(load_users(args.file, env={}).without_key(args.name, args.prefix), args.file)
+        print(f"revoked {args.name}'s API keys starting {args.prefix!r}")
     else:
         for user in load_users(args.file, env={}).users.values():
-            print(f"{user.name}\t{user.role}")
+            keys = " ".join(k["prefix"] + "…" for k in user.api_keys)
+            print(f"{user.name}\t{user.role}" + (f"\tAPI keys: {keys}" if keys else ""))
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 if __name__ == "__main__":

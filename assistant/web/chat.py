@@ -134,7 +134,8 @@ class ChatTab:
 
         private = {"api_visibility": "private"}
         ask = dict(fn=self.respond, inputs=[pending, turns, conversation, browser],
-                   outputs=[turns, chatbot, box, status, conversation], concurrency_id="model", **private)
+                   outputs=[turns, chatbot, box, status, conversation], concurrency_id="model",
+                   concurrency_limit=self.ctx.model_concurrency, **private)
         listed = dict(fn=self.listing, inputs=[conversation, browser], outputs=[history, shown], queue=False,
                       **private)
         take = dict(fn=_take, inputs=box, outputs=[pending, box], queue=False, **private)

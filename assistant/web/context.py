@@ -34,6 +34,11 @@ class WebContext:
     anonymous_role: str | None = "admin"
     notices: list[str] = field(default_factory=list)  # banner lines, read on each page load
 
+    @property
+    def model_concurrency(self) -> int:
+        """How many answers the model serves at once: what its backend declares (1 for a local model)."""
+        return max(1, int(getattr(self.assistant.backend, "max_concurrency", 1) or 1))
+
     def user_of(self, request) -> str | None:
         return getattr(request, "username", None) if request is not None else None
 
@@ -55,8 +60,14 @@ class WebContext:
     def answer(self, question: str, history: list | None, request, cancel: threading.Event,
                conversation: str | None = None):
         """`session.answer_and_store` for this caller: (update, reply id, note) while the model answers."""
-        return answer_and_store(self.assistant, self.store, question, history, user=self.user_of(request),
-                                session=self.session_of(request), cancel=cancel, conversation=conversation)
+        return self.answer_for(self.user_of(request), self.session_of(request), question, history, cancel,
+                               conversation)
+
+    def answer_for(self, user: str | None, session: str | None, question: str, history: list | None,
+                   cancel: threading.Event, conversation: str | None = None):
+        """`answer`, for a caller named outside Gradio (the OpenAI-compatible endpoint)."""
+        return answer_and_store(self.assistant, self.store, question, history, user=user, session=session,
+                                cancel=cancel, conversation=conversation)
 
     def require(self, request, needed: str) -> None:
         """Refuse the call unless the caller has at least the role `needed`."""

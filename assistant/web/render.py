@@ -25,6 +25,7 @@ __all__ = [
     "confidence_band",
     "badge_title",
     "badge_text",
+    "badge_sentence",
     "badge_message",
     "answer_text",
     "queue_item_markdown",
@@ -181,7 +182,7 @@ def _field(reply, name: str):
 
 
 def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
-    """The badge's headline, what the model said, the domain, and the guarantee ("" when none)."""
+    """The badge's headline, what the model said, the domain (plain text), and the guarantee ("" when none)."""
     get = functools.partial(_field, reply)
     confidence, raw, domain = get("confidence"), get("raw_confidence"), get("domain") or "general"
     if confidence is not None:
@@ -192,7 +193,7 @@ def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
         headline = "Not calibrated: no map fits this model, so only the model's own figure is shown"
     raw_text = f"Model said: {pct(raw)}" if raw is not None else "Model said: nothing"
     prob = get("domain_probability")
-    domain_text = f"Domain: {html.escape(domain)}" + (f" ({pct(prob)} sure)" if prob is not None else "")
+    domain_text = f"Domain: {domain}" + (f" ({pct(prob)} sure)" if prob is not None else "")
     promise = guarantee_sentence(maps, domain) if confidence is not None and not get("needs_review") else ""
     return headline, raw_text, domain_text, promise
 
@@ -209,29 +210,35 @@ INTERRUPTED = "Interrupted: the app stopped while this answer was being written,
 def badge_title(reply, *, partial: str = "") -> str:
     """The badge's always-visible line (HTML): the calibrated figure in its band's colour, what the
     model said, the domain, and the "Needs human check" marker with each reason in plain words."""
-    headline, raw_text, domain_text, _ = _badge_lines(reply, None)
+    headline, raw_text, domain_text = (html.escape(line, quote=False) for line in _badge_lines(reply, None)[:3])
     label, colour = confidence_band(_field(reply, "confidence"))
-    title = (f'<span class="cc-badge cc-{label}"><strong style="color:{colour}">{html.escape(headline)}</strong>'
+    title = (f'<span class="cc-badge cc-{label}"><strong style="color:{colour}">{headline}</strong>'
              f" · {raw_text} · {domain_text}</span>")
     if partial:
         title += f'<br><span class="cc-partial">⏹ {partial}</span>'
     reasons = _reasons(reply)
     if reasons:
         title += ('<br><span class="cc-review" style="color:#cf222e"><strong>⚠ Needs human check:</strong> '
-                  + html.escape("; ".join(reasons)) + "</span>")
+                  + html.escape("; ".join(reasons), quote=False) + "</span>")
     return title
+
+
+def badge_sentence(reply) -> str:
+    """The badge in one or two plain sentences, not escaped (also the OpenAI endpoint's
+    `calibration.summary`)."""
+    headline, raw_text, domain_text, _ = _badge_lines(reply, None)
+    reasons = _reasons(reply)
+    return f"{headline}. {raw_text}. {domain_text}." + (" Needs human check: " + "; ".join(reasons) + "."
+                                                         if reasons else "")
 
 
 def badge_text(reply, maps=None, *, partial: str = "") -> str:
     """What the badge says in full, as plain sentences (no markup: it is also the message's
     accessible label): the figures, why it needs a check, the guarantee, and about the map."""
-    headline, raw_text, domain_text, promise = _badge_lines(reply, maps)
-    parts = [f"{headline}. {raw_text}. {domain_text}."]
+    promise = _badge_lines(reply, maps)[3]
+    parts = [inert_markdown(badge_sentence(reply))]
     if partial:
-        parts.append(f"{partial}.")
-    reasons = _reasons(reply)
-    if reasons:
-        parts.append("Needs human check: " + html.escape("; ".join(reasons)) + ".")
+        parts.insert(1, f"{partial}.")
     if promise:
         parts.append(promise)
     parts.append("About this figure: " + _map_details(maps, _field(reply, "domain") or "general"))
