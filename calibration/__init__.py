@@ -2,7 +2,8 @@
 
 `maps` holds the isotonic calibrator, map files and the versioned map store;
 `metrics` the calibration metrics; `fitting` fits per-domain maps and review
-thresholds; `report` builds held-out reports and plots. Importing the package
+thresholds; `report` builds held-out reports (the stated-only baseline beside
+the fused pipeline) and `plots` draws them. Importing the package
 is cheap: scikit-learn, scipy and matplotlib load only when used.
 """
 
@@ -25,13 +26,8 @@ from calibration.metrics import (
     risk_coverage_curve,
     selective_risk,
 )
-from calibration.report import (
-    build_report,
-    calibrated_confidences,
-    format_maps_summary,
-    format_report,
-    write_plots,
-)
+from calibration.plots import write_plots
+from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report
 
 __all__ = [
     "MAP_DOMAINS",

@@ -104,6 +104,9 @@ def _records_flags(p) -> None:
 
 
 def _report_flags(p) -> None:
+    p.add_argument("--baseline-maps", help="stated-only maps (file, version or 'active') to show beside the "
+                                           "measured ones, e.g. v0002; omitted: a stated-only fit "
+                                           "cross-validated on the records")
     p.add_argument("--plots", help="write reliability and risk-coverage PNGs here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _fit_flags(p)

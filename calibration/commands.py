@@ -29,14 +29,9 @@ from calibration.fitting import describe_sources, file_sha256, fit_maps, source_
 from calibration.items import read_items
 from calibration.maps import load_maps, save_maps
 from calibration.mapstore import map_store
+from calibration.plots import write_plots
 from calibration.redact import rebuild_records, strip_records
-from calibration.report import (
-    build_report,
-    calibrated_confidences,
-    format_maps_summary,
-    format_report,
-    write_plots,
-)
+from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report
 
 __all__ = ["cmd_collect", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_maps", "cmd_records", "cmd_report",
            "cmd_reviews", "load_records"]
@@ -187,9 +182,9 @@ def cmd_fit(args) -> int:
     return 0
 
 
-def _report(records, maps, args) -> int:
+def _report(records, maps, args, baseline_maps=None) -> int:
     options = _fit_options(args)
-    report = build_report(records, maps, fit_options=options)
+    report = build_report(records, maps, baseline_maps=baseline_maps, fit_options=options)
     if args.plots:
         calibrated = calibrated_confidences(records, maps, fit_options=options)
         for path in write_plots(records, calibrated, Path(args.plots)):
@@ -204,20 +199,46 @@ def _fitted_on(maps, paths, data_dir: Path) -> bool:
     return any(file_sha256(p) in used or source_path(p, data_dir) in used for p in paths)
 
 
+def _check_matches(maps, records) -> None:
+    if not maps.matches(records[0].model, records[0].prompt):
+        raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, "
+                       f"but the records are from {records[0].model!r} / {records[0].prompt!r}")
+
+
+def _baseline_maps(args, records, paths=()):
+    """The --baseline-maps, checked: the records' model and prompt, stated-only, and not fitted on `paths`
+    (then None: the baseline is cross-validated on the records instead, and a note says so)."""
+    if not args.baseline_maps:
+        return None
+    maps = _resolve_maps(args, args.baseline_maps)
+    _check_matches(maps, records)
+    if maps.signals != "stated":
+        raise MapError(f"--baseline-maps {maps.version} reads {maps.signals} signals: the baseline is the "
+                       "stated-confidence-only pipeline (`calibrate fit --signals stated`)")
+    if _fitted_on(maps, paths, _data_dir(args)):
+        print(f"note: baseline {maps.version} was fitted on these records, so the baseline is cross-validated "
+              "on them instead", file=sys.stderr)
+        return None
+    return maps
+
+
 def cmd_report(args) -> int:
     records = load_records(args.records, on_error=args.on_error, keep_model=args.keep_model,
                            keep_prompt=args.keep_prompt)
     maps = _resolve_maps(args, args.maps) if args.maps else None
     if maps is not None:
-        if not maps.matches(records[0].model, records[0].prompt):
-            raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, "
-                           f"but the records are from {records[0].model!r} / {records[0].prompt!r}")
+        _check_matches(maps, records)
         if _fitted_on(maps, args.records, _data_dir(args)):
-            # These records trained the map: score them out-of-fold instead of in-sample.
+            # These records trained the map: score them out-of-fold instead of in-sample, with its signals.
             print(f"note: {maps.version} was fitted on these records, so the figures are 5-fold "
                   "cross-validated (maps refitted without each fold)", file=sys.stderr)
-            maps = None
-    return _report(records, maps, args)
+            args.signals, maps = maps.signals, None
+    baseline = _baseline_maps(args, records, args.records)
+    if not args.baseline_maps and (maps.signals if maps is not None else args.signals) != "stated":
+        print("note: baseline: stated-only, cross-validated on these records"
+              + (" (--baseline-maps VERSION measures fixed stated-only maps instead)" if maps is not None else ""),
+              file=sys.stderr)
+    return _report(records, maps, args, baseline)
 
 
 def cmd_eval(args) -> int:
@@ -229,7 +250,7 @@ def cmd_eval(args) -> int:
     records = [r for r in load_records([out]) if r.id in ids]
     if not records:
         raise DataError(f"{out}: no records of these questions yet (re-run to collect them)")
-    return _report(records, maps, args)
+    return _report(records, maps, args, _baseline_maps(args, records))
 
 
 def _data_dir(args) -> Path:

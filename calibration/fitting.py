@@ -36,6 +36,7 @@ __all__ = [
     "cross_validate",
     "cross_validated_predictions",
     "describe_sources",
+    "fold_numbers",
     "file_sha256",
 ]
 
@@ -310,12 +311,15 @@ class _Fitter:
         return self.one(domain, mask, general=general if small else None, weight=n / (n + shrink_k) if small else 1.0)
 
 
-def _fold_ids(domains: np.ndarray, usable: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Fold number per record (-1 when unusable), dealt round-robin within each domain after a shuffle."""
+def fold_numbers(records, *, k: int = 5, seed: int = 0) -> np.ndarray:
+    """The cross-validation fold of each record (-1 when it is not graded): each domain's graded records
+    are shuffled with `seed` and dealt round-robin, whatever signals they carry, so every pipeline
+    cross-validated with the same `k` and `seed` is fitted and tested on the same folds."""
+    domains, _, y = records_to_arrays(records)
     rng = np.random.default_rng(seed)
     folds = np.full(len(domains), -1)
     for domain in MAP_DOMAINS:
-        idx = np.flatnonzero((domains == domain) & usable)
+        idx = np.flatnonzero((domains == domain) & ~np.isnan(y))
         folds[rng.permutation(idx)] = np.arange(len(idx)) % k
     return folds
 
@@ -323,15 +327,15 @@ def _fold_ids(domains: np.ndarray, usable: np.ndarray, k: int, seed: int) -> np.
 def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold calibrated confidences and the review threshold that applied to each record.
 
-    Returns two float arrays aligned with `records`, NaN for records left out
-    (no confidence or not attempted). See `cross_validated_predictions`.
+    Returns two float arrays aligned with `records`, NaN for records left out (no confidence or
+    not attempted). See `cross_validated_predictions`. The folds are `fold_numbers`, the same
+    for every signal set (a stated-only fit just leaves out the records that state none).
     """
     if not isinstance(k, int) or k < 2:
         raise ValueError(f"k must be an integer >= 2, got {k!r}")
     records = as_records(records)
     domains, p, y = records_to_arrays(records)
-    usable = ~np.isnan(y) if fit_options.get("signals") == "fused" else ~np.isnan(p) & ~np.isnan(y)
-    folds = _fold_ids(domains, usable, k, seed)
+    folds = fold_numbers(records, k=k, seed=seed)
     conf, thr = np.full(len(p), np.nan), np.full(len(p), np.nan)
     fit_options = {"model": "cross-validation", "prompt": "cross-validation", **fit_options}
     for f in range(k):

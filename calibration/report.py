@@ -1,17 +1,17 @@
-"""Held-out calibration reports: metrics per domain, a text table, and plots.
+"""Held-out calibration reports: metrics per domain, the stated-only baseline beside them, and text tables.
 
 `build_report(records)` scores records with cross-validated maps (each record
 calibrated by maps fitted without it); `build_report(records, maps)` scores
-held-out records with given maps. `format_report` prints the table that
-`calibrate report` shows; `write_plots` draws reliability diagrams and
-risk–coverage curves (matplotlib, loaded only there).
+held-out records with given maps. Every report also carries the stated-only
+baseline (the paper's pipeline): fixed `baseline_maps`, or cross-validated on the
+same records in the same folds. `format_report` prints the tables that `calibrate
+report` shows; plots are `calibration.plots`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -20,9 +20,10 @@ from calibration import metrics as M
 from calibration.fitting import as_records, cross_validate, fit_maps, records_to_arrays
 from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
 from calibration.maps import CalibrationMaps
+from calibration.plots import SHORT_NAMES
 
-__all__ = ["METRIC_KEYS", "SIGNAL_COLUMNS", "build_report", "calibrated_confidences", "format_report",
-           "format_signal_table", "format_maps_summary", "write_plots"]
+__all__ = ["METRIC_KEYS", "SIGNAL_COLUMNS", "build_report", "calibrated_confidences", "format_baseline_table",
+           "format_maps_summary", "format_report", "format_signal_table", "signal_aurocs"]
 
 # Keys of the "raw" and "calibrated" blocks of every report section.
 METRIC_KEYS = ("accuracy", "ece", "ace", "mce", "brier", "auroc", "aurc", "overconfidence",
@@ -51,6 +52,42 @@ def _block(y: np.ndarray, q: np.ndarray, parse_failure_rate, not_attempted_rate)
     return {k: _num(v) for k, v in values.items()}
 
 
+def signal_aurocs(y, signals, calibrated) -> dict:
+    """AUROC of each signal alone and of the calibrated confidence, over the graded answers that have it.
+
+    Parameters
+    ----------
+    y : array-like of float
+        1 right, 0 wrong, NaN not graded (left out).
+    signals : array, shape (len(y), len(SIGNAL_COLUMNS))
+        `calibration.fusion.signal_matrix` of the answers, NaN where a signal is missing.
+    calibrated : array-like of float
+        The calibrated confidence of each answer, NaN where it has none.
+
+    Returns
+    -------
+    dict
+        ``{name: {"auroc": float or None, "n": int}}`` for SIGNAL_COLUMNS and
+        ``"calibrated"``; ``n`` counts the graded answers with that signal, and the
+        AUROC is None when they hold one class only (or none).
+
+    Examples
+    --------
+    >>> s = signal_matrix([{"stated": 0.9}, {"stated": 0.2}, {"stated": 0.6}])
+    >>> a = signal_aurocs([1, 0, float("nan")], s, [0.5, 0.5, 0.5])
+    >>> a["stated"], a["calibrated"]["auroc"], a["probe_ev"]
+    ({'auroc': 1.0, 'n': 2}, 0.5, {'auroc': None, 'n': 0})
+    """
+    y = np.asarray(y, dtype=float)
+    columns = [(name, signals[:, j]) for j, name in enumerate(SIGNAL_COLUMNS)]
+    columns.append(("calibrated", np.asarray(calibrated, dtype=float)))
+    out = {}
+    for name, q in columns:
+        has = ~np.isnan(y) & ~np.isnan(q)
+        out[name] = {"auroc": _num(M.auroc(y[has], q[has])) if has.any() else None, "n": int(has.sum())}
+    return out
+
+
 def _section(mask, p, y, c, t, threshold, signals) -> dict:
     """One report section over the records in `mask`."""
     n = int(mask.sum())
@@ -61,12 +98,6 @@ def _section(mask, p, y, c, t, threshold, signals) -> dict:
     na = float(np.isnan(y[mask]).mean()) if n else None
     # Same rule as DomainMap.needs_review: kept when c >= t, and t == 1.0 flags everything.
     kept = scored & (c >= t) & (t < 1.0)
-    aurocs = {}
-    for j, name in enumerate(SIGNAL_COLUMNS):
-        has = graded & ~np.isnan(signals[:, j])
-        aurocs[name] = {"auroc": _num(M.auroc(y[has], signals[has, j])) if has.any() else None, "n": int(has.sum())}
-    aurocs["calibrated"] = {"auroc": _num(M.auroc(y[scored], c[scored])) if scored.any() else None,
-                            "n": int(scored.sum())}
     return {
         "n": n,
         # These two speak also for a model that never states a confidence (its metric blocks are empty).
@@ -77,7 +108,7 @@ def _section(mask, p, y, c, t, threshold, signals) -> dict:
         "calibrated": _block(y[scored], c[scored], pf, na),
         "n_calibrated": int(scored.sum()),
         "no_confidence_rate": float(1 - scored.sum() / graded.sum()) if graded.any() else None,
-        "signal_auroc": aurocs,
+        "signal_auroc": signal_aurocs(y[mask], signals[mask], c[mask]),
         "threshold": _num(threshold),
         "coverage": float(kept.sum() / scored.sum()) if scored.any() else None,
         "selective_accuracy": float(y[kept].mean()) if kept.any() else None,
@@ -97,23 +128,71 @@ def calibrated_confidences(records, maps: CalibrationMaps | None = None, *, cv_f
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int = 5, seed: int = 0,
-                 fit_options: dict | None = None, target_risk: float | None = None,
-                 delta: float | None = None) -> dict:
-    """Raw vs calibrated metrics, threshold, coverage and selective accuracy per domain and overall.
+def _warn_other_model(records, maps: CalibrationMaps) -> None:
+    for model, prompt in sorted({(r.model, r.prompt) for r in records if r.model or r.prompt}):
+        if not maps.matches(model, prompt):
+            warnings.warn(f"records of model {model!r} / prompt {prompt!r} scored with maps for "
+                          f"{maps.model!r} / {maps.prompt!r}", stacklevel=4)
+
+
+def _target_risk(maps: CalibrationMaps) -> float | None:
+    """The target risk the maps' review thresholds were chosen for (None for maps that do not say)."""
+    risks = [m.metrics.get("target_risk") for m in maps.maps.values() if m.metrics]
+    return next((float(r) for r in risks if isinstance(r, (int, float)) and not isinstance(r, bool)), None)
+
+
+def _pipeline(records, maps: CalibrationMaps | None, fit_options: dict, cv_folds: int, seed: int,
+              what: str = "") -> dict:
+    """One pipeline's figures on `records`: `maps` applied, or `cv_folds`-fold cross-validated fits."""
+    domains, p, y = records_to_arrays(records)
+    if maps is not None:
+        _warn_other_model(records, maps)
+        c = calibrated_confidences(records, maps)
+        t = np.array([maps.threshold(d) for d in domains])
+        fitted, source = maps, f"maps {maps.version}"
+    else:
+        c, t = cross_validate(records, k=cv_folds, seed=seed, **fit_options)
+        # Only the sections' threshold column comes from this fit on every record; coverage and
+        # selective accuracy apply each record's own fold's threshold (t).
+        fitted = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options})
+        source = f"{cv_folds}-fold cross-validated on these records"
+    present = [d for d in MAP_DOMAINS if (domains == d).any()]
+    signals = signal_matrix([r.signals_or_stated() for r in records])
+    return {
+        "signals": fitted.signals,
+        "source": what + source,
+        "target_risk": _target_risk(fitted),
+        "domains": {d: _section(domains == d, p, y, c, t, fitted.threshold(d), signals) for d in present},
+        "overall": _section(np.ones(len(p), dtype=bool), p, y, c, t, None, signals),
+    }
+
+
+def build_report(records, maps: CalibrationMaps | None = None, *, baseline_maps: CalibrationMaps | None = None,
+                 baseline: bool = True, cv_folds: int = 5, seed: int = 0, fit_options: dict | None = None,
+                 target_risk: float | None = None, delta: float | None = None) -> dict:
+    """Raw vs calibrated metrics, threshold, coverage and selective accuracy per domain and overall,
+    for the pipeline measured and for the stated-only baseline.
 
     Parameters
     ----------
     records : list of dict
-        Graded records (`domain`, `raw_confidence`, `correct`, optionally `model`, `prompt`).
+        Graded records (`domain`, `raw_confidence`, `correct`, optionally `model`, `prompt`, `signals`).
     maps : CalibrationMaps, optional
         When given, applied to `records`, which are assumed held out from its fit.
         When None, `cv_folds`-fold cross-validated maps are used, so every
         record is scored by maps fitted without it.
+    baseline_maps : CalibrationMaps, optional
+        Stated-only maps to measure as the baseline (assumed held out from `records`
+        too). When None, the baseline is a stated-only fit cross-validated on
+        `records`, in the same folds as the pipeline when that is cross-validated.
+    baseline : bool, default True
+        False leaves the baseline out. It is also left out (None) when the pipeline
+        measured is itself stated-only and no `baseline_maps` are given.
     cv_folds, seed : int
         Folds and shuffle seed of the cross-validation.
     fit_options : dict, optional
-        Passed to `fit_maps` (min_samples, strict, …) when `maps` is None.
+        Passed to `fit_maps` (min_samples, strict, signals, …) when `maps` is None;
+        the baseline's cross-validated fits take them too, with ``signals="stated"``.
     target_risk, delta : float, optional
         Shorthands for the same `fit_options` keys; ignored when `maps` is
         given (its thresholds are already fixed).
@@ -121,44 +200,37 @@ def build_report(records, maps: CalibrationMaps | None = None, *, cv_folds: int 
     Returns
     -------
     dict
-        ``{"domains": {domain: section}, "overall": section}``, domains in
-        MAP_DOMAINS order, present ones only. A section is ``{"n", "n_stated",
-        "accuracy_all", "raw", "calibrated", "threshold", "coverage",
-        "selective_accuracy"}``; ``n`` counts all records, ``n_stated`` those
-        with a stated confidence, ``accuracy_all`` is the share correct of all
-        graded records (stated confidence or not). The metric blocks (keys
-        METRIC_KEYS) use the records with a confidence and a grade, except the
-        parse-failure and not-attempted rates, which are shares of all. ``threshold`` is the domain's review
-        threshold (the maps', or a fit on all records under cross-validation;
-        None overall, where each record meets its own domain's); coverage and
-        selective accuracy apply each record's threshold (its fold's under
-        cross-validation). Undefined numbers (AUROC of one class, …) are None.
+        ``{"signals", "source", "target_risk", "domains": {domain: section},
+        "overall": section, "baseline"}``, domains in MAP_DOMAINS order, present
+        ones only; ``source`` says where the maps measured come from (``maps v0003``,
+        or ``5-fold cross-validated on these records``). ``baseline`` is the same
+        dict (without its own baseline) for the stated-only pipeline, or None. A
+        section is ``{"n", "n_stated", "accuracy_all", "raw", "calibrated",
+        "n_calibrated", "no_confidence_rate", "signal_auroc", "threshold",
+        "coverage", "selective_accuracy"}``; ``n`` counts all records, ``n_stated``
+        those with a stated confidence, ``accuracy_all`` is the share correct of all
+        graded records (stated confidence or not). The raw block uses the records with
+        a stated confidence and a grade, the calibrated block every graded record the
+        maps give a confidence (``n_calibrated``; ``no_confidence_rate`` is the share of
+        graded records they give none); the parse-failure and not-attempted rates are
+        shares of all. ``signal_auroc`` is `signal_aurocs`. ``threshold`` is the
+        domain's review threshold (the maps', or a fit on all records under
+        cross-validation; None overall, where each record meets its own domain's);
+        coverage and selective accuracy apply each record's threshold (its fold's
+        under cross-validation). Undefined numbers (AUROC of one class, …) are None.
     """
     records = as_records(records)
-    domains, p, y = records_to_arrays(records)
     fit_options = dict(fit_options or {})
     for key, value in (("target_risk", target_risk), ("delta", delta)):
         if value is not None:
             fit_options[key] = value
-    if maps is not None:
-        pairs = {(r.model, r.prompt) for r in records if r.model or r.prompt}
-        for model, prompt in pairs:
-            if not maps.matches(model, prompt):
-                warnings.warn(f"records of model {model!r} / prompt {prompt!r} scored with maps for "
-                              f"{maps.model!r} / {maps.prompt!r}", stacklevel=2)
-        c = calibrated_confidences(records, maps)
-        t = np.array([maps.threshold(d) for d in domains])
-        thresholds = maps
-    else:
-        c, t = cross_validate(records, k=cv_folds, seed=seed, **fit_options)
-        thresholds = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options})
-    present = [d for d in MAP_DOMAINS if (domains == d).any()]
-    signals = signal_matrix([r.signals_or_stated() for r in records])
-    return {
-        "signals": maps.signals if maps is not None else fit_options.get("signals", "stated"),
-        "domains": {d: _section(domains == d, p, y, c, t, thresholds.threshold(d), signals) for d in present},
-        "overall": _section(np.ones(len(p), dtype=bool), p, y, c, t, None, signals),
-    }
+    report = _pipeline(records, maps, fit_options, cv_folds, seed)
+    report["baseline"] = None
+    if baseline and (baseline_maps is not None or report["signals"] != "stated"):
+        stated = {**fit_options, "signals": "stated"}
+        report["baseline"] = _pipeline(records, baseline_maps, stated, cv_folds, seed,
+                                       what="stated-only, " if baseline_maps is None else "")
+    return report
 
 
 def _fmt(value, spec: str = ".3f") -> str:
@@ -166,10 +238,11 @@ def _fmt(value, spec: str = ".3f") -> str:
 
 
 def format_report(report: dict) -> str:
-    """A plain-text table of a `build_report` result, one row per domain and one overall.
+    """Plain-text tables of a `build_report` result: raw vs calibrated per domain and overall, the AUROC
+    of each signal, and the stated-only baseline beside the pipeline measured.
 
     ``n`` counts all records, ``stated`` those with a stated confidence, ``acc.all`` is the
-    accuracy of all graded records; ``acc`` and the metrics after it use the stated ones only.
+    accuracy of all graded records; ``acc`` and the raw metrics use the stated ones only.
     """
     head = (f"{'domain':<10} {'n':>5} {'stated':>6} {'acc.all':>7} {'acc':>6} {'ECE raw→cal':>13} "
             f"{'Brier raw→cal':>13} {'AUROC raw→cal':>13} {'thresh':>6} {'cover':>6} {'sel.acc':>7}")
@@ -182,13 +255,8 @@ def format_report(report: dict) -> str:
                      f"{_fmt(raw['accuracy']):>6} {ece:>13} {brier:>13} {auroc:>13} "
                      f"{_fmt(s['threshold'], '.2f'):>6} {_fmt(s['coverage']):>6} "
                      f"{_fmt(s['selective_accuracy']):>7}")
-    lines += ["", format_signal_table(report)]
+    lines += ["", format_signal_table(report), "", format_baseline_table(report)]
     return "\n".join(lines)
-
-
-_SHORT = {"stated": "stated", "stated_ev": "stat.EV", "probe_ev": "probe", "verbal": "verbal",
-          "answer_mean_logp": "ans.mean", "answer_min_logp": "ans.min", "answer_first_logp": "ans.1st",
-          "calibrated": "calib."}
 
 
 def format_signal_table(report: dict) -> str:
@@ -198,12 +266,40 @@ def format_signal_table(report: dict) -> str:
     answer it covers; ``no-conf`` is the share of graded answers it does not cover.
     """
     names = [*SIGNAL_COLUMNS, "calibrated"]
-    head = f"{'AUROC':<10} " + " ".join(f"{_SHORT[n]:>8}" for n in names) + f" {'ECE cal':>7} {'no-conf':>7}"
+    head = f"{'AUROC':<10} " + " ".join(f"{SHORT_NAMES[n]:>8}" for n in names) + f" {'ECE cal':>7} {'no-conf':>7}"
     lines = [f"calibrated confidence from: {report.get('signals', 'stated')} signals", head, "-" * len(head)]
     for name, s in [*report["domains"].items(), ("overall", report["overall"])]:
         cells = [_fmt(s["signal_auroc"][n]["auroc"]) for n in names]
         lines.append(f"{name:<10} " + " ".join(f"{c:>8}" for c in cells)
                      + f" {_fmt(s['calibrated']['ece']):>7} {_fmt(s['no_confidence_rate']):>7}")
+    return "\n".join(lines)
+
+
+_VERSUS = (("ECE", "calibrated", "ece"), ("Brier", "calibrated", "brier"), ("AUROC", "calibrated", "auroc"),
+           ("cover", None, "coverage"), ("sel.acc", None, "selective_accuracy"), ("no-conf", None, "no_confidence_rate"))
+
+
+def format_baseline_table(report: dict) -> str:
+    """The stated-only baseline beside the pipeline measured, per domain: calibrated ECE, Brier and AUROC,
+    coverage and selective accuracy at the review thresholds, and the no-confidence rate.
+
+    Each cell reads ``baseline→pipeline``; each pipeline's metrics are over the graded answers it gives a
+    confidence (``n cal``), so a baseline that covers few answers is judged on those few.
+    """
+    base = report.get("baseline")
+    if base is None:
+        return f"baseline: none apart (the pipeline above reads {report.get('signals', 'stated')} signals only)"
+    risk = report.get("target_risk") or base.get("target_risk")
+    lines = [f"baseline: {base['source']}; {report['signals']}: {report['source']}",
+             f"each cell: stated-only baseline → {report['signals']}; calibrated confidence; coverage and "
+             f"sel.acc at each pipeline's review thresholds (target risk {_fmt(risk, '.2f')})"]
+    head = f"{'domain':<10} {'n cal':>11} " + " ".join(f"{label:>13}" for label, _, _ in _VERSUS)
+    lines += [head, "-" * len(head)]
+    for name, s in [*report["domains"].items(), ("overall", report["overall"])]:
+        b = base["overall"] if name == "overall" else base["domains"][name]
+        cells = [f"{_fmt((b[blk] if blk else b)[k])}→{_fmt((s[blk] if blk else s)[k])}" for _, blk, k in _VERSUS]
+        lines.append(f"{name:<10} {str(b['n_calibrated']) + '→' + str(s['n_calibrated']):>11} "
+                     + " ".join(f"{c:>13}" for c in cells))
     return "\n".join(lines)
 
 
@@ -225,91 +321,3 @@ def format_maps_summary(maps: CalibrationMaps) -> str:
     if missing:
         lines.append(f"(no map for {', '.join(missing)}: they use the general map)")
     return "\n".join(lines)
-
-
-def _reliability_axes(ax, y, q, title):
-    bins = M.reliability_bins(y, q, 10)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-    for lo, hi, count, _, acc in bins:
-        ax.bar((lo + hi) / 2, acc, width=(hi - lo) * 0.9, color="tab:blue", alpha=0.7)
-        ax.annotate(str(count), ((lo + hi) / 2, acc), ha="center", va="bottom", fontsize=7)
-    ax.plot([b[3] for b in bins], [b[4] for b in bins], "o", color="tab:red", markersize=3)
-    ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="confidence", ylabel="accuracy",
-           title=f"{title}  ECE {M.expected_calibration_error(y, q):.3f}")
-
-
-def write_plots(records, calibrated, folder) -> list[Path]:
-    """Write reliability diagrams and risk–coverage curves, per domain and overall, as PNG files.
-
-    Parameters
-    ----------
-    records : list of dict
-        Graded records.
-    calibrated : array-like of float
-        Calibrated confidence of each record (NaN or None where it has none),
-        e.g. `cross_validated_predictions(records)`.
-    folder : path
-        Created if missing; files are ``reliability_<domain>.png`` and
-        ``risk_coverage_<domain>.png`` (domain or ``overall``).
-
-    Returns
-    -------
-    list of Path
-        The files written.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    records = as_records(records)
-    domains, p, y = records_to_arrays(records)
-    c = np.array([np.nan if v is None else v for v in calibrated], dtype=float)
-    if len(c) != len(p):
-        raise ValueError(f"calibrated has {len(c)} values for {len(p)} records")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    usable = ~np.isnan(p) & ~np.isnan(y) & ~np.isnan(c)
-    signals = signal_matrix([r.signals_or_stated() for r in records])
-    groups = [(d, domains == d) for d in MAP_DOMAINS if (domains == d).any()]
-    groups.append(("overall", np.ones(len(p), dtype=bool)))
-    written = []
-    for name, mask in groups:
-        m = mask & usable
-        scored = mask & ~np.isnan(y) & ~np.isnan(c)
-        if not scored.any():
-            continue
-        fig = Figure(figsize=(9, 4))
-        FigureCanvasAgg(fig)
-        ax_raw, ax_cal = fig.subplots(1, 2)
-        if m.any():
-            _reliability_axes(ax_raw, y[m], p[m], f"{name} stated (n={int(m.sum())})")
-        else:
-            ax_raw.set(title=f"{name}: no stated confidence", xticks=[], yticks=[])
-        _reliability_axes(ax_cal, y[scored], c[scored], f"{name} calibrated (n={int(scored.sum())})")
-        fig.tight_layout()
-        path = folder / f"reliability_{name}.png"
-        fig.savefig(path, dpi=100)
-        written.append(path)
-
-        fig = Figure(figsize=(6, 4.5))
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
-        # One curve per signal over the answers that have it, and the calibrated confidence over all
-        # graded answers it covers (with fused maps: every one).
-        curves = [("calibrated", scored, c)]
-        curves += [(_SHORT[name], mask & ~np.isnan(y) & ~np.isnan(signals[:, j]), signals[:, j])
-                   for j, name in enumerate(SIGNAL_COLUMNS)]
-        for label, has, q in curves:
-            if has.sum() < 2:
-                continue
-            cov, risk, _ = M.risk_coverage_curve(y[has], q[has])
-            ax.step(np.concatenate([[0], cov]), np.concatenate([[risk[0]], risk]), where="pre",
-                    label=f"{label} n={int(has.sum())} (AURC {M.aurc(y[has], q[has]):.3f})",
-                    linewidth=2.2 if label == "calibrated" else 1.0)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="coverage", ylabel="error rate of kept answers",
-               title=f"{name} risk–coverage")
-        ax.legend(loc="upper left", fontsize=7)
-        fig.tight_layout()
-        path = folder / f"risk_coverage_{name}.png"
-        fig.savefig(path, dpi=100)
-        written.append(path)
-    return written

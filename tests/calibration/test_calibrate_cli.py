@@ -145,9 +145,12 @@ def test_fit_report_and_map_versions(tmp_path):
 
 
 def check_report_shape(report: dict, domains: list[str]) -> None:
-    assert set(report) == {"domains", "overall", "signals"}
+    assert set(report) == {"domains", "overall", "signals", "source", "target_risk", "baseline"}
     assert list(report["domains"]) == domains
-    for section in [*report["domains"].values(), report["overall"]]:
+    base = report["baseline"]  # the stated-only pipeline, beside every fused report
+    assert set(base) == {"domains", "overall", "signals", "source", "target_risk"} and base["signals"] == "stated"
+    assert list(base["domains"]) == domains
+    for section in [*report["domains"].values(), report["overall"], *base["domains"].values(), base["overall"]]:
         assert set(section) == SECTION_KEYS
         assert set(section["raw"]) == set(section["calibrated"]) == set(METRIC_KEYS)
         assert set(METRIC_KEYS) == {"accuracy", "ece", "ace", "mce", "brier", "auroc", "aurc", "overconfidence",
@@ -166,9 +169,12 @@ def test_report_json_held_out_and_cross_validated(tmp_path):
     assert calibrate(tmp_path, "fit", "--records", train, "--maps-dir", maps).returncode == 0
 
     out = calibrate(tmp_path, "report", "--records", held, "--maps", "v0001", "--json", "--maps-dir", maps)
-    assert out.returncode == 0 and "cross-validated" not in out.stderr
+    assert out.returncode == 0 and "figures are 5-fold cross-validated" not in out.stderr
+    assert "note: baseline: stated-only, cross-validated on these records" in out.stderr
     report = json.loads(out.stdout)
     check_report_shape(report, ["math", "factual", "science", "reasoning"])
+    assert (report["source"], report["baseline"]["source"]) == (
+        "maps v0001", "stated-only, 5-fold cross-validated on these records")
     assert report["domains"]["math"]["n"] == 40 and report["overall"]["n"] == 160
     # the synthetic model says p but is right 0.7 p of the time: raw overconfidence ≈ 0.3 × mean p
     assert report["overall"]["raw"]["overconfidence"] > 0.1
@@ -186,6 +192,36 @@ def test_report_json_held_out_and_cross_validated(tmp_path):
     assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == sorted(
         f"{kind}_{d}.png" for kind in ("reliability", "risk_coverage")
         for d in ("math", "factual", "science", "reasoning", "overall"))
+
+
+def test_report_shows_fixed_stated_only_baseline_maps_beside_the_fused_ones(tmp_path):
+    maps = tmp_path / "maps"
+    train = synth_records(tmp_path / "train.jsonl")
+    held = synth_records(tmp_path / "held.jsonl", n=40, prefix="h", seed=1)
+    assert calibrate(tmp_path, "fit", "--records", train, "--maps-dir", maps).returncode == 0  # v0001 fused
+    assert calibrate(tmp_path, "fit", "--records", train, "--maps-dir", maps, "--signals", "stated").returncode == 0
+
+    out = calibrate(tmp_path, "report", "--records", held, "--maps", "v0001", "--baseline-maps", "v0002", "--json",
+                    "--maps-dir", maps)
+    assert out.returncode == 0 and "note" not in out.stderr, out.stderr
+    report = json.loads(out.stdout)
+    check_report_shape(report, ["math", "factual", "science", "reasoning"])
+    assert (report["signals"], report["source"], report["baseline"]["source"]) == ("fused", "maps v0001", "maps v0002")
+    alone = json.loads(calibrate(tmp_path, "report", "--records", held, "--maps", "v0002", "--json",
+                                 "--maps-dir", maps).stdout)
+    assert alone["baseline"] is None and report["baseline"]["domains"] == alone["domains"]
+
+    table = calibrate(tmp_path, "report", "--records", held, "--maps", "v0001", "--baseline-maps", "v0002",
+                      "--maps-dir", maps)
+    assert "baseline: maps v0002; fused: maps v0001" in table.stdout
+    # maps fitted on the records: both pipelines are cross-validated on them, in the same folds
+    same = calibrate(tmp_path, "report", "--records", train, "--maps", "v0001", "--baseline-maps", "v0002",
+                     "--json", "--maps-dir", maps)
+    assert "baseline v0002 was fitted on these records" in same.stderr
+    assert json.loads(same.stdout)["baseline"]["source"] == "stated-only, 5-fold cross-validated on these records"
+    fused = calibrate(tmp_path, "report", "--records", held, "--maps", "v0002", "--baseline-maps", "v0001",
+                      "--maps-dir", maps)
+    assert_one_line_error(fused, "--baseline-maps v0001 reads fused signals")
 
 
 def test_on_error_skip_skips_a_malformed_records_line(tmp_path):

@@ -1,22 +1,30 @@
-"""Tests for calibration.report: report shape, held-out improvement, text table, PNG plots."""
+"""Tests for calibration.report and calibration.plots: report shape, held-out improvement, the
+stated-only baseline beside the fused pipeline, text tables, PNG plots."""
 
 from __future__ import annotations
 
+import doctest
 import json
 
 import numpy as np
 import pytest
 
-from calibration.fitting import cross_validated_predictions, fit_maps
+import calibration.report as R
+from calibration import metrics as M
+from calibration.fitting import cross_validated_predictions, fit_maps, fold_numbers
+from calibration.fusion import SIGNAL_COLUMNS
+from calibration.plots import risk_coverage_axes, write_plots
 from calibration.report import (
     METRIC_KEYS,
     build_report,
     calibrated_confidences,
+    format_baseline_table,
     format_maps_summary,
     format_report,
-    write_plots,
 )
 from tests.conftest import ROOT
+
+REPORT_KEYS = {"domains", "overall", "signals", "source", "target_risk", "baseline"}
 
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
                 "n_calibrated", "no_confidence_rate", "signal_auroc",
@@ -55,7 +63,7 @@ def _check_section(section, n):
 def test_cross_validated_report_shape_and_improvement():
     records = overconfident_records()
     report = build_report(records, cv_folds=5)
-    assert set(report) == {"domains", "overall", "signals"}
+    assert set(report) == REPORT_KEYS and report["baseline"] is None  # the pipeline is the stated-only one
     assert list(report["domains"]) == ["math", "factual", "science", "reasoning"]
     for section in report["domains"].values():
         _check_section(section, 300)
@@ -188,3 +196,114 @@ def test_large_cross_validated_report_is_well_calibrated():
     for section in report["domains"].values():
         assert section["calibrated"]["ece"] < 0.05 < section["raw"]["ece"]
         assert section["calibrated"]["auroc"] > section["raw"]["auroc"] - 0.02
+
+
+def test_doctests():
+    result = doctest.testmod(R)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def signal_records(n_per_domain=120, seed=0, domains=("science", "reasoning")):
+    """Records with every signal: right with probability q; answer_first_logp = log q ranks them best,
+    the stated confidence (on 40% of answers, the others state none) is q plus noise, overconfident."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for domain in domains:
+        for i in range(n_per_domain):
+            q = float(rng.uniform(0.05, 0.95))
+            stated = round(min(1.0, 0.3 + q + rng.normal(0, 0.15)), 2) if i % 5 < 2 else None
+            records.append({"id": f"{domain}-{i}", "domain": domain, "raw_confidence": stated,
+                            "correct": bool(rng.random() < q), "model": "m", "prompt": "p",
+                            "signals": {"stated": stated, "stated_ev": stated, "probe_ev": None if stated else
+                                        round(q, 2), "answer_mean_logp": float(np.log(q)) / 2,
+                                        "answer_min_logp": float(np.log(q)), "answer_first_logp": float(np.log(q))}})
+    return records
+
+
+def test_a_signal_that_ranks_perfectly_has_auroc_one_and_a_missing_one_none():
+    wrong = [{"domain": "math", "raw_confidence": None, "correct": False,
+              "signals": {"answer_first_logp": -3.0 - i / 10, "answer_min_logp": -0.1}} for i in range(10)]
+    right = [{"domain": "math", "raw_confidence": None, "correct": True,
+              "signals": {"answer_first_logp": -0.5 + i / 100, "answer_min_logp": -2.0}} for i in range(10)]
+    y = np.array([0.0] * 10 + [1.0] * 10)
+    aurocs = R.signal_aurocs(y, R.signal_matrix([r["signals"] for r in wrong + right]), np.full(20, np.nan))
+    assert aurocs["answer_first_logp"] == {"auroc": 1.0, "n": 20}
+    assert aurocs["answer_min_logp"] == {"auroc": 0.0, "n": 20}  # ranks exactly backwards
+    assert aurocs["stated"] == {"auroc": None, "n": 0} and aurocs["calibrated"] == {"auroc": None, "n": 0}
+    one_class = R.signal_aurocs(np.ones(10), R.signal_matrix([r["signals"] for r in right]), np.full(10, 0.5))
+    assert one_class["answer_first_logp"] == {"auroc": None, "n": 10}
+
+
+def test_folds_are_the_same_whatever_the_signals():
+    records = signal_records(n_per_domain=40)
+    folds = fold_numbers(records, k=5, seed=3)
+    unstated = [{**r, "raw_confidence": None, "signals": {}} for r in records]
+    assert np.array_equal(fold_numbers(unstated, k=5, seed=3), folds)
+    ungraded = [dict(r) for r in records]
+    ungraded[0]["correct"] = None
+    assert fold_numbers(ungraded, k=5, seed=3)[0] == -1
+
+
+def test_the_cross_validated_baseline_is_measured_on_held_out_folds():
+    records = signal_records()
+    options = {"min_samples": 20, "holdout": 0.0, "signals": "fused"}
+    report = build_report(records, fit_options=options)
+    base = report["baseline"]
+    assert report["signals"] == "fused" and base["signals"] == "stated"
+    assert report["source"] == "5-fold cross-validated on these records"
+    assert base["source"] == "stated-only, 5-fold cross-validated on these records"
+    assert "baseline" not in base  # no baseline of the baseline
+    # The baseline's figures are those of its out-of-fold confidences, not of a fit on every record.
+    oof = cross_validated_predictions(records, signals="stated", min_samples=20, holdout=0.0)
+    y = np.array([float(r["correct"]) for r in records])
+    in_sample = fit_maps(records, model="m", prompt="p", signals="stated", min_samples=20, holdout=0.0)
+    for domain in ("science", "reasoning"):
+        mine = np.array([r["domain"] == domain for r in records]) & ~np.isnan(oof)
+        section = base["domains"][domain]
+        assert section["n_calibrated"] == int(mine.sum()) == 48  # the 40% that state a confidence
+        assert section["calibrated"]["ece"] == pytest.approx(M.expected_calibration_error(y[mine], oof[mine]))
+        assert section["calibrated"]["ece"] > in_sample.maps[domain].metrics["ece_calibrated"] + 0.01
+        assert section["no_confidence_rate"] == pytest.approx(0.6)
+        fused = report["domains"][domain]
+        assert fused["no_confidence_rate"] == 0.0 and fused["n_calibrated"] == 120
+        assert fused["signal_auroc"]["answer_first_logp"]["auroc"] > fused["signal_auroc"]["stated"]["auroc"]
+    json.dumps(report, allow_nan=False)
+
+
+def test_fixed_baseline_maps_give_the_baseline_the_numbers_of_their_own_report():
+    train, held = signal_records(seed=1), signal_records(seed=2)
+    fused = fit_maps(train, model="m", prompt="p", signals="fused", min_samples=20)
+    stated = fit_maps(train, model="m", prompt="p", signals="stated", min_samples=20, version="v0002")
+    report = build_report(held, fused, baseline_maps=stated)
+    alone = build_report(held, stated)
+    assert report["baseline"]["source"] == "maps v0002" and alone["baseline"] is None
+    assert report["baseline"]["domains"] == alone["domains"] and report["baseline"]["overall"] == alone["overall"]
+    assert report["baseline"]["target_risk"] == 0.1
+    text = format_baseline_table(report)
+    lines = text.splitlines()
+    assert lines[0] == "baseline: maps v0002; fused: maps unsaved"
+    assert "target risk 0.10" in lines[1] and lines[2].split()[:3] == ["domain", "n", "cal"]
+    b, f = report["baseline"]["domains"]["science"], report["domains"]["science"]
+    row = next(line for line in lines if line.startswith("science "))
+    assert row.split()[1:4] == [f"{b['n_calibrated']}→{f['n_calibrated']}",
+                                f"{b['calibrated']['ece']:.3f}→{f['calibrated']['ece']:.3f}",
+                                f"{b['calibrated']['brier']:.3f}→{f['calibrated']['brier']:.3f}"]
+    assert text in format_report(report)
+    assert "baseline: none apart" in format_report(alone)
+    assert build_report(held, fused, baseline=False)["baseline"] is None
+
+
+def test_risk_coverage_axes_draw_one_curve_per_signal_and_the_calibrated_one_in_bold():
+    from matplotlib.figure import Figure
+
+    records = signal_records(n_per_domain=30, domains=("science",))
+    y = np.array([float(r["correct"]) for r in records])
+    signals = R.signal_matrix([r["signals"] for r in records])
+    ax = Figure().subplots()
+    drawn = risk_coverage_axes(ax, y, signals, np.full(len(y), np.nan), "t")
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert drawn == len(SIGNAL_COLUMNS) == len(labels)  # every signal, no calibrated confidence to draw
+    assert labels[0].startswith("stated n=12 ") and labels[2].startswith("probe n=18 ")
+    ax = Figure().subplots()
+    assert risk_coverage_axes(ax, y, signals, y * 0.5 + 0.2, "t") == len(SIGNAL_COLUMNS) + 1
+    assert ax.get_lines()[0].get_label().startswith("calibrated n=30") and ax.get_lines()[0].get_linewidth() > 2

@@ -1,0 +1,134 @@
+"""Plots of calibration: reliability diagrams and risk–coverage curves (matplotlib, loaded only here).
+
+`write_plots` draws them per domain and overall as PNG files for `calibrate report --plots`;
+`risk_coverage_axes` draws one curve per confidence signal on given axes, for those files and
+for the web dashboard's live figure. Figures are `matplotlib.figure.Figure`, never pyplot (no
+global figure registry, so they are safe in the web server's threads).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from assistant.core.domains import MAP_DOMAINS
+from calibration import metrics as M
+from calibration.fitting import as_records, records_to_arrays
+from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
+
+__all__ = ["SHORT_NAMES", "risk_coverage_axes", "write_plots"]
+
+# Short names of the signals (and of the calibrated confidence) for table heads and legends.
+SHORT_NAMES = {"stated": "stated", "stated_ev": "stat.EV", "probe_ev": "probe", "verbal": "verbal",
+               "answer_mean_logp": "ans.mean", "answer_min_logp": "ans.min", "answer_first_logp": "ans.1st",
+               "calibrated": "calib."}
+
+
+def risk_coverage_axes(ax, y, signals, calibrated, title: str) -> int:
+    """One risk–coverage curve per signal on `ax`, over the graded answers that have it, and the
+    calibrated confidence in bold; return how many curves were drawn (a curve needs 2 answers).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    y : array of float
+        1 right, 0 wrong (NaN: not graded, left out).
+    signals : array, shape (len(y), len(SIGNAL_COLUMNS))
+        `calibration.fusion.signal_matrix` of the answers (NaN where a signal is missing).
+    calibrated : array of float
+        The calibrated confidence of each answer (NaN where it has none).
+    title : str
+    """
+    y, c = np.asarray(y, dtype=float), np.asarray(calibrated, dtype=float)
+    graded = ~np.isnan(y)
+    curves = [("calibrated", c)] + [(SHORT_NAMES[name], signals[:, j]) for j, name in enumerate(SIGNAL_COLUMNS)]
+    drawn = 0
+    for label, q in curves:
+        has = graded & ~np.isnan(q)
+        if has.sum() < 2:
+            continue
+        cov, risk, _ = M.risk_coverage_curve(y[has], q[has])
+        ax.step(np.concatenate([[0], cov]), np.concatenate([[risk[0]], risk]), where="pre",
+                label=f"{label} n={int(has.sum())} (AURC {M.aurc(y[has], q[has]):.3f})",
+                linewidth=2.2 if label == "calibrated" else 1.0)
+        drawn += 1
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="coverage", ylabel="error rate of kept answers", title=title)
+    if drawn:
+        ax.legend(loc="upper left", fontsize=7)
+    return drawn
+
+
+def _reliability_axes(ax, y, q, title):
+    bins = M.reliability_bins(y, q, 10)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    for lo, hi, count, _, acc in bins:
+        ax.bar((lo + hi) / 2, acc, width=(hi - lo) * 0.9, color="tab:blue", alpha=0.7)
+        ax.annotate(str(count), ((lo + hi) / 2, acc), ha="center", va="bottom", fontsize=7)
+    ax.plot([b[3] for b in bins], [b[4] for b in bins], "o", color="tab:red", markersize=3)
+    ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="confidence", ylabel="accuracy",
+           title=f"{title}  ECE {M.expected_calibration_error(y, q):.3f}")
+
+
+def _figure(size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def write_plots(records, calibrated, folder) -> list[Path]:
+    """Write reliability diagrams and risk–coverage curves, per domain and overall, as PNG files.
+
+    Parameters
+    ----------
+    records : list of dict
+        Graded records.
+    calibrated : array-like of float
+        Calibrated confidence of each record (NaN or None where it has none),
+        e.g. `cross_validated_predictions(records)`.
+    folder : path
+        Created if missing; files are ``reliability_<domain>.png`` and
+        ``risk_coverage_<domain>.png`` (domain or ``overall``), the latter with
+        one curve per signal (`risk_coverage_axes`).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    records = as_records(records)
+    domains, p, y = records_to_arrays(records)
+    c = np.array([np.nan if v is None else v for v in calibrated], dtype=float)
+    if len(c) != len(p):
+        raise ValueError(f"calibrated has {len(c)} values for {len(p)} records")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    signals = signal_matrix([r.signals_or_stated() for r in records])
+    groups = [(d, domains == d) for d in MAP_DOMAINS if (domains == d).any()]
+    groups.append(("overall", np.ones(len(p), dtype=bool)))
+    written = []
+    for name, mask in groups:
+        stated = mask & ~np.isnan(p) & ~np.isnan(y) & ~np.isnan(c)
+        scored = mask & ~np.isnan(y) & ~np.isnan(c)
+        if not scored.any():
+            continue
+        fig = _figure((9, 4))
+        ax_raw, ax_cal = fig.subplots(1, 2)
+        if stated.any():
+            _reliability_axes(ax_raw, y[stated], p[stated], f"{name} stated (n={int(stated.sum())})")
+        else:
+            ax_raw.set(title=f"{name}: no stated confidence", xticks=[], yticks=[])
+        _reliability_axes(ax_cal, y[scored], c[scored], f"{name} calibrated (n={int(scored.sum())})")
+        fig.tight_layout()
+        written.append(folder / f"reliability_{name}.png")
+        fig.savefig(written[-1], dpi=100)
+
+        fig = _figure((6, 4.5))
+        risk_coverage_axes(fig.subplots(), y[mask], signals[mask], c[mask], f"{name} risk–coverage")
+        fig.tight_layout()
+        written.append(folder / f"risk_coverage_{name}.png")
+        fig.savefig(written[-1], dpi=100)
+    return written
