@@ -236,10 +236,10 @@ class Assistant:
             reasons.add("uncalibrated")
             return None, None
         if not maps.matches(self.backend.model_id, self.prompt.id):
-            # A map is only valid for the (model, prompt) it was fitted on; the general
-            # map is the least specific guess, and the answer is flagged either way.
+            # A map is only valid for the (model, prompt) it was fitted on: another model's figure
+            # would be presented as calibrated when it is not. Only the model's own figure is shown.
             reasons.add("uncalibrated")
-            domain = "general"
+            return None, None
         confidence = maps.calibrate_signals(domain, signals)
         if confidence is None:
             return None, maps.version

@@ -69,8 +69,9 @@ def test_confident_calibrated_answer_is_not_flagged():
         ("<answer>x</answer><confidence>90%</confidence>", FixedRouter("math", 0.4), "default",
          ("uncertain_domain",), 0.9),
         ("<answer>x</answer><confidence>90%</confidence>", None, None, ("uncalibrated",), None),
+        # another model's map is not applied: no figure is passed off as calibrated
         ("<answer>x</answer><confidence>90%</confidence>", None, make_maps(model="other-model"),
-         ("uncalibrated",), 0.9),
+         ("uncalibrated",), None),
         ("<think>Confidence: 95%</think><answer>x</answer>", None, "default", ("no_confidence",), None),
         ("", None, "default", ("no_confidence", "no_answer"), None),
     ],
