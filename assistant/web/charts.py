@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import math
 
+from assistant.core.domains import MAP_DOMAINS
+from assistant.web.figures import verdict_arrays
 from assistant.web.render import MIN_TO_JUDGE
+from calibration.fusion import SIGNAL_COLUMNS
 from calibration.metrics import reliability_bins
+from calibration.plots import SHORT_NAMES, risk_coverage_axes
 
-__all__ = ["DASHBOARD_COLUMNS", "dashboard_rows", "histogram_figure", "num", "reliability_figure"]
+__all__ = ["DASHBOARD_COLUMNS", "LIVE_SIGNAL_COLUMNS", "dashboard_rows", "histogram_figure", "live_signal_rows",
+           "num", "reliability_figure", "risk_coverage_figure"]
 
 DASHBOARD_COLUMNS = [
     "domain", "samples", "threshold", "coverage", "ECE raw", "ECE calibrated", "Brier raw",
@@ -44,6 +49,47 @@ def dashboard_rows(maps, stats: dict) -> list[list[str]]:
             _guarantee_cell(dm, m),
         ])
     return rows
+
+
+# The live table: per domain, how well each signal, and the calibrated confidence, rank reviewers' verdicts.
+LIVE_SIGNAL_COLUMNS = ["domain", "reviewed since fit",
+                       *(f"AUROC {SHORT_NAMES[n]}" for n in (*SIGNAL_COLUMNS, "calibrated"))]
+
+
+def _too_few(n: int) -> str:
+    return "" if n >= MIN_TO_JUDGE else f" (n={n}: too few)"
+
+
+def live_signal_rows(aurocs: dict[str, dict]) -> list[list[str]]:
+    """One row per domain (and "all", last) of `figures.signal_aurocs_by_domain`: the reviewed count, then
+    each signal's AUROC and the calibrated confidence's, — where a verdict class or the signal is missing,
+    and "(n=…: too few)" after a figure from fewer than MIN_TO_JUDGE answers."""
+    order = [d for d in MAP_DOMAINS if d in aurocs] + sorted(set(aurocs) - {*MAP_DOMAINS, "all"})
+    rows = []
+    for domain in [*order, *(["all"] if "all" in aurocs else [])]:
+        entry = aurocs[domain]
+        cells = []
+        for name in (*SIGNAL_COLUMNS, "calibrated"):
+            a = entry["auroc"][name]
+            cells.append("—" if a["auroc"] is None else f"{a['auroc']:.2f}{_too_few(a['n'])}")
+        rows.append([domain, f"{entry['count']}{_too_few(entry['count'])}", *cells])
+    return rows
+
+
+def risk_coverage_figure(maps, reviewed: list[dict]):
+    """Per-domain risk–coverage curves of answers reviewed since the fit: one per signal, the calibrated
+    confidence in bold (`calibration.plots.risk_coverage_axes`)."""
+    from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
+
+    domains = _domains(maps, reviewed)
+    fig = Figure(figsize=(3.6 * len(domains), 3.8))
+    axes = fig.subplots(1, len(domains), squeeze=False)
+    for ax, domain in zip(axes[0], domains):
+        mine = [r for r in reviewed if r["domain"] == domain]
+        title = f"{domain} (n={len(mine)}{': too few' if len(mine) < MIN_TO_JUDGE else ''})"
+        if not risk_coverage_axes(ax, *verdict_arrays(mine), title):
+            ax.text(0.5, 0.5, "fewer than 2 reviewed answers", ha="center", va="center", fontsize=8)
+    return _leave_room_for_the_label(fig)
 
 
 def _signal_aurocs(aurocs) -> str:

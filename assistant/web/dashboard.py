@@ -1,5 +1,6 @@
-"""The Dashboard tab (admins): the active map's fit figures next to what reviewers found since,
-reliability and confidence plots, and reloading the maps after a refit."""
+"""The Dashboard tab (admins): the active map's fit figures next to what reviewers found since (how
+well each confidence signal ranks their verdicts), reliability, risk–coverage and confidence plots,
+and reloading the maps after a refit."""
 
 from __future__ import annotations
 
@@ -23,24 +24,31 @@ class DashboardTab:
             refresh = gr.Button("Refresh")
             reload_btn = gr.Button("Reload maps", elem_id="cc-reload")
         metrics = gr.Dataframe(headers=charts.DASHBOARD_COLUMNS, interactive=False, wrap=True, elem_id="cc-dash-table")
+        live = gr.Dataframe(headers=charts.LIVE_SIGNAL_COLUMNS, interactive=False, wrap=True,
+                            label="How well each signal ranks the answers reviewed since the fit (AUROC; 0.5 is chance)",
+                            elem_id="cc-dash-signals")
         reliability = gr.Plot(label="Reliability per domain")
+        risk_coverage = gr.Plot(label="Risk–coverage of answers reviewed since the fit, one curve per signal")
         histogram = gr.Plot(label="Confidence of answers given since the fit, per domain")
 
-        outs = [summary, metrics, reliability, histogram]
+        outs = [summary, metrics, live, reliability, risk_coverage, histogram]
         private = {"api_visibility": "private"}
         tab.select(self.show, None, outs, **private)
         refresh.click(self.show, None, outs, **private)
         reload_btn.click(self.reload, None, outs, **private)
 
     def show(self, request: gr.Request):
-        """(summary, table rows, reliability figure, histogram figure) since the active map's fit."""
+        """(summary, map table rows, live per-signal AUROC rows, reliability, risk–coverage and histogram
+        figures) since the active map's fit."""
         self.ctx.require(request, "admin")
         maps, store, since = self._since_fit()
-        reviewed = figures.reviewed(store, since) if store is not None else []  # read once, for both
+        reviewed = figures.reviewed(store, since) if store is not None else []  # read once, for all
         answered = figures.answered(store, since) if store is not None else []
         stats = figures.stats_by_domain(reviewed) if store is not None else {}
         return (self.summary(maps, stats), charts.dashboard_rows(maps, stats),
-                charts.reliability_figure(maps, reviewed), charts.histogram_figure(maps, answered))
+                charts.live_signal_rows(figures.signal_aurocs_by_domain(reviewed)),
+                charts.reliability_figure(maps, reviewed), charts.risk_coverage_figure(maps, reviewed),
+                charts.histogram_figure(maps, answered))
 
     def _since_fit(self):
         """(the active maps, the store, the time the maps were fitted: what "since the fit" counts from)."""
@@ -77,6 +85,9 @@ class DashboardTab:
     def stats(self) -> dict:
         """Live figures from reviewed answers since the active map's fit, per domain."""
         maps, store, since = self._since_fit()
-        stats = figures.review_stats(store, since) if store is not None else {}
+        if store is None:
+            return {"map_version": maps.version if maps else None, "since": since, "domains": {}, "signal_auroc": {}}
+        reviewed = figures.reviewed(store, since)
         return {"map_version": maps.version if maps else None, "since": since,
-                "domains": {d: s.__dict__ for d, s in stats.items()}}
+                "domains": {d: s.__dict__ for d, s in figures.stats_by_domain(reviewed).items()},
+                "signal_auroc": figures.signal_aurocs_by_domain(reviewed)}

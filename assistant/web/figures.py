@@ -8,13 +8,18 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from assistant.core.errors import StoreError
 from assistant.core.jsonl import write_jsonl
 from assistant.core.record import Record
 from assistant.web.reviews import ReviewStats, since_clause, stats_of
 from assistant.web.store import PRIVATE, ReviewStore
+from calibration.fusion import signal_matrix
+from calibration.report import signal_aurocs
 
-__all__ = ["answered", "export_records", "records", "review_stats", "reviewed", "stats_by_domain"]
+__all__ = ["answered", "export_records", "records", "review_stats", "reviewed", "signal_aurocs_by_domain",
+           "stats_by_domain", "verdict_arrays"]
 
 
 def records(store: ReviewStore) -> Iterator[Record]:
@@ -52,10 +57,11 @@ def export_records(store: ReviewStore, path: Path) -> int:
 
 
 def reviewed(store: ReviewStore, since: str | datetime | None = None) -> list[dict]:
-    """Answers given since `since` with a correct/incorrect verdict: domain, raw, confidence, correct."""
+    """Answers given since `since` with a correct/incorrect verdict: domain, raw, confidence, correct,
+    and the confidence signals behind it (replies stored before signals were: the stated one only)."""
     where, params = since_clause("r.created_at", since)
     sql = (
-        "SELECT r.domain, r.raw_confidence, r.confidence, v.verdict FROM reviews v "
+        "SELECT r.domain, r.raw_confidence, r.confidence, r.signals, v.verdict FROM reviews v "
         "JOIN replies r ON r.id = v.reply_id WHERE v.verdict IN ('correct', 'incorrect')" + where
     )
     return [
@@ -64,6 +70,7 @@ def reviewed(store: ReviewStore, since: str | datetime | None = None) -> list[di
             "raw_confidence": row["raw_confidence"],
             "confidence": row["confidence"],
             "correct": row["verdict"] == "correct",
+            "signals": json.loads(row["signals"] or "{}") or {"stated": row["raw_confidence"]},
         }
         for row in store.read(sql + " ORDER BY v.id", params)
     ]
@@ -93,3 +100,21 @@ def stats_by_domain(rows: list[dict]) -> dict[str, ReviewStats]:
         by_domain["all"].append(pair)
         by_domain.setdefault(row["domain"], []).append(pair)
     return {domain: stats_of(pairs) for domain, pairs in by_domain.items()}
+
+
+def verdict_arrays(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(1 right / 0 wrong, `signal_matrix` of the signals, calibrated confidence or NaN) of rows as
+    `reviewed` gives them."""
+    y = np.array([float(r["correct"]) for r in rows], dtype=float)
+    c = np.array([np.nan if r["confidence"] is None else r["confidence"] for r in rows], dtype=float)
+    return y, signal_matrix([r.get("signals") or {} for r in rows]), c
+
+
+def signal_aurocs_by_domain(rows: list[dict]) -> dict[str, dict]:
+    """Per domain, plus "all": ``{"count": reviewed answers, "auroc": calibration.report.signal_aurocs}``,
+    how well each stored signal, and the calibrated confidence, rank the reviewers' verdicts."""
+    groups: dict[str, list[dict]] = {"all": list(rows)}
+    for row in rows:
+        groups.setdefault(row["domain"], []).append(row)
+    return {domain: {"count": len(mine), "auroc": signal_aurocs(*verdict_arrays(mine))}
+            for domain, mine in groups.items()}

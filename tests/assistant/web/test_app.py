@@ -102,6 +102,36 @@ def test_admin_sees_live_figures(running_app):
     assert stats["domains"]["all"]["count"] >= 0
 
 
+def test_admin_sees_the_live_auroc_of_each_signal_from_reviewed_answers(tmp_path):
+    from tests.conftest import make_reply
+
+    app = launch(tmp_path / "data")
+    try:
+        verdict_of = {}
+        for first_logp, confidence, verdict in ((-0.1, 0.2, "correct"), (-0.3, 0.3, "correct"),
+                                                (-2.0, 0.8, "incorrect"), (-3.0, 0.9, "incorrect")):
+            reply = make_reply(signals={"answer_first_logp": first_logp}, confidence=confidence, raw_confidence=None)
+            verdict_of[app.store.record_reply(reply, "sam")] = verdict
+        for item in app.store.queue():
+            app.store.submit_verdict(item.id, verdict_of[item.reply_id], "rita")
+        stats = client(app, "ann").predict(api_name="/dashboard_stats")
+        math = stats["signal_auroc"]["math"]
+        assert math["count"] == 4 and math["auroc"]["answer_first_logp"] == {"auroc": 1.0, "n": 4}
+        assert math["auroc"]["calibrated"] == {"auroc": 0.0, "n": 4}  # this confidence ranks them backwards
+        assert math["auroc"]["stated"] == {"auroc": None, "n": 0}
+        # the tab shows the same: its live table and a risk–coverage figure with one curve per signal
+        from assistant.web.context import WebContext
+        from assistant.web.dashboard import DashboardTab
+
+        summary, _, live, _, risk_coverage, _ = DashboardTab(WebContext(app.assistant, app.store, None)).show(None)
+        assert "**4** answers reviewed" in summary
+        assert live[0][:2] == ["math", "4 (n=4: too few)"] and "1.00 (n=4: too few)" in live[0]
+        labels = [line.get_label() for ax in risk_coverage.axes for line in ax.get_lines()]
+        assert any(label.startswith("ans.1st n=4") for label in labels)
+    finally:
+        app.demo.close()
+
+
 @pytest.mark.parametrize("name, password", [("sam", "wrong"), ("nobody", "staff-pw"), ("rita", "")])
 def test_wrong_password_is_refused(running_app, name, password):
     with pytest.raises(ValueError, match="login"):

@@ -104,6 +104,71 @@ def test_dashboard_rows_and_figures():
     assert len(charts.histogram_figure(None, reviewed).axes) == 1
 
 
+def reviewed_store(path, verdicts):
+    """A review store holding one reviewed math answer per (signals, confidence, verdict) in `verdicts`."""
+    from assistant.web.store import ReviewStore
+    from tests.conftest import make_reply
+
+    store = ReviewStore(path)
+    verdict_of = {}
+    for signals, confidence, verdict in verdicts:
+        reply = make_reply(signals=signals, confidence=confidence, raw_confidence=signals.get("stated"))
+        verdict_of[store.record_reply(reply, "sam")] = verdict
+    for item in store.queue():
+        store.submit_verdict(item.id, verdict_of[item.reply_id], "rita")
+    return store
+
+
+# Four reviewed math answers: the first answer token's probability ranks them perfectly, the
+# calibrated confidence backwards; the stated confidence is on the two right ones only (one class).
+LIVE = [({"stated": 0.9, "answer_first_logp": -0.1}, 0.2, "correct"),
+        ({"stated": 0.6, "answer_first_logp": -0.3}, 0.3, "correct"),
+        ({"answer_first_logp": -2.0}, 0.8, "incorrect"),
+        ({"answer_first_logp": -3.0}, 0.9, "incorrect")]
+
+
+def test_the_live_per_signal_aurocs_come_from_the_stored_signals_and_verdicts(tmp_path):
+    from assistant.web import figures
+    from calibration.fusion import SIGNAL_COLUMNS
+
+    store = reviewed_store(tmp_path, LIVE)
+    reviewed = figures.reviewed(store)
+    assert [r["signals"].get("answer_first_logp") for r in reviewed] == [-0.1, -0.3, -2.0, -3.0]
+    aurocs = figures.signal_aurocs_by_domain(reviewed)
+    assert set(aurocs) == {"math", "all"} and aurocs["math"]["count"] == 4
+    math = aurocs["math"]["auroc"]
+    assert math["answer_first_logp"] == {"auroc": 1.0, "n": 4}
+    assert math["calibrated"] == {"auroc": 0.0, "n": 4}
+    assert math["stated"] == {"auroc": None, "n": 2}  # both right: no wrong answer to rank against
+    rows = charts.live_signal_rows(aurocs)
+    assert [row[0] for row in rows] == ["math", "all"] and rows[1][1:] == rows[0][1:]  # all answers are math
+    assert len(rows[0]) == len(charts.LIVE_SIGNAL_COLUMNS) == 2 + len(SIGNAL_COLUMNS) + 1
+    cells = dict(zip(charts.LIVE_SIGNAL_COLUMNS, rows[0]))
+    assert cells["reviewed since fit"] == "4 (n=4: too few)"
+    assert cells["AUROC ans.1st"] == "1.00 (n=4: too few)" and cells["AUROC calib."] == "0.00 (n=4: too few)"
+    assert cells["AUROC stated"] == "—" and cells["AUROC probe"] == "—"
+    fig = charts.risk_coverage_figure(None, reviewed)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels[0].startswith("calibrated n=4") and any(lb.startswith("ans.1st n=4") for lb in labels)
+    assert fig.axes[0].get_title() == "math (n=4: too few)" and fig.subplotpars.top <= 0.86
+    store.close()
+
+
+def test_enough_reviewed_answers_show_no_warning_and_old_replies_count_their_stated_confidence(tmp_path):
+    from assistant.web import figures
+
+    many = [({"stated": 0.9 if i % 2 else 0.3}, 0.5, "correct" if i % 2 else "incorrect") for i in range(30)]
+    store = reviewed_store(tmp_path, many)
+    with store.write() as db:
+        db.execute("UPDATE replies SET signals = '{}'")  # as a migration leaves replies stored before signals
+    rows = charts.live_signal_rows(figures.signal_aurocs_by_domain(figures.reviewed(store)))
+    cells = dict(zip(charts.LIVE_SIGNAL_COLUMNS, rows[0]))
+    assert cells["reviewed since fit"] == "30" and cells["AUROC stated"] == "1.00"
+    assert cells["AUROC calib."] == "0.50" and cells["AUROC ans.1st"] == "—"
+    assert charts.live_signal_rows({}) == []
+    store.close()
+
+
 def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
     from calibration.maps import CalibrationMaps, DomainMap
 
@@ -165,7 +230,8 @@ def test_a_review_threshold_of_100_percent_is_drawn_where_it_can_be_seen_and_nam
     assert line.get_linewidth() > 1 and "every answer flagged" in line.get_label()
 
 
-@pytest.mark.parametrize("figure", [charts.reliability_figure, charts.histogram_figure])
+@pytest.mark.parametrize("figure", [charts.reliability_figure, charts.histogram_figure,
+                                    charts.risk_coverage_figure])
 def test_plot_titles_leave_room_for_the_label_gradio_draws_over_the_top_corner(figure):
     from tests.conftest import make_maps
 
