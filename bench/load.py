@@ -15,6 +15,7 @@ A rejected client waits `pause_after_reject` seconds before its next question, l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import sys
@@ -29,7 +30,7 @@ from assistant.core.config import DEFAULT_PROMPT
 from assistant.models.sources import resolve_model
 from bench.answering import bench_maps_dir
 from bench.questions import QUESTIONS
-from bench.system import AppProcess, summarize
+from bench.system import AppProcess, LlamaServer, summarize
 
 __all__ = ["BUSY_WORDS", "RequestRecord", "classify", "main", "run_load"]
 
@@ -120,15 +121,34 @@ def run_load(
     timeout: float = 900.0,
     pause_after_reject: float = 1.0,
     sample_every: float = 0.5,
+    server: bool = False,
 ) -> dict:
-    """Run the load test with scratch files under `work`; return figures and every request's record."""
-    maps_dir, _ = bench_maps_dir(work / "maps", resolve_model(None).model_id, DEFAULT_PROMPT)
-    args = ["--queue-size", queue_size, "--data-dir", work / "app-data", "--maps-dir", maps_dir]
-    args += ["--threads", threads] if threads else []
-    args += ["--max-new-tokens", max_new_tokens] if max_new_tokens else []
+    """Run the load test with scratch files under `work`; return figures and every request's record.
+
+    `server`: the app answers through `--backend openai` from a llama.cpp server (`LlamaServer`,
+    the same default GGUF) instead of loading the model itself."""
+    with contextlib.ExitStack() as stack:
+        if server:
+            llama = stack.enter_context(LlamaServer(threads=threads, log_path=work / "llama-server.log"))
+            model_id = llama.model_id
+            args = ["--backend", "openai", "--base-url", llama.base_url, "--model", llama.alias,
+                    "--api-key-env", "CC_BENCH_KEY"]
+            env = {"CC_BENCH_KEY": llama.key}
+        else:
+            model_id, args, env = resolve_model(None).model_id, ["--threads", threads] if threads else [], {}
+        maps_dir, _ = bench_maps_dir(work / "maps", model_id, DEFAULT_PROMPT)
+        args += ["--queue-size", queue_size, "--data-dir", work / "app-data", "--maps-dir", maps_dir]
+        args += ["--max-new-tokens", max_new_tokens] if max_new_tokens else []
+        result = _drive(AppProcess(args=args, env=env, log_path=work / "app-load.log"), clients, questions,
+                        timeout, pause_after_reject, sample_every)
+    return {**result, "backend": "openai (llama_cpp.server)" if server else "llamacpp (in the app)",
+            "queue_size": queue_size}
+
+
+def _drive(app: AppProcess, clients, questions, timeout, pause_after_reject, sample_every) -> dict:
     records: list[RequestRecord] = []
     samples: list = []
-    with AppProcess(args=args, log_path=work / "app-load.log") as app:
+    with app:
         ready = app.wait_ready()
         stop = threading.Event()
         sampler = threading.Thread(target=_sample_rss, args=(app, samples, stop, sample_every), daemon=True)
@@ -151,20 +171,11 @@ def run_load(
         stop.set()
         sampler.join()
         peak = app.peak_rss_mb()
-    return _summary(
-        records,
-        samples,
-        clients=clients,
-        questions=questions,
-        queue_size=queue_size,
-        ready=ready,
-        wall=wall,
-        alive=alive,
-        peak=peak,
-    )
+    return _summary(records, samples, clients=clients, questions=questions, ready=ready, wall=wall, alive=alive,
+                    peak=peak)
 
 
-def _summary(records, samples, *, clients, questions, queue_size, ready, wall, alive, peak) -> dict:
+def _summary(records, samples, *, clients, questions, ready, wall, alive, peak) -> dict:
     counts = Counter(r.outcome for r in records)
     sent = clients * questions
     rss = [mb for _, mb in samples]
@@ -174,8 +185,8 @@ def _summary(records, samples, *, clients, questions, queue_size, ready, wall, a
     return {
         "clients": clients,
         "questions_per_client": questions,
-        "queue_size": queue_size,
         "sent": sent,
+        "answered_per_minute": round(counts.get("answered", 0) / wall * 60, 1) if wall else None,
         **{o: counts.get(o, 0) for o in OUTCOMES},
         "lost": sent - sum(counts.get(o, 0) for o in OUTCOMES),
         "app_alive_after": alive,
@@ -211,8 +222,8 @@ def format_summary(s: dict) -> str:
         None if rss["max_second_half"] is None else round(rss["max_second_half"] - rss["max_first_half"], 1)
     )
     lines = [
-        f"{s['clients']} clients × {s['questions_per_client']} questions, queue size {s['queue_size']}, "
-        f"{s['wall_s']} s",
+        f"{s['clients']} clients × {s['questions_per_client']} questions, backend {s['backend']}, "
+        f"queue size {s['queue_size']}, {s['wall_s']} s ({s['answered_per_minute']} answers per minute)",
         f"sent {s['sent']}: answered {s['answered']}, rejected busy {s['rejected']}, error {s['error']}, "
         f"timeout {s['timeout']}, lost {s['lost']}; app alive after: {s['app_alive_after']}",
         "answered latency: "
@@ -243,6 +254,8 @@ def main(argv=None) -> int:
         default=900,
         help="seconds a request may take before it counts as a timeout (900)",
     )
+    p.add_argument("--server", action="store_true",
+                   help="answer through --backend openai from llama_cpp.server (the same default GGUF)")
     p.add_argument("--json", action="store_true", help="print the whole result (every request) as JSON")
     p.add_argument("--out", type=Path, help="also write the summary and the JSON to this markdown file")
     args = p.parse_args(argv)
@@ -255,6 +268,7 @@ def main(argv=None) -> int:
             threads=args.threads,
             max_new_tokens=args.max_new_tokens,
             timeout=args.timeout,
+            server=args.server,
         )
     text = format_summary(result)
     print(json.dumps(result, ensure_ascii=False) if args.json else text)

@@ -165,6 +165,7 @@ class AppProcess:
     """`python app.py` as a subprocess on a free port: start, wait until it serves, read its memory, stop."""
 
     args: list = field(default_factory=list)  # extra app.py flags (--data-dir, --maps-dir, --queue-size, …)
+    env: dict = field(default_factory=dict)  # extra environment variables (an API key for --backend openai)
     port: int = field(default_factory=free_port)  # where it listens
     log_path: Path | None = None  # stdout+stderr of the app go here (default: a file next to the data dir)
     proc: subprocess.Popen | None = None  # the running process
@@ -176,7 +177,7 @@ class AppProcess:
 
     def start(self) -> "AppProcess":
         cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(self.port), *map(str, self.args)]
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **self.env}
         self._log = open(self.log_path or os.devnull, "wb")
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -240,6 +241,65 @@ class AppProcess:
             self._log.close()
 
     def __enter__(self) -> "AppProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@dataclass
+class LlamaServer:
+    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1, serving
+    the default GGUF under `alias` with the API key `key`: a real server for `--backend openai`."""
+
+    alias: str = "SmolLM2-135M-Instruct"  # the model name it serves (its /v1/models id)
+    key: str = field(default_factory=lambda: "sk-bench-" + os.urandom(8).hex())
+    threads: int | None = None  # its --n_threads (default: llama-cpp-python's)
+    port: int = field(default_factory=free_port)
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def model_id(self) -> str:
+        """What `--backend openai` names this server's model: its alias and the URL's host."""
+        return f"{self.alias}@127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> "LlamaServer":
+        from assistant.models.sources import default_model_path
+
+        threads = ["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)] if self.threads else []
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--model_alias",
+               self.alias, "--host", "127.0.0.1", "--port", str(self.port), "--api_key", self.key,
+               "--n_ctx", "4096", *threads]
+        self._log = open(self.log_path or os.devnull, "wb")  # a file, never a pipe that could fill and stall it
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.perf_counter() + timeout
+        request = urllib.request.Request(self.base_url + "/models", headers={"authorization": f"Bearer {self.key}"})
+        while time.perf_counter() < deadline and self.proc.poll() is None:
+            try:
+                with urllib.request.urlopen(request, timeout=2):
+                    return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"llama_cpp.server did not serve {self.base_url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+
+    def __enter__(self) -> "LlamaServer":
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -82,7 +82,6 @@ def test_summary_counts_every_request_and_finds_lost_ones():
         [(0.0, 500.0), (0.5, 520.0), (1.0, 530.0), (1.5, 525.0)],
         clients=2,
         questions=3,
-        queue_size=1,
         ready=2.0,
         wall=5.0,
         alive=True,
@@ -287,6 +286,15 @@ def test_load_every_request_answered_or_rejected_busy(tmp_path):
     assert result["answered"] >= 1
     assert all("Queue is full" in m for m in result["busy_messages"])
     assert {r["outcome"] for r in result["records"]} <= {"answered", "rejected"}
+
+
+@pytest.mark.slow
+def test_load_through_a_real_llama_cpp_server_loses_nothing(tmp_path):
+    """The app with --backend openai in front of llama_cpp.server (the default GGUF): 4 sessions × 2 questions."""
+    result = run_load(tmp_path, clients=4, questions=2, queue_size=2, threads=1, max_new_tokens=16, server=True)
+    assert result["backend"].startswith("openai") and result["lost"] == 0 and result["app_alive_after"] is True
+    assert result["answered"] + result["rejected"] == result["sent"] == 8, result["error_messages"]
+    assert result["answered"] >= 1
 
 
 @pytest.mark.slow
