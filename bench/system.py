@@ -160,8 +160,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Child:
+    """A subprocess (`proc`) with its log file (`_log`): stopped gently, then killed; a context manager."""
+
+    proc: subprocess.Popen | None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 @dataclass
-class AppProcess:
+class AppProcess(_Child):
     """`python app.py` as a subprocess on a free port: start, wait until it serves, read its memory, stop."""
 
     args: list = field(default_factory=list)  # extra app.py flags (--data-dir, --maps-dir, --queue-size, …)
@@ -229,26 +252,10 @@ class AppProcess:
             pass
         return None
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-
-    def __enter__(self) -> "AppProcess":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 @dataclass
-class LlamaServer:
+class LlamaServer(_Child):
     """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1, serving
     the default GGUF under `alias` with the API key `key`: a real server for `--backend openai`."""
 
@@ -288,19 +295,3 @@ class LlamaServer:
         self.stop()
         raise RuntimeError(f"llama_cpp.server did not serve {self.base_url} within {timeout:.0f} s")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-
-    def __enter__(self) -> "LlamaServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
