@@ -2,6 +2,7 @@
 
     calibrate make-data --domain math --n 300 --seed 1 --out data/math.jsonl
     calibrate collect --data data/*.jsonl --out records.jsonl [--model M] [--batch-size N]
+    calibrate collect --backend openai --base-url URL --model NAME --data … --out … [--concurrency N]
     calibrate fit --records records.jsonl [more …]            # saves a new map version
     calibrate report --records records.jsonl --maps v0002 --plots plots/
     calibrate eval --data ../shared/data/math.jsonl --maps active
@@ -78,6 +79,9 @@ def _collect_flags(p) -> None:
     p.add_argument("--batch-size", type=positive_int, default=1,
                    help="questions decoded together (llama.cpp, transformers); their answers differ in float "
                         "rounding from the chat's, so 1 (the default) collects exactly what the chat answers")
+    p.add_argument("--concurrency", type=positive_int, default=None,
+                   help="questions sent to a model server at once (default: the backend's max_concurrency, "
+                        "8 for --backend openai; a local model answers one at a time)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_answer_flags(p, max_new_tokens=GenerationOptions.max_new_tokens, uncalibrated=False)
     add_model_flags(p)
@@ -125,6 +129,8 @@ def _add_data_commands(sub) -> None:
     p = _command(sub, "collect", "answer and grade questions, appending records (resumable)",
                  "calibrate collect --data data/math.jsonl data/factual.jsonl --out records.jsonl",
                  "calibrate collect --data data/*.jsonl --out records.jsonl --batch-size 8",
+                 "calibrate collect --backend openai --base-url http://127.0.0.1:8000/v1 --model M "
+                 "--data data/*.jsonl --out records.jsonl --concurrency 8",
                  "(re-run the same command after a crash or Ctrl-C: ids already in records.jsonl are skipped)")
     _collect_flags(p)
     p.add_argument("--out", required=True, help="records JSONL (appended to; ids already there are skipped)")

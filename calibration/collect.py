@@ -4,8 +4,11 @@ Used by `calibrate collect` and `calibrate eval`. The records file is append-onl
 each record is one line written with a single `write` and fsynced, so a kill at any
 moment loses at most the line being written. On start, a torn last line (no
 trailing newline) is cut off, and ids already present are skipped, so re-running
-the same command finishes the job with no record lost or duplicated. An
-exclusive lock on the file keeps two runs from appending to it at once, and a
+the same command finishes the job with no record lost or duplicated. With
+`concurrency` > 1 (`calibrate collect --concurrency N`, for a model server) N worker threads
+answer at once, but only the calling thread writes: each record is appended as its answer
+finishes, so the promise is the same, and the answers still in flight at a kill are asked
+again on the next run. An exclusive lock on the file keeps two runs from appending to it at once, and a
 file that already holds another (model, prompt) pair's records is refused,
 since fitting refuses to mix them anyway.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -125,6 +130,23 @@ def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
+def _todo(items: Iterable[dict], done: set[str], limit: int | None) -> tuple[list[dict], int]:
+    """The items still to answer (first occurrence of each id not in `done`, at most `limit`), and how many
+    were skipped because their id is in `done`."""
+    todo, skipped, seen = [], 0, set()
+    for item in items:
+        if limit is not None and len(todo) >= limit:
+            break
+        if item["id"] in done:
+            skipped += 1
+        elif item["id"] in seen:
+            log.warning("duplicate id %r in the data: answered once", item["id"])
+        else:
+            seen.add(item["id"])
+            todo.append(item)
+    return todo, skipped
+
+
 def collect(
     items: Iterable[dict],
     out: Path,
@@ -133,6 +155,7 @@ def collect(
     *,
     options: GenerationOptions | None = None,
     batch_size: int = 1,
+    concurrency: int = 1,
     limit: int | None = None,
     progress: bool = True,
 ) -> CollectSummary:
@@ -141,11 +164,18 @@ def collect(
     Items whose id is already in `out` are skipped, duplicate ids in `items` are
     answered once, and at most `limit` new questions are answered. A question the
     backend refuses with InputError (too long for the context) is logged,
-    counted in `failed` and left for the next run. Raises DataError when `out`
-    holds records of another model or prompt, or another run is writing to it.
+    counted in `failed` and left for the next run. `concurrency` > 1 answers that
+    many questions at once from worker threads (the backend's `stream` must allow
+    it: `max_concurrency`); records are then written in the order answers finish.
+    Raises DataError when `out` holds records of another model or prompt, another
+    run is writing to it, or both `batch_size` and `concurrency` are over 1.
     """
-    if batch_size < 1:
-        raise DataError(f"--batch-size must be at least 1, not {batch_size}")
+    for name, value in (("--batch-size", batch_size), ("--concurrency", concurrency)):
+        if value < 1:
+            raise DataError(f"{name} must be at least 1, not {value}")
+    if batch_size > 1 and concurrency > 1:
+        raise DataError("--batch-size and --concurrency are both over 1: batch on a local model, or send "
+                        "concurrent requests to a server, not both")
     options = options or GenerationOptions()
     if options.probe is None:
         options = replace(options, probe=prompt.probe)
@@ -159,22 +189,13 @@ def collect(
         if others:
             raise DataError(f"{out} already holds records of other (model, prompt) pairs {', '.join(others)}, "
                             f"not of {backend.model_id} / {prompt.id}: pass another --out")
-        todo, skipped, seen = [], 0, set()
-        for item in items:
-            if limit is not None and len(todo) >= limit:
-                break
-            if item["id"] in done:
-                skipped += 1
-            elif item["id"] in seen:
-                log.warning("duplicate id %r in the data: answered once", item["id"])
-            else:
-                seen.add(item["id"])
-                todo.append(item)
-
+        todo, skipped = _todo(items, done, limit)
+        answers = (_pooled(backend, prompt, todo, concurrency, options) if concurrency > 1
+                   else _answers(backend, prompt, todo, batch_size, options))
         bar = _progress_bar(len(todo), progress)
         written = failed = 0
         try:
-            for item, result in _answers(backend, prompt, todo, batch_size, options):
+            for item, result in answers:  # only this thread writes to `f`
                 bar.update(1)
                 if result is None:
                     failed += 1
@@ -211,6 +232,45 @@ def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, option
         # find the refused item(s) batch by batch
     for batch in _batches(items, batch_size):
         yield from zip(batch, _answer_safely(backend, prompt, batch, options))
+
+
+def _pooled(backend, prompt: Prompt, items: list[dict], concurrency: int,
+            options) -> Iterator[tuple[dict, Answer | None]]:
+    """(item, its Answer or None when refused) for every item in the order they finish, with at most
+    `concurrency` answering at once, each in its own worker thread.
+
+    The workers only answer; the caller writes. An error other than a refusal stops the workers
+    taking new questions and is raised here once the answers finished before it have been yielded.
+    The workers are daemon threads, so a Ctrl-C or kill does not wait for the requests in flight.
+    """
+    work: queue.SimpleQueue = queue.SimpleQueue()
+    for index in range(len(items)):
+        work.put(index)
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                index = work.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results.put((index, _answer_safely(backend, prompt, [items[index]], options)[0], None))
+            except BaseException as error:  # handed to the writer, which raises it
+                results.put((index, None, error))
+                return
+
+    for n in range(min(concurrency, len(items))):
+        threading.Thread(target=worker, name=f"collect-{n}", daemon=True).start()
+    try:
+        for _ in range(len(items)):
+            index, answer, error = results.get()
+            if error is not None:
+                raise error
+            yield items[index], answer
+    finally:
+        stop.set()
 
 
 def _answer_safely(backend, prompt: Prompt, batch: list[dict], options) -> list:

@@ -140,16 +140,33 @@ def _run_collect(args, items: Iterator[dict], out: Path, maps=None):
     if maps is not None and not maps.matches(backend.model_id, prompt.id):
         raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, not "
                        f"{backend.model_id!r} / {prompt.id!r}: pass the matching --model/--prompt or other --maps")
-    if args.batch_size > 1 and not getattr(backend, "supports_batching", False):
-        print(f"note: {type(backend).__name__} does not batch; --batch-size is ignored",
-              file=sys.stderr)
-    summary = collect(items, out, backend, prompt, batch_size=args.batch_size, limit=args.limit,
-                      options=GenerationOptions(max_new_tokens=args.max_new_tokens), progress=not args.quiet)
+    batch_size, concurrency = _parallelism(args, backend)
+    summary = collect(items, out, backend, prompt, batch_size=batch_size, concurrency=concurrency,
+                      limit=args.limit, options=GenerationOptions(max_new_tokens=args.max_new_tokens),
+                      progress=not args.quiet)
     rate = summary.written / summary.seconds * 60 if summary.seconds > 0 else 0.0
     failed = f", {summary.failed} refused by the model (see the log)" if summary.failed else ""
+    at_once = f", {concurrency} at once" if concurrency > 1 else ""
     print(f"{out}: {summary.written} new records, {summary.skipped} already there, {summary.total} in all"
-          f"{failed} ({rate:.1f} questions/min)", file=sys.stderr)
+          f"{failed} ({rate:.1f} questions/min{at_once})", file=sys.stderr)
     return summary
+
+
+def _parallelism(args, backend) -> tuple[int, int]:
+    """(batch size, concurrency) for `backend`: --batch-size where it decodes batches, --concurrency where
+    several `stream` calls may run at once (default: its `max_concurrency`; a local model has none: 1)."""
+    name = type(backend).__name__
+    batch_size = args.batch_size
+    if batch_size > 1 and not getattr(backend, "supports_batching", False):
+        print(f"note: {name} does not batch; --batch-size is ignored", file=sys.stderr)
+        batch_size = 1
+    most = getattr(backend, "max_concurrency", None)
+    concurrency = args.concurrency or most or 1
+    if concurrency > 1 and most is None:
+        print(f"note: {name} answers one question at a time; --concurrency is ignored "
+              "(--batch-size decodes several together)", file=sys.stderr)
+        concurrency = 1
+    return batch_size, concurrency
 
 
 def cmd_collect(args) -> int:

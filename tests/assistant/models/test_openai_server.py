@@ -7,16 +7,10 @@ twice. Skipped when llama-cpp-python or its server's dependencies (the `test` ex
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import replace
 
 import pytest
@@ -25,15 +19,20 @@ from assistant.core.config import ModelConfig
 from assistant.models.backend import GenerationOptions, run_to_end
 from assistant.models.openai_compat import OpenAICompatBackend
 from assistant.models.openai_http import ServerError
-from assistant.models.sources import default_model_path
+from tests.assistant.models.llama_server import (
+    ALIAS,
+    KEY,
+    KEY_ENV,
+    THREADS,
+    server_missing,
+    serving,
+    start_server,
+    stop_server,
+)
 from tests.conftest import SHARED, free_port
 
 pytestmark = pytest.mark.slow
 
-KEY = "sk-real-server-3b8e1f"
-KEY_ENV = "CC_TEST_SERVER_KEY"
-ALIAS = "SmolLM2-135M-Instruct"  # the name the server serves the GGUF under (its /v1/models id)
-THREADS = 1  # as the local backend's tests: 2 spinning threads on a shared 2-core machine run slower
 # Shared calibration questions by id (the text stays in ../shared/calib): the first six of each domain.
 QUESTION_IDS = {
     "math": ["gsm8k_train-3729", "gsm8k_train-4707", "gsm8k_train-6657", "gsm8k_train-6209", "gsm8k_train-1109",
@@ -48,57 +47,10 @@ QUESTION_IDS = {
 }
 
 
-def _server_missing() -> str | None:
-    for module in ("llama_cpp", "sse_starlette", "starlette_context", "pydantic_settings", "fastapi", "uvicorn"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (`pip install -e '.[test]'` and `make install`)"
-    return None
-
-
-def start_server(port: int) -> subprocess.Popen:
-    """`python -m llama_cpp.server` on the default GGUF; returns once /v1/models answers."""
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
-               "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(port), "--api_key", KEY,
-               "--n_ctx", "4096", "--n_threads", str(THREADS), "--n_threads_batch", str(THREADS)]
-    log = tempfile.TemporaryFile("w+")  # not a pipe: llama.cpp's load log would fill one and stall the server
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
-    proc.log = log
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}: {log.read()[-2000:]}")
-        try:
-            with urllib.request.urlopen(request, timeout=2) as answer:
-                if answer.status == 200:
-                    return proc
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.25)
-    stop_server(proc)
-    raise RuntimeError("llama_cpp.server did not answer /v1/models within 120 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    proc.log.close()
-
-
 @pytest.fixture(scope="module")
 def server_url():
-    missing = _server_missing()
-    if missing:
-        pytest.skip(missing)
-    port = free_port()
-    proc = start_server(port)
-    yield f"http://127.0.0.1:{port}/v1"
-    stop_server(proc)
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture
@@ -193,7 +145,7 @@ def test_the_pipeline_answers_through_the_server(server_url, keyed):
 
 
 def test_a_server_killed_mid_stream_is_a_clear_error_not_a_hang(keyed):
-    missing = _server_missing()
+    missing = server_missing()
     if missing:
         pytest.skip(missing)
     port = free_port()
