@@ -10,6 +10,9 @@ from bench.load import RequestRecord, _summary, classify, run_load
 from bench.questions import QUESTIONS
 from bench.report import format_table, results_markdown, table_rows
 from bench.run import SECTIONS, Settings, parse_args, run_bench
+from bench.share import SETTINGS as SHARE_SETTINGS
+from bench.share import main as share_main
+from bench.share import share_ratios
 from bench.system import percentile, read_bandwidth, summarize
 
 
@@ -307,3 +310,37 @@ def test_evidence_bench_runs_both_settings_on_the_default_model(tmp_path):
     assert result["seconds_on"] > 0 and result["seconds_off"] > 0 and result["ratio_on_over_off"] > 0
     assert main(["--questions", "1", "--repeats", "1", "--threads", "1", "--out", str(tmp_path / "E.md")]) == 0
     assert "| 1 |" in (tmp_path / "E.md").read_text()
+
+
+@pytest.mark.parametrize("alone, pair, reference, expected", [
+    # 100 tokens in 2 s alone; each of two takes 4 s: half the rate each, the same together.
+    ((2.0, 100), [(4.0, 100), (4.0, 100)], (2.0, 100), (0.5, 1.0, 1.0)),
+    # the slower of the two counts for "each"; alone twice as slow as the reference.
+    ((4.0, 100), [(4.0, 100), (8.0, 100)], (2.0, 100), (0.5, 1.5, 0.5)),
+])
+def test_share_ratios_by_hand(alone, pair, reference, expected):
+    def result(seconds_tokens):
+        return {"seconds": seconds_tokens[0], "tokens": seconds_tokens[1]}
+
+    ratios = share_ratios(result(alone), [result(p) for p in pair], result(reference))
+    assert tuple(ratios.values()) == expected
+
+
+def test_share_settings_cover_before_and_after():
+    assert SHARE_SETTINGS["spinning"][0] == {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert SHARE_SETTINGS["default now"] == ({}, None)  # the backend's own choice: nothing set for it
+
+
+@pytest.mark.slow
+def test_share_bench_runs_alone_and_two_at_once_on_the_default_model(tmp_path):
+    out = tmp_path / "SHARE.md"
+    assert share_main(["--questions", "1", "--max-new-tokens", "4", "--repeats", "1", "--settings", "default now",
+                 "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    result = json.loads(text.split("```json\n")[1].split("\n```")[0])
+    assert list(result["settings"]) == ["libgomp default", "default now"]
+    now = result["settings"]["default now"]
+    assert len(now["pair"]) == 2 and now["alone"]["tokens"] == now["pair"][0]["tokens"] > 0  # greedy: same answer
+    assert now["alone"]["omp_wait_policy"] == "PASSIVE"  # set by the backend, not by the bench
+    assert result["settings"]["libgomp default"]["alone"]["gomp_spincount"] == "300000"
+    assert set(now["ratios"]) == {"each_of_two_over_alone", "two_together_over_alone", "alone_over_reference"}

@@ -18,7 +18,8 @@ Two things make it faster than llama-cpp-python's high-level `Llama.generate`:
 
 Greedy decoding takes the argmax of the logits in place; sampling runs llama.cpp's C samplers
 (top-k/top-p/min-p/temperature with a seeded RNG per sequence). One lock serialises calls on
-the model.
+the model. Before llama.cpp loads, `share_cpu` sets OMP_WAIT_POLICY=PASSIVE unless the user set
+it, so several llama.cpp processes share the cores instead of starving each other (bench/SHARE.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
-import os
 import threading
 import time
 import weakref
@@ -42,11 +42,13 @@ from assistant.models.llamacpp_c import (
     LLAMA_ERRORS,
     PROBE_CELLS,
     Sequence,
+    available_cores,
     common_length,
     free_all,
     log_sum_exp,
     new_sampler,
     route_llama_logs,
+    share_cpu,
 )
 from assistant.models.sources import resolve_model
 
@@ -75,6 +77,7 @@ class LlamaCppBackend:
                 f"the llamacpp backend runs .gguf files only, not {self.source.location!r}: "
                 "use --backend transformers"
             )
+        share_cpu()  # before llama.cpp's OpenMP runtime loads and reads it
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -86,7 +89,7 @@ class LlamaCppBackend:
         self._c = llama_cpp
         route_llama_logs(llama_cpp)
         self.model_id = self.source.model_id
-        self.threads = config.threads or os.cpu_count() or 1
+        self.threads = config.threads or available_cores()
         start = time.perf_counter()
         self._model = self._load_model()
         self._ctx = self._new_context()

@@ -1,23 +1,30 @@
 """The small pieces `LlamaCppBackend` needs around llama.cpp's C API: one decoding sequence,
-samplers, freeing, and llama.cpp's own log lines routed to Python logging."""
+samplers, freeing, llama.cpp's own log lines routed to Python logging, and the CPU set-up that
+lets several llama.cpp processes share one machine (`share_cpu`, `available_cores`)."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
+import sys
 from collections import deque
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from assistant.models.backend import GenerationOptions
 
-__all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "Sequence", "common_length", "free_all", "log_sum_exp", "new_sampler",
-           "route_llama_logs"]
+__all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "SHARE_CPU_ENV", "Sequence", "available_cores", "common_length",
+           "free_all", "log_sum_exp", "new_sampler", "route_llama_logs", "share_cpu"]
 
 log = logging.getLogger("assistant.models.llamacpp")
 
 PROBE_CELLS = 16  # cache cells kept free after each reply for GenerationOptions.probe
+# What `share_cpu` sets when the user set none of `_WAIT_KNOBS`: llama.cpp's OpenMP threads sleep while they wait.
+SHARE_CPU_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+_WAIT_KNOBS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the user's own choice of how OpenMP threads wait
 
 
 @dataclass(eq=False)
@@ -99,3 +106,33 @@ def route_llama_logs(c) -> None:
 
         _log_callback = c.llama_log_callback(forward)
         c.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+def share_cpu(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
+    """Make llama.cpp's worker threads sleep rather than spin while they wait; return what was set.
+
+    llama-cpp-python's wheels build ggml with OpenMP (libgomp): between operations of a graph
+    every thread waits at an OpenMP barrier, and by default libgomp spins there (300,000 turns)
+    before it sleeps. Alone on the machine that is fastest; two llama.cpp processes on the same
+    cores spin while the thread they wait for is descheduled, and each ran at a quarter of its
+    speed alone (bench/SHARE.md, 2 cores). OMP_WAIT_POLICY=PASSIVE makes waiting threads sleep at
+    once: two processes then each kept their speed alone, but a process alone on the 2-core VM
+    ran the default model about 3 times slower than spinning, so set OMP_WAIT_POLICY=ACTIVE (or
+    pass --threads 1) for a process that has the machine to itself. libgomp reads the variable
+    when it is loaded, so this must run before `import llama_cpp`; processes this one starts
+    inherit it. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept as it is.
+    """
+    if any(name in environ for name in _WAIT_KNOBS):
+        return {}
+    if "llama_cpp" in sys.modules:  # libgomp already read its settings: this process keeps spinning
+        log.info("llama_cpp was imported before the CPU set-up; OMP_WAIT_POLICY applies to child processes only")
+    environ.update(SHARE_CPU_ENV)
+    return dict(SHARE_CPU_ENV)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which taskset and cgroup cpusets narrow), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,185 @@
+"""`python -m bench share`: two llama.cpp processes on one machine, with llama.cpp's threads spinning
+while they wait (before) and sleeping (`share_cpu`'s OMP_WAIT_POLICY=PASSIVE, the default now).
+
+    python -m bench share [--questions 4] [--max-new-tokens 48] [--out bench/SHARE.md] [--json]
+
+For each setting, one worker process loads the default GGUF and answers the first `questions`
+bench questions greedily (the chat's prompt, `max_new_tokens` each) alone; then two workers do
+the same at once (both load first, then start together). Each worker times only its answering.
+The figures are ratios measured in the same run: a worker's tokens per second beside another,
+and the pair's together, over the same setting's one alone; and each setting alone over the
+libgomp default alone. Settings (each worker is given every core, as the backend's default is):
+
+- spinning: OMP_WAIT_POLICY=ACTIVE, threads spin at every barrier until released;
+- libgomp default: GOMP_SPINCOUNT=300000, what an unset policy means (the backend before `share_cpu`);
+- passive: OMP_WAIT_POLICY=PASSIVE, waiting threads sleep at once;
+- short spin: GOMP_SPINCOUNT=1000, the spin libgomp itself uses when it sees more threads than cores;
+- default now: neither set, so the backend's `llamacpp_c.share_cpu` chooses;
+- 1 thread passive: as passive with `--threads 1`, the cores split by hand, for reference.
+
+Figures only: nothing here asserts on time. The machine's load average at the start is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig
+from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.llamacpp import LlamaCppBackend  # llama_cpp itself loads when a backend is built
+from assistant.prompts import load_prompt
+from bench.questions import QUESTIONS
+from bench.system import machine_info
+
+__all__ = ["SETTINGS", "main", "run_share", "share_ratios"]
+
+# name -> (environment the workers get, threads per worker; None: every core)
+SETTINGS: dict[str, tuple[dict[str, str], int | None]] = {
+    "spinning": ({"OMP_WAIT_POLICY": "ACTIVE"}, None),
+    "libgomp default": ({"GOMP_SPINCOUNT": "300000"}, None),
+    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
+    "short spin": ({"GOMP_SPINCOUNT": "1000"}, None),
+    "default now": ({}, None),
+    "1 thread passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, 1),
+}
+_OMP_NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+_REFERENCE = "libgomp default"
+
+
+def _worker(questions: int, max_new_tokens: int, threads: int | None) -> int:
+    """Load the model, say ready, wait for a line on stdin, answer; print one JSON line."""
+    backend = LlamaCppBackend(ModelConfig(threads=threads))
+    prompt = load_prompt(DEFAULT_PROMPT)
+    options = GenerationOptions(max_new_tokens=max_new_tokens)
+    run_to_end(backend.stream(prompt.messages(QUESTIONS[-1][1]), options))  # warm: the shared prefix cached
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start, tokens = time.perf_counter(), 0
+    for _, question in QUESTIONS[:questions]:
+        tokens += run_to_end(backend.stream(prompt.messages(question), options))[1].tokens
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": round(seconds, 3), "tokens": tokens, "threads": backend.threads,
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                      "gomp_spincount": os.environ.get("GOMP_SPINCOUNT")}), flush=True)
+    backend.close()
+    return 0
+
+
+def _start(setting: str, questions: int, max_new_tokens: int) -> subprocess.Popen:
+    extra, threads = SETTINGS[setting]
+    env = {k: v for k, v in os.environ.items() if k not in _OMP_NAMES}
+    env.update(extra)
+    command = [sys.executable, "-m", "bench.share", "--worker", "--questions", str(questions),
+               "--max-new-tokens", str(max_new_tokens)] + (["--threads", str(threads)] if threads else [])
+    proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError(f"bench share worker ({setting}) did not start: exit {proc.wait()}")
+    return proc
+
+
+def _run_together(setting: str, n: int, questions: int, max_new_tokens: int, timeout: float) -> list[dict]:
+    """Start `n` workers of `setting`, let them answer at once; each one's JSON result."""
+    procs = [_start(setting, questions, max_new_tokens) for _ in range(n)]
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    try:
+        return [json.loads(proc.communicate(timeout=timeout)[0].strip().splitlines()[-1]) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def share_ratios(alone: dict, pair: list[dict], reference_alone: dict) -> dict:
+    """Ratios of tokens per second: each of a pair over alone, the pair's sum over alone, alone over the reference.
+
+    >>> share_ratios({"seconds": 2.0, "tokens": 100}, [{"seconds": 4.0, "tokens": 100}] * 2,
+    ...              {"seconds": 2.0, "tokens": 100})
+    {'each_of_two_over_alone': 0.5, 'two_together_over_alone': 1.0, 'alone_over_reference': 1.0}
+    """
+    def rate(r):
+        return r["tokens"] / r["seconds"]
+
+    each = [rate(r) / rate(alone) for r in pair]
+    return {"each_of_two_over_alone": round(min(each), 3),
+            "two_together_over_alone": round(sum(rate(r) for r in pair) / rate(alone), 3),
+            "alone_over_reference": round(rate(alone) / rate(reference_alone), 3)}
+
+
+def run_share(questions: int = 4, max_new_tokens: int = 48, repeats: int = 3, settings=tuple(SETTINGS),
+              timeout: float = 600.0) -> dict:
+    """Every setting alone, then two at once, `repeats` times each, the best run counting (interference from
+    whatever else runs only ever slows a run down); the best runs and the ratios."""
+    result = {"machine": machine_info(), "questions": questions, "max_new_tokens": max_new_tokens,
+              "repeats": repeats, "settings": {}}
+    for setting in dict.fromkeys((_REFERENCE, *settings)):
+        alone = min((_run_together(setting, 1, questions, max_new_tokens, timeout)[0] for _ in range(repeats)),
+                    key=lambda r: r["seconds"])
+        pair = min((_run_together(setting, 2, questions, max_new_tokens, timeout) for _ in range(repeats)),
+                   key=lambda rs: max(r["seconds"] for r in rs))
+        result["settings"][setting] = {"alone": alone, "pair": pair}
+    reference = result["settings"][_REFERENCE]["alone"]
+    for entry in result["settings"].values():
+        entry["ratios"] = share_ratios(entry["alone"], entry["pair"], reference)
+    return result
+
+
+def share_markdown(result: dict, command: str) -> str:
+    lines = ["# Several llama.cpp processes on one machine", "",
+             f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+             f"{result['machine']['cores']} cores ({result['machine']['cpu']}), load average at the start "
+             f"{result['machine']['load_average']}; {result['questions']} questions of up to "
+             f"{result['max_new_tokens']} tokens per worker, the default GGUF, greedy.", "",
+             "Ratios of tokens per second, measured in this run. `each of two / alone`: the slower of two "
+             "workers running at once over one worker alone with the same setting (0.5 is a fair half of "
+             "the machine). `two together / alone`: the pair's summed rate over one alone. `alone / libgomp "
+             "default alone`: what the setting costs a process that has the machine to itself.", "",
+             "| setting | threads each | s alone | s each of two | each of two / alone | two together / alone "
+             "| alone / libgomp default alone |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, entry in result["settings"].items():
+        r = entry["ratios"]
+        pair = " / ".join(str(p["seconds"]) for p in entry["pair"])
+        lines.append(f"| {name} | {entry['alone']['threads']} | {entry['alone']['seconds']} | {pair} | "
+                     f"{r['each_of_two_over_alone']} | {r['two_together_over_alone']} | {r['alone_over_reference']} |")
+    return "\n".join(lines) + "\n\n```json\n" + json.dumps(result, indent=1) + "\n```\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench share", description=__doc__.split("\n")[0])
+    p.add_argument("--questions", type=int, default=4, help="bench questions per worker (default 4)")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="new tokens per answer at most (default 48)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best counts (default 3)")
+    p.add_argument("--settings", default=",".join(SETTINGS),
+                   help=f"comma-separated, of: {', '.join(SETTINGS)} (the libgomp default always runs)")
+    p.add_argument("--out", type=Path, help="also write the result as markdown here (bench/SHARE.md)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return _worker(args.questions, args.max_new_tokens, args.threads)
+    chosen = tuple(name.strip() for name in args.settings.split(","))
+    unknown = [name for name in chosen if name not in SETTINGS]
+    if unknown:
+        p.error(f"unknown setting(s) {unknown}: choose from {', '.join(SETTINGS)}")
+    result = run_share(args.questions, args.max_new_tokens, args.repeats, chosen)
+    command = (f"python -m bench share --questions {args.questions} --max-new-tokens {args.max_new_tokens} "
+               f"--repeats {args.repeats}")
+    text = share_markdown(result, command)
+    print(json.dumps(result, indent=1) if args.json else text.split("\n```json")[0])
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
