@@ -27,9 +27,9 @@ from calibration.datagen import make_questions
 __all__ = ["SERVER_SETTINGS", "main", "run_concurrency"]
 
 KEY_ENV = "CC_BENCH_SERVER_KEY"
-# label -> the server's INTERRUPT_REQUESTS (llama_cpp.server reads a setting not given as a flag from
-# the environment; None: its default, True, which ends a streaming reply when another request waits)
-SERVER_SETTINGS = {"interrupt_requests False": "False", "interrupt_requests default (True)": None}
+# label -> the server's --interrupt_requests (its default, True, ends a streaming reply when another
+# request waits)
+SERVER_SETTINGS = {"interrupt_requests False": False, "interrupt_requests default (True)": True}
 
 
 def _collect(server: LlamaServer, data: Path, out: Path, concurrency: int, max_new_tokens: int) -> tuple[float, dict]:
@@ -46,21 +46,13 @@ def _collect(server: LlamaServer, data: Path, out: Path, concurrency: int, max_n
     return seconds, {r["id"]: r for r in records}
 
 
-def _one_server(interrupt: str | None, work: Path, data: Path, threads: int, max_new_tokens: int) -> dict:
-    saved = os.environ.pop("INTERRUPT_REQUESTS", None)
-    if interrupt is not None:
-        os.environ["INTERRUPT_REQUESTS"] = interrupt  # the server process inherits it
+def _one_server(interrupt: bool, work: Path, data: Path, threads: int, max_new_tokens: int) -> dict:
     seconds, records = {1: [], 4: []}, {}
-    try:
-        with LlamaServer(threads=threads) as server:
-            for concurrency in (1, 4, 1, 4):
-                s, records[concurrency] = _collect(server, data, work / f"c{concurrency}.jsonl", concurrency,
-                                                   max_new_tokens)
-                seconds[concurrency].append(round(s, 2))
-    finally:
-        os.environ.pop("INTERRUPT_REQUESTS", None)
-        if saved is not None:
-            os.environ["INTERRUPT_REQUESTS"] = saved
+    with LlamaServer(threads=threads, interrupt_requests=interrupt) as server:
+        for concurrency in (1, 4, 1, 4):
+            s, records[concurrency] = _collect(server, data, work / f"c{concurrency}.jsonl", concurrency,
+                                               max_new_tokens)
+            seconds[concurrency].append(round(s, 2))
     one, four = records[1], records[4]
     return {"seconds": seconds, "ratio_4_over_1": round(min(seconds[4]) / min(seconds[1]), 3),
             "same_answers": sum(one[i]["answer"] == four[i]["answer"] and one[i]["tokens"] == four[i]["tokens"]

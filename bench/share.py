@@ -1,5 +1,5 @@
 """`python -m bench share`: two llama.cpp processes on one machine, with llama.cpp's threads spinning
-while they wait (before) and sleeping (`share_cpu`'s OMP_WAIT_POLICY=PASSIVE, the default now).
+while they wait, sleeping (OMP_WAIT_POLICY=PASSIVE), and the backend's share mode (half the cores each).
 
     python -m bench share [--questions 4] [--max-new-tokens 48] [--out bench/SHARE.md] [--json]
 
@@ -14,7 +14,8 @@ libgomp default alone. Settings (each worker is given every core, as the backend
 - libgomp default: GOMP_SPINCOUNT=300000, what an unset policy means (the backend before `share_cpu`);
 - passive: OMP_WAIT_POLICY=PASSIVE, waiting threads sleep at once;
 - short spin: GOMP_SPINCOUNT=1000, the spin libgomp itself uses when it sees more threads than cores;
-- default now: neither set, so the backend's `llamacpp_c.share_cpu` chooses;
+- default now: neither set (libgomp's default, as the backend leaves it);
+- share mode: CALIBRATED_CHAT_SHARE_CPU=1, so the backend takes half the cores (`llamacpp_c.shared_threads`);
 - 1 thread passive: as passive with `--threads 1`, the cores split by hand, for reference.
 
 Figures only: nothing here asserts on time. The machine's load average at the start is recorded.
@@ -46,9 +47,10 @@ SETTINGS: dict[str, tuple[dict[str, str], int | None]] = {
     "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
     "short spin": ({"GOMP_SPINCOUNT": "1000"}, None),
     "default now": ({}, None),
+    "share mode": ({"CALIBRATED_CHAT_SHARE_CPU": "1"}, None),
     "1 thread passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, 1),
 }
-_OMP_NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+_OMP_NAMES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "CALIBRATED_CHAT_SHARE_CPU")  # only what a setting sets
 _REFERENCE = "libgomp default"
 
 

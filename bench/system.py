@@ -13,6 +13,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -264,6 +265,10 @@ class LlamaServer(_Child):
     threads: int | None = None  # its --n_threads (default: llama-cpp-python's)
     port: int = field(default_factory=free_port)
     log_path: Path | None = None
+    # Its default (True) ends a streaming reply when another request arrives: concurrent clients
+    # would get answers cut short. Off, it answers one request after another.
+    interrupt_requests: bool = False
+    extra: tuple = ()  # more server flags
     proc: subprocess.Popen | None = None
 
     @property
@@ -281,8 +286,9 @@ class LlamaServer(_Child):
         threads = ["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)] if self.threads else []
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--model_alias",
                self.alias, "--host", "127.0.0.1", "--port", str(self.port), "--api_key", self.key,
-               "--n_ctx", "4096", *threads]
-        self._log = open(self.log_path or os.devnull, "wb")  # a file, never a pipe that could fill and stall it
+               "--n_ctx", "4096", "--interrupt_requests", str(self.interrupt_requests), *threads, *self.extra]
+        # A file, never a pipe: llama.cpp's load log would fill one and stall the server.
+        self._log = open(self.log_path, "w+b") if self.log_path else tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.perf_counter() + timeout
         request = urllib.request.Request(self.base_url + "/models", headers={"authorization": f"Bearer {self.key}"})
@@ -292,6 +298,9 @@ class LlamaServer(_Child):
                     return self
             except (urllib.error.URLError, OSError):
                 time.sleep(0.2)
+        self._log.seek(0)
+        tail = self._log.read()[-2000:].decode(errors="replace")
         self.stop()
-        raise RuntimeError(f"llama_cpp.server did not serve {self.base_url} within {timeout:.0f} s")
+        raise RuntimeError(f"llama_cpp.server did not serve {self.base_url} within {timeout:.0f} s "
+                           f"(exit status {self.proc.returncode}): {tail}")
 

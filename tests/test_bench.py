@@ -329,18 +329,19 @@ def test_share_ratios_by_hand(alone, pair, reference, expected):
 def test_share_settings_cover_before_and_after():
     assert SHARE_SETTINGS["spinning"][0] == {"OMP_WAIT_POLICY": "ACTIVE"}
     assert SHARE_SETTINGS["default now"] == ({}, None)  # the backend's own choice: nothing set for it
+    assert SHARE_SETTINGS["share mode"] == ({"CALIBRATED_CHAT_SHARE_CPU": "1"}, None)
 
 
 @pytest.mark.slow
 def test_share_bench_runs_alone_and_two_at_once_on_the_default_model(tmp_path):
     out = tmp_path / "SHARE.md"
-    assert share_main(["--questions", "1", "--max-new-tokens", "4", "--repeats", "1", "--settings", "default now",
+    assert share_main(["--questions", "1", "--max-new-tokens", "4", "--repeats", "1", "--settings", "share mode",
                  "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     result = json.loads(text.split("```json\n")[1].split("\n```")[0])
-    assert list(result["settings"]) == ["libgomp default", "default now"]
-    now = result["settings"]["default now"]
+    assert list(result["settings"]) == ["libgomp default", "share mode"]
+    now = result["settings"]["share mode"]
     assert len(now["pair"]) == 2 and now["alone"]["tokens"] == now["pair"][0]["tokens"] > 0  # greedy: same answer
-    assert now["alone"]["omp_wait_policy"] == "PASSIVE"  # set by the backend, not by the bench
+    assert now["alone"]["omp_wait_policy"] is None  # the backend leaves the wait policy to libgomp
     assert result["settings"]["libgomp default"]["alone"]["gomp_spincount"] == "300000"
     assert set(now["ratios"]) == {"each_of_two_over_alone", "two_together_over_alone", "alone_over_reference"}

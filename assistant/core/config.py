@@ -14,6 +14,7 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | `CALIBRATED_CHAT_DATA_DIR` | the one data folder: review store, map versions, runs, exports, caches | the user data folder (`platformdirs`; `~/.local/share/calibrated-chat` on Linux) |
 | `CALIBRATED_CHAT_MAPS_DIR` | a folder of map versions used alone, instead of `<data>/maps` over the shipped maps | - |
 | `CALIBRATED_CHAT_CACHE_DIR` | converted-model and self-test cache | `<data>/cache` |
+| `CALIBRATED_CHAT_SHARE_CPU` | `1`: the llama.cpp backend takes half the cores, for two model processes on one machine | every core |
 
 Nothing is ever written inside the installed package: the maps shipped there are the
 read-only first version, and new versions go to `<data>/maps`.

@@ -18,8 +18,8 @@ Two things make it faster than llama-cpp-python's high-level `Llama.generate`:
 
 Greedy decoding takes the argmax of the logits in place; sampling runs llama.cpp's C samplers
 (top-k/top-p/min-p/temperature with a seeded RNG per sequence). One lock serialises calls on
-the model. Before llama.cpp loads, `share_cpu` sets OMP_WAIT_POLICY=PASSIVE unless the user set
-it, so several llama.cpp processes share the cores instead of starving each other (bench/SHARE.md).
+the model. With CALIBRATED_CHAT_SHARE_CPU=1 it uses half the cores (`shared_threads`), so two
+llama.cpp processes share the machine instead of starving each other (bench/SHARE.md).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from assistant.models.llamacpp_c import (
     log_sum_exp,
     new_sampler,
     route_llama_logs,
-    share_cpu,
+    shared_threads,
 )
 from assistant.models.sources import resolve_model
 
@@ -77,7 +77,6 @@ class LlamaCppBackend:
                 f"the llamacpp backend runs .gguf files only, not {self.source.location!r}: "
                 "use --backend transformers"
             )
-        share_cpu()  # before llama.cpp's OpenMP runtime loads and reads it
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -89,7 +88,7 @@ class LlamaCppBackend:
         self._c = llama_cpp
         route_llama_logs(llama_cpp)
         self.model_id = self.source.model_id
-        self.threads = config.threads or available_cores()
+        self.threads = config.threads or shared_threads() or available_cores()
         start = time.perf_counter()
         self._model = self._load_model()
         self._ctx = self._new_context()

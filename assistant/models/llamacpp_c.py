@@ -1,15 +1,14 @@
 """The small pieces `LlamaCppBackend` needs around llama.cpp's C API: one decoding sequence,
 samplers, freeing, llama.cpp's own log lines routed to Python logging, and the CPU set-up that
-lets several llama.cpp processes share one machine (`share_cpu`, `available_cores`)."""
+lets several llama.cpp processes share one machine (`shared_threads`, `available_cores`)."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
 import os
-import sys
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,14 +16,12 @@ import numpy as np
 from assistant.models.backend import GenerationOptions
 
 __all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "SHARE_CPU_ENV", "Sequence", "available_cores", "common_length",
-           "free_all", "log_sum_exp", "new_sampler", "route_llama_logs", "share_cpu"]
+           "free_all", "log_sum_exp", "new_sampler", "route_llama_logs", "shared_threads"]
 
 log = logging.getLogger("assistant.models.llamacpp")
 
 PROBE_CELLS = 16  # cache cells kept free after each reply for GenerationOptions.probe
-# What `share_cpu` sets when the user set none of `_WAIT_KNOBS`: llama.cpp's OpenMP threads sleep while they wait.
-SHARE_CPU_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-_WAIT_KNOBS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the user's own choice of how OpenMP threads wait
+SHARE_CPU_ENV = "CALIBRATED_CHAT_SHARE_CPU"  # 1: use half the cores, leaving the rest to another llama.cpp process
 
 
 @dataclass(eq=False)
@@ -108,26 +105,22 @@ def route_llama_logs(c) -> None:
         c.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
-def share_cpu(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
-    """Make llama.cpp's worker threads sleep rather than spin while they wait; return what was set.
+def shared_threads(environ: Mapping[str, str] = os.environ) -> int | None:
+    """Threads for a process that shares the machine with another llama.cpp process: half the cores
+    when CALIBRATED_CHAT_SHARE_CPU=1, else None (every core).
 
-    llama-cpp-python's wheels build ggml with OpenMP (libgomp): between operations of a graph
-    every thread waits at an OpenMP barrier, and by default libgomp spins there (300,000 turns)
-    before it sleeps. Alone on the machine that is fastest; two llama.cpp processes on the same
-    cores spin while the thread they wait for is descheduled, and each ran at a quarter of its
-    speed alone (bench/SHARE.md, 2 cores). OMP_WAIT_POLICY=PASSIVE makes waiting threads sleep at
-    once: two processes then each kept their speed alone, but a process alone on the 2-core VM
-    ran the default model about 3 times slower than spinning, so set OMP_WAIT_POLICY=ACTIVE (or
-    pass --threads 1) for a process that has the machine to itself. libgomp reads the variable
-    when it is loaded, so this must run before `import llama_cpp`; processes this one starts
-    inherit it. A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept as it is.
+    llama-cpp-python's wheels build ggml with OpenMP (libgomp): between operations every thread
+    waits at a barrier, and libgomp spins there before it sleeps. Alone, that is fastest. Two
+    processes that each use every core spin while the thread they wait for is descheduled: on
+    2 cores each ran at 0.16 of its speed alone (bench/SHARE.md). Making the threads sleep at once
+    (OMP_WAIT_POLICY=PASSIVE) kept pairs fast but made a process alone 3.4 times slower, so it is
+    not the default. Half the cores each never oversubscribes: a pair ran at 0.97 each, for 0.77 of
+    the speed alone (1 thread of 2). Set the variable (or --threads) where an admin collects while
+    the app serves staff.
     """
-    if any(name in environ for name in _WAIT_KNOBS):
-        return {}
-    if "llama_cpp" in sys.modules:  # libgomp already read its settings: this process keeps spinning
-        log.info("llama_cpp was imported before the CPU set-up; OMP_WAIT_POLICY applies to child processes only")
-    environ.update(SHARE_CPU_ENV)
-    return dict(SHARE_CPU_ENV)
+    if environ.get(SHARE_CPU_ENV, "").strip().lower() not in ("1", "true", "yes"):
+        return None
+    return max(1, available_cores() // 2)
 
 
 def available_cores() -> int:

@@ -237,6 +237,10 @@ class OpenAICompatBackend:
             opened.close()
         if cancel is not None and cancel.is_set():
             reason = "cancelled"
+        elif reply.finish is None:  # an answer cut short must never pass for a finished one
+            raise ServerError(f"the model server at {self.url} ended the reply after {reply.deltas} text pieces "
+                              "without a finish_reason, so it was cut short (llama-cpp-python's server does this "
+                              "to a reply when another request arrives: start it with --interrupt_requests False)")
         else:
             reason = "length" if reply.finish == "length" else "stop"
         return reply.stats(reason, time.perf_counter() - start, first)

@@ -27,7 +27,7 @@ MAX_NEW_TOKENS = 32  # short answers: the test is about the pool and the records
 
 @pytest.fixture(scope="module")
 def server_url():
-    with serving("--interrupt_requests", "False") as url:
+    with serving() as url:  # LlamaServer turns interrupt_requests off
         yield url
 
 

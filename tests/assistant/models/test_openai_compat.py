@@ -261,6 +261,13 @@ def test_finish_reason_length_means_truncated(server, keyed):
     assert (pieces, stats.finish_reason, stats.tokens) == (["one", " two"], "length", 2)
 
 
+def test_a_reply_that_ends_without_a_finish_reason_is_an_error_not_an_answer(server, keyed):
+    """llama-cpp-python's server ends an interrupted reply so (another request arrived): it was cut short."""
+    server.script.append({"events": stream_of("one", " two")[:-1]})
+    with pytest.raises(ServerError, match=r"after 2 text pieces without a finish_reason.*--interrupt_requests False"):
+        drain(make_backend(server).stream(QUESTION))
+
+
 def test_reasoning_cut_off_by_length_stays_open(server, keyed):
     """Truncated inside the reasoning: no closing tag, so parsing reads it as a cut-off think block."""
     server.script.append({"events": [chunk(reasoning="let me see"), chunk(finish="length")]})

@@ -149,16 +149,16 @@ def test_a_server_killed_mid_stream_is_a_clear_error_not_a_hang(keyed):
     if missing:
         pytest.skip(missing)
     port = free_port()
-    proc = start_server(port)
+    server = start_server(port)
     try:
         backend = remote(f"http://127.0.0.1:{port}/v1")
         messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
         gen = backend.stream(messages, GenerationOptions(max_new_tokens=2000))
         assert next(gen)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(server.proc.pid, signal.SIGKILL)
         start = time.perf_counter()
         with pytest.raises(ServerError, match=r"broke off the reply after \d+ text pieces: .*is it still running"):
             run_to_end(gen)
         assert time.perf_counter() - start < 10
     finally:
-        stop_server(proc)
+        stop_server(server)
