@@ -39,7 +39,7 @@ CSS = """
 /* Gradio's "Clear" would empty the screen but not the stored conversation: "New chat" does that honestly. */
 #cc-chat .top-panel button[aria-label="Clear"], #cc-chat button[title="Clear"] { display: none !important; }
 #cc-conversations .wrap { flex-direction: column; align-items: stretch; }
-#cc-dash-table th, #cc-dash-table th * { word-break: normal !important; overflow-wrap: normal !important;
+#cc-dash-table th, #cc-dash-table th *, #cc-dash-signals th, #cc-dash-signals th * { word-break: normal !important; overflow-wrap: normal !important;
   hyphens: none !important; }
 """
 TAGLINE = "Answers with a confidence you can trust: the model's own figure, corrected by what its past answers showed."

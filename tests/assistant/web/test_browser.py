@@ -233,7 +233,7 @@ def test_working_that_streamed_in_stays_as_the_reasoning_section(browser, app):
 
 SPLIT_WORDS = """() => {
     const split = [];
-    for (const th of document.querySelectorAll('#cc-dash-table th')) {
+    for (const th of document.querySelectorAll('#cc-dash-table th, #cc-dash-signals th')) {
         const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
         for (let node = walker.nextNode(); node; node = walker.nextNode()) {
             for (const m of node.data.matchAll(/[^\\s-]+/g)) {  // a break after a hyphen is a break between words
