@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from assistant.core.domains import MAP_DOMAINS
+from assistant.core.errors import DataError
 from calibration import metrics as M
 from calibration.fitting import as_records, cross_validate, fit_maps, records_to_arrays
 from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
@@ -228,8 +229,11 @@ def build_report(records, maps: CalibrationMaps | None = None, *, baseline_maps:
     report["baseline"] = None
     if baseline and (baseline_maps is not None or report["signals"] != "stated"):
         stated = {**fit_options, "signals": "stated"}
-        report["baseline"] = _pipeline(records, baseline_maps, stated, cv_folds, seed,
-                                       what="stated-only, " if baseline_maps is None else "")
+        try:
+            report["baseline"] = _pipeline(records, baseline_maps, stated, cv_folds, seed,
+                                           what="stated-only, " if baseline_maps is None else "")
+        except DataError as err:  # too few stated confidences to fit the baseline in folds: say so, go on
+            report["baseline"] = {"source": "stated-only, not measured", "unavailable": str(err)}
     return report
 
 
@@ -289,6 +293,8 @@ def format_baseline_table(report: dict) -> str:
     base = report.get("baseline")
     if base is None:
         return f"baseline: none apart (the pipeline above reads {report.get('signals', 'stated')} signals only)"
+    if "unavailable" in base:
+        return f"baseline: stated-only, not measured: {base['unavailable']}"
     risk = report.get("target_risk") or base.get("target_risk")
     lines = [f"baseline: {base['source']}; {report['signals']}: {report['source']}",
              f"each cell: stated-only baseline → {report['signals']}; calibrated confidence; coverage and "

@@ -307,3 +307,19 @@ def test_risk_coverage_axes_draw_one_curve_per_signal_and_the_calibrated_one_in_
     ax = Figure().subplots()
     assert risk_coverage_axes(ax, y, signals, y * 0.5 + 0.2, "t") == len(SIGNAL_COLUMNS) + 1
     assert ax.get_lines()[0].get_label().startswith("calibrated n=30") and ax.get_lines()[0].get_linewidth() > 2
+
+
+def test_a_baseline_with_too_few_stated_confidences_is_said_not_measured_and_the_report_goes_on():
+    """`calibrate eval` of one answer: the stated-only baseline cannot be fitted in folds, the report still comes."""
+    from dataclasses import replace
+
+    from assistant.core.record import Record
+    from calibration.report import build_report, format_baseline_table
+    from tests.conftest import make_maps
+
+    records = [Record(id="q1", domain="math", question="", gold="1", answer="1", correct=True,
+                      raw_confidence=None, model="fake-model", prompt="confidence_tags")]
+    maps = replace(make_maps(), signals="fused")  # a fused pipeline measured: the baseline is fitted apart
+    report = build_report(records, maps)
+    assert report["baseline"]["unavailable"].startswith("only 0 records have both raw_confidence and correct")
+    assert format_baseline_table(report).startswith("baseline: stated-only, not measured: only 0 records")
