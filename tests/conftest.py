@@ -67,6 +67,16 @@ class FixedRouter:
                      probabilities=probs, confident=confident)
 
 
+def drain(gen):
+    """All pieces of a `Backend.stream` generator and its stats."""
+    pieces = []
+    while True:
+        try:
+            pieces.append(next(gen))
+        except StopIteration as stop:
+            return pieces, stop.value
+
+
 def make_reply(**changes) -> Reply:
     """A finished Reply as the pipeline makes one (flagged low_confidence), with `changes` applied."""
     base = Reply(

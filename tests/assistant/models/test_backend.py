@@ -21,19 +21,12 @@ from assistant.models.backend import Backend, GenerationOptions, run_to_end
 from assistant.models.fake import FakeBackend
 from assistant.models.registry import choose_backend, load_backend
 from assistant.models.sources import ModelSource, default_model_path, resolve_model
+from tests.conftest import drain
 
 DEFAULT_STEM = "SmolLM2-135M-Instruct.Q4_1"
 QUESTION = [{"role": "user", "content": "What is 17 + 25? Answer with a short reasoning."}]
 
 
-def drain(gen):
-    """All pieces of a stream and its stats."""
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as stop:
-            return pieces, stop.value
 
 
 # ---- FakeBackend ----------------------------------------------------------------------------

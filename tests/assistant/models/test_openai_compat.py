@@ -25,7 +25,7 @@ from assistant.models.openai_compat import TOP_LOGPROBS, OpenAICompatBackend
 from assistant.models.openai_http import Retry, ServerError, Timeouts
 from assistant.models.registry import BACKENDS, choose_backend, load_backend
 from assistant.parsing import parse_output, split_reasoning
-from tests.conftest import FixedRouter, free_port, make_maps
+from tests.conftest import FixedRouter, drain, free_port, make_maps
 
 KEY = "sk-test-5f3a9c0e1d2b"  # what the fake server accepts; must never show up anywhere else
 KEY_ENV = "CC_TEST_OPENAI_KEY"
@@ -171,13 +171,6 @@ def make_backend(server, *, key_env=KEY_ENV, model="fake-model", **kwargs) -> Op
                                retry=kwargs.pop("retry", QUICK_RETRY), **kwargs)
 
 
-def drain(gen):
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as stop:
-            return pieces, stop.value
 
 
 # ---- streaming, reasoning, usage, evidence ---------------------------------------------------
