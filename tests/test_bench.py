@@ -345,3 +345,13 @@ def test_share_bench_runs_alone_and_two_at_once_on_the_default_model(tmp_path):
     assert now["alone"]["omp_wait_policy"] is None  # the backend leaves the wait policy to libgomp
     assert result["settings"]["libgomp default"]["alone"]["gomp_spincount"] == "300000"
     assert set(now["ratios"]) == {"each_of_two_over_alone", "two_together_over_alone", "alone_over_reference"}
+
+
+@pytest.mark.slow
+def test_logprobs_cost_bench_runs_through_a_real_server_and_locally():
+    from bench.logprobs_cost import run_cost
+
+    result = run_cost(questions=1, max_new_tokens=8, threads=1)
+    assert set(result["seconds"]) == {"server, with logprobs", "server, without logprobs", "local backend"}
+    assert all(len(s) == 1 and s[0] > 0 for s in result["seconds"].values())
+    assert result["with_over_without"] > 0 and result["without_over_local"] > 0
