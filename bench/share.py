@@ -11,7 +11,7 @@ and the pair's together, over the same setting's one alone; and each setting alo
 libgomp default alone. Settings (each worker is given every core, as the backend's default is):
 
 - spinning: OMP_WAIT_POLICY=ACTIVE, threads spin at every barrier until released;
-- libgomp default: GOMP_SPINCOUNT=300000, what an unset policy means (the backend before `share_cpu`);
+- libgomp default: GOMP_SPINCOUNT=300000, what an unset policy means (the backend's default);
 - passive: OMP_WAIT_POLICY=PASSIVE, waiting threads sleep at once;
 - short spin: GOMP_SPINCOUNT=1000, the spin libgomp itself uses when it sees more threads than cores;
 - default now: neither set (libgomp's default, as the backend leaves it);
