@@ -275,8 +275,10 @@ def test_the_human_check_is_asked_on_the_answer_itself_and_names_its_question(br
         s.ask(question)
         s.page.wait_for_function(f"""() => [...document.querySelectorAll('#cc-chat .cc-badge')].length >=
                                      {1 + (question == second)}""", timeout=30_000)
-    s.page.get_by_role("button", name="Feedback").first.click()  # the flag under the first answer
-    s.page.locator(".extra-feedback-option:visible", has_text="Ask for a human check").first.click()
+    s.page.locator("#cc-conversations label", has_text="[first]").first.wait_for()  # the list has updated too
+    flag = s.page.locator("#cc-chat .extra-feedback:visible").first  # the flag under the first answer
+    flag.hover()  # Gradio shows the options while the pointer is over the flag
+    flag.locator(".extra-feedback-option", has_text="Ask for a human check").click()
     toast = s.page.locator('[data-testid="toast-body"]', has_text="Sent for a human check (review item")
     toast.first.wait_for(timeout=10_000)
     assert "[first]" in toast.first.inner_text() and "[second]" not in toast.first.inner_text()
