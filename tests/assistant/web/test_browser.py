@@ -277,8 +277,13 @@ def test_the_human_check_is_asked_on_the_answer_itself_and_names_its_question(br
                                      {1 + (question == second)}""", timeout=30_000)
     s.page.locator("#cc-conversations label", has_text="[first]").first.wait_for()  # the list has updated too
     flag = s.page.locator("#cc-chat .extra-feedback:visible").first  # the flag under the first answer
-    flag.hover()  # Gradio shows the options while the pointer is over the flag
-    flag.locator(".extra-feedback-option", has_text="Ask for a human check").click()
+    flag.scroll_into_view_if_needed()
+    flag.hover()  # Gradio shows the options while the pointer is over the flag...
+    option = flag.locator(".extra-feedback-option", has_text="Ask for a human check")
+    option.wait_for(state="visible")
+    # ...and a pointer click on the option can land after a re-layout moved the flag away, so the
+    # option's own click handler is fired: what is tested is which answer it acts on.
+    option.dispatch_event("click")
     toast = s.page.locator('[data-testid="toast-body"]', has_text="Sent for a human check (review item")
     toast.first.wait_for(timeout=10_000)
     assert "[first]" in toast.first.inner_text() and "[second]" not in toast.first.inner_text()
