@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -29,6 +30,7 @@ from assistant.core.domains import DOMAINS, GENERAL  # noqa: E402
 from assistant.core.reply import Reply  # noqa: E402
 from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend  # noqa: E402
+from assistant.prompts import load_prompt  # noqa: E402
 from assistant.routing import Route  # noqa: E402
 from assistant.web.auth import Users  # noqa: E402
 
@@ -65,6 +67,17 @@ class FixedRouter:
         confident = self.probability >= 0.5
         return Route(domain=self.domain if confident else GENERAL, probability=self.probability,
                      probabilities=probs, confident=confident)
+
+
+def read_lines(path) -> list[dict]:
+    """Every line of a JSONL file as JSON, read plainly (not through the project's own reader)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def prompt():
+    """The shipped default prompt, as collect and the chat use it."""
+    return load_prompt("confidence_tags")
 
 
 def drain(gen):

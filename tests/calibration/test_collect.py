@@ -13,6 +13,7 @@ from assistant.models.backend import GenerationOptions, GenerationStats, run_to_
 from assistant.models.fake import FakeBackend
 from assistant.prompts import load_prompt
 from calibration.collect import collect, existing_ids
+from tests.conftest import read_lines
 
 # Types every record field may take (None where the record schema allows null).
 FIELD_TYPES = {
@@ -25,15 +26,6 @@ FIELD_TYPES = {
 def item(i: int, answer: str = "65", answer_type: str = "number", domain: str = "math") -> dict:
     return {"id": f"q{i}", "domain": domain, "question": f"Question number {i}?", "answer": answer,
             "aliases": [], "answer_type": answer_type}
-
-
-def read(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture
-def prompt():
-    return load_prompt("confidence_tags")
 
 
 @dataclass
@@ -94,7 +86,7 @@ def test_record_has_every_field_graded(tmp_path, prompt, output, answer, confide
     out = tmp_path / "records.jsonl"
     summary = collect([item(1)], out, FakeBackend(model_id="m1").enqueue(output), prompt, progress=False)
     assert (summary.written, summary.skipped, summary.total, summary.failed) == (1, 0, 1, 0)
-    [record] = read(out)
+    [record] = read_lines(out)
     assert tuple(record) == RECORD_FIELDS
     for name, types in FIELD_TYPES.items():
         assert isinstance(record[name], types), (name, record[name])
@@ -119,14 +111,14 @@ def test_grading_uses_answer_type(tmp_path, prompt, output, answer_type, gold, c
         data["choices"] = ["red", "blue", "green"]
     out = tmp_path / "records.jsonl"
     collect([data], out, FakeBackend().enqueue(output), prompt, progress=False)
-    assert read(out)[0]["correct"] is correct
+    assert read_lines(out)[0]["correct"] is correct
 
 
 def test_truncated_output_is_marked(tmp_path, prompt):
     out = tmp_path / "records.jsonl"
     backend = FakeBackend().enqueue("one two three four five six")
     collect([item(1)], out, backend, prompt, options=GenerationOptions(max_new_tokens=3), progress=False)
-    record = read(out)[0]
+    record = read_lines(out)[0]
     assert record["tokens"] == 3 and "truncated" in record["issues"]
 
 
@@ -139,7 +131,7 @@ def test_resume_skips_ids_already_there(tmp_path, prompt):
     second = collect([item(i) for i in range(5)], out, backend, prompt, progress=False)
     assert (second.written, second.skipped, second.total) == (2, 3, 5)
     assert len(backend.history) - calls == 2  # only the two new questions were asked
-    assert [r["id"] for r in read(out)] == ["q0", "q1", "q2", "q3", "q4"]
+    assert [r["id"] for r in read_lines(out)] == ["q0", "q1", "q2", "q3", "q4"]
 
 
 def test_torn_last_line_is_cut_and_redone(tmp_path, prompt):
@@ -154,7 +146,7 @@ def test_torn_last_line_is_cut_and_redone(tmp_path, prompt):
     out.write_bytes(whole + torn.encode())
     summary = collect([item(i) for i in range(4)], out, backend, prompt, progress=False)
     assert (summary.written, summary.skipped, summary.total) == (2, 2, 4)
-    assert [r["id"] for r in read(out)] == ["q0", "q1", "q2", "q3"]
+    assert [r["id"] for r in read_lines(out)] == ["q0", "q1", "q2", "q3"]
 
 
 def test_torn_file_of_one_half_line_is_emptied(tmp_path, prompt):
@@ -169,7 +161,7 @@ def test_duplicate_ids_in_data_are_answered_once(tmp_path, prompt, caplog):
     backend = FakeBackend(default_output="<answer>65</answer> <confidence>0.9</confidence>")
     summary = collect([item(0), item(1), item(0), item(1), item(2)], out, backend, prompt, progress=False)
     assert summary.written == 3 and len(backend.history) == 3
-    assert [r["id"] for r in read(out)] == ["q0", "q1", "q2"]
+    assert [r["id"] for r in read_lines(out)] == ["q0", "q1", "q2"]
     assert "duplicate id 'q0'" in caplog.text
 
 
@@ -186,7 +178,7 @@ def test_batches_go_to_generate_batch(tmp_path, prompt, n, batch_size, limit, si
         backend.enqueue(f"<answer>{60 + i}</answer> <confidence>0.{i + 1}</confidence>")
     summary = collect([item(i) for i in range(n)], out, backend, prompt, batch_size=batch_size, limit=limit,
                       progress=False)
-    records = read(out)
+    records = read_lines(out)
     assert backend.batch_sizes == sizes
     assert summary.written == len(records) == (limit or n)
     # each record got its own output, in order: q5 was answered "65" with 0.6
@@ -199,7 +191,7 @@ def test_two_turn_prompt_takes_confidence_from_followup(tmp_path):
     out = tmp_path / "records.jsonl"
     backend = FakeBackend().enqueue("<answer>65</answer>", "<confidence>70%</confidence>")
     collect([item(0)], out, backend, load_prompt("self_reflection"), progress=False)
-    record = read(out)[0]
+    record = read_lines(out)[0]
     assert (record["answer"], record["raw_confidence"], record["correct"], record["prompt"]) == \
         ("65", 0.7, True, "self_reflection")
     assert len(backend.history) == 2 and "65" in backend.history[1][-1]["content"]
@@ -212,7 +204,7 @@ def test_question_refused_by_backend_is_skipped_not_fatal(tmp_path, prompt, batc
     items = [item(0), {**item(1), "question": "LONG " * 10}, item(2)]
     summary = collect(items, out, backend, prompt, batch_size=batch_size, progress=False)
     assert (summary.written, summary.failed) == (2, 1)
-    assert [r["id"] for r in read(out)] == ["q0", "q2"]
+    assert [r["id"] for r in read_lines(out)] == ["q0", "q2"]
 
 
 def test_records_of_another_model_are_refused(tmp_path, prompt):
@@ -222,7 +214,7 @@ def test_records_of_another_model_are_refused(tmp_path, prompt):
     with pytest.raises(DataError, match="model-a.*pass another --out"):
         collect([item(1)], out, FakeBackend(model_id="model-b", default_output="<answer>1</answer>"), prompt,
                 progress=False)
-    assert [r["id"] for r in read(out)] == ["q0"]
+    assert [r["id"] for r in read_lines(out)] == ["q0"]
 
 
 def test_second_writer_is_refused(tmp_path, prompt):
@@ -249,7 +241,7 @@ def test_stats_seconds_are_recorded(tmp_path, prompt):
 
     out = tmp_path / "records.jsonl"
     collect([item(0)], out, Timed(), prompt, progress=False)
-    assert read(out)[0]["seconds"] == 1.235 and read(out)[0]["tokens"] == 4
+    assert read_lines(out)[0]["seconds"] == 1.235 and read_lines(out)[0]["tokens"] == 4
 
 
 def test_continuous_batching_writes_each_answer_as_it_finishes(tmp_path, prompt):
@@ -259,7 +251,7 @@ def test_continuous_batching_writes_each_answer_as_it_finishes(tmp_path, prompt)
         backend.enqueue(f"<answer>{60 + i}</answer> <confidence>0.{i + 1}</confidence>")
     summary = collect([item(i) for i in range(5)], out, backend, prompt, batch_size=3, progress=False)
     assert backend.calls == [(5, 3)]  # one run over every question, three decoding at once
-    records = read(out)
+    records = read_lines(out)
     assert summary.written == 5 and [r["id"] for r in records] == ["q4", "q3", "q2", "q1", "q0"]
     assert {r["id"]: (r["answer"], r["raw_confidence"]) for r in records} == {
         f"q{i}": (str(60 + i), (i + 1) / 10) for i in range(5)
@@ -272,7 +264,7 @@ def test_continuous_batching_falls_back_to_batches_for_a_refused_question(tmp_pa
     items = [item(0), {**item(1), "question": "LONG " * 10}, item(2)]
     summary = collect(items, out, backend, prompt, batch_size=3, progress=False)
     assert (summary.written, summary.failed) == (2, 1) and backend.calls == [(3, 3)]
-    assert sorted(r["id"] for r in read(out)) == ["q0", "q2"]
+    assert sorted(r["id"] for r in read_lines(out)) == ["q0", "q2"]
 
 
 def test_two_turn_prompt_is_not_decoded_continuously(tmp_path):
@@ -298,6 +290,6 @@ def test_real_collect_with_continuous_batching(tmp_path, prompt):
                           progress=False)
     finally:
         backend.close()
-    records = read(out)
+    records = read_lines(out)
     assert summary.written == 6 and sorted(r["id"] for r in records) == sorted(i["id"] for i in items)
     assert all(0 < r["tokens"] <= 24 and r["model"] == backend.model_id for r in records)

@@ -6,7 +6,6 @@ resumed) is tests/calibration/test_collect_server.py.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 
@@ -16,10 +15,10 @@ from assistant.core.errors import DataError, InputError
 from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend
 from assistant.models.openai_http import ServerError
-from assistant.prompts import load_prompt
 from calibration.cli import build_parser
 from calibration.collect import collect
 from calibration.commands import _parallelism
+from tests.conftest import read_lines
 
 OUTPUT = "It is 65. <answer>65</answer> <confidence>80%</confidence>"
 
@@ -27,15 +26,6 @@ OUTPUT = "It is 65. <answer>65</answer> <confidence>80%</confidence>"
 def items(n: int) -> list[dict]:
     return [{"id": f"q{i}", "domain": "math", "question": f"Question number {i}?", "answer": "65",
              "aliases": [], "answer_type": "number"} for i in range(n)]
-
-
-def read(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture
-def prompt():
-    return load_prompt("confidence_tags")
 
 
 @dataclass
@@ -89,7 +79,7 @@ def test_never_more_than_n_in_flight_and_every_record_written(tmp_path, prompt, 
     backend = counting(min(concurrency, n_items))
     out = tmp_path / "r.jsonl"
     summary = collect(items(n_items), out, backend, prompt, concurrency=concurrency, progress=False)
-    records = read(out)
+    records = read_lines(out)
     assert backend.most == min(concurrency, n_items)  # the barrier proves that many ran together
     assert sorted(r["id"] for r in records) == sorted(f"q{i}" for i in range(n_items))  # each id once
     assert (summary.written, summary.total, summary.failed) == (n_items, n_items, 0)
@@ -99,11 +89,11 @@ def test_never_more_than_n_in_flight_and_every_record_written(tmp_path, prompt, 
 def test_pool_resumes_skips_done_ids_and_respects_limit(tmp_path, prompt):
     out = tmp_path / "r.jsonl"
     first = collect(items(10), out, counting(1), prompt, concurrency=4, limit=5, progress=False)
-    assert first.written == 5 and {r["id"] for r in read(out)} == {f"q{i}" for i in range(5)}
+    assert first.written == 5 and {r["id"] for r in read_lines(out)} == {f"q{i}" for i in range(5)}
     with open(out, "a", encoding="utf-8") as f:
         f.write('{"id": "q9", "domain": "ma')  # a torn last line, as a kill mid-write leaves
     second = collect(items(10), out, counting(4), prompt, concurrency=4, progress=False)
-    ids = [r["id"] for r in read(out)]
+    ids = [r["id"] for r in read_lines(out)]
     assert (second.skipped, second.written, second.total) == (5, 5, 10)
     assert sorted(ids) == sorted(f"q{i}" for i in range(10)) and len(ids) == len(set(ids))
 
@@ -128,17 +118,17 @@ def test_a_server_error_stops_the_run_keeping_what_finished(tmp_path, prompt):
     backend = CountingBackend(fail_on="number 3?")
     with pytest.raises(ServerError, match="broke off"):
         collect(items(8), out, backend, prompt, concurrency=2, progress=False)
-    kept = [r["id"] for r in read(out)]
+    kept = [r["id"] for r in read_lines(out)]
     assert "q3" not in kept and len(kept) == len(set(kept))
     again = collect(items(8), out, CountingBackend(), prompt, concurrency=2, progress=False)
-    ids = [r["id"] for r in read(out)]
+    ids = [r["id"] for r in read_lines(out)]
     assert again.skipped == len(kept) and sorted(ids) == sorted(f"q{i}" for i in range(8))
 
 
 def test_a_refused_question_is_counted_and_left_for_the_next_run(tmp_path, prompt):
     out = tmp_path / "r.jsonl"
     summary = collect(items(6), out, CountingBackend(refuse_on="number 2?"), prompt, concurrency=3, progress=False)
-    assert (summary.written, summary.failed) == (5, 1) and "q2" not in {r["id"] for r in read(out)}
+    assert (summary.written, summary.failed) == (5, 1) and "q2" not in {r["id"] for r in read_lines(out)}
 
 
 @pytest.mark.parametrize("batch_size, concurrency, match", [
