@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.system import LlamaServer, machine_info
+from bench.system import LlamaServer, machine_info, run_stamp
 from calibration.datagen import make_questions
 
 __all__ = ["SERVER_SETTINGS", "main", "run_concurrency"]
@@ -77,9 +77,7 @@ def run_concurrency(questions: int = 16, max_new_tokens: int = 64, threads: int 
 
 def concurrency_markdown(result: dict, command: str) -> str:
     lines = ["# calibrate collect --concurrency 4 vs 1 through llama_cpp.server", "",
-             f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {result['machine']['cores']} "
-             f"cores, load average at the start {result['machine']['load_average']}; {result['questions']} "
-             f"generated math questions, up to {result['max_new_tokens']} tokens, server on "
+             run_stamp(command, result["machine"]) + f"{result['questions']} generated math questions, up to {result['max_new_tokens']} tokens, server on "
              f"{result['server_threads']} threads; runs 1, 4, 1, 4, the fastest of each counting.", "",
              "| server | s with 1 | s with 4 | 4 / 1 | same answer and tokens | shorter with 4 |",
              "| --- | --- | --- | --- | --- | --- |"]

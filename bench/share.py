@@ -36,7 +36,7 @@ from assistant.models.backend import GenerationOptions, run_to_end
 from assistant.models.llamacpp import LlamaCppBackend  # llama_cpp itself loads when a backend is built
 from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
-from bench.system import machine_info
+from bench.system import machine_info, run_stamp
 
 __all__ = ["SETTINGS", "main", "run_share", "share_ratios"]
 
@@ -137,9 +137,7 @@ def run_share(questions: int = 4, max_new_tokens: int = 48, repeats: int = 3, se
 
 def share_markdown(result: dict, command: str) -> str:
     lines = ["# Several llama.cpp processes on one machine", "",
-             f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-             f"{result['machine']['cores']} cores ({result['machine']['cpu']}), load average at the start "
-             f"{result['machine']['load_average']}; {result['questions']} questions of up to "
+             run_stamp(command, result["machine"]) + f"{result['questions']} questions of up to "
              f"{result['max_new_tokens']} tokens per worker, the default GGUF, greedy.", "",
              "Ratios of tokens per second, measured in this run. `each of two / alone`: the slower of two "
              "workers running at once over one worker alone with the same setting (0.5 is a fair half of "

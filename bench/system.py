@@ -106,6 +106,12 @@ def library_versions() -> dict:
     return out
 
 
+def run_stamp(command: str, machine: dict) -> str:
+    """How a bench report opens: the command, when, and the machine it ran on (from `machine_info`)."""
+    return (f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine['cores']} cores "
+            f"({machine['cpu']}), load average at the start {machine['load_average']}; ")
+
+
 def machine_info() -> dict:
     """CPU model, cores, RAM, OS, and the load average at the start (a busy machine skews every figure)."""
     try:
