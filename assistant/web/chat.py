@@ -11,14 +11,13 @@ import gradio as gr
 
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
 from assistant.web import render
-from assistant.web.context import WebContext
+from assistant.web.context import HISTORY_TURNS, WebContext
 from assistant.web.conversations import Conversations, browser_token
 
-__all__ = ["HISTORY_TURNS", "HUMAN_CHECK", "ChatTab"]
+__all__ = ["HUMAN_CHECK", "ChatTab"]
 
 log = logging.getLogger("calibrated_chat.app")
 
-HISTORY_TURNS = 3  # earlier exchanges sent back to the model as context
 HUMAN_CHECK = "Ask for a human check"  # the feedback option under each answer's flag icon
 # The conversation list starts open; on a phone it would cover the chat, so there it starts closed.
 CLOSE_SIDEBAR_ON_PHONES = """() => {

@@ -21,9 +21,11 @@ from assistant.web.reviews import Actor
 from assistant.web.session import STORE_DOWN, answer_and_store
 from assistant.web.store import ReviewStore
 
-__all__ = ["WebContext"]
+__all__ = ["HISTORY_TURNS", "WebContext"]
 
 log = logging.getLogger("calibrated_chat.app")
+
+HISTORY_TURNS = 3  # earlier exchanges sent back to the model as context (the chat and the OpenAI endpoint)
 
 
 @dataclass

@@ -33,14 +33,13 @@ from starlette.routing import Route
 from assistant.core.errors import CalibratedChatError, InputError
 from assistant.core.reply import Reply
 from assistant.web import render
-from assistant.web.context import WebContext
+from assistant.web.context import HISTORY_TURNS, WebContext
 
 __all__ = ["MODEL_ID", "openai_routes"]
 
 log = logging.getLogger("calibrated_chat.openai_api")
 
 MODEL_ID = "calibrated-chat"  # the one model this endpoint lists and answers as
-HISTORY_TURNS = 3  # earlier exchanges passed to the model, as in the chat
 _MAX_BODY = 1024 * 1024
 _DONE = object()
 
