@@ -53,6 +53,7 @@ class ModelConfig:
     device: str = "auto"  # "auto": CUDA when available, else CPU
     dtype: str = "auto"  # "auto": bfloat16 on CUDA, float32 on CPU
     threads: int | None = None  # CPU threads; None = all cores
+    parallel: int = 16  # llama.cpp: chat requests decoded together (continuous batching, at most 16); 1 = in turn
     cache_dir: Path | None = None  # converted GGUF models and the llama.cpp self-test; None = <data>/cache
     base_url: str | None = None  # the "openai" backend's server (OpenAI-compatible API), e.g. http://host:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # the variable holding that server's key, read when the backend is built
@@ -71,13 +72,14 @@ def model_config_from_env(env: dict | None = None) -> ModelConfig:
     """Read `CALIBRATED_CHAT_*` variables into a ModelConfig."""
     env = os.environ if env is None else env
     get = lambda name: env.get(ENV_PREFIX + name) or None  # noqa: E731
-    threads = get("THREADS")
+    threads, parallel = get("THREADS"), get("PARALLEL")
     return ModelConfig(
         model=get("MODEL"),
         backend=get("BACKEND") or "auto",
         device=get("DEVICE") or "auto",
         dtype=get("DTYPE") or "auto",
         threads=int(threads) if threads else None,
+        parallel=int(parallel) if parallel else ModelConfig.parallel,
         cache_dir=Path(get("CACHE_DIR")) if get("CACHE_DIR") else None,
         base_url=get("BASE_URL"),
         api_key_env=get("API_KEY_ENV") or "OPENAI_API_KEY",

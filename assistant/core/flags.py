@@ -1,6 +1,6 @@
 """The command-line flags shared by `calibrated-chat`, `python -m assistant` and `calibrate`, each defined once.
 
-    add_model_flags(parser)     --model --backend --device --dtype --threads --base-url --api-key-env
+    add_model_flags(parser)     --model --backend --device --dtype --threads --parallel --base-url --api-key-env
     add_folder_flags(parser)    --data-dir --maps-dir
     add_answer_flags(parser)    --prompt --max-new-tokens --allow-uncalibrated
 
@@ -45,6 +45,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help="auto, cpu, cuda, cuda:1 … [env CALIBRATED_CHAT_DEVICE]")
     g.add_argument("--dtype", help="auto, float32, bfloat16, float16 [env CALIBRATED_CHAT_DTYPE]")
     g.add_argument("--threads", type=int, help="CPU threads [env CALIBRATED_CHAT_THREADS]")
+    g.add_argument("--parallel", type=positive_int, help="llama.cpp: chat requests decoded together at most, the "
+                   "rest wait in order; 1 answers one at a time [env CALIBRATED_CHAT_PARALLEL; default 16]")
     g.add_argument("--base-url", help="with --backend openai: the server, e.g. http://127.0.0.1:8000/v1 "
                    "(--model is then its model name) [env CALIBRATED_CHAT_BASE_URL]")
     g.add_argument("--api-key-env", help="with --backend openai: the environment variable that holds the server's "
@@ -76,6 +78,7 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
     """Environment first, then command-line flags over it (a `--data-dir` also holds the model cache)."""
     config = model_config_from_env().with_overrides(
         model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads,
+        parallel=getattr(args, "parallel", None),
         base_url=getattr(args, "base_url", None), api_key_env=getattr(args, "api_key_env", None),
     )
     data_dir = getattr(args, "data_dir", None)

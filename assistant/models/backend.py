@@ -73,8 +73,9 @@ class Backend(Protocol):
     for continuous batching (results yielded as each conversation finishes); `count_tokens(text)`,
     how many of the model's tokens a text is (the chat refuses a question over its token limit);
     `max_concurrency`, how many `stream` calls may run at once from different threads (taken
-    as 1 when absent: the local backends serialise on one lock; a remote server, e.g.
-    `OpenAICompatBackend`, serves several and batches them itself).
+    as 1 when absent: `TransformersBackend` serialises on one lock; `LlamaCppBackend` decodes
+    that many together in one batch; a remote server, e.g. `OpenAICompatBackend`, serves
+    several and batches them itself).
     """
 
     model_id: str  # names the model in replies and calibration maps

@@ -13,38 +13,39 @@ Two things make it faster than llama-cpp-python's high-level `Llama.generate`:
   prefills only the tokens that differ from the previous prompt.
 - Batched decoding. `generate_many` runs several conversations as sequences of one KV cache:
   each step evaluates one token of every running sequence in a single `llama_decode` call, and
-  waiting conversations join as others finish (continuous batching). `stream` is the same loop
-  with one sequence.
+  waiting conversations join as others finish (continuous batching). `stream` calls from
+  several threads (the chat's users) join the same loop as they arrive (`ChatBatcher`).
 
 Greedy decoding takes the argmax of the logits in place; sampling runs llama.cpp's C samplers
-(top-k/top-p/min-p/temperature with a seeded RNG per sequence). One lock serialises calls on
-the model. With CALIBRATED_CHAT_SHARE_CPU=1 it uses half the cores (`shared_threads`), so two
+(top-k/top-p/min-p/temperature with a seeded RNG per sequence). One lock is held by whatever
+decodes. With CALIBRATED_CHAT_SHARE_CPU=1 it uses half the cores (`shared_threads`), so two
 llama.cpp processes share the machine instead of starving each other (bench/SHARE.md).
 """
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 import logging
 import threading
 import time
 import weakref
 from collections import deque
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from assistant.core.config import ModelConfig
 from assistant.core.errors import InputError, ModelLoadError
 from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
+from assistant.models.llamacpp_batch import CLOSED, ChatBatcher
 from assistant.models.llamacpp_c import (
-    LLAMA_ERRORS,
     PROBE_CELLS,
     Sequence,
     available_cores,
+    chat_formatter,
     common_length,
     free_all,
+    load_model,
     log_sum_exp,
     new_sampler,
     route_llama_logs,
@@ -90,7 +91,7 @@ class LlamaCppBackend:
         self.model_id = self.source.model_id
         self.threads = config.threads or shared_threads() or available_cores()
         start = time.perf_counter()
-        self._model = self._load_model()
+        self._model = load_model(llama_cpp, str(self.source.location))
         self._ctx = self._new_context()
         self.load_seconds = time.perf_counter() - start  # wall time of the load, for benchmarks
         self._memory = llama_cpp.llama_get_memory(self._ctx)
@@ -102,27 +103,12 @@ class LlamaCppBackend:
         # Frees the C objects when the backend is closed or garbage-collected, whichever comes first.
         self._free = weakref.finalize(self, free_all, llama_cpp, self._batch, self._ctx, self._model)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
-        self._formatter = self._chat_formatter(Jinja2ChatFormatter)
-        self._lock = threading.Lock()
+        self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, Jinja2ChatFormatter, self.source.location)
+        self._lock = threading.Lock()  # held by whatever decodes: the chat's batch loop or `generate_many`
+        self.max_concurrency = max(1, min(config.parallel, MAX_SEQUENCES))  # chat requests decoded together
+        self._batcher = ChatBatcher(self._decode, self._lock, self._piece, self._evidence, self.max_concurrency)
 
     # -- loading --------------------------------------------------------------------------
-
-    def _load_model(self):
-        c, path = self._c, str(self.source.location)
-        params = c.llama_model_default_params()
-        params.n_gpu_layers = 0
-        LLAMA_ERRORS.clear()
-        try:
-            model = c.llama_model_load_from_file(path.encode("utf-8"), params)
-        except MemoryError as error:
-            raise ModelLoadError(f"not enough memory to load {path}") from error
-        if not model:
-            why = f": {LLAMA_ERRORS[0]}" if LLAMA_ERRORS else ""  # the first error names the cause
-            raise ModelLoadError(
-                f"llama.cpp could not load {path}{why} (is it a complete, uncorrupted .gguf file, "
-                "and is there memory for it?)"
-            )
-        return model
 
     def _new_context(self):
         c = self._c
@@ -146,23 +132,9 @@ class LlamaCppBackend:
 
     def close(self) -> None:
         """Free the context and the model now (the backend is unusable afterwards)."""
+        self._batcher.close()
         with self._lock:
             self._free()
-
-    def _chat_formatter(self, formatter_cls):
-        template = self._c.llama_model_chat_template(self._model, None)
-        if not template:
-            raise ModelLoadError(f"{self.source.location} holds no chat template: use an instruct/chat GGUF")
-
-        def text(token: int) -> str:
-            return self._c.llama_vocab_get_text(self._vocab, token).decode("utf-8") if token != -1 else ""
-
-        return formatter_cls(
-            template=template.decode("utf-8"),
-            eos_token=text(self._c.llama_vocab_eos(self._vocab)),
-            bos_token=text(self._c.llama_vocab_bos(self._vocab)),
-            add_generation_prompt=True,
-        )
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -209,34 +181,18 @@ class LlamaCppBackend:
     # -- generation -----------------------------------------------------------------------
 
     def stream(self, messages, options=GenerationOptions(), cancel=None):
-        """Yield decoded pieces; return GenerationStats. Closing the generator stops generation."""
-        with self._lock:
-            if cancel is not None and cancel.is_set():
-                return GenerationStats(0, "cancelled")
-            prompt = self._prompt_tokens(messages)
-            start = time.perf_counter()
-            first = None
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            steps = self._decode([prompt], options)
-            seq = None
-            try:
-                for seq, token in steps:
-                    if token is None:
-                        break
-                    piece = decoder.decode(self._piece(token))
-                    if piece:
-                        first = time.perf_counter() - start if first is None else first
-                        yield piece
-                    if cancel is not None and cancel.is_set():
-                        seq.reason = "cancelled"
-                        break
-                tail = decoder.decode(b"", final=True)
-                if tail:
-                    yield tail
-            finally:
-                steps.close()
-            seconds = time.perf_counter() - start
-        return GenerationStats(len(seq.tokens), seq.reason, seconds, first, self._evidence(seq))
+        """Yield decoded pieces; return GenerationStats. Closing the generator stops generation.
+
+        Calls from several threads decode together, up to `max_concurrency` at once (`ChatBatcher`);
+        a call alone decodes exactly as `generate_many` does one conversation.
+        """
+        if cancel is not None and cancel.is_set():
+            return GenerationStats(0, "cancelled")
+        if not self._free.alive:
+            raise ModelLoadError(CLOSED)
+        prompt = self._prompt_tokens(messages)
+        seq = Sequence(0, prompt, self._budget(prompt, options), options, cancel)
+        return (yield from self._batcher.stream(seq))
 
     def generate_batch(self, batch, options=GenerationOptions()) -> list[tuple[str, GenerationStats]]:
         """Generate for several message lists decoded together, results in order."""
@@ -258,10 +214,11 @@ class LlamaCppBackend:
         """
         parallel = max(1, min(parallel, MAX_SEQUENCES))
         with self._lock:
-            prompts = [self._prompt_tokens(messages) for messages in batch]
-            if not prompts:
-                return
-            for seq, token in self._decode(prompts, options, parallel):
+            if not self._free.alive:
+                raise ModelLoadError(CLOSED)
+            seqs = [Sequence(i, p, self._budget(p, options), options)
+                    for i, p in enumerate(self._prompt_tokens(messages) for messages in batch)]
+            for seq, token in self._decode(seqs, parallel):
                 if token is None:
                     text = b"".join(self._piece(t) for t in seq.tokens).decode("utf-8", errors="replace")
                     seconds = time.perf_counter() - seq.joined
@@ -273,33 +230,50 @@ class LlamaCppBackend:
         return min(options.max_new_tokens, N_CTX - len(prompt) - PROBE_CELLS)
 
     def _decode(
-        self, prompts: list[list[int]], options: GenerationOptions, parallel: int = 1
+        self, seqs: list[Sequence], parallel: int = 1, arrivals: Callable[[], list[Sequence]] | None = None
     ) -> Iterator[tuple[Sequence, int | None]]:
-        """Decode `prompts`, at most `parallel` at once; yield (sequence, token) per new token and
-        (sequence, None) when a sequence ends, its `reason` set ("stop" or "length").
+        """Decode `seqs`, at most `parallel` at once; yield (sequence, token) per new token and
+        (sequence, None) when a sequence ends, its `reason` set ("stop", "length" or "cancelled").
 
-        Closing the generator frees every sequence it started. Call with the lock held.
+        `arrivals`, when given, is asked before every step for sequences that joined since (the
+        chat's concurrent requests); the loop ends when none waits or runs. Closing the generator
+        frees every sequence it started. Call with the lock held.
         """
-        shared = self._share_prefix(prompts)
-        waiting = deque(Sequence(i, p, self._budget(p, options)) for i, p in enumerate(prompts))
+        waiting: deque[Sequence] = deque()
         running: list[Sequence] = []
         free_ids = list(range(parallel, 0, -1))
+        self._place(seqs, waiting, running)
         try:
-            while waiting or running:
-                room = _KV_CELLS - len(self._prefix) - sum(s.cells - shared for s in running)
+            while True:
+                if arrivals is not None:
+                    self._place(arrivals(), waiting, running)
+                room = _KV_CELLS - len(self._prefix) - sum(s.cells for s in running)
                 queued = sum(len(s.pending) for s in running)
                 while waiting and free_ids:  # admit in order while the cache and the batch have room
                     new = waiting[0]
-                    if running and (new.cells - shared > room or queued + len(new.prompt) - shared > N_CTX):
+                    if running and not new.cancelled and (
+                            new.cells > room or queued + len(new.prompt) - new.shared > N_CTX):
                         break
                     waiting.popleft()
-                    new.seq_id, new.sampler = free_ids.pop(), new_sampler(self._c, options)
+                    if new.cancelled:  # given up while it waited
+                        new.reason = "cancelled"
+                        yield new, None
+                        continue
+                    new.seq_id, new.sampler = free_ids.pop(), new_sampler(self._c, new.options)
                     new.joined = time.perf_counter()
-                    self._c.llama_memory_seq_cp(self._memory, _PREFIX_SEQ, new.seq_id, 0, shared)
-                    new.pending = new.prompt[shared:]
+                    self._c.llama_memory_seq_cp(self._memory, _PREFIX_SEQ, new.seq_id, 0, new.shared)
+                    new.pending = new.prompt[new.shared:]
                     running.append(new)
-                    room -= new.cells - shared
+                    room -= new.cells
                     queued += len(new.pending)
+                for seq in [s for s in running if s.cancelled]:
+                    seq.reason = "cancelled"
+                    self._end(seq, running, free_ids)
+                    yield seq, None
+                if not running:  # all cancelled or finished: admit the next, or stop
+                    if waiting:
+                        continue
+                    break
                 outputs = self._step(running)
                 finished = []
                 for seq, at in zip(list(running), outputs):
@@ -315,15 +289,36 @@ class LlamaCppBackend:
                     if seq.reason == "stop" or len(seq.tokens) >= seq.budget:
                         finished.append(seq)
                 for seq in finished:  # after the loop: a probe's decode overwrites the batch's logits
-                    if options.probe:
-                        self._probe(seq, options.probe)
-                    running.remove(seq)
-                    self._release(seq)
-                    free_ids.append(seq.seq_id)
+                    if seq.options.probe:
+                        self._probe(seq, seq.options.probe)
+                    self._end(seq, running, free_ids)
                     yield seq, None
         finally:
             for seq in running:
                 self._release(seq)
+
+    def _place(self, new: list[Sequence], waiting: deque[Sequence], running: list[Sequence]) -> None:
+        """Queue sequences to decode, each reading as much of its prompt from the shared prefix as it can.
+
+        The prefix is re-made for them only when nothing else is decoding (the others read it); a
+        sequence that joins a decode under way shares what the prefix already holds, which for
+        the chat's questions is the whole system prompt and worked examples.
+        """
+        if not new:
+            return
+        if waiting or running:
+            for seq in new:
+                seq.shared = common_length(self._prefix, seq.prompt, max(0, len(seq.prompt) - 2))
+        else:
+            shared = self._share_prefix([seq.prompt for seq in new])
+            for seq in new:
+                seq.shared = shared
+        waiting.extend(new)
+
+    def _end(self, seq: Sequence, running: list[Sequence], free_ids: list[int]) -> None:
+        running.remove(seq)
+        self._release(seq)
+        free_ids.append(seq.seq_id)
 
     def _share_prefix(self, prompts: list[list[int]]) -> int:
         """Make sequence 0 hold the prompts' common prefix (reusing what it holds); return its length.

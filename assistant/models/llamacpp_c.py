@@ -7,16 +7,18 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.core.errors import ModelLoadError
 from assistant.models.backend import GenerationOptions
 
-__all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "SHARE_CPU_ENV", "Sequence", "available_cores", "common_length",
-           "free_all", "log_sum_exp", "new_sampler", "route_llama_logs", "shared_threads"]
+__all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "SHARE_CPU_ENV", "Sequence", "available_cores", "chat_formatter", "common_length",
+           "free_all", "load_model", "log_sum_exp", "new_sampler", "route_llama_logs", "shared_threads"]
 
 log = logging.getLogger("assistant.models.llamacpp")
 
@@ -31,6 +33,10 @@ class Sequence:
     index: int  # position in the caller's list
     prompt: list[int]
     budget: int  # new tokens allowed
+    options: GenerationOptions = GenerationOptions()
+    cancel: threading.Event | None = None  # set: stop at the next step, reason "cancelled"
+    closed: bool = False  # its reader stopped reading: stop as if cancelled
+    shared: int = 0  # prompt tokens read from the prefix sequence's cache, not evaluated again
     seq_id: int = -1
     sampler: object = None
     tokens: list[int] = field(default_factory=list)
@@ -42,8 +48,47 @@ class Sequence:
     probe: tuple | None = None  # what GenerationOptions.probe read, see TokenEvidence
 
     @property
-    def cells(self) -> int:  # cache cells this sequence may come to hold beyond the prefix
-        return len(self.prompt) + self.budget + PROBE_CELLS
+    def cells(self) -> int:  # cache cells this sequence may come to hold beyond the shared prefix
+        return len(self.prompt) - self.shared + self.budget + PROBE_CELLS
+
+    @property
+    def cancelled(self) -> bool:
+        return self.closed or (self.cancel is not None and self.cancel.is_set())
+
+
+def load_model(c, path: str):
+    """Load a .gguf file on the CPU; ModelLoadError naming llama.cpp's first error when it cannot."""
+    params = c.llama_model_default_params()
+    params.n_gpu_layers = 0
+    LLAMA_ERRORS.clear()
+    try:
+        model = c.llama_model_load_from_file(path.encode("utf-8"), params)
+    except MemoryError as error:
+        raise ModelLoadError(f"not enough memory to load {path}") from error
+    if not model:
+        why = f": {LLAMA_ERRORS[0]}" if LLAMA_ERRORS else ""  # the first error names the cause
+        raise ModelLoadError(
+            f"llama.cpp could not load {path}{why} (is it a complete, uncorrupted .gguf file, "
+            "and is there memory for it?)"
+        )
+    return model
+
+
+def chat_formatter(c, model, vocab, formatter_cls, location):
+    """llama-cpp-python's Jinja2 formatter over the chat template stored in the GGUF."""
+    template = c.llama_model_chat_template(model, None)
+    if not template:
+        raise ModelLoadError(f"{location} holds no chat template: use an instruct/chat GGUF")
+
+    def text(token: int) -> str:
+        return c.llama_vocab_get_text(vocab, token).decode("utf-8") if token != -1 else ""
+
+    return formatter_cls(
+        template=template.decode("utf-8"),
+        eos_token=text(c.llama_vocab_eos(vocab)),
+        bos_token=text(c.llama_vocab_bos(vocab)),
+        add_generation_prompt=True,
+    )
 
 
 def new_sampler(c, options: GenerationOptions):
