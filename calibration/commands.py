@@ -154,14 +154,16 @@ def _run_collect(args, items: Iterator[dict], out: Path, maps=None):
 
 def _parallelism(args, backend) -> tuple[int, int]:
     """(batch size, concurrency) for `backend`: --batch-size where it decodes batches, --concurrency where
-    several `stream` calls may run at once (default: its `max_concurrency`; a local model has none: 1)."""
+    several `stream` calls may run at once (default: a server's `max_concurrency`; 1 for a local model,
+    whose concurrent calls would be batched: --batch-size says so explicitly)."""
     name = type(backend).__name__
     batch_size = args.batch_size
     if batch_size > 1 and not getattr(backend, "supports_batching", False):
         print(f"note: {name} does not batch; --batch-size is ignored", file=sys.stderr)
         batch_size = 1
     most = getattr(backend, "max_concurrency", None)
-    concurrency = args.concurrency or most or 1
+    local = getattr(backend, "supports_batching", False)
+    concurrency = args.concurrency or (1 if local else most) or 1
     if concurrency > 1 and most is None:
         print(f"note: {name} answers one question at a time; --concurrency is ignored "
               "(--batch-size decodes several together)", file=sys.stderr)

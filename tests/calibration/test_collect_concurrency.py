@@ -154,6 +154,12 @@ class Remote(FakeBackend):
     max_concurrency: int = 8  # as OpenAICompatBackend declares
 
 
+@dataclass
+class LocalBatching(FakeBackend):  # as LlamaCppBackend: batches, and folds concurrent calls into its batch
+    supports_batching: bool = True
+    max_concurrency: int = 16
+
+
 @pytest.mark.parametrize("backend, flags, expected, note", [
     (Remote(), [], (1, 8), ""),  # a server: its max_concurrency
     (Remote(), ["--concurrency", "3"], (1, 3), ""),
@@ -161,6 +167,9 @@ class Remote(FakeBackend):
     (Remote(), ["--batch-size", "4"], (1, 8), "--batch-size is ignored"),
     (FakeBackend(), [], (1, 1), ""),  # a local model: one at a time
     (FakeBackend(), ["--concurrency", "4"], (1, 1), "--concurrency is ignored"),
+    (LocalBatching(), [], (1, 1), ""),  # one at a time unless asked: what the shipped maps were collected as
+    (LocalBatching(), ["--batch-size", "8"], (8, 1), ""),
+    (LocalBatching(), ["--concurrency", "4"], (1, 4), ""),  # four at once through the chat's batching
 ])
 def test_default_concurrency_comes_from_the_backend(capsys, backend, flags, expected, note):
     args = build_parser().parse_args(["collect", "--data", "d.jsonl", "--out", "r.jsonl", *flags])
