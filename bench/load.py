@@ -1,7 +1,7 @@
 """`python -m bench load`: many users at once against one app process: who gets an answer, and
 who is told the app is busy.
 
-    python -m bench load [--clients 16] [--questions 5] [--queue-size 8] [--json] [--out bench/LOAD.md]
+    python -m bench load [--clients 16] [--questions 5] [--queue-size 8] [--parallel N] [--json] [--out bench/LOAD.md]
 
 Starts `python app.py` with the default model and `--queue-size`, then runs N concurrent
 `gradio_client` sessions, each asking M of the bench's short questions one after another
@@ -122,11 +122,13 @@ def run_load(
     pause_after_reject: float = 1.0,
     sample_every: float = 0.5,
     server: bool = False,
+    parallel: int | None = None,
 ) -> dict:
     """Run the load test with scratch files under `work`; return figures and every request's record.
 
     `server`: the app answers through `--backend openai` from a llama.cpp server (`LlamaServer`,
-    the same default GGUF) instead of loading the model itself."""
+    the same default GGUF) instead of loading the model itself. `parallel`: the app's --parallel, how
+    many chat requests its local llama.cpp backend decodes together (1: one at a time)."""
     with contextlib.ExitStack() as stack:
         if server:
             llama = stack.enter_context(LlamaServer(threads=threads, log_path=work / "llama-server.log"))
@@ -136,13 +138,14 @@ def run_load(
             env = {"CC_BENCH_KEY": llama.key}
         else:
             model_id, args, env = resolve_model(None).model_id, ["--threads", threads] if threads else [], {}
+            args += ["--parallel", parallel] if parallel else []
         maps_dir, _ = bench_maps_dir(work / "maps", model_id, DEFAULT_PROMPT)
         args += ["--queue-size", queue_size, "--data-dir", work / "app-data", "--maps-dir", maps_dir]
         args += ["--max-new-tokens", max_new_tokens] if max_new_tokens else []
         result = _drive(AppProcess(args=args, env=env, log_path=work / "app-load.log"), clients, questions,
                         timeout, pause_after_reject, sample_every)
-    return {**result, "backend": "openai (llama_cpp.server)" if server else "llamacpp (in the app)",
-            "queue_size": queue_size}
+    local = f"llamacpp (in the app, --parallel {parallel})" if parallel else "llamacpp (in the app)"
+    return {**result, "backend": "openai (llama_cpp.server)" if server else local, "queue_size": queue_size}
 
 
 def _drive(app: AppProcess, clients, questions, timeout, pause_after_reject, sample_every) -> dict:
@@ -248,6 +251,7 @@ def main(argv=None) -> int:
     p.add_argument("--queue-size", type=int, default=8, help="the app's --queue-size (8)")
     p.add_argument("--threads", type=int, help="the app's --threads (default: all cores)")
     p.add_argument("--max-new-tokens", type=int, help="the app's --max-new-tokens (its default)")
+    p.add_argument("--parallel", type=int, help="the app's --parallel: chat requests decoded together (its default)")
     p.add_argument(
         "--timeout",
         type=float,
@@ -269,6 +273,7 @@ def main(argv=None) -> int:
             max_new_tokens=args.max_new_tokens,
             timeout=args.timeout,
             server=args.server,
+            parallel=args.parallel,
         )
     text = format_summary(result)
     print(json.dumps(result, ensure_ascii=False) if args.json else text)
