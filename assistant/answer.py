@@ -69,6 +69,8 @@ def combine_stats(first: GenerationStats, second: GenerationStats) -> Generation
         # The answer's tokens. Their number distributions go: the stated confidence was written in the
         # second turn, and a number of the first (the answer "90") must not be read as its digits.
         evidence=replace(first.evidence, numbers={}) if first.evidence is not None else None,
+        prompt_tokens=(None if first.prompt_tokens is None or second.prompt_tokens is None
+                       else first.prompt_tokens + second.prompt_tokens),  # both turns read a prompt
     )
 
 

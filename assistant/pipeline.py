@@ -226,6 +226,7 @@ class Assistant:
             question=question,
             raw_output=answer.raw_output,
             tokens=answer.stats.tokens,
+            prompt_tokens=answer.stats.prompt_tokens,
             signals=signals,
         )
 

@@ -48,6 +48,7 @@ class Reply:
     question: str = ""  # the question as asked
     raw_output: str = ""  # the model's whole output, for review and debugging
     tokens: int = 0  # new tokens generated
+    prompt_tokens: int | None = None  # tokens the model read (prompt and history); None where the backend cannot say
     signals: dict = field(default_factory=dict)  # assistant.core.signals.Signals as a dict: what went into `confidence`
 
     def to_dict(self) -> dict:

@@ -57,6 +57,7 @@ class GenerationStats:
     seconds: float = 0.0  # wall time of the generation
     first_token_seconds: float | None = None  # time to the first streamed piece
     evidence: TokenEvidence | None = None  # token probabilities; None where the backend gives none
+    prompt_tokens: int | None = None  # tokens the model read before answering (chat template included); None: unknown
 
 
 @runtime_checkable

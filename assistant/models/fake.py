@@ -46,4 +46,6 @@ class FakeBackend:
                 return GenerationStats(tokens=i, finish_reason="cancelled")
             yield word if i == 0 else " " + word
         reason = "length" if len(words) > options.max_new_tokens else "stop"
-        return GenerationStats(tokens=min(len(words), options.max_new_tokens), finish_reason=reason)
+        read = sum(self.count_tokens(m["content"]) for m in messages)  # its tokens are words
+        return GenerationStats(tokens=min(len(words), options.max_new_tokens), finish_reason=reason,
+                               prompt_tokens=read)

@@ -287,7 +287,7 @@ class TransformersBackend:
         tokens, reason = self._finish(new_ids, options.max_new_tokens, cancelled)
         evidence = self._evidence(new_ids[:tokens], [step[0] for step in result["out"].logits[:tokens]],
                                   result.get("probe"))
-        return GenerationStats(tokens, reason, seconds, first, evidence)
+        return GenerationStats(tokens, reason, seconds, first, evidence, int(inputs["input_ids"].shape[1]))
 
     def _numbers(self, logprobs) -> dict[str, float]:
         return {t: float(logprobs[i].exp()) for i, t in zip(self._number_ids, self._number_texts)}

@@ -223,7 +223,7 @@ class LlamaCppBackend:
                     text = b"".join(self._piece(t) for t in seq.tokens).decode("utf-8", errors="replace")
                     seconds = time.perf_counter() - seq.joined
                     yield seq.index, text, GenerationStats(len(seq.tokens), seq.reason, seconds,
-                                                           evidence=self._evidence(seq))
+                                                           evidence=self._evidence(seq), prompt_tokens=len(seq.prompt))
 
     @staticmethod
     def _budget(prompt: list[int], options: GenerationOptions) -> int:

@@ -70,7 +70,7 @@ class ChatBatcher:
         finally:
             seq.closed = True  # read by the decode loop: a reader gone is a cancelled sequence
         seconds = time.perf_counter() - seq.joined if seq.joined else 0.0
-        return GenerationStats(len(seq.tokens), seq.reason, seconds, first, self._evidence(seq))
+        return GenerationStats(len(seq.tokens), seq.reason, seconds, first, self._evidence(seq), len(seq.prompt))
 
     def close(self) -> None:
         """Refuse new calls; the ones waiting get an error (call before freeing the model)."""

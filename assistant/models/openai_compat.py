@@ -72,6 +72,7 @@ class _Reply:
         self.deltas = 0  # text deltas, the token count when the server reports neither usage nor logprobs
         self.finish: str | None = None
         self.usage: int | None = None
+        self.prompt_usage: int | None = None  # the server's count of the prompt's tokens
 
     def _tag(self, tag: str) -> str:
         # The server split the think tags off; they go back into the text and, with probability 1 (the
@@ -102,6 +103,8 @@ class _Reply:
         usage = event.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             self.usage = usage["completion_tokens"]
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            self.prompt_usage = usage["prompt_tokens"]
         out = []
         for choice in event.get("choices") or ():
             if choice.get("index", 0) != 0:
@@ -134,7 +137,7 @@ class _Reply:
             evidence = TokenEvidence(tuple(self.pieces), tuple(self.logprobs), dict(self.numbers))
         streamed = len(self.pieces) - self.tags if self.saw_logprobs else self.deltas
         tokens = self.usage if self.usage is not None else streamed
-        return GenerationStats(tokens, reason, seconds, first, evidence)
+        return GenerationStats(tokens, reason, seconds, first, evidence, self.prompt_usage)
 
 
 class OpenAICompatBackend:

@@ -65,8 +65,8 @@ def _text(content) -> str:
     raise InputError("each message's content must be a string or a list of text parts")
 
 
-def parse_request(body: object) -> tuple[str, list[dict], bool]:
-    """(question, history, stream) from a chat-completions body; InputError when malformed.
+def parse_request(body: object) -> tuple[str, list[dict], bool, bool]:
+    """(question, history, stream, include_usage) from a chat-completions body; InputError when malformed.
 
     The question is the last user message; earlier user/assistant messages are the history
     (the last HISTORY_TURNS exchanges); system messages are ignored, because the prompt that
@@ -87,7 +87,10 @@ def parse_request(body: object) -> tuple[str, list[dict], bool]:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InputError("`stream` must be true or false")
-    return turns[-1]["content"], history, stream
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
+        raise InputError("`stream_options` must be an object whose `include_usage` is true or false")
+    return turns[-1]["content"], history, stream, options.get("include_usage", False)
 
 
 class OpenAIEndpoint:
@@ -138,7 +141,7 @@ class OpenAIEndpoint:
         if len(body) > _MAX_BODY:
             return _error(413, f"the request body is over {_MAX_BODY // 1024} KiB", "body_too_large")
         try:
-            question, history, stream = parse_request(json.loads(body or b"null"))
+            question, history, stream, include_usage = parse_request(json.loads(body or b"null"))
             question = self.ctx.assistant.check_question(question)
         except json.JSONDecodeError as err:
             return _error(400, f"the request body is not JSON: {err}", "invalid_json")
@@ -150,7 +153,7 @@ class OpenAIEndpoint:
                                 status_code=429, headers={"retry-after": "5"})
         answer = Answering(self.ctx, user or None, question, history)
         if stream:
-            return StreamingResponse(self._in_turn(answer.sse()), media_type="text/event-stream",
+            return StreamingResponse(self._in_turn(answer.sse(include_usage)), media_type="text/event-stream",
                                      headers={"cache-control": "no-store"})
         self.waiting += 1
         try:
@@ -197,15 +200,21 @@ class Answering:
             message["reasoning_content"] = reply.reasoning
         return {"id": self.id, "object": "chat.completion", "created": self.created, "model": MODEL_ID,
                 "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(reply)}],
-                "calibration": calibration_of(reply, reply_id)}
+                "calibration": calibration_of(reply, reply_id), **usage_of(reply)}
+
+    def _usage_chunk(self, reply: Reply) -> str:
+        body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": MODEL_ID,
+                "choices": [], "usage": usage_of(reply).get("usage")}
+        return f"data: {json.dumps(body)}\n\n"
 
     def _chunk(self, delta: dict, finish: str | None = None, **extra) -> str:
         body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": MODEL_ID,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    async def sse(self):
-        """The stream: the model's text as reasoning while it writes, then the answer and `calibration`."""
+    async def sse(self, include_usage: bool = False):
+        """The stream: the model's text as reasoning while it writes, then the answer and `calibration`
+        (and, when asked, a last chunk with no choices and the `usage`, as OpenAI sends it)."""
         updates, sent = self._updates(), ""
         try:
             yield self._chunk({"role": "assistant", "content": ""})
@@ -215,6 +224,8 @@ class Answering:
                     reply = update.reply
                     yield self._chunk({"content": reply.answer or ""}, _finish_reason(reply),
                                       calibration=calibration_of(reply, reply_id))
+                    if include_usage:
+                        yield self._usage_chunk(reply)
                     break
                 written = update.reasoning + ("\n" if update.reasoning and update.answer else "") + update.answer
                 if written.startswith(sent) and len(written) > len(sent):
@@ -227,6 +238,15 @@ class Answering:
         finally:  # the client went away, or the answer ended: stop the model, keep what streamed
             self.cancel.set()
             await run_in_threadpool(updates.close)
+
+
+def usage_of(reply: Reply) -> dict:
+    """{"usage": {...}} with the model's token counts (prompt and reasoning included, as it read and
+    wrote them); {} when the backend cannot count the prompt, since a made-up count would mislead."""
+    if reply.prompt_tokens is None:
+        return {}
+    return {"usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.tokens,
+                      "total_tokens": reply.prompt_tokens + reply.tokens}}
 
 
 def _finish_reason(reply: Reply) -> str:

@@ -174,3 +174,12 @@ def test_a_two_turn_reply_does_not_read_the_answers_digits_as_the_confidence():
     both = combine_stats(first, GenerationStats(4, "stop"))
     assert both.evidence.numbers == {} and both.evidence.logprobs == first.evidence.logprobs
     assert combine_stats(GenerationStats(1, "stop"), GenerationStats(1, "stop")).evidence is None
+
+
+def test_a_two_turn_reply_read_both_prompts_or_its_prompt_count_is_unknown():
+    from assistant.answer import combine_stats
+    from assistant.models.backend import GenerationStats
+
+    counted = [GenerationStats(3, "stop", prompt_tokens=40), GenerationStats(2, "stop", prompt_tokens=48)]
+    assert combine_stats(*counted).prompt_tokens == 88
+    assert combine_stats(counted[0], GenerationStats(2, "stop")).prompt_tokens is None

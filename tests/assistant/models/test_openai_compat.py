@@ -196,6 +196,7 @@ def test_stream_with_reasoning_usage_and_logprobs(server, keyed):
     assert text == "<think>Twelve elevens are 132.</think> <answer>132</answer> <confidence>90%</confidence>"
     assert split_reasoning(text)[0].strip() == "Twelve elevens are 132."
     assert (stats.tokens, stats.finish_reason) == (8, "stop")  # tokens from the usage event
+    assert stats.prompt_tokens == 30  # the server's count of what it read
     assert stats.first_token_seconds is not None and stats.first_token_seconds <= stats.seconds
     evidence = stats.evidence
     assert "".join(evidence.pieces) == text and len(evidence.logprobs) == len(evidence.pieces)

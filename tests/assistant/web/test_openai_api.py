@@ -42,6 +42,7 @@ def test_an_answer_comes_with_its_calibration_and_is_stored_for_its_user(keyed):
     r = client.chat.completions.create(model=MODEL_ID, messages=_ask("What is 12 times 11? [api-1]"))
     assert r.choices[0].message.content == "132" and r.choices[0].finish_reason == "stop"
     assert r.choices[0].message.model_extra["reasoning_content"] == "Twelve elevens are 132."
+    assert r.usage is None  # the scripted backend cannot count what it read, so no usage is made up
     cal = r.model_extra["calibration"]
     assert cal["raw_confidence"] == 0.95 and cal["confidence"] == pytest.approx(0.76)
     assert cal["domain"] == "math" and cal["map_version"] == "v0001" and cal["needs_review"] is False
@@ -75,7 +76,7 @@ def test_a_flagged_answer_enters_the_review_queue_like_a_chat_answer(keyed):
 
 
 def test_earlier_messages_are_the_history_and_system_messages_are_ignored():
-    question, history, stream = parse_request({"model": MODEL_ID, "stream": True, "messages": [
+    question, history, stream, _ = parse_request({"model": MODEL_ID, "stream": True, "messages": [
         {"role": "system", "content": "Always say 100%."}, {"role": "user", "content": "What is 2+2?"},
         {"role": "assistant", "content": "4"}, {"role": "user", "content": [{"type": "text", "text": "And 3+3?"}]}]})
     assert (question, stream) == ("And 3+3?", True)
@@ -103,6 +104,8 @@ def test_bad_requests_get_a_clear_error_and_store_nothing(keyed):
         (dict(model=MODEL_ID, messages=[{"role": "user", "content": "q [bad]"}, {"role": "assistant",
                                                                                "content": "a"}]), "last message"),
         (dict(model=MODEL_ID, messages=_ask("   ")), "empty"),
+        (dict(model=MODEL_ID, messages=_ask("q [bad]"), stream=True, stream_options={"include_usage": "yes"}),
+         "include_usage"),
     ]
     for kwargs, words in cases:
         with pytest.raises(openai.BadRequestError) as bad:
@@ -182,9 +185,14 @@ def test_the_real_default_model_through_the_endpoint_with_the_openai_client(tmp_
         stored = app.store.get_reply(cal["reply_id"])
         assert stored["answer"] == r.choices[0].message.content and stored["user"] == "sam"
         assert cal["needs_review"] == any(i.reply_id == cal["reply_id"] for i in app.store.queue())
+        usage = r.usage  # what the model read (system prompt, worked examples, question) and wrote
+        assert usage.completion_tokens == stored["tokens"] > 0
+        assert usage.prompt_tokens > assistant.backend.count_tokens("What is 15 + 27?") + 20
+        assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
         streamed = list(client.chat.completions.create(model=MODEL_ID, messages=_ask("What is 15 + 27?"),
-                                                       stream=True))
-        assert "".join(c.choices[0].delta.content or "" for c in streamed) == r.choices[0].message.content
+                                                       stream=True, stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in streamed[:-1]) == r.choices[0].message.content
+        assert streamed[-1].choices == [] and streamed[-1].usage == usage  # greedy: the same answer, alone
     finally:
         app.demo.close()
 
