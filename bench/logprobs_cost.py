@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import time
+from dataclasses import replace
 
 from assistant.answer import stream_answer
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
@@ -48,9 +49,8 @@ def run_cost(questions: int = 3, max_new_tokens: int = 64, threads: int = 2) -> 
     with LlamaServer(threads=threads) as server:
         os.environ[KEY_ENV] = server.key
         config = ModelConfig(model=server.alias, backend="openai", base_url=server.base_url, api_key_env=KEY_ENV)
-        for name, dropped in (("server, with logprobs", ()), ("server, without logprobs", ("logprobs", "top_logprobs"))):
-            backend = OpenAICompatBackend(config)
-            backend._dropped.update(dropped)  # as if the server had refused the fields
+        for name, logprobs in (("server, with logprobs", True), ("server, without logprobs", False)):
+            backend = OpenAICompatBackend(replace(config, logprobs=logprobs))  # --no-logprobs when False
             result["seconds"][name] = _seconds(backend, prompt, asked, max_new_tokens)
     result["seconds"]["local backend"] = _seconds(LlamaCppBackend(ModelConfig(threads=threads)), prompt, asked,
                                                   max_new_tokens)

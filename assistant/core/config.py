@@ -57,6 +57,7 @@ class ModelConfig:
     cache_dir: Path | None = None  # converted GGUF models and the llama.cpp self-test; None = <data>/cache
     base_url: str | None = None  # the "openai" backend's server (OpenAI-compatible API), e.g. http://host:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # the variable holding that server's key, read when the backend is built
+    logprobs: bool = True  # the "openai" backend asks for token log probabilities (False: faster, fewer signals)
 
     @property
     def cache_folder(self) -> Path:
@@ -83,6 +84,7 @@ def model_config_from_env(env: dict | None = None) -> ModelConfig:
         cache_dir=Path(get("CACHE_DIR")) if get("CACHE_DIR") else None,
         base_url=get("BASE_URL"),
         api_key_env=get("API_KEY_ENV") or "OPENAI_API_KEY",
+        logprobs=(get("LOGPROBS") or "1").strip().lower() not in ("0", "false", "no"),
     )
 
 

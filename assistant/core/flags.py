@@ -1,6 +1,7 @@
 """The command-line flags shared by `calibrated-chat`, `python -m assistant` and `calibrate`, each defined once.
 
-    add_model_flags(parser)     --model --backend --device --dtype --threads --parallel --base-url --api-key-env
+    add_model_flags(parser)     --model --backend --device --dtype --threads --parallel --base-url --no-logprobs
+                                --api-key-env
     add_folder_flags(parser)    --data-dir --maps-dir
     add_answer_flags(parser)    --prompt --max-new-tokens --allow-uncalibrated
 
@@ -49,6 +50,10 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                    "rest wait in order; 1 answers one at a time [env CALIBRATED_CHAT_PARALLEL; default 16]")
     g.add_argument("--base-url", help="with --backend openai: the server, e.g. http://127.0.0.1:8000/v1 "
                    "(--model is then its model name) [env CALIBRATED_CHAT_BASE_URL]")
+    g.add_argument("--no-logprobs", dest="logprobs", action="store_false", default=None,
+                   help="with --backend openai: do not ask for token log probabilities (a CPU llama.cpp server "
+                   "answers about 4x faster; the token signals are then missing, so fit maps the same way) "
+                   "[env CALIBRATED_CHAT_LOGPROBS=0]")
     g.add_argument("--api-key-env", help="with --backend openai: the environment variable that holds the server's "
                    "API key [env CALIBRATED_CHAT_API_KEY_ENV; default OPENAI_API_KEY]")
 
@@ -80,6 +85,7 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
         model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads,
         parallel=getattr(args, "parallel", None),
         base_url=getattr(args, "base_url", None), api_key_env=getattr(args, "api_key_env", None),
+        logprobs=getattr(args, "logprobs", None),
     )
     data_dir = getattr(args, "data_dir", None)
     if data_dir and config.cache_dir is None:

@@ -160,7 +160,8 @@ class OpenAICompatBackend:
         self.model_name = config.model
         self.model_id = f"{config.model}@{self._endpoint.host}"
         self.url = self._endpoint.url  # the base URL, without any credentials or query
-        self._dropped: set[str] = set()  # optional request fields this server rejected
+        # Optional request fields not sent: those this server rejected, and log probabilities when switched off.
+        self._left_out: set[str] = set() if config.logprobs else set(_OPTIONAL_FIELDS["logprobs"])
         if check:
             self.check_health()
 
@@ -196,7 +197,7 @@ class OpenAICompatBackend:
             body["seed"] = options.seed
         else:
             body["repeat_penalty"] = 1.0
-        return {k: v for k, v in body.items() if k not in self._dropped}
+        return {k: v for k, v in body.items() if k not in self._left_out}
 
     def _open(self, messages: list[Message], options: GenerationOptions):
         """Open the stream, dropping an optional field the server rejects (400/422 naming it) and trying again."""
@@ -204,11 +205,11 @@ class OpenAICompatBackend:
             try:
                 return self._endpoint.open("POST", "/chat/completions", self._body(messages, options))
             except ServerError as error:
-                rejected = next((f for f in _OPTIONAL_FIELDS if f in error.detail and f not in self._dropped), None)
+                rejected = next((f for f in _OPTIONAL_FIELDS if f in error.detail and f not in self._left_out), None)
                 if error.status not in (400, 422) or rejected is None:
                     raise
                 log.info("model server %s rejected %r; asking without it", self.url, rejected)
-                self._dropped.update(_OPTIONAL_FIELDS[rejected])
+                self._left_out.update(_OPTIONAL_FIELDS[rejected])
 
     def stream(self, messages, options=GenerationOptions(), cancel=None):
         """Yield text pieces as the server streams them; return GenerationStats. Setting `cancel` or closing

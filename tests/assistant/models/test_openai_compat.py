@@ -7,6 +7,7 @@ an optional cut-off. The real server (llama.cpp's) is in test_openai_server.py.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import threading
@@ -165,8 +166,8 @@ def keyed(monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
 
 
-def make_backend(server, *, key_env=KEY_ENV, model="fake-model", **kwargs) -> OpenAICompatBackend:
-    config = ModelConfig(model=model, backend="openai", base_url=server.url, api_key_env=key_env)
+def make_backend(server, *, key_env=KEY_ENV, model="fake-model", logprobs=True, **kwargs) -> OpenAICompatBackend:
+    config = ModelConfig(model=model, backend="openai", base_url=server.url, api_key_env=key_env, logprobs=logprobs)
     return OpenAICompatBackend(config, timeouts=kwargs.pop("timeouts", FAST),
                                retry=kwargs.pop("retry", QUICK_RETRY), **kwargs)
 
@@ -210,6 +211,22 @@ def test_stream_with_reasoning_usage_and_logprobs(server, keyed):
     assert body["stream"] and body["max_tokens"] == 50 and body["temperature"] == 0.0
     assert (body["logprobs"], body["top_logprobs"], body["repeat_penalty"]) == (True, TOP_LOGPROBS, 1.0)
     assert body["stream_options"] == {"include_usage": True} and "seed" not in body
+
+
+def test_no_logprobs_asks_for_none_and_the_reply_has_no_token_evidence(server, keyed):
+    """--no-logprobs: a server that spends long on log probabilities (llama_cpp.server on a CPU) is not asked."""
+    server.script.append({"events": [chunk("4"), chunk(finish="stop")]})
+    backend = make_backend(server, logprobs=False)
+    pieces, stats = drain(backend.stream(QUESTION))
+    body = server.posts()[0]["body"]
+    assert "logprobs" not in body and "top_logprobs" not in body and body["stream_options"] == {"include_usage": True}
+    assert "".join(pieces) == "4" and stats.evidence is None
+    parser = argparse.ArgumentParser()
+    add_model_flags(parser)
+    assert model_config_from_args(parser.parse_args(["--no-logprobs"])).logprobs is False
+    assert model_config_from_args(parser.parse_args([])).logprobs is True
+    assert model_config_from_env({"CALIBRATED_CHAT_LOGPROBS": "0"}).logprobs is False
+    assert model_config_from_env({}).logprobs is True
 
 
 def test_reasoning_field_and_sampling_options(server, keyed):
