@@ -27,6 +27,7 @@ from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_f
 from assistant.models.backend import GenerationOptions
 from calibration.commands import (
     cmd_collect,
+    cmd_compare,
     cmd_eval,
     cmd_fit,
     cmd_make_data,
@@ -170,6 +171,18 @@ def _add_fit_commands(sub) -> None:
     p.add_argument("--maps", help="maps file, version (v0003) or 'active'; omitted: 5-fold cross-validation")
     _report_flags(p)
     p.set_defaults(func=cmd_report)
+
+    p = _command(sub, "compare", "two runs over the same questions under one map: what changed, with 95% intervals",
+                 "calibrate compare --records runs/real/data-*.jsonl --against runs/batched/data-*.jsonl "
+                 "--maps active",
+                 "calibrate compare --records before.jsonl --against after.jsonl --maps v0003 --json")
+    _records_flags(p)
+    p.add_argument("--against", nargs="+", type=Path, required=True,
+                   help="the second run's records (the same questions, answered another way)")
+    p.add_argument("--maps", default="active", help="maps file, version or 'active' (default) to score both runs")
+    p.add_argument("--resamples", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_compare)
 
     p = _command(sub, "eval", "collect on held-out questions, then report with the given maps",
                  "calibrate eval --data ../shared/data/math.jsonl --maps active",

@@ -24,6 +24,7 @@ from assistant.prompts import load_prompt
 from assistant.web import figures
 from assistant.web.store import ReviewStore
 from calibration.collect import collect
+from calibration.compare import compare_runs, format_comparison
 from calibration.datagen import make_questions
 from calibration.fitting import describe_sources, file_sha256, fit_maps, source_path
 from calibration.items import read_items
@@ -33,7 +34,7 @@ from calibration.plots import write_plots
 from calibration.redact import rebuild_records, strip_records
 from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report
 
-__all__ = ["cmd_collect", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_maps", "cmd_records", "cmd_report",
+__all__ = ["cmd_collect", "cmd_compare", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_maps", "cmd_records", "cmd_report",
            "cmd_reviews", "load_records"]
 
 log = logging.getLogger("calibrate")
@@ -258,6 +259,19 @@ def cmd_report(args) -> int:
               + (" (--baseline-maps VERSION measures fixed stated-only maps instead)" if maps is not None else ""),
               file=sys.stderr)
     return _report(records, maps, args, baseline)
+
+
+def cmd_compare(args) -> int:
+    before, after = (load_records(paths, on_error=args.on_error, keep_model=args.keep_model,
+                                  keep_prompt=args.keep_prompt) for paths in (args.records, args.against))
+    maps = _resolve_maps(args, args.maps)
+    for records in (before, after):
+        _check_matches(maps, records)
+    if _fitted_on(maps, [*args.records, *args.against], _data_dir(args)):
+        raise DataError(f"{maps.version} was fitted on some of these records: compare on held-out runs only")
+    comparison = compare_runs(before, after, maps, resamples=args.resamples)
+    print(json.dumps(comparison, indent=2) if args.json else format_comparison(comparison))
+    return 0
 
 
 def cmd_eval(args) -> int:
