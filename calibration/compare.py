@@ -110,11 +110,13 @@ def _cell(entry: dict) -> str:
 
 
 def format_comparison(comparison: dict) -> str:
-    """The table `calibrate compare` prints: one row per domain, then overall."""
-    head = f"{'domain':<10}{'n':>5}{'same':>6}{'flips':>6}  " + "  ".join(f"{k:<36}" for k in COMPARED)
+    """The table `calibrate compare` prints: one row per domain, then overall (`scored`: the pairs the
+    metrics are over, graded and given a calibrated confidence in both runs)."""
+    head = f"{'domain':<10}{'n':>5}{'same':>6}{'flips':>6}{'scored':>7}  " + "  ".join(f"{k:<36}" for k in COMPARED)
     lines = [f"maps {comparison['maps']}; before→after (change [95% paired bootstrap, "
              f"{comparison['resamples']} resamples])", head.rstrip(), "-" * len(head.rstrip())]
     for name, s in [*comparison["domains"].items(), ("overall", comparison["overall"])]:
         cells = "  ".join(f"{_cell(s[k]):<36}" for k in COMPARED)
-        lines.append(f"{name:<10}{s['n']:>5}{s['same_answer']:>6}{s['grade_flips']:>6}  {cells}".rstrip())
+        lines.append(f"{name:<10}{s['n']:>5}{s['same_answer']:>6}{s['grade_flips']:>6}{s['n_scored']:>7}  "
+                     f"{cells}".rstrip())
     return "\n".join(lines)
