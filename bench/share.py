@@ -8,15 +8,20 @@ bench questions greedily (the chat's prompt, `max_new_tokens` each) alone; then 
 the same at once (both load first, then start together). Each worker times only its answering.
 The figures are ratios measured in the same run: a worker's tokens per second beside another,
 and the pair's together, over the same setting's one alone; and each setting alone over the
-libgomp default alone. Settings (each worker is given every core, as the backend's default is):
+libgomp default alone. Settings (the first five give each worker every core, fixed):
 
 - spinning: OMP_WAIT_POLICY=ACTIVE, threads spin at every barrier until released;
 - libgomp default: GOMP_SPINCOUNT=300000, what an unset policy means (the backend's default);
 - passive: OMP_WAIT_POLICY=PASSIVE, waiting threads sleep at once;
 - short spin: GOMP_SPINCOUNT=1000, the spin libgomp itself uses when it sees more threads than cores;
-- default now: neither set (libgomp's default, as the backend leaves it);
+- every core: neither set, every core (what the backend did before it counted its peers);
+- default now: the backend's default: each worker takes its share of the cores among the llama.cpp
+  processes it finds (`llamacpp_peers`), all of them alone, half beside the other;
 - share mode: CALIBRATED_CHAT_SHARE_CPU=1, so the backend takes half the cores (`llamacpp_c.shared_threads`);
 - 1 thread passive: as passive with `--threads 1`, the cores split by hand, for reference.
+
+Each run's workers note themselves in a folder of their own (CALIBRATED_CHAT_PEERS_DIR), so
+other llama.cpp processes on the machine do not change their share.
 
 Figures only: nothing here asserts on time. The machine's load average at the start is recorded.
 """
@@ -28,24 +33,29 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.models.backend import GenerationOptions, run_to_end
 from assistant.models.llamacpp import LlamaCppBackend  # llama_cpp itself loads when a backend is built
+from assistant.models.llamacpp_c import available_cores
+from assistant.models.llamacpp_peers import PEERS_DIR_ENV
 from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
 from bench.system import machine_info, run_stamp
 
 __all__ = ["SETTINGS", "main", "run_share", "share_ratios"]
 
-# name -> (environment the workers get, threads per worker; None: every core)
-SETTINGS: dict[str, tuple[dict[str, str], int | None]] = {
-    "spinning": ({"OMP_WAIT_POLICY": "ACTIVE"}, None),
-    "libgomp default": ({"GOMP_SPINCOUNT": "300000"}, None),
-    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
-    "short spin": ({"GOMP_SPINCOUNT": "1000"}, None),
+ALL = "all"  # every core, fixed: how the wait policies are compared
+# name -> (environment the workers get, threads per worker: ALL, a number, or None for the backend's default)
+SETTINGS: dict[str, tuple[dict[str, str], int | str | None]] = {
+    "spinning": ({"OMP_WAIT_POLICY": "ACTIVE"}, ALL),
+    "libgomp default": ({"GOMP_SPINCOUNT": "300000"}, ALL),
+    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, ALL),
+    "short spin": ({"GOMP_SPINCOUNT": "1000"}, ALL),
+    "every core": ({}, ALL),
     "default now": ({}, None),
     "share mode": ({"CALIBRATED_CHAT_SHARE_CPU": "1"}, None),
     "1 thread passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, 1),
@@ -73,10 +83,11 @@ def _worker(questions: int, max_new_tokens: int, threads: int | None) -> int:
     return 0
 
 
-def _start(setting: str, questions: int, max_new_tokens: int) -> subprocess.Popen:
+def _start(setting: str, questions: int, max_new_tokens: int, peers: str) -> subprocess.Popen:
     extra, threads = SETTINGS[setting]
+    threads = available_cores() if threads == ALL else threads
     env = {k: v for k, v in os.environ.items() if k not in _OMP_NAMES}
-    env.update(extra)
+    env.update(extra, **{PEERS_DIR_ENV: peers})
     command = [sys.executable, "-m", "bench.share", "--worker", "--questions", str(questions),
                "--max-new-tokens", str(max_new_tokens)] + (["--threads", str(threads)] if threads else [])
     proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -88,7 +99,13 @@ def _start(setting: str, questions: int, max_new_tokens: int) -> subprocess.Pope
 
 def _run_together(setting: str, n: int, questions: int, max_new_tokens: int, timeout: float) -> list[dict]:
     """Start `n` workers of `setting`, let them answer at once; each one's JSON result."""
-    procs = [_start(setting, questions, max_new_tokens) for _ in range(n)]
+    with tempfile.TemporaryDirectory(prefix="bench-share-peers-") as peers:
+        return _answer_together(setting, n, questions, max_new_tokens, timeout, peers)
+
+
+def _answer_together(setting: str, n: int, questions: int, max_new_tokens: int, timeout: float,
+                     peers: str) -> list[dict]:
+    procs = [_start(setting, questions, max_new_tokens, peers) for _ in range(n)]
     for proc in procs:
         proc.stdin.write("go\n")
         proc.stdin.flush()
@@ -173,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown setting(s) {unknown}: choose from {', '.join(SETTINGS)}")
     result = run_share(args.questions, args.max_new_tokens, args.repeats, chosen)
     command = (f"python -m bench share --questions {args.questions} --max-new-tokens {args.max_new_tokens} "
-               f"--repeats {args.repeats}")
+               f"--repeats {args.repeats}" + (f' --settings "{args.settings}"' if chosen != tuple(SETTINGS) else ""))
     text = share_markdown(result, command)
     print(json.dumps(result, indent=1) if args.json else text.split("\n```json")[0])
     if args.out:

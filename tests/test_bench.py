@@ -329,6 +329,7 @@ def test_share_ratios_by_hand(alone, pair, reference, expected):
 def test_share_settings_cover_before_and_after():
     assert SHARE_SETTINGS["spinning"][0] == {"OMP_WAIT_POLICY": "ACTIVE"}
     assert SHARE_SETTINGS["default now"] == ({}, None)  # the backend's own choice: nothing set for it
+    assert SHARE_SETTINGS["every core"] == ({}, "all")  # before it counted its peers: every core, fixed
     assert SHARE_SETTINGS["share mode"] == ({"CALIBRATED_CHAT_SHARE_CPU": "1"}, None)
 
 

@@ -14,7 +14,10 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | `CALIBRATED_CHAT_DATA_DIR` | the one data folder: review store, map versions, runs, exports, caches | the user data folder (`platformdirs`; `~/.local/share/calibrated-chat` on Linux) |
 | `CALIBRATED_CHAT_MAPS_DIR` | a folder of map versions used alone, instead of `<data>/maps` over the shipped maps | - |
 | `CALIBRATED_CHAT_CACHE_DIR` | converted-model and self-test cache | `<data>/cache` |
-| `CALIBRATED_CHAT_SHARE_CPU` | `1`: the llama.cpp backend takes half the cores, for two model processes on one machine | every core |
+| `CALIBRATED_CHAT_PARALLEL` | llama.cpp: chat requests decoded together (continuous batching); `1` answers one at a time | `16` |
+| `CALIBRATED_CHAT_LOGPROBS` | `0`: the `openai` backend asks for no log probabilities (faster servers, fewer signals) | `1` |
+| `CALIBRATED_CHAT_SHARE_CPU` | `1`: the llama.cpp backend takes half the cores, fixed (for processes that cannot see each other) | its share among the llama.cpp processes it finds |
+| `CALIBRATED_CHAT_PEERS_DIR` | where llama.cpp processes note themselves to share the cores | `<temp dir>/calibrated-chat-llama-<uid>` |
 
 Nothing is ever written inside the installed package: the maps shipped there are the
 read-only first version, and new versions go to `<data>/maps`.

@@ -18,13 +18,12 @@ Two things make it faster than llama-cpp-python's high-level `Llama.generate`:
 
 Greedy decoding takes the argmax of the logits in place; sampling runs llama.cpp's C samplers
 (top-k/top-p/min-p/temperature with a seeded RNG per sequence). One lock is held by whatever
-decodes. With CALIBRATED_CHAT_SHARE_CPU=1 it uses half the cores (`shared_threads`), so two
-llama.cpp processes share the machine instead of starving each other (bench/SHARE.md).
+decodes. Several llama.cpp processes on one machine each take their share of the cores, and
+take them back when the others end (`llamacpp_peers`, bench/SHARE.md).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 import time
@@ -41,16 +40,18 @@ from assistant.models.llamacpp_batch import CLOSED, ChatBatcher
 from assistant.models.llamacpp_c import (
     PROBE_CELLS,
     Sequence,
-    available_cores,
     chat_formatter,
     common_length,
     free_all,
     load_model,
     log_sum_exp,
     new_sampler,
+    number_tokens,
     route_llama_logs,
     shared_threads,
+    token_piece,
 )
+from assistant.models.llamacpp_peers import CoreShare
 from assistant.models.sources import resolve_model
 
 __all__ = ["LlamaCppBackend", "N_CTX", "MAX_SEQUENCES"]
@@ -89,19 +90,25 @@ class LlamaCppBackend:
         self._c = llama_cpp
         route_llama_logs(llama_cpp)
         self.model_id = self.source.model_id
-        self.threads = config.threads or shared_threads() or available_cores()
         start = time.perf_counter()
         self._model = load_model(llama_cpp, str(self.source.location))
-        self._ctx = self._new_context()
+        self._share = CoreShare(config.threads or shared_threads())  # or its share among llama.cpp processes
+        try:
+            self._ctx = self._new_context()
+        except ModelLoadError:
+            self._share.close()
+            raise
+        self._share.apply = lambda n, ctx=self._ctx: llama_cpp.llama_set_n_threads(ctx, n, n)  # not self: no cycle
         self.load_seconds = time.perf_counter() - start  # wall time of the load, for benchmarks
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self._batch = llama_cpp.llama_batch_init(N_CTX, 0, 1)
-        self._number_ids, self._number_texts = self._number_tokens()
+        self._number_ids, self._number_texts = number_tokens(self._n_vocab, self._piece)
         self._number_set = frozenset(int(t) for t in self._number_ids)
         # Frees the C objects when the backend is closed or garbage-collected, whichever comes first.
         self._free = weakref.finalize(self, free_all, llama_cpp, self._batch, self._ctx, self._model)
+        self._leave = weakref.finalize(self, self._share.close)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
         self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, Jinja2ChatFormatter, self.source.location)
         self._lock = threading.Lock()  # held by whatever decodes: the chat's batch loop or `generate_many`
@@ -130,11 +137,17 @@ class LlamaCppBackend:
             )
         return ctx
 
+    @property
+    def threads(self) -> int:
+        """CPU threads the model decodes with now (see `CoreShare`)."""
+        return self._share.threads
+
     def close(self) -> None:
         """Free the context and the model now (the backend is unusable afterwards)."""
         self._batcher.close()
         with self._lock:
             self._free()
+            self._leave()
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -153,17 +166,7 @@ class LlamaCppBackend:
         return buffer[:n]
 
     def _piece(self, token: int) -> bytes:
-        buffer = ctypes.create_string_buffer(64)
-        n = self._c.llama_token_to_piece(self._vocab, token, buffer, 64, 0, False)
-        if n < 0:  # a longer piece: -n bytes
-            buffer = ctypes.create_string_buffer(-n)
-            n = self._c.llama_token_to_piece(self._vocab, token, buffer, -n, 0, False)
-        return buffer.raw[:n]
-
-    def _number_tokens(self) -> tuple[np.ndarray, list[str]]:
-        """Ids and texts of the vocabulary's number tokens (1 to 3 ASCII digits, nothing else)."""
-        ids = [t for t in range(self._n_vocab) if 1 <= len(p := self._piece(t)) <= 3 and p.isdigit()]
-        return np.array(ids, dtype=np.int64), [self._piece(t).decode("ascii") for t in ids]
+        return token_piece(self._c, self._vocab, token)
 
     def _evidence(self, seq: Sequence) -> TokenEvidence:
         pieces = tuple(self._piece(t).decode("utf-8", errors="replace") for t in seq.tokens)
@@ -245,27 +248,10 @@ class LlamaCppBackend:
         self._place(seqs, waiting, running)
         try:
             while True:
+                self._share.refit()  # another llama.cpp process started or ended: take its share of the cores
                 if arrivals is not None:
                     self._place(arrivals(), waiting, running)
-                room = _KV_CELLS - len(self._prefix) - sum(s.cells for s in running)
-                queued = sum(len(s.pending) for s in running)
-                while waiting and free_ids:  # admit in order while the cache and the batch have room
-                    new = waiting[0]
-                    if running and not new.cancelled and (
-                            new.cells > room or queued + len(new.prompt) - new.shared > N_CTX):
-                        break
-                    waiting.popleft()
-                    if new.cancelled:  # given up while it waited
-                        new.reason = "cancelled"
-                        yield new, None
-                        continue
-                    new.seq_id, new.sampler = free_ids.pop(), new_sampler(self._c, new.options)
-                    new.joined = time.perf_counter()
-                    self._c.llama_memory_seq_cp(self._memory, _PREFIX_SEQ, new.seq_id, 0, new.shared)
-                    new.pending = new.prompt[new.shared:]
-                    running.append(new)
-                    room -= new.cells
-                    queued += len(new.pending)
+                yield from self._admit(waiting, running, free_ids)
                 for seq in [s for s in running if s.cancelled]:
                     seq.reason = "cancelled"
                     self._end(seq, running, free_ids)
@@ -296,6 +282,28 @@ class LlamaCppBackend:
         finally:
             for seq in running:
                 self._release(seq)
+
+    def _admit(self, waiting: deque[Sequence], running: list[Sequence], free_ids: list[int]):
+        """Start waiting sequences in order while the cache and the batch have room; yield (sequence, None)
+        for each one given up while it waited."""
+        room = _KV_CELLS - len(self._prefix) - sum(s.cells for s in running)
+        queued = sum(len(s.pending) for s in running)
+        while waiting and free_ids:
+            new = waiting[0]
+            if running and not new.cancelled and (new.cells > room or queued + len(new.prompt) - new.shared > N_CTX):
+                break
+            waiting.popleft()
+            if new.cancelled:
+                new.reason = "cancelled"
+                yield new, None
+                continue
+            new.seq_id, new.sampler = free_ids.pop(), new_sampler(self._c, new.options)
+            new.joined = time.perf_counter()
+            self._c.llama_memory_seq_cp(self._memory, _PREFIX_SEQ, new.seq_id, 0, new.shared)
+            new.pending = new.prompt[new.shared:]
+            running.append(new)
+            room -= new.cells
+            queued += len(new.pending)
 
     def _place(self, new: list[Sequence], waiting: deque[Sequence], running: list[Sequence]) -> None:
         """Queue sequences to decode, each reading as much of its prompt from the shared prefix as it can.

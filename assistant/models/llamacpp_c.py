@@ -1,6 +1,6 @@
-"""The small pieces `LlamaCppBackend` needs around llama.cpp's C API: one decoding sequence,
-samplers, freeing, llama.cpp's own log lines routed to Python logging, and the CPU set-up that
-lets several llama.cpp processes share one machine (`shared_threads`, `available_cores`)."""
+"""The small pieces `LlamaCppBackend` needs around llama.cpp's C API: loading, one decoding sequence,
+token pieces, samplers, freeing, llama.cpp's own log lines routed to Python logging, and the cores
+(`available_cores`, `shared_threads`; `llamacpp_peers` shares them between processes)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from assistant.core.errors import ModelLoadError
 from assistant.models.backend import GenerationOptions
 
 __all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "SHARE_CPU_ENV", "Sequence", "available_cores", "chat_formatter", "common_length",
-           "free_all", "load_model", "log_sum_exp", "new_sampler", "route_llama_logs", "shared_threads"]
+           "free_all", "load_model", "log_sum_exp", "new_sampler", "number_tokens", "route_llama_logs",
+           "shared_threads", "token_piece"]
 
 log = logging.getLogger("assistant.models.llamacpp")
 
@@ -91,6 +92,22 @@ def chat_formatter(c, model, vocab, formatter_cls, location):
     )
 
 
+def token_piece(c, vocab, token: int) -> bytes:
+    """The bytes of one token's text (a piece may end inside a UTF-8 character)."""
+    buffer = ctypes.create_string_buffer(64)
+    n = c.llama_token_to_piece(vocab, token, buffer, 64, 0, False)
+    if n < 0:  # a longer piece: -n bytes
+        buffer = ctypes.create_string_buffer(-n)
+        n = c.llama_token_to_piece(vocab, token, buffer, -n, 0, False)
+    return buffer.raw[:n]
+
+
+def number_tokens(n_vocab: int, piece) -> tuple[np.ndarray, list[str]]:
+    """Ids and texts of the vocabulary's number tokens (1 to 3 ASCII digits, nothing else)."""
+    ids = [t for t in range(n_vocab) if 1 <= len(p := piece(t)) <= 3 and p.isdigit()]
+    return np.array(ids, dtype=np.int64), [piece(t).decode("ascii") for t in ids]
+
+
 def new_sampler(c, options: GenerationOptions):
     """A seeded C sampler chain, or None for greedy decoding (the backend then takes the argmax)."""
     if options.temperature <= 0:
@@ -151,17 +168,17 @@ def route_llama_logs(c) -> None:
 
 
 def shared_threads(environ: Mapping[str, str] = os.environ) -> int | None:
-    """Threads for a process that shares the machine with another llama.cpp process: half the cores
-    when CALIBRATED_CHAT_SHARE_CPU=1, else None (every core).
+    """Half the cores when CALIBRATED_CHAT_SHARE_CPU=1, else None (the backend takes its share among
+    the llama.cpp processes it finds, `llamacpp_peers`).
 
     llama-cpp-python's wheels build ggml with OpenMP (libgomp): between operations every thread
     waits at a barrier, and libgomp spins there before it sleeps. Alone, that is fastest. Two
     processes that each use every core spin while the thread they wait for is descheduled: on
-    2 cores each ran at 0.16 of its speed alone (bench/SHARE.md). Making the threads sleep at once
-    (OMP_WAIT_POLICY=PASSIVE) kept pairs fast but made a process alone 3.4 times slower, so it is
-    not the default. Half the cores each never oversubscribes: a pair ran at 0.97 each, for 0.77 of
-    the speed alone (1 thread of 2). Set the variable (or --threads) where an admin collects while
-    the app serves staff.
+    2 cores each ran at 0.30 of its speed alone (bench/SHARE.md). Making the threads sleep at once
+    (OMP_WAIT_POLICY=PASSIVE) kept pairs fast but made a process alone 2.8 times slower, so it is
+    not the default. Half the cores each never oversubscribes. The backend finds the processes it
+    shares the machine with by itself; this fixed half is for processes that cannot see each
+    other's notes (other users, other containers on the same cores).
     """
     if environ.get(SHARE_CPU_ENV, "").strip().lower() not in ("1", "true", "yes"):
         return None
