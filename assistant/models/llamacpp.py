@@ -42,7 +42,7 @@ from assistant.models.llamacpp_c import (
     Sequence,
     chat_formatter,
     common_length,
-    free_all,
+    free_when_idle,
     load_model,
     log_sum_exp,
     new_sampler,
@@ -106,14 +106,16 @@ class LlamaCppBackend:
         self._batch = llama_cpp.llama_batch_init(N_CTX, 0, 1)
         self._number_ids, self._number_texts = number_tokens(self._n_vocab, self._piece)
         self._number_set = frozenset(int(t) for t in self._number_ids)
-        # Frees the C objects when the backend is closed or garbage-collected, whichever comes first.
-        self._free = weakref.finalize(self, free_all, llama_cpp, self._batch, self._ctx, self._model)
+        self._lock = threading.Lock()  # held by whatever decodes: the chat's batch loop or `generate_many`
+        self._stopping = threading.Event()  # set first when the model is freed: no decode starts after
+        # Frees the C objects on close, garbage collection or exit, whichever comes first, once no decode runs.
+        self._free = weakref.finalize(self, free_when_idle, self._stopping, self._lock, llama_cpp, self._batch,
+                                      self._ctx, self._model)
         self._leave = weakref.finalize(self, self._share.close)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
         self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, Jinja2ChatFormatter, self.source.location)
-        self._lock = threading.Lock()  # held by whatever decodes: the chat's batch loop or `generate_many`
         self.max_concurrency = max(1, min(config.parallel, MAX_SEQUENCES))  # chat requests decoded together
-        self._batcher = ChatBatcher(self._decode, self._lock, self._piece, self._evidence, self.max_concurrency)
+        self._batcher = ChatBatcher(self._decode, self._lock, self._piece, self._evidence, self.max_concurrency, self._stopping)
 
     # -- loading --------------------------------------------------------------------------
 
@@ -144,10 +146,8 @@ class LlamaCppBackend:
 
     def close(self) -> None:
         """Free the context and the model now (the backend is unusable afterwards)."""
-        self._batcher.close()
-        with self._lock:
-            self._free()
-            self._leave()
+        self._free()
+        self._leave()
 
     # -- tokens ---------------------------------------------------------------------------
 

@@ -37,14 +37,14 @@ class ChatBatcher:
     """Runs `stream` calls from any thread as sequences of one decode loop; see the module docstring."""
 
     def __init__(self, decode: Decode, lock: threading.Lock, piece: Callable[[int], bytes],
-                 evidence: Callable[[Sequence], TokenEvidence], parallel: int):
+                 evidence: Callable[[Sequence], TokenEvidence], parallel: int, stopping: threading.Event):
         self._decode, self._lock, self._piece, self._evidence = decode, lock, piece, evidence
         self.parallel = parallel
+        self._stopping = stopping  # set when the model is being freed (close, interpreter exit): decode no more
         self._guard = threading.Lock()  # over the fields below
         self._inbox: list[Sequence] = []  # handed in, not yet given to the decode loop
         self._outlets: dict[Sequence, queue.SimpleQueue] = {}  # every sequence not yet finished
         self._driver: threading.Thread | None = None
-        self._closed = False
 
     def stream(self, seq: Sequence) -> Generator[str, None, GenerationStats]:
         """Decode `seq` with whatever else is running; yield its text pieces, return its stats.
@@ -72,14 +72,9 @@ class ChatBatcher:
         seconds = time.perf_counter() - seq.joined if seq.joined else 0.0
         return GenerationStats(len(seq.tokens), seq.reason, seconds, first, self._evidence(seq), len(seq.prompt))
 
-    def close(self) -> None:
-        """Refuse new calls; the ones waiting get an error (call before freeing the model)."""
-        with self._guard:
-            self._closed = True
-
     def _submit(self, seq: Sequence, outlet: queue.SimpleQueue) -> None:
         with self._guard:
-            if self._closed:
+            if self._stopping.is_set():
                 raise ModelLoadError(CLOSED)
             self._inbox.append(seq)
             self._outlets[seq] = outlet
@@ -89,7 +84,7 @@ class ChatBatcher:
 
     def _arrivals(self) -> list[Sequence]:
         with self._guard:
-            if self._closed:
+            if self._stopping.is_set():
                 return []
             new, self._inbox = self._inbox, []
         return new
@@ -98,18 +93,21 @@ class ChatBatcher:
         """Decode until nothing waits; then the thread ends (the next call starts another)."""
         while True:
             with self._guard:
-                if self._closed or not self._inbox:
+                if not self._inbox:
                     self._driver = None
-                    break
+                    return
             with self._lock:
+                if self._stopping.is_set():  # checked with the lock held: the model may be freed by now
+                    break
                 try:
                     for seq, token in self._decode([], self.parallel, self._arrivals):
                         self._deliver(seq, self._piece(token) if token is not None else _DONE)
                 except Exception as error:  # every reader learns of it; the loop's sequences are freed
                     log.exception("the batched decode loop failed")
                     self._fail_all(error)
-        if self._closed:
-            self._fail_all(ModelLoadError(CLOSED))
+        with self._guard:
+            self._driver = None
+        self._fail_all(ModelLoadError(CLOSED))
 
     def _deliver(self, seq: Sequence, event) -> None:
         if event is _DONE:

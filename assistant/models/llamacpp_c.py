@@ -18,7 +18,7 @@ from assistant.core.errors import ModelLoadError
 from assistant.models.backend import GenerationOptions
 
 __all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "SHARE_CPU_ENV", "Sequence", "available_cores", "chat_formatter", "common_length",
-           "free_all", "load_model", "log_sum_exp", "new_sampler", "number_tokens", "route_llama_logs",
+           "free_when_idle", "load_model", "log_sum_exp", "new_sampler", "number_tokens", "route_llama_logs",
            "shared_threads", "token_piece"]
 
 log = logging.getLogger("assistant.models.llamacpp")
@@ -130,10 +130,20 @@ def log_sum_exp(row: np.ndarray) -> float:
     return top + float(np.log(np.exp(row - top).sum()))
 
 
-def free_all(c, batch, ctx, model) -> None:
-    c.llama_batch_free(batch)
-    c.llama_free(ctx)
-    c.llama_model_free(model)
+def free_when_idle(stopping: threading.Event, lock: threading.Lock, c, batch, ctx, model) -> None:
+    """Free the model's C objects once no decode uses them: `stopping` refuses new decodes, the lock
+    waits for the one running (its readers gone, it ends within a step). At interpreter exit a decode
+    still running after 30 s is left to the end of the process: freeing under it would crash it."""
+    stopping.set()
+    if not lock.acquire(timeout=30):
+        log.warning("the llama.cpp model was not freed: a decode still runs")
+        return
+    try:
+        c.llama_batch_free(batch)
+        c.llama_free(ctx)
+        c.llama_model_free(model)
+    finally:
+        lock.release()
 
 
 def common_length(a: list[int], b: list[int], limit: int) -> int:

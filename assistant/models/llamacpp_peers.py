@@ -9,6 +9,7 @@ decodes with `cores // processes` threads (`CoreShare`): every core alone, half 
 (the app answering staff while an admin runs `calibrate collect`), every core again once the
 other ends. An explicit `--threads`, or CALIBRATED_CHAT_SHARE_CPU=1 (half the cores, for
 processes that cannot see each other's notes: other users, other containers), fixes the count.
+Off POSIX systems no peers are counted: each process takes every core.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Peers:
     """This process's note among those of the llama.cpp processes that share `folder`."""
 
     def __init__(self, folder: Path | None = None):
-        default = Path(tempfile.gettempdir()) / f"calibrated-chat-llama-{os.getuid()}"
+        default = Path(tempfile.gettempdir()) / f"calibrated-chat-llama-{getattr(os, 'getuid', lambda: 0)()}"
         self.folder = Path(folder or os.environ.get(PEERS_DIR_ENV) or default)
         self._lock = threading.Lock()
         self._backends = 0  # backends of this process that have joined (the note is per process)
@@ -89,8 +90,8 @@ class Peers:
     def count(self) -> int:
         """Live processes with a note (this one included when it has joined); dead ones' notes are removed."""
         live = 0
-        try:
-            notes = list(self.folder.iterdir())
+        try:  # POSIX only: elsewhere os.kill(pid, 0) would end the process it asks about
+            notes = list(self.folder.iterdir()) if os.name == "posix" else []
         except OSError:
             notes = []
         for note in notes:

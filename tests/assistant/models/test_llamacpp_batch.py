@@ -6,6 +6,8 @@ width of each `llama_decode` step (`_step`), so "decoded together" is observed, 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -164,3 +166,22 @@ def test_a_closed_backend_refuses_new_streams():
         run_to_end(backend.stream(QUESTIONS[0], OPTS))
     with pytest.raises(ModelLoadError, match="closed"):
         backend.generate_batch([QUESTIONS[0]], OPTS)
+
+
+EXIT_MID_ANSWER = """
+from assistant.core.config import ModelConfig
+from assistant.models.backend import GenerationOptions
+from assistant.models.llamacpp import LlamaCppBackend
+backend = LlamaCppBackend(ModelConfig(threads=1))
+answer = backend.stream([{"role": "user", "content": "Write a long story about a cat."}],
+                        GenerationOptions(max_new_tokens=400))
+next(answer)
+raise SystemExit(130)  # as Ctrl-C or SIGTERM ends `calibrate collect`, its answer half decoded
+"""
+
+
+def test_exiting_mid_answer_frees_the_model_only_after_the_decode_let_go():
+    """The decode runs in its own thread; freeing the model under it at exit crashed the process (8 of 8)."""
+    pytest.importorskip("llama_cpp")
+    done = subprocess.run([sys.executable, "-c", EXIT_MID_ANSWER], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr[-2000:]
