@@ -242,15 +242,17 @@ class LlamaCppBackend:
         chat's concurrent requests); the loop ends when none waits or runs. Closing the generator
         frees every sequence it started. Call with the lock held.
         """
-        waiting: deque[Sequence] = deque()
+        waiting: deque[Sequence] = deque(seqs)
         running: list[Sequence] = []
         free_ids = list(range(parallel, 0, -1))
-        self._place(seqs, waiting, running)
+        if seqs:  # given together: they share the prefix common to all of them
+            shared = self._share_prefix([seq.prompt for seq in seqs])
+            for seq in seqs:
+                seq.shared = shared
         try:
             while True:
                 self._share.refit()  # another llama.cpp process started or ended: take its share of the cores
-                if arrivals is not None:
-                    self._place(arrivals(), waiting, running)
+                waiting.extend(arrivals() if arrivals is not None else ())
                 yield from self._admit(waiting, running, free_ids)
                 for seq in [s for s in running if s.cancelled]:
                     seq.reason = "cancelled"
@@ -285,11 +287,22 @@ class LlamaCppBackend:
 
     def _admit(self, waiting: deque[Sequence], running: list[Sequence], free_ids: list[int]):
         """Start waiting sequences in order while the cache and the batch have room; yield (sequence, None)
-        for each one given up while it waited."""
+        for each one given up while it waited.
+
+        A sequence that arrived alone reads what it can of its prompt from the prefix when it starts:
+        with nothing else decoding the prefix is re-made for it, exactly as for a conversation alone;
+        beside others it shares what the prefix holds (for the chat, its system prompt and examples).
+        """
         room = _KV_CELLS - len(self._prefix) - sum(s.cells for s in running)
         queued = sum(len(s.pending) for s in running)
         while waiting and free_ids:
             new = waiting[0]
+            if new.shared is None and not new.cancelled:
+                if running:
+                    new.shared = common_length(self._prefix, new.prompt, max(0, len(new.prompt) - 2))
+                else:
+                    new.shared = self._share_prefix([new.prompt])
+                    room = _KV_CELLS - len(self._prefix)
             if running and not new.cancelled and (new.cells > room or queued + len(new.prompt) - new.shared > N_CTX):
                 break
             waiting.popleft()
@@ -304,24 +317,6 @@ class LlamaCppBackend:
             running.append(new)
             room -= new.cells
             queued += len(new.pending)
-
-    def _place(self, new: list[Sequence], waiting: deque[Sequence], running: list[Sequence]) -> None:
-        """Queue sequences to decode, each reading as much of its prompt from the shared prefix as it can.
-
-        The prefix is re-made for them only when nothing else is decoding (the others read it); a
-        sequence that joins a decode under way shares what the prefix already holds, which for
-        the chat's questions is the whole system prompt and worked examples.
-        """
-        if not new:
-            return
-        if waiting or running:
-            for seq in new:
-                seq.shared = common_length(self._prefix, seq.prompt, max(0, len(seq.prompt) - 2))
-        else:
-            shared = self._share_prefix([seq.prompt for seq in new])
-            for seq in new:
-                seq.shared = shared
-        waiting.extend(new)
 
     def _end(self, seq: Sequence, running: list[Sequence], free_ids: list[int]) -> None:
         running.remove(seq)

@@ -37,7 +37,7 @@ class Sequence:
     options: GenerationOptions = GenerationOptions()
     cancel: threading.Event | None = None  # set: stop at the next step, reason "cancelled"
     closed: bool = False  # its reader stopped reading: stop as if cancelled
-    shared: int = 0  # prompt tokens read from the prefix sequence's cache, not evaluated again
+    shared: int | None = None  # prompt tokens read from the prefix sequence's cache (None: not decided yet)
     seq_id: int = -1
     sampler: object = None
     tokens: list[int] = field(default_factory=list)
@@ -50,7 +50,7 @@ class Sequence:
 
     @property
     def cells(self) -> int:  # cache cells this sequence may come to hold beyond the shared prefix
-        return len(self.prompt) - self.shared + self.budget + PROBE_CELLS
+        return len(self.prompt) - (self.shared or 0) + self.budget + PROBE_CELLS
 
     @property
     def cancelled(self) -> bool:

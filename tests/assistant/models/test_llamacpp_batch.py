@@ -6,6 +6,7 @@ width of each `llama_decode` step (`_step`), so "decoded together" is observed, 
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -102,8 +103,16 @@ def test_a_stream_alone_is_unchanged_by_batching(batching, serial):
 
 
 def test_parallel_one_answers_in_turn_exactly_as_alone(serial, widths):
+    """A request that waited while another decoded starts as a request alone does (the prefix made for it)."""
     alone = [run_to_end(serial.stream(q, OPTS))[0] for q in QUESTIONS[:3]]
     widths.clear()
+    for i, j in itertools.permutations(range(3), 2):
+        first = serial.stream(QUESTIONS[i], OPTS)
+        next(first)
+        second = serial.stream(QUESTIONS[j], OPTS)  # handed in while the first decodes; it waits
+        waited = next(second) + "".join(second)
+        run_to_end(first)
+        assert waited == alone[j], (i, j)
     together = [text for text, _ in _in_threads(serial, QUESTIONS[:3])]
     assert together == alone and set(widths) == {1}
 
