@@ -5,9 +5,10 @@ driver thread runs the backend's decode loop with the model lock held; calls tha
 while it runs join at the next step, up to `parallel` sequences at once, and wait in order
 beyond that. The driver exists only while there is work, so an idle backend holds no thread.
 
-A call alone decodes exactly as before batching (one sequence, the whole shared prefix), so
-its greedy answer is unchanged. Calls that overlap share each `llama_decode`: on a many-core
-machine that multiplies throughput; on this project's 2-core CPU it is about 1.1× (bench/LOAD.md).
+A call that starts with nothing else decoding decodes exactly as before batching (one sequence,
+the prefix made for it), so its greedy answer is unchanged. Calls that overlap share each
+`llama_decode`: on this project's 2-core CPU the decode itself is only about 1.1× faster, but
+under 16 concurrent users the app answered 1.5-1.7× as many per minute (bench/LOAD.md).
 """
 
 from __future__ import annotations
