@@ -202,14 +202,12 @@ class Answering:
                 "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(reply)}],
                 "calibration": calibration_of(reply, reply_id), **usage_of(reply)}
 
-    def _usage_chunk(self, reply: Reply) -> str:
-        body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": MODEL_ID,
-                "choices": [], "usage": usage_of(reply).get("usage")}
-        return f"data: {json.dumps(body)}\n\n"
-
     def _chunk(self, delta: dict, finish: str | None = None, **extra) -> str:
+        return self._event([{"index": 0, "delta": delta, "finish_reason": finish}], **extra)
+
+    def _event(self, choices: list[dict], **extra) -> str:
         body = {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": MODEL_ID,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+                "choices": choices, **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     async def sse(self, include_usage: bool = False):
@@ -224,8 +222,8 @@ class Answering:
                     reply = update.reply
                     yield self._chunk({"content": reply.answer or ""}, _finish_reason(reply),
                                       calibration=calibration_of(reply, reply_id))
-                    if include_usage:
-                        yield self._usage_chunk(reply)
+                    if include_usage:  # null where the backend cannot count the prompt
+                        yield self._event([], usage=usage_of(reply).get("usage"))
                     break
                 written = update.reasoning + ("\n" if update.reasoning and update.answer else "") + update.answer
                 if written.startswith(sent) and len(written) > len(sent):
