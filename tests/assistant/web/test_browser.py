@@ -277,10 +277,20 @@ def test_the_human_check_is_asked_on_the_answer_itself_and_names_its_question(br
                                      {1 + (question == second)}""", timeout=30_000)
     s.page.locator("#cc-conversations label", has_text="[first]").first.wait_for()  # the list has updated too
     flag = s.page.locator("#cc-chat .extra-feedback:visible").first  # the flag under the first answer
-    flag.scroll_into_view_if_needed()
-    flag.hover()  # Gradio shows the options while the pointer is over the flag...
     option = flag.locator(".extra-feedback-option", has_text="Ask for a human check")
-    option.wait_for(state="visible")
+    from playwright.sync_api import TimeoutError as NotYet
+
+    for _ in range(5):  # Gradio shows the options while the pointer is over the flag; a re-render can end
+        s.page.mouse.move(0, 0)  # the hover (1 run in about 10 kept them hidden), so the pointer comes again
+        flag.scroll_into_view_if_needed()
+        flag.hover()
+        try:
+            option.wait_for(state="visible", timeout=5_000)
+            break
+        except NotYet:
+            continue
+    else:
+        raise AssertionError("the flag's options never showed under the pointer")
     # ...and a pointer click on the option can land after a re-layout moved the flag away, so the
     # option's own click handler is fired: what is tested is which answer it acts on.
     option.dispatch_event("click")
