@@ -81,9 +81,10 @@ class Peers:
                 except OSError as error:  # sharing is a courtesy: without the note, this process is not counted
                     log.warning("could not note this llama.cpp process in %s: %s", self.folder, error)
 
-    def leave(self) -> None:
+    def leave(self, *, all_backends: bool = False) -> None:
+        """One backend of this process is gone (`all_backends`: the process ends); the last takes the note away."""
         with self._lock:
-            self._backends = max(0, self._backends - 1)
+            self._backends = 0 if all_backends else max(0, self._backends - 1)
             if self._backends == 0:
                 self._note.unlink(missing_ok=True)
 
@@ -111,7 +112,7 @@ class Peers:
 
 
 PEERS = Peers()
-atexit.register(lambda: PEERS._note.unlink(missing_ok=True) if PEERS._backends else None)
+atexit.register(PEERS.leave, all_backends=True)
 
 
 class CoreShare:
