@@ -25,7 +25,7 @@ from assistant.core.flags import (
 )
 from assistant.models.backend import GenerationOptions
 from assistant.pipeline import Assistant
-from assistant.web.auth import load_users
+from assistant.web.auth import UsersFile, load_users
 from assistant.web.store import ReviewStore
 
 __all__ = ["main", "access_policy", "LOCAL_HOSTS"]
@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     add_model_flags(p)
     add_answer_flags(p)
     add_folder_flags(p)
-    p.add_argument("--users", type=Path, help="users file (.json/.toml) [or env CALIBRATED_CHAT_USERS]")
+    p.add_argument("--users", type=Path, help="users file (.json/.toml) [or env CALIBRATED_CHAT_USERS]; read "
+                                              "again whenever it changes, no restart needed")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
@@ -73,6 +74,13 @@ def access_policy(users, host: str, share: bool, share_without_auth: bool) -> tu
     return "admin", ["No users file: you are the **local admin**; the app listens on this computer only."]
 
 
+def _users(path: Path | None):
+    """The users: a file with users is read again whenever it changes (`UsersFile`); sign-in itself is
+    switched on or off at start, so a file that names nobody then acts as no file until a restart."""
+    live = UsersFile(path) if path is not None else None
+    return live if live else load_users(None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the app; returns an exit status (2 for a bad setup, with one line saying why)."""
     args = _parser().parse_args(argv)
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     set_offline_env()
     data_dir = args.data_dir or default_data_dir()
     try:
-        users = load_users(args.users)
+        users = _users(args.users)
         anonymous_role, notices = access_policy(users, args.host, args.share, args.share_without_auth)
     except CalibratedChatError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -5,6 +5,8 @@ review queue and export verdicts; admins also see the dashboard and reload maps.
 
 Users come from a JSON or TOML file (`--users FILE`) or from the environment
 variable `CALIBRATED_CHAT_USERS` ("alice:reviewer:<hash>,bob:staff:<hash>").
+A running app reads its users file through `UsersFile`, which reads it again as soon as it
+changes: a new password, a new role or a revoked API key counts from the next request.
 Passwords are stored only as salted scrypt hashes
 (`scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`), compared in constant time.
 API keys (for the OpenAI-compatible endpoint, `assistant.web.openai_api`) are 256 random
@@ -35,14 +37,16 @@ import getpass
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.core.errors import DataError, InputError, run_cli
+from assistant.core.errors import CalibratedChatError, DataError, InputError, run_cli
 from assistant.core.files import atomic_write
 
 try:
@@ -56,6 +60,7 @@ __all__ = [
     "MIN_PASSWORD_CHARS",
     "User",
     "Users",
+    "UsersFile",
     "hash_password",
     "verify_password",
     "load_users",
@@ -74,6 +79,8 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 API_KEY_START = "cc-"
 _PREFIX_CHARS = 9  # "cc-" and 6 more: enough to tell a user's keys apart, far too few to guess one
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+log = logging.getLogger("calibrated_chat.auth")
 
 
 def _b64(data: bytes) -> str:
@@ -277,6 +284,73 @@ def load_users(path: Path | None = None, env: dict | None = None) -> Users:
     if env.get(USERS_ENV):
         users.update(_parse_env(env[USERS_ENV]))
     return Users(users)
+
+
+class UsersFile:
+    """The users of a running app, read again from their file whenever it changes.
+
+    Every use (a sign-in, a role check, an API key) first looks at the file's (mtime, size,
+    inode): one `stat`, microseconds. When that changed, the file is parsed again. A file
+    that cannot be used (half-written, bad JSON, missing) keeps the users last read and is
+    logged once: a broken edit never signs everyone out, nor lets anyone in. It offers what
+    `Users` offers, so the app takes either.
+    """
+
+    def __init__(self, path: Path, env: dict | None = None):
+        """Reads the file now: a DataError here (a bad file at start-up) stops the app with its reason."""
+        self.path = Path(path)
+        self._env = dict(os.environ if env is None else env)
+        self._lock = threading.Lock()
+        self._seen = self._signature()
+        self._users = load_users(self.path, self._env)
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def current(self) -> Users:
+        """The users as the file says now (or as it last said, while it cannot be used)."""
+        signature = self._signature()
+        if signature != self._seen:
+            with self._lock:
+                if signature != self._seen:
+                    self._reread(signature)
+        return self._users
+
+    def _reread(self, signature: tuple[int, int, int] | None) -> None:
+        self._seen = signature  # stat before read: a change during the read is seen on the next request
+        try:
+            users = load_users(self.path, self._env)
+        except CalibratedChatError as err:
+            log.error("users file changed but cannot be used, so the %d users read before stay in force "
+                      "until it is fixed: %s", len(self._users), err)
+            return
+        log.info("users file %s read again: %d users", self.path, len(users))
+        self._users = users
+
+    @property
+    def users(self) -> dict:
+        return self.current().users
+
+    def __bool__(self) -> bool:
+        return bool(self.current())
+
+    def __len__(self) -> int:
+        return len(self.current())
+
+    def authenticate(self, name: str, password: str) -> bool:
+        return self.current().authenticate(name, password)
+
+    __call__ = authenticate
+
+    def role_of(self, name: str | None) -> str | None:
+        return self.current().role_of(name)
+
+    def user_of_key(self, key: str | None) -> str | None:
+        return self.current().user_of_key(key)
 
 
 def save_users(users: Users, path: Path) -> None:

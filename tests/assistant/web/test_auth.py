@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
+import httpx
 import pytest
+from gradio_client import Client
 
 from assistant.core.errors import DataError
 from assistant.web.auth import (
     USERS_ENV,
     Users,
+    UsersFile,
     hash_password,
     load_users,
     main,
     role_at_least,
+    save_users,
     verify_password,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_USERS, launch, make_users
 
 
 def test_hash_is_salted_scrypt_and_verifies():
@@ -131,3 +136,73 @@ def test_cli_errors_are_one_line_and_status_2(tmp_path, capsys, monkeypatch, arg
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "u.json").exists()
+
+
+# -- issue 25.3: credential changes count from the next request, no restart ---------------------------------
+
+
+def _cli(*argv: str, password: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m assistant.web.auth ...` as an admin runs it, beside the running app."""
+    return subprocess.run([sys.executable, "-m", "assistant.web.auth", *argv], input=password and password + "\n",
+                          capture_output=True, text=True, cwd=ROOT, check=True, timeout=120)
+
+
+def _running_on_file(tmp_path, users: Users):
+    """The app started the way `app.py --users FILE` starts it, on a users file holding `users`."""
+    import app as entry
+
+    path = tmp_path / "users.json"
+    save_users(users, path)
+    return path, launch(tmp_path / "data", users=entry._users(path))
+
+
+def test_a_key_revoked_with_the_cli_is_refused_by_the_running_app_at_once(tmp_path):
+    users, key = make_users().with_new_key("sam", "2026-12-01T00:00:00+00:00")
+    path, running = _running_on_file(tmp_path, users)
+    try:
+        http = httpx.Client(base_url=running.url, timeout=30, headers={"authorization": f"Bearer {key}"})
+        assert http.get("v1/models").status_code == 200
+        _cli("revoke-key", "sam", key[:9], "--file", str(path))
+        refused = http.get("v1/models")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+        fresh = _cli("add-key", "sam", "--file", str(path)).stdout.strip().splitlines()[-1]
+        assert httpx.get(running.url + "v1/models", headers={"authorization": f"Bearer {fresh}"}).status_code == 200
+    finally:
+        running.demo.close()
+
+
+def test_a_password_changed_with_the_cli_counts_at_the_next_sign_in(tmp_path):
+    path, running = _running_on_file(tmp_path, make_users())
+    try:
+        def sign_in(password: str) -> int:
+            return httpx.post(running.url + "login", data={"username": "sam", "password": password}).status_code
+
+        assert sign_in(TEST_USERS["sam"][1]) == 200
+        _cli("add-user", "sam", "--role", "reviewer", "--file", str(path), "--password-stdin",
+             password="a-new-password")
+        assert sign_in(TEST_USERS["sam"][1]) == 400
+        assert sign_in("a-new-password") == 200
+        client = Client(running.url, auth=("sam", "a-new-password"), verbose=False)
+        assert client.predict("open", "all", api_name="/review_queue") == []  # the new role, too
+    finally:
+        running.demo.close()
+
+
+def test_a_users_file_that_cannot_be_used_keeps_the_users_read_before_and_says_so_once(tmp_path, caplog):
+    path = tmp_path / "users.json"
+    save_users(make_users(), path)
+    live = UsersFile(path, env={})
+    with caplog.at_level(logging.ERROR, logger="calibrated_chat"):
+        for broken in ('{"users": [', '{"users": [{"name": "sam"}]}'):
+            path.write_text(broken)
+            assert live.authenticate("sam", TEST_USERS["sam"][1]) and live.role_of("ann") == "admin"
+            assert live.role_of("rita") == "reviewer" and len(live) == 3
+        path.unlink()
+        assert live.authenticate("ann", TEST_USERS["ann"][1])
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines  # one line per bad version of the file, not one per request
+    assert all("the 3 users read before stay in force" in line for line in lines)
+    assert "cannot be read" in lines[0] and "needs name, role and password_hash" in lines[1]
+    assert "does not exist" in lines[2]
+    save_users(make_users().with_user("zoe", "staff", "zoe-password"), path)
+    assert live.authenticate("zoe", "zoe-password") and len(live) == 4
