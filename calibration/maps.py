@@ -21,6 +21,8 @@ from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import MapError
 from assistant.core.files import atomic_write
 from calibration.fusion import Combiner
+from calibration.intervals import Bands
+from calibration.ood import OodScore, Reference
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -45,6 +47,7 @@ class DomainMap:
     threshold: float  # review threshold on calibrated confidence; 1.0 = flag everything
     metrics: dict = field(default_factory=dict)  # fit diagnostics (JSON-ready; None for undefined)
     combiner: dict | None = None  # calibration.fusion.Combiner as a dict; None: x is the stated confidence
+    interval: dict | None = None  # calibration.intervals.Bands as a dict; None: no range (maps before issue 20)
 
     def __post_init__(self):
         object.__setattr__(self, "x", tuple(float(v) for v in self.x))
@@ -55,6 +58,17 @@ class DomainMap:
             object.__setattr__(self, "threshold", float(self.threshold))
         _check_map_fields(asdict(self), f"maps.{self.domain}", "DomainMap")
         object.__setattr__(self, "_combine", _combiner(self.combiner, f"maps.{self.domain}", "DomainMap"))
+        object.__setattr__(self, "_bands", _bands(self.interval, f"maps.{self.domain}", "DomainMap"))
+
+    def range(self, score: float, point: float) -> tuple[float, float] | None:
+        """(low, high) around the calibrated figure `point` read at `score` (calibration.intervals);
+        None for a map fitted without one."""
+        return None if self._bands is None else self._bands.at(score, point)
+
+    @property
+    def range_level(self) -> float | None:
+        """The nominal level of `range` (calibration.intervals.NOMINAL when fitted); None without one."""
+        return None if self._bands is None else self._bands.level
 
     def score(self, signals: dict) -> float | None:
         """What goes into the isotonic map: the fused score of `signals` (a dict keyed by
@@ -85,11 +99,21 @@ class CalibrationMaps:
     source: tuple = ()  # records files used: ({"path": ..., "sha256": ...}, ...)
     notes: str = ""  # free text (fit options, data description)
     signals: str = "stated"  # "stated": maps read the stated confidence; "fused": every signal, combined
+    ood: dict | None = None  # calibration.ood.Reference as a dict (the fitting questions); None: not stored
 
     def __post_init__(self):
         if "general" not in self.maps:
             raise MapError("CalibrationMaps: field maps: the 'general' map is required")
         object.__setattr__(self, "source", tuple(dict(s) for s in self.source))
+        object.__setattr__(self, "_reference", _reference(self.ood, "CalibrationMaps"))
+
+    def unlike_fitting(self, domain: str, embedding) -> OodScore | None:
+        """How far a question (its router embedding) lies from the questions these maps were fitted on,
+        compared with `domain`'s (all of them for a domain without its own map); None when the maps
+        store no reference questions or there is no embedding."""
+        if self._reference is None or embedding is None:
+            return None
+        return self._reference.score(embedding, domain if domain in self.maps else "general")
 
     def matches(self, model: str, prompt: str) -> bool:
         """True when these maps were fitted for this model and prompt."""
@@ -135,9 +159,11 @@ class CalibrationMaps:
             "signals": self.signals,
             "maps": {
                 d: {"x": list(m.x), "y": list(m.y), "n_samples": m.n_samples, "threshold": m.threshold,
-                    "metrics": _json_safe(m.metrics), **({"combiner": m.combiner} if m.combiner else {})}
+                    "metrics": _json_safe(m.metrics), **({"combiner": m.combiner} if m.combiner else {}),
+                    **({"interval": m.interval} if m.interval else {})}
                 for d, m in self.maps.items()
             },
+            **({"ood": self.ood} if self.ood else {}),
         }
 
     @classmethod
@@ -148,11 +174,12 @@ class CalibrationMaps:
         for domain, m in data["maps"].items():
             _check_map_fields(m, f"maps.{domain}", where)
             maps[domain] = DomainMap(domain, tuple(m["x"]), tuple(m["y"]), m["n_samples"],
-                                     float(m["threshold"]), dict(m.get("metrics", {})), m.get("combiner"))
+                                     float(m["threshold"]), dict(m.get("metrics", {})), m.get("combiner"),
+                                     m.get("interval"))
         return cls(model=data["model"], prompt=data["prompt"], version=data["version"],
                    fitted_at=data["fitted_at"], maps=maps, schema_version=SCHEMA_VERSION,
                    source=tuple(data.get("source", ())), notes=data.get("notes", ""),
-                   signals=data.get("signals", "stated"))
+                   signals=data.get("signals", "stated"), ood=data.get("ood"))
 
 
 def _json_safe(value):
@@ -183,8 +210,9 @@ def _finite(v) -> bool:
         return False
 
 
-_FILE_FIELDS = {"schema_version", "model", "prompt", "version", "fitted_at", "maps", "source", "notes", "signals"}
-_MAP_FIELDS = {"domain", "x", "y", "n_samples", "threshold", "metrics", "combiner"}
+_FILE_FIELDS = {"schema_version", "model", "prompt", "version", "fitted_at", "maps", "source", "notes", "signals",
+                "ood"}
+_MAP_FIELDS = {"domain", "x", "y", "n_samples", "threshold", "metrics", "combiner", "interval"}
 
 
 def _combiner(data, prefix: str, where: str):
@@ -196,6 +224,26 @@ def _combiner(data, prefix: str, where: str):
         return Combiner.from_dict(data)
     except ValueError as err:
         _fail(where, f"{prefix}.combiner", str(err))
+
+
+def _bands(data, prefix: str, where: str):
+    """The Bands a map's `interval` field holds (None for none); MapError names a bad one."""
+    if data is None:
+        return None
+    try:
+        return Bands.from_dict(data)
+    except ValueError as err:
+        _fail(where, f"{prefix}.interval", str(err))
+
+
+def _reference(data, where: str):
+    """The Reference a file's `ood` field holds (None for none); MapError names a bad one."""
+    if data is None:
+        return None
+    try:
+        return Reference.from_dict(data)
+    except ValueError as err:
+        _fail(where, "ood", str(err))
 
 
 def _check_file_fields(data, where: str) -> None:
@@ -237,6 +285,7 @@ def _check_file_fields(data, where: str) -> None:
             _fail(where, f"maps.{shown}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
     if "general" not in maps:
         _fail(where, "maps.general", "missing (every map file needs a general map)")
+    _reference(data.get("ood"), where)
 
 
 def _check_map_fields(m, prefix: str, where: str) -> None:
@@ -280,6 +329,7 @@ def _check_map_fields(m, prefix: str, where: str) -> None:
     if not isinstance(m.get("metrics", {}), dict):
         _fail(where, f"{prefix}.metrics", "must be an object")
     _combiner(m.get("combiner"), prefix, where)
+    _bands(m.get("interval"), prefix, where)
 
 
 def load_maps(path) -> CalibrationMaps:

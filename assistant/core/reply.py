@@ -20,6 +20,8 @@ REVIEW_REASONS = {
     "confidence_out_of_range": "the stated confidence was outside 0–100% and was clamped",
     "truncated": "the answer was cut off at the length limit",
     "uncertain_domain": "the question's domain is unclear, so the general map was used",
+    "unlike_fitting": "the question is unlike the questions its confidence figure was learned from, so the "
+                      "figure may not hold for it",
     "uncalibrated": "no calibration map fits this model and prompt",
     "user_requested": "a user asked for a human check",
 }
@@ -50,6 +52,11 @@ class Reply:
     tokens: int = 0  # new tokens generated
     prompt_tokens: int | None = None  # tokens the model read (prompt and history); None where the backend cannot say
     signals: dict = field(default_factory=dict)  # assistant.core.signals.Signals as a dict: what went into `confidence`
+    confidence_low: float | None = None  # low end of the range on `confidence` (calibration.intervals); None: no range
+    confidence_high: float | None = None  # high end of that range; None: no range
+    range_level: float | None = None  # how often the true rate lies inside the range (0.9); None: no range
+    ood_score: float | None = None  # distance to the map's fitting questions / its threshold; None: not measured
+    extrapolating: bool | None = None  # ood_score > 1: unlike the fitting questions; None: not measured
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (tuples become lists)."""
