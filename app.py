@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from assistant.core.config import default_data_dir, set_offline_env
+from assistant.core.config import default_data_dir, lost_on_restart, set_offline_env
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
 from assistant.core.flags import (
     add_answer_flags,
@@ -28,9 +28,12 @@ from assistant.pipeline import Assistant
 from assistant.web.auth import UsersFile, load_users
 from assistant.web.store import ReviewStore
 
-__all__ = ["main", "access_policy", "LOCAL_HOSTS"]
+__all__ = ["main", "access_policy", "LOCAL_HOSTS", "EPHEMERAL_SPACE"]
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# The banner line of a Space whose data folder is not on persistent storage (see docs/deployment.md).
+EPHEMERAL_SPACE = ("⚠ This Space has no persistent storage: reviews and conversations are lost when it restarts "
+                   "(turn on persistent storage in the Space's settings; docs/deployment.md says how).")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if assistant.maps is None:
         notices.append("⚠ No calibration map is active: every answer is flagged `uncalibrated`.")
+    if lost_on_restart(data_dir):
+        notices.append(EPHEMERAL_SPACE)
     chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
     demo = chat_app.build()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)

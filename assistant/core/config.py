@@ -11,7 +11,7 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | `CALIBRATED_CHAT_DEVICE` | `auto`, `cpu`, `cuda`, `cuda:1`, … | `auto` |
 | `CALIBRATED_CHAT_DTYPE` | `auto`, `float32`, `bfloat16`, `float16` | `auto` |
 | `CALIBRATED_CHAT_PROMPT` | prompt id (a file in `prompts/`) | `confidence_tags` |
-| `CALIBRATED_CHAT_DATA_DIR` | the one data folder: review store, map versions, runs, exports, caches | the user data folder (`platformdirs`; `~/.local/share/calibrated-chat` on Linux) |
+| `CALIBRATED_CHAT_DATA_DIR` | the one data folder: review store, map versions, runs, exports, caches | on a Hugging Face Space with persistent storage `/data/calibrated-chat`, else the user data folder (`platformdirs`; `~/.local/share/calibrated-chat` on Linux) |
 | `CALIBRATED_CHAT_MAPS_DIR` | a folder of map versions used alone, instead of `<data>/maps` over the shipped maps | - |
 | `CALIBRATED_CHAT_CACHE_DIR` | converted-model and self-test cache | `<data>/cache` |
 | `CALIBRATED_CHAT_PARALLEL` | llama.cpp: chat requests decoded together (continuous batching); `1` answers one at a time | `16` |
@@ -36,12 +36,16 @@ __all__ = [
     "model_config_from_env",
     "explicit_maps_dir",
     "default_data_dir",
+    "space_storage",
+    "lost_on_restart",
+    "SPACE_STORAGE",
     "default_prompt",
     "DEFAULT_PROMPT",
 ]
 
 ENV_PREFIX = "CALIBRATED_CHAT_"
 DEFAULT_PROMPT = "confidence_tags"  # the prompt (prompts/confidence_tags.toml) the shipped maps were fitted for
+SPACE_STORAGE = Path("/data")  # where a Hugging Face Space mounts its persistent storage, once the owner turns it on
 
 
 def default_prompt() -> str:
@@ -106,12 +110,34 @@ def explicit_maps_dir(env: dict | None = None) -> Path | None:
     return Path(value) if value else None
 
 
+def space_storage(env: dict | None = None) -> Path | None:
+    """The persistent storage of the Hugging Face Space this runs as (SPACE_ID set, SPACE_STORAGE a writable
+    folder), else None. Only on a Space: elsewhere a /data folder may belong to something else."""
+    env = os.environ if env is None else env
+    if not env.get("SPACE_ID"):
+        return None
+    return SPACE_STORAGE if SPACE_STORAGE.is_dir() and os.access(SPACE_STORAGE, os.W_OK | os.X_OK) else None
+
+
+def lost_on_restart(data_dir: Path, env: dict | None = None) -> bool:
+    """True when this runs as a Space and `data_dir` is not on its persistent storage: a restart empties it."""
+    env = os.environ if env is None else env
+    if not env.get("SPACE_ID"):
+        return False
+    storage = space_storage(env)
+    return storage is None or not Path(data_dir).resolve().is_relative_to(storage.resolve())
+
+
 def default_data_dir(env: dict | None = None) -> Path:
-    """`CALIBRATED_CHAT_DATA_DIR`, else the user data folder that `platformdirs` names."""
+    """`CALIBRATED_CHAT_DATA_DIR`; else, on a Space with persistent storage, `/data/calibrated-chat`; else
+    the user data folder that `platformdirs` names."""
     env = os.environ if env is None else env
     value = env.get(ENV_PREFIX + "DATA_DIR")
     if value:
         return Path(value).expanduser()
+    storage = space_storage(env)
+    if storage is not None:
+        return storage / "calibrated-chat"
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("calibrated-chat", appauthor=False))

@@ -13,9 +13,10 @@ A library that kills the process mid-chat loses the user's answer, so:
 - `smoke-check` (the end of `make install`) and `ensure_llama_cpp_runs` (before every
   llama.cpp backend is built) run the real backend in a child process on a prompt of over
   200 tokens, a batched prefill, and a two-sequence `generate_many`. A child killed by a
-  signal means the library would crash here: starting is refused with one line naming the
-  library, the signal and the fix. The verdict is cached per library hash, so later starts
-  cost one hash of the library files.
+  signal means the library would crash here: the llamacpp backend refuses to start with one
+  line naming the library, the signal and the fix, and the auto backend answers through
+  transformers instead (assistant/models/registry.py). The verdict is cached per library
+  hash, so later starts cost one hash of the library files.
 
     python -m assistant.models.native flags               # the CMAKE_ARGS this machine gets
     python -m assistant.models.native install-llama-cpp   # build (or reuse) and install the wheel
@@ -54,6 +55,7 @@ __all__ = [
     "cpu_features",
     "ggml_cmake_args",
     "build_key",
+    "wheel_cache_root",
     "llama_cpp_library_dir",
     "library_hash",
     "probe",
@@ -85,8 +87,10 @@ _GGML_FEATURES: dict[str, tuple[str, ...]] = {
 }
 _ALWAYS_OFF = ("GGML_NATIVE", "GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16")
 
-_FIX = ("rebuild llama-cpp-python for this CPU with `make install` (or `python -m assistant.models.native "
-        "install-llama-cpp --force`), which builds with GGML_NATIVE=OFF and never AMX")
+# What anyone can do, a hosted Space included (it runs no commands, but takes variables and requirements.txt).
+_FIX = ("set CALIBRATED_CHAT_BACKEND=transformers (or --backend transformers) to answer without llama.cpp, or "
+        "rebuild it with GGML_NATIVE=OFF and no AMX: `python -m assistant.models.native install-llama-cpp --force` "
+        "here, or the portable llama-cpp-python line of requirements.txt on a hosted Space")
 
 
 def cpu_features(cpuinfo: str | None = None) -> set[str]:
@@ -123,7 +127,8 @@ def build_key(version: str, cmake_args: list[str]) -> str:
     return f"{version}-{sys.implementation.cache_tag}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
 
 
-def _wheel_cache_root() -> Path:
+def wheel_cache_root() -> Path:
+    """Where built llama-cpp-python wheels are kept, one folder per build key (CALIBRATED_CHAT_WHEEL_CACHE)."""
     from platformdirs import user_cache_dir
 
     return Path(os.environ.get("CALIBRATED_CHAT_WHEEL_CACHE") or user_cache_dir("calibrated-chat")) / "wheels"
@@ -143,7 +148,7 @@ def install_llama_cpp(*, version: str = LLAMA_CPP_VERSION, force: bool = False, 
     `log(line)` reports progress (default: the module's logger; the CLI prints)."""
     log = log or logging.getLogger(__name__).info
     args = ggml_cmake_args(cpu_features())
-    folder = _wheel_cache_root() / build_key(version, args)
+    folder = wheel_cache_root() / build_key(version, args)
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     if force or not wheels:
         log(f"building llama-cpp-python {version} with {' '.join(a for a in args if a.endswith('=ON'))} "

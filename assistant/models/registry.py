@@ -16,6 +16,7 @@ the server at `config.base_url` (no local model file: `config.model` is the serv
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 
@@ -41,7 +42,9 @@ FACTORIES = {"transformers": TransformersBackend, "llamacpp": _llamacpp, "openai
 BACKENDS = ("auto", *FACTORIES)  # allowed values of ModelConfig.backend
 REMOTE = frozenset({"openai"})  # backends whose model lives on a server: no local model to resolve
 
-_INSTALL_LLAMA_CPP = "install it with `pip install llama-cpp-python` (or `make install`)"
+_INSTALL_LLAMA_CPP = ("install it with `pip install llama-cpp-python` (the portable line of requirements.txt on a "
+                      "hosted Space, `make install` in a checkout)")
+log = logging.getLogger(__name__)
 
 
 def llama_cpp_installed() -> bool:
@@ -56,6 +59,11 @@ def _cuda_available() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _on_cpu(config: ModelConfig) -> bool:
+    device = (config.device or "auto").lower()
+    return device == "cpu" or (device == "auto" and not _cuda_available())
 
 
 def choose_backend(config: ModelConfig, source: ModelSource | None) -> str:
@@ -78,17 +86,33 @@ def choose_backend(config: ModelConfig, source: ModelSource | None) -> str:
         return name
     if name == "transformers":
         return name
-    device = (config.device or "auto").lower()
-    on_cpu = device == "cpu" or (device == "auto" and not _cuda_available())
-    return "llamacpp" if source.kind == "gguf" and on_cpu and llama_cpp_installed() else "transformers"
+    return "llamacpp" if source.kind == "gguf" and _on_cpu(config) and llama_cpp_installed() else "transformers"
+
+
+def _auto_gguf_on_cpu(config: ModelConfig, source: ModelSource) -> Backend:
+    """The auto backend for a GGUF on the CPU: llama.cpp when installed and its self-test passes, else
+    transformers (same model, same calibration maps, slower), with one warning line saying why."""
+    if not llama_cpp_installed():
+        log.warning("llama-cpp-python is not installed, so the auto backend answers through transformers "
+                    "(slower); %s", _INSTALL_LLAMA_CPP)
+        return TransformersBackend(config, source=source)
+    try:
+        ensure_llama_cpp_runs(source.path, config.cache_folder)
+    except ModelLoadError as refused:
+        log.warning("%s. The auto backend answers through transformers instead (slower).", refused)
+        return TransformersBackend(config, source=source)
+    return LlamaCppBackend(config, source=source)
 
 
 def load_backend(config: ModelConfig) -> Backend:
     """Build the backend `config` asks for (see `choose_backend`), loading the model."""
-    if (config.backend or "auto").lower() not in BACKENDS:  # before any slow lookup
+    name = (config.backend or "auto").lower()
+    if name not in BACKENDS:  # before any slow lookup
         raise ModelLoadError(f"unknown backend {config.backend!r}: use one of {', '.join(BACKENDS)}")
-    if (config.backend or "auto").lower() in REMOTE:  # config.model names the server's model, not a local file
+    if name in REMOTE:  # config.model names the server's model, not a local file
         return FACTORIES[choose_backend(config, None)](config, source=None)
     set_offline_env()  # before transformers or huggingface_hub read their settings
     source = resolve_model(config.model)
+    if name == "auto" and source.kind == "gguf" and _on_cpu(config):
+        return _auto_gguf_on_cpu(config, source)
     return FACTORIES[choose_backend(config, source)](config, source=source)

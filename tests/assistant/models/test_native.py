@@ -80,7 +80,10 @@ def test_a_library_that_dies_refuses_to_start_with_one_line_and_the_verdict_is_c
         native.ensure_llama_cpp_runs(Path("model.gguf"), tmp_path)
     message = str(err.value)
     assert "\n" not in message
-    assert "libggml-cpu" in message and "SIGILL (Illegal instruction)" in message and "make install" in message
+    assert "libggml-cpu" in message and "SIGILL (Illegal instruction)" in message
+    # What a hosted Space's owner can do (a Space runs no `make install`): a variable to set, a requirement line.
+    assert "CALIBRATED_CHAT_BACKEND=transformers" in message and "requirements.txt" in message
+    assert "make install" not in message
     # Cached by the library's hash: the next start refuses without probing again.
     monkeypatch.setattr(native, "probe", lambda *a, **k: pytest.fail("probed again despite a cached verdict"))
     with pytest.raises(ModelLoadError, match="SIGILL"):
@@ -118,6 +121,14 @@ def _crash_verdict(data_dir: Path) -> None:
     (cache / "llama-cpp-selftest.json").write_text(json.dumps({key: {"returncode": -4, "detail": ""}}))
 
 
+def _questions_and_outputs(command: list[str], tmp_path: Path) -> list[str]:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "domain": "math", "question": "2+2?", "answer": "4",
+                                     "answer_type": "number"}) + "\n")
+    return [str(questions) if c == "QUESTIONS" else str(tmp_path / "out.jsonl") if c == "OUT" else c
+            for c in command]
+
+
 @needs_llama
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [
@@ -125,23 +136,76 @@ def _crash_verdict(data_dir: Path) -> None:
     [sys.executable, "-m", "calibration", "collect", "--data", "QUESTIONS", "--out", "OUT"],
     [sys.executable, "app.py", "--port", "0"],
 ], ids=["ask", "collect", "app"])
-def test_the_clis_and_the_app_refuse_to_start_on_a_library_that_would_crash(tmp_path, command):
+def test_the_clis_and_the_app_refuse_to_start_the_llamacpp_backend_on_a_library_that_would_crash(tmp_path, command):
     data_dir = tmp_path / "data"
     _crash_verdict(data_dir)
-    questions = tmp_path / "q.jsonl"
-    questions.write_text(json.dumps({"id": "q1", "domain": "math", "question": "2+2?", "answer": "4",
-                                     "answer_type": "number"}) + "\n")
-    command = [str(questions) if c == "QUESTIONS" else str(tmp_path / "out.jsonl") if c == "OUT" else c
-               for c in command]
-    env = {**os.environ, "CALIBRATED_CHAT_DATA_DIR": str(data_dir)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env,
-                          cwd=ROOT)
+    env = {**os.environ, "CALIBRATED_CHAT_DATA_DIR": str(data_dir), "CALIBRATED_CHAT_BACKEND": "llamacpp"}
+    done = subprocess.run(_questions_and_outputs(command, tmp_path), capture_output=True, text=True, timeout=300,
+                          env=env, cwd=ROOT)
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, done.stderr
-    assert "SIGILL (Illegal instruction)" in errors[0] and "libggml-cpu" in errors[0] and "make install" in errors[0]
+    assert "SIGILL (Illegal instruction)" in errors[0] and "libggml-cpu" in errors[0]
+    assert "CALIBRATED_CHAT_BACKEND=transformers" in errors[0] and "make install" not in errors[0]
     assert done.stdout.strip() == ""
     assert not (tmp_path / "out.jsonl").exists() or (tmp_path / "out.jsonl").read_text() == ""
+
+
+def _fallback_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "answers through transformers instead" in line]
+
+
+@needs_llama
+@pytest.mark.slow
+def test_the_auto_backend_answers_through_transformers_when_the_self_test_refuses_llama_cpp(tmp_path):
+    """A hosted Space whose llama.cpp build would crash still answers: `ask` and the app (started as a Space
+    starts it, asked through gradio_client) fall back to the real transformers backend, with one warning line."""
+    from gradio_client import Client
+
+    from tests.conftest import free_port
+
+    data_dir = tmp_path / "data"
+    _crash_verdict(data_dir)
+    env = {**os.environ, "CALIBRATED_CHAT_DATA_DIR": str(data_dir)}
+    env.pop("CALIBRATED_CHAT_BACKEND", None)
+    done = subprocess.run([sys.executable, "-m", "assistant", "ask", "What is 12 times 11?", "--json",
+                           "--max-new-tokens", "24"], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["model"] == "SmolLM2-135M-Instruct.Q4_1"
+    (warning,) = _fallback_lines(done.stderr)
+    assert "SIGILL (Illegal instruction)" in warning and "make install" not in warning
+    assert any(p.name.startswith("SmolLM2") for p in (data_dir / "cache").iterdir())  # transformers' dense copy
+
+    port = free_port()
+    space = {**env, "GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": str(port), "SPACE_ID": "test/space"}
+    app = subprocess.Popen([sys.executable, "app.py", "--max-new-tokens", "24"], env=space, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = _wait_for_app(app, port)
+        reply = Client(url, verbose=False).predict("What is 12 times 11?", None, api_name="/ask")
+        assert reply["model"] == "SmolLM2-135M-Instruct.Q4_1" and reply["tokens"] > 0
+    finally:
+        app.terminate()
+        output = app.communicate(timeout=60)[0]
+    assert len(_fallback_lines(output)) == 1, output
+
+
+def _wait_for_app(app: subprocess.Popen, port: int, timeout: float = 300) -> str:
+    """The app's URL once it answers HTTP (it loads everything before listening)."""
+    import time
+
+    import httpx
+
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and app.poll() is None:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"app.py did not start (exit {app.poll()})")
 
 
 # -- the real library ----------------------------------------------------------------------------
@@ -181,5 +245,5 @@ def test_the_installed_cpu_library_holds_no_amx_instruction():
 def test_make_install_uses_the_build_for_this_cpus_flags():
     """The installed llama-cpp-python came from the wheel `install-llama-cpp` keys by this CPU's flags."""
     args = native.ggml_cmake_args(native.cpu_features())
-    folder = native._wheel_cache_root() / native.build_key(native.LLAMA_CPP_VERSION, args)
+    folder = native.wheel_cache_root() / native.build_key(native.LLAMA_CPP_VERSION, args)
     assert native._installed_from(folder), f"llama-cpp-python was not installed from {folder}: run `make install`"
