@@ -11,7 +11,7 @@ import pytest
 import app
 from assistant.core import config
 from assistant.core.config import default_data_dir, lost_on_restart, space_storage
-from tests.conftest import make_assistant
+from tests.conftest import ROOT, make_assistant
 
 
 @pytest.fixture
@@ -97,3 +97,43 @@ def test_a_space_with_persistent_storage_stores_reviews_there_and_says_nothing(s
 def test_off_a_space_the_banner_says_nothing_about_storage(tmp_path, monkeypatch):
     monkeypatch.delenv("SPACE_ID", raising=False)
     assert app.EPHEMERAL_SPACE not in _banner_of_main(monkeypatch, ["--data-dir", str(tmp_path / "d")])
+
+
+# -- requirements.txt: the portable llama.cpp a Space builds (bench/space_check.py builds it for real) ------
+
+def test_requirements_build_a_portable_llama_cpp_and_the_cpu_torch():
+    from assistant.models import native
+    from bench.space_check import llama_line
+
+    text = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    line = llama_line(text)
+    assert line.version == native.LLAMA_CPP_VERSION
+    defined = dict(s.removeprefix("cmake.define.").split("=") for s in line.settings)
+    # Every instruction-set option the local build decides is decided here too, none left to the build host.
+    assert set(native._GGML_FEATURES) | set(native._ALWAYS_OFF) <= set(defined)
+    on = {name for name, value in defined.items() if value == "ON"}
+    assert on == {"GGML_SSE42", "GGML_AVX", "GGML_AVX2", "GGML_FMA", "GGML_F16C", "GGML_BMI2"}  # x86-64-v3
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text.splitlines()
+    assert "torch==2.13.0" in text.splitlines()
+
+
+def test_the_space_checks_wheel_is_keyed_by_the_llama_line():
+    from bench.space_check import LlamaLine, llama_line, wheel_folder
+
+    line = llama_line("x\nllama-cpp-python==0.3.36 \\\n  --config-settings=cmake.define.GGML_AVX2=ON  # avx2\n")
+    assert line == LlamaLine("0.3.36", ("cmake.define.GGML_AVX2=ON",))
+    others = [LlamaLine("0.3.36", ("cmake.define.GGML_AVX2=OFF",)), LlamaLine("0.3.37", line.settings)]
+    assert len({wheel_folder(line), *map(wheel_folder, others)}) == 3
+    assert wheel_folder(line) == wheel_folder(LlamaLine("0.3.36", ("cmake.define.GGML_AVX2=ON",)))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("numpy\n", "no llama-cpp-python line"),
+    ("llama-cpp-python>=0.3\n", "must pin llama-cpp-python with =="),
+])
+def test_the_space_check_says_what_is_wrong_with_the_requirements(text, message):
+    from assistant.core.errors import InputError
+    from bench.space_check import llama_line
+
+    with pytest.raises(InputError, match=message):
+        llama_line(text)
