@@ -25,7 +25,7 @@ import re
 import reprlib
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Sequence
@@ -67,6 +67,8 @@ class Route:
     # which have no general class: the top domain's probability)
     probabilities: dict[str, float]  # probability of each of DOMAINS and GENERAL, in that order (sum 1)
     confident: bool  # False when domain is GENERAL
+    # the question's unit-length embedding, as routed (`route`/`route_many`); calibration reads it too
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def readable_text(text: str) -> str:
@@ -225,8 +227,8 @@ class DomainRouter:
         """Route many questions (HTML stripped, see `readable_text`) with one batched embedding call."""
         if not questions:
             return []
-        probs = self.predict_proba(embed(self.embedder, [readable_text(q) for q in questions]))
-        return [self.route_probabilities(row) for row in probs]
+        vectors = embed(self.embedder, [readable_text(q) for q in questions])
+        return [replace(self.route_probabilities(row), embedding=v) for row, v in zip(self.predict_proba(vectors), vectors)]
 
     def to_dict(self) -> dict:
         """The JSON-ready form written to router.json."""

@@ -9,11 +9,9 @@ counted in the parse-failure and not-attempted rates.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
@@ -21,10 +19,13 @@ from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import DataError
 from assistant.core.record import Record
 from calibration import metrics as M
-from calibration.fusion import SIGNAL_COLUMNS, Combiner, fit_combiner, signal_matrix
+from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
+from calibration.fusion_fit import FusionFit, fit_fused
 from calibration.guarantee import candidate_thresholds, review_threshold
 from calibration.isotonic import IsotonicCalibrator
 from calibration.maps import SIGNAL_SETS, CalibrationMaps, DomainMap, _json_safe
+from calibration.populations import population_counts, population_of, population_weights
+from calibration.sources import describe_sources, file_sha256, source_path
 
 __all__ = [
     "SHRINK_BELOW",
@@ -38,11 +39,11 @@ __all__ = [
     "describe_sources",
     "fold_numbers",
     "file_sha256",
+    "source_path",
 ]
 
 SHRINK_BELOW = 200  # domains with fewer usable records are blended with the general map
 SHRINK_K = 50  # blend weight of the domain map is n / (n + SHRINK_K)
-OWN_COMBINER_MIN = 30  # right and wrong answers a domain needs to fit its own signal combiner
 PLATT_K = 20  # a fused map is isotonic with weight m / (m + PLATT_K), m the rarer outcome's count
 
 
@@ -85,7 +86,7 @@ def _rate(mask: np.ndarray) -> float | None:
     return float(mask.mean()) if len(mask) else None
 
 
-def _platt_blend(p, y, x, yk) -> tuple[tuple, tuple]:
+def _platt_blend(p, y, x, yk, w=None) -> tuple[tuple, tuple]:
     """The isotonic knots (x, yk) blended with a one-variable logistic fit on logit(p) (Platt scaling):
     ``w * isotonic + (1 - w) * platt``, ``w = m / (m + PLATT_K)`` for m the rarer outcome's count.
 
@@ -100,7 +101,7 @@ def _platt_blend(p, y, x, yk) -> tuple[tuple, tuple]:
     if m == 0:
         return x, yk
     z = np.log(np.clip(p, 1e-4, 1 - 1e-4) / (1 - np.clip(p, 1e-4, 1 - 1e-4)))
-    model = LogisticRegression(C=1.0).fit(z[:, None], y)
+    model = LogisticRegression(C=1.0).fit(z[:, None], y, sample_weight=w)
     a, b = float(model.intercept_[0]), float(model.coef_[0, 0])
     if b < 0:  # the score ranks backwards here: no slope, just the base rate (the map must not fall)
         a, b = math.log(right / (len(y) - right)), 0.0
@@ -113,14 +114,15 @@ def _platt_blend(p, y, x, yk) -> tuple[tuple, tuple]:
 
 
 def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra, general=None, weight=1.0,
-             combiner=None) -> DomainMap:
+             combiner=None, sample_weight=None) -> DomainMap:
     """Fit (and maybe shrink) one domain's map on (p, y), its threshold on the held-out (held_p, held_y),
     and diagnostics. With no held-out answers the threshold is tested on (p, y) and carries no guarantee.
-    A fused map (with a combiner) is isotonic blended with Platt scaling (`_platt_blend`)."""
-    cal = IsotonicCalibrator(strict=strict).fit(p, y)
+    A fused map (with a combiner) is isotonic blended with Platt scaling (`_platt_blend`), both weighted
+    by `sample_weight` (None: equal)."""
+    cal = IsotonicCalibrator(strict=strict).fit(p, y, sample_weight=sample_weight)
     x, yk = tuple(cal.x_thresholds_.tolist()), tuple(cal.y_thresholds_.tolist())
     if combiner is not None:
-        x, yk = _platt_blend(p, y, x, yk)
+        x, yk = _platt_blend(p, y, x, yk, sample_weight)
     if general is not None and weight < 1.0:
         x, yk = shrink_to_general((x, yk), general, weight)
     c = np.clip(np.interp(p, x, yk), 0.0, 1.0)
@@ -184,6 +186,7 @@ def fit_maps(
     version: str = "unsaved",
     source=(),
     notes: str = "",
+    questions=None,
 ) -> CalibrationMaps:
     """Fit a general map on all usable records and one map per domain.
 
@@ -209,10 +212,12 @@ def fit_maps(
         Small domains thus lean on the general map, whose data include theirs.
     signals : "stated" or "fused"
         "stated": the map's input is the stated confidence, and records without one
-        are left out (the paper's baseline). "fused": every graded record counts; a
-        logistic combiner (calibration.fusion) turns its signals into one score per
-        domain (a domain under `shrink_below` shares the general combiner, so its map
-        can be shrunk on the same axis), and the isotonic map reads that score.
+        are left out (the paper's baseline). "fused": every graded record counts,
+        weighted so that no population dominates by count (`calibration.populations`);
+        logistic combiners fitted together (`calibration.fusion_fit`: pooled weights,
+        per-domain intercepts, each domain's own weights shrunk toward the pooled ones)
+        turn its signals into one score per domain, and the domain's isotonic map
+        (weighted too) reads that score.
     holdout : float, default 1/3
         Share of each domain's usable records kept out of the fit; the review
         thresholds are tested on them, which is what makes their guarantee hold.
@@ -221,6 +226,9 @@ def fit_maps(
         Seeds the holdout split and the combiner's cross-validation folds.
     version, source, notes
         Stored as is (`MapStore.save_new` sets the version).
+    questions : list of QuestionFeatures or None, optional
+        Aligned with `records` (`calibration.question_text.question_features`): the fused
+        combiners then read question features too (`calibration.questions`). None: they do not.
 
     Returns
     -------
@@ -241,9 +249,12 @@ def fit_maps(
         raise DataError(f"only {int(usable.sum())} records have both raw_confidence and correct; "
                         f"at least {max(min_samples, 1)} are needed to fit maps")
     held = _holdout_mask(domains, usable, holdout, seed)
-    fitter = _Fitter(p, y, [r.signals_or_stated() for r in records], fit=usable & ~held, held=held, seed=seed,
-                     opts=dict(strict=strict, target_risk=target_risk, delta=delta))
-    general = fitter.general(fused)
+    populations = np.array([population_of(r) for r in records], dtype=object)
+    fitter = _Fitter(p, y, [r.signals_or_stated() for r in records], fit=usable & ~held, held=held,
+                     opts=dict(strict=strict, target_risk=target_risk, delta=delta), populations=populations)
+    if fused:
+        fitter.fuse(domains, questions, seed)
+    general = fitter.general()
     maps = {"general": general}
     for domain in MAP_DOMAINS[:-1]:
         mask = domains == domain
@@ -266,43 +277,48 @@ class _Fitter:
     sig: list[dict]  # every record's signals
     fit: np.ndarray  # records the maps are fitted on
     held: np.ndarray  # records held out to test review thresholds on
-    seed: int
     opts: dict  # strict, target_risk, delta
+    populations: np.ndarray  # each record's population (calibration.populations)
+    weights: np.ndarray | None = None  # population weights of the fitting records (fused fits only)
+    fusion: FusionFit | None = None  # the combiners (fused fits only)
 
     def __post_init__(self):
         self.columns = signal_matrix(self.sig)
+
+    def fuse(self, domains: np.ndarray, questions, seed: int) -> None:
+        """Weigh the populations and fit every domain's combiner together (`fit_fused`)."""
+        self.weights = population_weights(domains, self.populations, self.fit)
+        self.fusion = fit_fused(self.sig, self.y, labels=domains, fit=self.fit, weights=self.weights,
+                                questions=questions, seed=seed)
 
     def extra(self, mask) -> dict:
         return {"n_total": int(mask.sum()), "parse_failure_rate": _rate(np.isnan(self.p[mask])),
                 "not_attempted_rate": _rate(np.isnan(self.y[mask]))}
 
     def one(self, domain: str, mask, combiner=None, **kw) -> DomainMap:
-        x = combiner.scores(self.sig) if combiner is not None else self.p
+        x = combiner.scores_of(self.fusion.x) if combiner is not None else self.p
         fit, held, y = mask & self.fit, mask & self.held, self.y
-        dmap = _fit_one(domain, x[fit], y[fit], x[held], y[held], extra=self.extra(mask), combiner=combiner,
-                        **kw, **self.opts)
+        weight = self.weights[fit] if combiner is not None else None
+        extra = {**self.extra(mask), **population_counts(y[fit], self.populations[fit], weight, self.populations[held])}
+        if combiner is not None:
+            extra["combiner_fit"] = self.fusion.details.get(domain)
+        dmap = _fit_one(domain, x[fit], y[fit], x[held], y[held], extra=extra, combiner=combiner,
+                        sample_weight=weight, **kw, **self.opts)
         aurocs = {}  # how well each signal alone ranks the held-out answers, for the dashboard
         for j, name in enumerate(SIGNAL_COLUMNS):
             has = held & ~np.isnan(self.columns[:, j])
             aurocs[name] = M.auroc(y[has], self.columns[has, j]) if has.any() else None
         return replace(dmap, metrics=_json_safe({**dmap.metrics, "signal_auroc_holdout": aurocs}))
 
-    def general(self, fused: bool) -> DomainMap:
-        combiner = (fit_combiner([self.sig[i] for i in np.flatnonzero(self.fit)], self.y[self.fit], seed=self.seed)
-                    if fused else None)
+    def general(self) -> DomainMap:
+        combiner = self.fusion.combiners["general"] if self.fusion is not None else None
         return self.one("general", np.ones(len(self.p), dtype=bool), combiner=combiner)
 
     def fused_domain(self, domain: str, mask) -> DomainMap:
-        """A domain's own combiner needs enough of both outcomes; with fewer, weights learned from a
-        handful of right answers (or borrowed from other domains, whose base rates differ) rank its
-        answers worse than the model's own confidence does, so that is the score it reads. Its map is
-        isotonic blended with Platt scaling (`_fit_one`), not shrunk toward general, whose score means
-        something else."""
-        fit = mask & self.fit
-        n, right = int(fit.sum()), int(self.y[fit].sum())
-        combiner = (fit_combiner([self.sig[i] for i in np.flatnonzero(fit)], self.y[fit], seed=self.seed)
-                    if min(right, n - right) >= OWN_COMBINER_MIN else Combiner.verbal_only())
-        return self.one(domain, mask, combiner=combiner)
+        """A domain's map reads its own combiner (pooled weights and its own intercept when it has few
+        right or wrong answers, `calibration.fusion_fit`); the map is isotonic blended with Platt
+        scaling (`_fit_one`), not shrunk toward general, whose score means something else."""
+        return self.one(domain, mask, combiner=self.fusion.combiners[domain])
 
     def stated_domain(self, domain: str, mask, general: DomainMap, shrink_below: int, shrink_k: float) -> DomainMap:
         """A stated-confidence map, shrunk toward the general one when fitted on fewer than `shrink_below`."""
@@ -324,12 +340,14 @@ def fold_numbers(records, *, k: int = 5, seed: int = 0) -> np.ndarray:
     return folds
 
 
-def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tuple[np.ndarray, np.ndarray]:
+def cross_validate(records, *, k: int = 5, seed: int = 0, questions=None,
+                   **fit_options) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold calibrated confidences and the review threshold that applied to each record.
 
     Returns two float arrays aligned with `records`, NaN for records left out (no confidence or
     not attempted). See `cross_validated_predictions`. The folds are `fold_numbers`, the same
     for every signal set (a stated-only fit just leaves out the records that state none).
+    `questions` (aligned with `records`) go to each fold's fit and scoring (see `fit_maps`).
     """
     if not isinstance(k, int) or k < 2:
         raise ValueError(f"k must be an integer >= 2, got {k!r}")
@@ -342,9 +360,12 @@ def cross_validate(records, *, k: int = 5, seed: int = 0, **fit_options) -> tupl
         held = folds == f
         if not held.any():
             continue
-        maps = fit_maps([r for r, fo in zip(records, folds) if fo not in (-1, f)], **fit_options)
+        train = [i for i, fo in enumerate(folds) if fo not in (-1, f)]
+        maps = fit_maps([records[i] for i in train], **fit_options,
+                        questions=None if questions is None else [questions[i] for i in train])
         for i in np.flatnonzero(held):
-            conf[i] = maps.calibrate_signals(domains[i], records[i].signals_or_stated())
+            question = None if questions is None else questions[i]
+            conf[i] = maps.calibrate_signals(domains[i], records[i].signals_or_stated(), question)
             thr[i] = maps.threshold(domains[i])
     return conf, thr
 
@@ -368,28 +389,3 @@ def cross_validated_predictions(records, k: int = 5, seed: int = 0, **fit_option
     fitting (raw_confidence or correct is None).
     """
     return cross_validate(records, k=k, seed=seed, **fit_options)[0]
-
-
-def file_sha256(path) -> str:
-    """The sha256 of a file, read in 1 MiB chunks (records files can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def source_path(path, data_dir) -> str:
-    """How a map file names a records file: relative to the data folder, else to the working folder,
-    else by its name alone; never the absolute path of the machine it was fitted on (the sha256
-    identifies the content wherever it lies)."""
-    path = Path(path).resolve()
-    for base in (Path(data_dir).resolve(), Path.cwd().resolve()):
-        if path.is_relative_to(base):
-            return path.relative_to(base).as_posix()
-    return path.name
-
-
-def describe_sources(paths, data_dir) -> tuple[dict, ...]:
-    """``({"path": ..., "sha256": ...}, ...)`` for the records files behind a fit (see `source_path`)."""
-    return tuple({"path": source_path(p, data_dir), "sha256": file_sha256(p)} for p in paths)

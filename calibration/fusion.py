@@ -9,9 +9,11 @@ Features, each standardised with the training mean and scale:
 - `answer_mean_logp`, `answer_min_logp`, `answer_first_logp`: token log probabilities inside
   the answer, and `answer_missing` when there are none.
 
+A question-aware combiner also reads `calibration.questions.QUESTION_FEATURES` of the question.
 A missing value takes the training mean, so it adds nothing beyond its indicator; an answer
 with no signal at all scores the domain's accuracy on such answers. The combiner is stored
-as JSON in the map file (`Combiner.to_dict`); applying it needs only numpy.
+as JSON in the map file (`Combiner.to_dict`); applying it needs only numpy. It is fitted by
+`calibration.fusion_fit`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.core.signals import VERBAL_ORDER
+from calibration.questions import QUESTION_FEATURES, Difficulty, QuestionFeatures, question_rows
 
-__all__ = ["FEATURES", "SIGNAL_COLUMNS", "Combiner", "feature_matrix", "fit_combiner", "signal_matrix"]
+__all__ = ["FEATURES", "SIGNAL_COLUMNS", "Combiner", "feature_matrix", "signal_matrix"]
 
 FEATURES = ("verbal_logit", "verbal_missing", "verbal_from_probe", "answer_mean_logp", "answer_min_logp",
             "answer_first_logp", "answer_missing")
@@ -85,102 +88,74 @@ def feature_matrix(signal_dicts) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Combiner:
-    """p = sigmoid(intercept + coef · (features - mean) / scale), missing features at their mean."""
+    """p = sigmoid(intercept + coef · (features - mean) / scale), missing features at their mean.
+
+    `features` is FEATURES, or FEATURES then QUESTION_FEATURES for a question-aware combiner,
+    whose `difficulty` (a `calibration.questions.Difficulty` as a dict, or None when it was fitted
+    without embeddings) scores the question's embedding."""
 
     mean: tuple[float, ...]  # training mean of each feature (over present values)
     scale: tuple[float, ...]  # training standard deviation (1 where constant)
     coef: tuple[float, ...]  # logistic-regression weights on the standardised features
     intercept: float
     features: tuple[str, ...] = FEATURES
+    difficulty: dict | None = None  # the question-difficulty model (question-aware combiners only)
 
-    def __call__(self, signals: dict) -> float:
-        """The fused score in (0, 1) of one answer's signals."""
-        return float(self.scores([signals])[0])
+    def __post_init__(self):
+        object.__setattr__(self, "features", tuple(self.features))
+        object.__setattr__(self, "_difficulty", Difficulty.from_dict(self.difficulty) if self.difficulty else None)
 
-    def scores(self, signal_dicts) -> np.ndarray:
+    @property
+    def reads_question(self) -> bool:
+        return self.features != FEATURES
+
+    def __call__(self, signals: dict, question: QuestionFeatures | None = None) -> float:
+        """The fused score in (0, 1) of one answer's signals (and its question's features)."""
+        return float(self.scores([signals], [question])[0])
+
+    def raw_features(self, signal_dicts, questions=None) -> np.ndarray:
+        """The raw `features` of each answer (NaN where missing); `questions` aligned, or None."""
         x = feature_matrix(signal_dicts)
+        if not self.reads_question:
+            return x
+        questions = list(questions) if questions is not None else [None] * len(x)
+        return np.hstack([x, question_rows(questions, self._difficulty)])
+
+    def scores(self, signal_dicts, questions=None) -> np.ndarray:
+        return self.scores_of(self.raw_features(signal_dicts, questions))
+
+    def scores_of(self, x: np.ndarray) -> np.ndarray:
+        """Fused scores of raw feature rows (`raw_features`)."""
         mean, scale = np.array(self.mean), np.array(self.scale)
         z = np.where(np.isnan(x), 0.0, (x - mean) / scale)
         return 1.0 / (1.0 + np.exp(-(z @ np.array(self.coef) + self.intercept)))
 
-    @classmethod
-    def verbal_only(cls) -> "Combiner":
-        """The fixed combiner for a domain with too few outcomes to learn weights: the score is the
-        model's own confidence reading (clipped to [0.02, 0.98]; 0.5 where there is none), so its
-        ranking is kept and the domain's map calibrates it."""
-        n = len(FEATURES)
-        return cls((0.0,) * n, (1.0,) * n, (1.0,) + (0.0,) * (n - 1), 0.0)
-
     def to_dict(self) -> dict:
         return {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
-                "coef": list(self.coef), "intercept": self.intercept}
+                "coef": list(self.coef), "intercept": self.intercept,
+                **({"difficulty": self.difficulty} if self.difficulty else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Combiner":
         """Build from the map-file form; ValueError names what is wrong."""
-        if not isinstance(data, dict) or tuple(data.get("features", ())) != FEATURES:
-            raise ValueError(f"combiner features must be {list(FEATURES)}")
+        known = (FEATURES, FEATURES + QUESTION_FEATURES)
+        if not isinstance(data, dict) or tuple(data.get("features", ())) not in known:
+            raise ValueError(f"combiner features must be {list(FEATURES)}, or those and {list(QUESTION_FEATURES)}")
+        features = tuple(data["features"])
         parts = {}
         for name in ("mean", "scale", "coef"):
             values = data.get(name)
-            if (not isinstance(values, list) or len(values) != len(FEATURES)
+            if (not isinstance(values, list) or len(values) != len(features)
                     or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                for v in values)):
-                raise ValueError(f"combiner {name} must be {len(FEATURES)} finite numbers")
+                raise ValueError(f"combiner {name} must be {len(features)} finite numbers")
             parts[name] = tuple(float(v) for v in values)
         if any(v <= 0 for v in parts["scale"]):
             raise ValueError("combiner scale values must be positive")
         b = data.get("intercept")
         if not isinstance(b, (int, float)) or isinstance(b, bool) or not math.isfinite(b):
             raise ValueError("combiner intercept must be a finite number")
-        return cls(parts["mean"], parts["scale"], parts["coef"], float(b))
-
-
-# Feature subsets a fit chooses between by cross-validated log loss (the larger one only when it
-# beats the smaller by more than a standard error: with few right or wrong answers the answer-token
-# features add more noise than signal).
-SUBSETS = {"verbal": FEATURES[:3], "all": FEATURES}
-
-
-def fit_combiner(signal_dicts, y, *, seed: int = 0) -> Combiner:
-    """Logistic regression of correctness `y` on FEATURES of `signal_dicts`: the L2 strength by 5-fold
-    cross-validated log loss, and the feature subset (SUBSETS) by the one-standard-error rule on it.
-    With fewer than 5 right or 5 wrong answers the combiner is the constant base rate."""
-    x = feature_matrix(signal_dicts)
-    y = np.asarray(y, dtype=float)
-    present = ~np.isnan(x)
-    counts = present.sum(axis=0)
-    mean = np.where(counts > 0, np.nansum(np.where(present, x, 0.0), axis=0) / np.maximum(counts, 1), 0.0)
-    filled = np.where(present, x, mean)
-    scale = filled.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    z = (filled - mean) / scale
-    positives = int(y.sum())
-    if min(positives, len(y) - positives) < 5:
-        rate = (positives + 0.5) / (len(y) + 1.0)
-        return Combiner(tuple(mean), tuple(scale), (0.0,) * len(FEATURES), math.log(rate / (1 - rate)))
-    import warnings
-
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
-
-    fits = []
-    for names in SUBSETS.values():  # smallest first
-        columns = [FEATURES.index(n) for n in names]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # scikit-learn 1.8's notices about 1.10 defaults
-            model = LogisticRegressionCV(Cs=np.logspace(-3, 2, 11), max_iter=2000, scoring="neg_log_loss",
-                                         cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(z[:, columns], y)
-        folds = model.scores_[1.0]  # folds × Cs
-        best = int(np.argmax(folds.mean(axis=0)))
-        se = float(folds[:, best].std(ddof=1) / math.sqrt(len(folds)))
-        fits.append((float(folds[:, best].mean()), se, columns, model))
-    chosen = fits[0]
-    for candidate in fits[1:]:
-        if candidate[0] > chosen[0] + chosen[1]:
-            chosen = candidate
-    _, _, columns, model = chosen
-    coef = np.zeros(len(FEATURES))
-    coef[columns] = model.coef_[0]
-    return Combiner(tuple(float(v) for v in mean), tuple(float(v) for v in scale), tuple(float(v) for v in coef),
-                    float(model.intercept_[0]))
+        difficulty = data.get("difficulty")
+        if difficulty is not None:
+            Difficulty.from_dict(difficulty)  # raises ValueError naming the problem
+        return cls(parts["mean"], parts["scale"], parts["coef"], float(b), features, difficulty)

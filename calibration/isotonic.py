@@ -30,8 +30,9 @@ class IsotonicCalibrator:
     def __init__(self, strict: bool = True):
         self.strict = strict
 
-    def fit(self, p, y) -> IsotonicCalibrator:
-        """Fit on raw confidences `p` in [0, 1] and outcomes `y` in [0, 1] (1 = correct)."""
+    def fit(self, p, y, sample_weight=None) -> IsotonicCalibrator:
+        """Fit on raw confidences `p` in [0, 1] and outcomes `y` in [0, 1] (1 = correct), each weighted
+        by `sample_weight` (positive; None: equal)."""
         from sklearn.isotonic import IsotonicRegression
 
         p = np.asarray(p, dtype=float)
@@ -40,11 +41,14 @@ class IsotonicCalibrator:
             raise ValueError(f"p and y must be 1-D, non-empty and equally long, got {p.shape} and {y.shape}")
         if not (np.all((p >= 0) & (p <= 1)) and np.all((y >= 0) & (y <= 1))):
             raise ValueError("p and y must lie in [0, 1] (no NaN)")
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True).fit(p, y)
+        w = np.ones_like(p) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if w.shape != p.shape or not np.all(w > 0):
+            raise ValueError("sample_weight must hold one positive weight per confidence")
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True).fit(p, y, sample_weight=w)
         if not self.strict:
             x_knots, y_knots = iso.X_thresholds_, iso.y_thresholds_
         else:
-            x_knots, y_knots = _centred_knots(p, iso.predict(np.unique(p)))
+            x_knots, y_knots = _centred_knots(p, iso.predict(np.unique(p)), w)
         if len(x_knots) < 2:
             x_knots, y_knots = np.array([0.0, 1.0]), np.repeat(y_knots[:1], 2)
         self.x_thresholds_ = np.asarray(x_knots, dtype=float)
@@ -61,9 +65,10 @@ class IsotonicCalibrator:
         return np.clip(np.interp(np.clip(p, 0.0, 1.0), self.x_thresholds_, self.y_thresholds_), 0.0, 1.0)
 
 
-def _centred_knots(p: np.ndarray, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One knot per block of equal fitted values, at the block's count-weighted mean x."""
-    ux, counts = np.unique(p, return_counts=True)
+def _centred_knots(p: np.ndarray, fitted: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One knot per block of equal fitted values, at the block's weighted mean x (`w`: each p's weight)."""
+    ux, inverse = np.unique(p, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), weights=w)
     starts = np.flatnonzero(np.concatenate([[True], fitted[1:] != fitted[:-1]]))
     ends = np.append(starts[1:], len(ux))
     # a one-value block keeps its x exactly (an average can be off by one ulp and make near-duplicate knots)

@@ -23,6 +23,7 @@ from assistant.core.files import atomic_write
 from calibration.fusion import Combiner
 from calibration.intervals import Bands
 from calibration.ood import OodScore, Reference
+from calibration.questions import QuestionFeatures
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -70,11 +71,13 @@ class DomainMap:
         """The nominal level of `range` (calibration.intervals.NOMINAL when fitted); None without one."""
         return None if self._bands is None else self._bands.level
 
-    def score(self, signals: dict) -> float | None:
+    def score(self, signals: dict, question: QuestionFeatures | None = None) -> float | None:
         """What goes into the isotonic map: the fused score of `signals` (a dict keyed by
-        assistant.core.signals.SIGNAL_NAMES), or without a combiner the stated confidence (None if none)."""
+        assistant.core.signals.SIGNAL_NAMES) and, for a question-aware combiner, of the `question`
+        (None: its features sit at their training mean); without a combiner the stated confidence
+        (None if none)."""
         if self._combine is not None:
-            return self._combine(signals)
+            return self._combine(signals, question)
         return (signals or {}).get("stated")
 
     def __call__(self, p: float) -> float:
@@ -127,11 +130,11 @@ class CalibrationMaps:
         """Calibrated confidence of raw confidence `p` in `domain` (falls back to general)."""
         return self.map_for(domain)(p)
 
-    def calibrate_signals(self, domain: str, signals: dict) -> float | None:
-        """Calibrated confidence of an answer's signals in `domain`; None when its map needs a stated
-        confidence and there is none."""
+    def calibrate_signals(self, domain: str, signals: dict, question: QuestionFeatures | None = None) -> float | None:
+        """Calibrated confidence of an answer's signals (and its question, for question-aware maps) in
+        `domain`; None when its map needs a stated confidence and there is none."""
         dmap = self.map_for(domain)
-        score = dmap.score(signals)
+        score = dmap.score(signals, question)
         return None if score is None else dmap(score)
 
     def threshold(self, domain: str) -> float:

@@ -19,12 +19,13 @@ from assistant.core.errors import DataError
 from assistant.core.files import atomic_write
 from assistant.core.jsonl import read_jsonl
 
-__all__ = ["TEXT_FIELDS", "strip_records", "rebuild_records"]
+__all__ = ["TEXT_FIELDS", "items_by_id", "strip_records", "rebuild_records"]
 
 TEXT_FIELDS = ("question", "answer")  # what never goes into a committed record
 
 
-def _items_by_id(data_paths) -> dict[str, dict]:
+def items_by_id(data_paths) -> dict[str, dict]:
+    """Every item of the question files `data_paths`, by id (a later file's item wins)."""
     items = {}
     for path in data_paths:
         for item in read_jsonl(Path(path)):
@@ -35,7 +36,7 @@ def _items_by_id(data_paths) -> dict[str, dict]:
 def _rewrite(records_path: Path, data_paths, out: Path, change) -> int:
     """Write each record of `records_path` as `change(record, item)` to `out` (atomically); return how many.
     Every record's id must be in the question files: that is what makes the text rebuildable."""
-    items = _items_by_id(data_paths)
+    items = items_by_id(data_paths)
     lines = []
     for record in read_jsonl(Path(records_path)):
         item = items.get(record.get("id"))

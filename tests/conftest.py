@@ -170,8 +170,8 @@ class RunningApp:
 
 
 def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
-           assistant=None, queue_size=32, throttle=None) -> RunningApp:
-    """Start the app on a free port in this process (a background thread)."""
+           assistant=None, queue_size=32, throttle=None, trusted_proxies=()) -> RunningApp:
+    """Start the app on a free port in this process (a background thread); `users` may be a `UsersFile`."""
     from assistant.web.app import ChatApp, serve
     from assistant.web.store import ReviewStore
 
@@ -182,7 +182,7 @@ def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, not
     chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
     demo = chat_app.build()
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
-    serve(demo, chat_app.ctx, throttle=throttle, server_name="127.0.0.1",
+    serve(demo, chat_app.ctx, throttle=throttle, trusted_proxies=trusted_proxies, server_name="127.0.0.1",
           server_port=free_port(), prevent_thread_lock=True, quiet=True, show_error=True)
     return RunningApp(demo.local_url.rstrip("/") + "/", store, assistant, demo)
 

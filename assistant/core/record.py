@@ -17,7 +17,7 @@ __all__ = ["Record", "RECORD_FIELDS", "REQUIRED_FIELDS"]
 
 # What `fit` and `report` need in every line of a records file; the rest have defaults.
 REQUIRED_FIELDS = ("id", "domain", "raw_confidence", "correct", "model", "prompt")
-_TEXT_FIELDS = ("id", "model", "prompt")  # compared and used as keys: a list or object here is refused
+_TEXT_FIELDS = ("id", "model", "prompt", "population")  # compared and used as keys: a list or object here is refused
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Record:
     revisions: int = 0  # how often a reviewer changed this verdict (review exports)
     source: str | None = None  # the item's source (benchmark, template), kept when the text is stripped
     license: str | None = None  # the source's licence
+    population: str | None = None  # benchmark, everyday, generated or review; None: read from the id
+    # (calibration.populations.population_of)
 
     def to_dict(self) -> dict:
         """A records-file line (tuples become lists)."""

@@ -8,11 +8,13 @@ behind the sign-in guard with the reviewers' export route and the OpenAI-compati
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 from starlette.middleware import Middleware
 
 from assistant.pipeline import Assistant
-from assistant.web.access import LoginGuard, LoginThrottle, export_route
+from assistant.web.access import LoginGuard, LoginThrottle, TrustedProxies, export_route
 from assistant.web.api import Api
 from assistant.web.auth import Users, role_at_least
 from assistant.web.chat import ChatTab
@@ -80,11 +82,13 @@ class ChatApp:
                 gr.update(visible=role_at_least(role, "admin")))
 
 
-def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = None, **launch_kwargs) -> None:
+def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = None,
+          trusted_proxies: tuple = (), **launch_kwargs) -> None:
     """Start `demo`'s server (the one `ChatApp(...).build()` made; `ctx`: that ChatApp's context) behind
     the sign-in guard, with the reviewers' export route and the OpenAI-compatible endpoint.
 
-    `throttle`: the sign-in limits (default: LoginThrottle's documented policy).
+    `throttle`: the sign-in limits (default: LoginThrottle's documented policy). `trusted_proxies`: the
+    networks (`access.parse_trusted_proxies`) whose forwarded headers name the caller's address.
     """
     users, store = ctx.users, ctx.store
 
@@ -92,5 +96,8 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
         return users.role_of(name) if users else ctx.anonymous_role
 
     routes = [export_route(store, role_of_user, signed_in=bool(users)), *openai_routes(ctx)]
-    app_kwargs = {"middleware": [Middleware(LoginGuard, throttle=throttle)], "routes": routes}
+    app_kwargs = {"middleware": [Middleware(TrustedProxies, proxies=trusted_proxies),
+                                 Middleware(LoginGuard, throttle=throttle)], "routes": routes}
+    # uvicorn would itself believe X-Forwarded-For from 127.0.0.1: TrustedProxies decides, from the list alone.
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
     demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, **launch_kwargs)

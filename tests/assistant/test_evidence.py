@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from assistant.core.signals import SIGNAL_NAMES, Signals
 from assistant.evidence import compute_signals, expected_percent
 from assistant.models.backend import TokenEvidence
 from assistant.parsing import parse_output
-from calibration.fusion import FEATURES, Combiner, feature_matrix, fit_combiner
+from calibration.fusion import FEATURES, Combiner, feature_matrix
+from calibration.fusion_fit import fit_fused
 
 
 @pytest.mark.parametrize("first, written, expected", [
@@ -57,15 +59,21 @@ def test_without_evidence_only_the_stated_confidence_is_known():
     assert set(s.to_dict()) == set(SIGNAL_NAMES)
 
 
+def _one_domain_combiner(signals, y) -> Combiner:
+    n = len(y)
+    return fit_fused(signals, y, labels=["science"] * n, fit=np.ones(n, dtype=bool), weights=np.ones(n)).combiners[
+        "science"]
+
+
 def test_combiner_round_trip_missing_signals_and_constant_fallback():
     signals = [{"stated": 0.9, "answer_mean_logp": -0.1}, {"stated": 0.2, "answer_mean_logp": -2.0}, {}] * 20
     y = [1, 0, 0] * 20
-    combiner = fit_combiner(signals, y)
+    combiner = _one_domain_combiner(signals, y)
     again = Combiner.from_dict(combiner.to_dict())
     assert again == combiner and combiner({"stated": 0.9, "answer_mean_logp": -0.1}) > combiner({})
     x = feature_matrix([{}])
     assert x.shape == (1, len(FEATURES)) and math.isnan(x[0, 0]) and x[0, 1] == 1.0
-    constant = fit_combiner(signals[:6], [1, 0, 0, 0, 0, 0])  # one right answer: the base rate
+    constant = _one_domain_combiner(signals[:6], [1, 0, 0, 0, 0, 0])  # one right answer: the base rate
     assert constant.coef == (0.0,) * len(FEATURES)
     assert constant({"stated": 0.9}) == pytest.approx(constant({}))
     with pytest.raises(ValueError, match="scale"):

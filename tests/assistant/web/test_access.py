@@ -3,6 +3,7 @@ direct HTTP and `gradio_client` calls against a real Gradio server and a real SQ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -18,8 +19,15 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from assistant.core.errors import InputError
 from assistant.web import figures
-from assistant.web.access import EXPORT_PATH, LoginThrottle
+from assistant.web.access import (
+    EXPORT_PATH,
+    LoginThrottle,
+    MemoryThrottleStore,
+    TrustedProxies,
+    parse_trusted_proxies,
+)
 from assistant.web.auth import Users
 from assistant.web.reviews import Actor
 from assistant.web.store import DB_FILENAME, MAX_COMMENT_CHARS, ReviewStore
@@ -191,38 +199,104 @@ class Clock:
         return self.now
 
 
-def test_throttle_slows_down_then_locks_and_forgets():
+def _attempts(throttle, clock, user: str, address: str, n: int) -> list[float]:
+    """`n` wrong passwords one after another, each after its wait: the waits."""
+    waits = []
+    for _ in range(n):
+        admission = throttle.admit(user, address)
+        assert not admission.refused_for
+        waits.append(admission.wait)
+        clock.now += admission.wait
+        throttle.failed(user, address)
+    return waits
+
+
+def test_throttle_spaces_out_checks_then_locks_the_name_only_and_forgets():
     clock = Clock()
     throttle = LoginThrottle(clock=clock)
-    delays = []
-    for _ in range(10):
-        delays.append(throttle.delay("sam", "10.0.0.1"))
-        throttle.failed("sam", "10.0.0.1")
-    assert delays == [0, 0, 0, 1, 2, 4, 8, 8, 8, 8]
-    assert throttle.locked_for("sam", "10.0.0.1") == throttle.lock_seconds
-    assert throttle.locked_for("sam", "10.0.0.2") > 0  # the name is locked from any address
-    assert throttle.locked_for("ann", "10.0.0.1") == 0  # others behind the same address are slowed, not locked
-    assert throttle.delay("ann", "10.0.0.1") == 8
-    for n in range(throttle.lock_address_after - 10):  # … until the address itself has too many failures
-        throttle.failed(f"guess{n}", "10.0.0.1")
-    assert throttle.locked_for("ann", "10.0.0.1") > 0 and throttle.locked_for("ann", "10.0.0.2") == 0
+    assert _attempts(throttle, clock, "sam", "10.0.0.1", 10) == [0, 0, 0, 1, 2, 4, 8, 8, 8, 8]
+    locked = throttle.admit("sam", "10.0.0.2")  # the name is locked from any address, even with the right password
+    assert locked.locked and locked.refused_for == throttle.lock_seconds and throttle.locked_for("sam") > 0
+    ann = throttle.admit("ann", "10.0.0.1")  # another name behind the same address: slowed, never locked
+    assert not ann.refused_for and 0 < ann.wait <= throttle.max_delay
+    throttle.succeeded("ann", "10.0.0.1")
+    clock.now += ann.wait
+    waits = _attempts(throttle, clock, "guess", "10.0.0.1", 1) + [
+        w for n in range(40) for w in _attempts(throttle, clock, f"guess{n}", "10.0.0.1", 1)]
+    assert max(waits) == throttle.max_delay and throttle.failures("addr:10.0.0.1") == 51
+    assert not throttle.admit("ann", "10.0.0.1").refused_for  # 51 failures at the address: still let in
+    assert throttle.admit("ann", "10.0.0.2").wait == 0  # and nothing at all from elsewhere
     clock.now += throttle.lock_seconds + 1
-    assert throttle.locked_for("sam", "10.0.0.1") == 0 and throttle.delay("sam", "10.0.0.1") == 0
+    assert throttle.locked_for("sam") == 0 and throttle.admit("sam", "10.0.0.1").wait == 0
 
 
-def test_a_success_clears_the_name_but_not_the_address():
-    throttle = LoginThrottle(clock=Clock())
+def test_many_attempts_at_once_from_one_address_take_turns_and_the_excess_is_told_when_to_come_back():
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock)
+    _attempts(throttle, clock, "x", "10.0.0.3", 3)
+    at_once = [throttle.admit(f"name{n}", "10.0.0.3") for n in range(12)]  # sent together, none answered yet
+    admitted = [a.wait for a in at_once if not a.refused_for]
+    assert admitted == sorted(admitted) and len(set(admitted)) == len(admitted)  # one check at a time
+    assert max(admitted) <= throttle.max_wait
+    refused = [a for a in at_once if a.refused_for]
+    assert refused and all(not a.locked and a.refused_for <= throttle.max_delay for a in refused)
+    assert throttle.failures("addr:10.0.0.3") == 3 + len(admitted)  # a refused attempt is not counted
+
+
+def test_a_success_clears_the_name_and_takes_only_its_own_attempt_off_the_address():
+    clock = Clock()
+    throttle = LoginThrottle(clock=clock)
     for name in ("a", "b", "c", "d"):
-        throttle.failed(name, "10.0.0.9")
+        _attempts(throttle, clock, name, "10.0.0.9", 1)
+    throttle.admit("d", "10.0.0.9")
     throttle.succeeded("d", "10.0.0.9")
-    assert throttle.failures("d", "10.0.0.8") == 0 and throttle.failures("x", "10.0.0.9") == 4
+    assert throttle.failures("user:d") == 0 and throttle.failures("addr:10.0.0.9") == 4
+    throttle.admit("e", "10.0.0.9")
+    throttle.abandoned("e", "10.0.0.9")  # no answer on the password: not counted
+    assert throttle.failures("user:e") == 0 and throttle.failures("addr:10.0.0.9") == 4
 
 
 def test_throttle_memory_is_bounded():
-    throttle = LoginThrottle(clock=Clock(), max_keys=50)
+    throttle = LoginThrottle(clock=Clock(), store=MemoryThrottleStore(max_keys=50))
     for n in range(1000):
-        throttle.failed(f"user{n}", f"10.0.{n // 250}.{n % 250}")
-    assert len(throttle._seen) <= 50
+        throttle.admit(f"user{n}", f"10.0.{n // 250}.{n % 250}")
+    assert len(throttle.store) <= 50
+
+
+@pytest.mark.parametrize("value, message", [
+    ("proxy.local", "'proxy.local' is not an IP address or network"),
+    ("10.0.0.5/24", "has host bits set"),
+    ("10.0.0.1,*", "'*' is not an IP address or network"),
+    ("0.0.0.0/0", "would trust every address"),
+])
+def test_a_bad_trusted_proxy_is_named_with_what_to_give(value, message):
+    with pytest.raises(InputError, match="--trusted-proxy") as bad:
+        parse_trusted_proxies([value])
+    assert message in str(bad.value)
+
+
+@pytest.mark.parametrize("peer, headers, seen", [
+    ("127.0.0.1", {"x-forwarded-for": "10.9.9.9"}, "10.9.9.9"),
+    ("127.0.0.1", {"x-forwarded-for": "6.6.6.6, 10.9.9.9"}, "10.9.9.9"),  # the left part is the client's own word
+    ("127.0.0.1", {"x-forwarded-for": "10.9.9.9, 10.1.0.7"}, "10.9.9.9"),  # past a second trusted proxy
+    ("127.0.0.1", {"x-forwarded-for": "10.9.9.9, not-an-ip"}, "127.0.0.1"),
+    ("127.0.0.1", {"forwarded": 'for=6.6.6.6, for="[2001:db8::7]:4711";proto=https'}, "2001:db8::7"),
+    ("::ffff:127.0.0.1", {"x-forwarded-for": "10.9.9.9:5555"}, "10.9.9.9"),
+    ("10.2.0.1", {"x-forwarded-for": "10.9.9.9"}, "10.2.0.1"),  # not a trusted proxy: the header is ignored
+])
+def test_forwarded_headers_count_only_from_a_trusted_proxy(peer, headers, seen):
+    seen_scopes = []
+
+    async def app(scope, receive, send):
+        seen_scopes.append(scope)
+
+    middleware = TrustedProxies(app, parse_trusted_proxies(["127.0.0.1, 10.1.0.0/16"]))
+    scope = {"type": "http", "client": (peer, 1234), "scheme": "http",
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(middleware(scope, None, None))
+    assert seen_scopes[0]["client"][0] == seen
+    if "proto=https" in headers.get("forwarded", ""):
+        assert seen_scopes[0]["scheme"] == "https"
 
 
 def test_repeated_wrong_passwords_lock_the_account_and_are_logged_without_secrets(tmp_path, caplog):
@@ -243,6 +317,61 @@ def test_repeated_wrong_passwords_lock_the_account_and_are_logged_without_secret
         text = caplog.text
         assert text.count("sign-in failed for user 'sam'") == 10 and "sign-in refused for user 'sam'" in text
         assert "wrong-" not in text and _password("sam") not in text
+    finally:
+        running.demo.close()
+
+
+def _wrong(http: httpx.Client, name: str, forwarded_for: str | None = None) -> int:
+    headers = {"x-forwarded-for": forwarded_for} if forwarded_for else {}
+    return http.post("login", data={"username": name, "password": "not-the-password"}, headers=headers).status_code
+
+
+def test_wrong_passwords_under_made_up_names_never_lock_a_correct_password_out_of_the_address(tmp_path):
+    """Issue 25.4: ~30 wrong passwords from one address (one office behind one proxy) made the admin's
+    right password get 429 for 15 minutes."""
+    fast = LoginThrottle(max_delay=0.01)  # the policy's shape, with waits short enough for a test
+    running = launch(tmp_path / "data", users=_users(), throttle=fast)
+    try:
+        http = httpx.Client(base_url=running.url, timeout=30)
+        assert [_wrong(http, f"made-up-{n}") for n in range(30)] == [400] * 30
+        assert http.post("login", data={"username": "ann", "password": _password("ann")}).status_code == 200
+        assert fast.failures("addr:127.0.0.1") == 30  # the address stays slowed down: ann's success is hers
+        assert Client(running.url, auth=("rita", _password("rita")), verbose=False)
+    finally:
+        running.demo.close()
+
+
+def test_a_forged_x_forwarded_for_from_a_peer_that_is_no_trusted_proxy_is_ignored(tmp_path, caplog):
+    fast = LoginThrottle(max_delay=0.01)
+    running = launch(tmp_path / "data", users=_users(), throttle=fast)  # no --trusted-proxy
+    try:
+        http = httpx.Client(base_url=running.url, timeout=30)
+        with caplog.at_level(logging.WARNING, logger="calibrated_chat"):
+            codes = [_wrong(http, f"guess-{n}", forwarded_for=f"10.9.9.{n}") for n in range(6)]
+            http.get("v1/models", headers={"x-forwarded-for": "10.9.9.9"})
+        assert codes == [400] * 6
+        assert fast.failures("addr:127.0.0.1") == 6 and fast.failures("addr:10.9.9.0") == 0
+        assert fast.spacing(fast.failures("addr:127.0.0.1") + 1) > 0  # the real peer is the one slowed down
+        assert "from 127.0.0.1" in caplog.text and "10.9.9." not in caplog.text
+    finally:
+        running.demo.close()
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_callers(tmp_path, caplog):
+    fast = LoginThrottle(max_delay=0.01)
+    running = launch(tmp_path / "data", users=_users(), throttle=fast,
+                     trusted_proxies=parse_trusted_proxies(["127.0.0.1"]))
+    try:
+        http = httpx.Client(base_url=running.url, timeout=30)
+        with caplog.at_level(logging.WARNING, logger="calibrated_chat"):
+            assert _wrong(http, "rita", forwarded_for="6.6.6.6, 10.9.9.9") == 400  # the proxy appended 10.9.9.9
+            assert http.get("v1/models", headers={"x-forwarded-for": "10.9.9.8"}).status_code == 401
+        assert fast.failures("addr:10.9.9.9") == 1
+        assert fast.failures("addr:127.0.0.1") == 0 and fast.failures("addr:6.6.6.6") == 0
+        assert "sign-in failed for user 'rita' from 10.9.9.9" in caplog.text
+        assert "refused /v1/models from 10.9.9.8" in caplog.text  # the OpenAI endpoint sees the same address
+        assert http.post("login", data={"username": "rita", "password": _password("rita")},
+                         headers={"x-forwarded-for": "10.9.9.9"}).status_code == 200
     finally:
         running.demo.close()
 
