@@ -47,6 +47,24 @@ def _pct(value) -> str:
     return "none" if value is None else f"{value * 100:.0f}%"
 
 
+def _range(reply) -> str:
+    """" (range 22–49%, 9 times in 10)", or why there is none ("" without a calibrated figure)."""
+    if reply.confidence is None:
+        return ""
+    if reply.confidence_low is None:
+        return " (no range: this map was fitted without one)"
+    times = round((reply.range_level or 0.9) * 10)
+    return f" (range {reply.confidence_low * 100:.0f}–{_pct(reply.confidence_high)}, {times} times in 10)"
+
+
+def _likeness(reply) -> str:
+    """Whether the question is like the questions the map was fitted on, in words."""
+    if reply.ood_score is None:
+        return "not measured (no map, or the map stores no fitting questions)"
+    distance = f"distance {reply.ood_score:.2f} × the threshold"
+    return f"NO, the figure may not hold ({distance})" if reply.extrapolating else f"yes ({distance})"
+
+
 def format_reply(reply, show_reasoning: bool = False) -> str:
     """The human-readable form of a Reply for the terminal."""
     lines = []
@@ -54,7 +72,8 @@ def format_reply(reply, show_reasoning: bool = False) -> str:
         lines += ["Reasoning:", textwrap.indent(reply.reasoning.strip(), "  "), ""]
     lines += [
         f"Answer:      {reply.answer if reply.answer is not None else '(no answer found)'}",
-        f"Confidence:  {_pct(reply.confidence)} calibrated   (model said {_pct(reply.raw_confidence)})",
+        f"Confidence:  {_pct(reply.confidence)} calibrated{_range(reply)}   (model said {_pct(reply.raw_confidence)})",
+        f"Like fitting questions: {_likeness(reply)}",
         f"Domain:      {reply.domain} (p={reply.domain_probability:.2f})",
         f"Map:         {reply.map_version or 'none'}   model {reply.model}, prompt {reply.prompt}",
     ]

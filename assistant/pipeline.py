@@ -25,6 +25,8 @@ from assistant.parsing import split_reasoning
 from assistant.prompts import Prompt, load_prompt
 from assistant.routing import DomainRouter, load_embedder
 from calibration.mapstore import map_store
+from calibration.questions import QuestionFeatures
+from calibration.support import Support, support_of
 
 __all__ = ["Assistant", "Update", "clean_question"]
 
@@ -206,7 +208,9 @@ class Assistant:
 
         t = time.perf_counter()
         signals = answer.signals.to_dict()
-        confidence, map_version = self._calibrate(route.domain, signals, reasons)
+        features = QuestionFeatures.of(question, route.embedding)
+        confidence, map_version, score = self._calibrate(route.domain, signals, features, reasons)
+        support = self._support(route, score, confidence, reasons)
         timings["calibrate"] = (time.perf_counter() - t) * 1000
 
         ordered = tuple(r for r in REVIEW_REASONS if r in reasons)
@@ -228,23 +232,41 @@ class Assistant:
             tokens=answer.stats.tokens,
             prompt_tokens=answer.stats.prompt_tokens,
             signals=signals,
+            **support.reply_fields(),
         )
 
-    def _calibrate(self, domain: str, signals: dict, reasons: set) -> tuple[float | None, str | None]:
-        """Map the answer's signals (see assistant.core.signals); add `uncalibrated` / `low_confidence` to reasons."""
+    def _calibrate(self, domain: str, signals: dict, question: QuestionFeatures,
+                   reasons: set) -> tuple[float | None, str | None, float | None]:
+        """(calibrated confidence, map version, the score the map read) of the answer's signals (see
+        assistant.core.signals) and its question (for question-aware maps); add `uncalibrated` /
+        `low_confidence` to reasons."""
         maps = self.maps
         if maps is None:
             reasons.add("uncalibrated")
-            return None, None
+            return None, None, None
         if not maps.matches(self.backend.model_id, self.prompt.id):
             # A map is only valid for the (model, prompt) it was fitted on: another model's figure
             # would be presented as calibrated when it is not. Only the model's own figure is shown.
             reasons.add("uncalibrated")
-            return None, None
-        confidence = maps.calibrate_signals(domain, signals)
-        if confidence is None:
-            return None, maps.version
+            return None, None, None
+        dmap = maps.map_for(domain)
+        score = dmap.score(signals, question)
+        if score is None:
+            return None, maps.version, None
+        confidence = dmap(score)
         if maps.needs_review(domain, confidence):
             reasons.add("low_confidence")
-        return round(confidence, 4), maps.version
+        return round(confidence, 4), maps.version, score
+
+    def _support(self, route, score: float | None, confidence: float | None, reasons: set) -> Support:
+        """The range on `confidence` and how far the question lies from the map's fitting questions
+        (calibration.support); add `unlike_fitting` to reasons when it lies beyond the threshold. A
+        Route without an `embedding` gives no distance."""
+        maps = self.maps
+        if maps is None or not maps.matches(self.backend.model_id, self.prompt.id):
+            return Support()
+        support = support_of(maps, route.domain, score, confidence, route.embedding)
+        if support.extrapolating:
+            reasons.add("unlike_fitting")
+        return support
 

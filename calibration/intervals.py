@@ -31,13 +31,14 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["NOMINAL", "WINDOW", "Bands", "bootstrap_bands", "jeffreys", "widen", "bin_coverage"]
+__all__ = ["NOMINAL", "WINDOW", "N_BOOT", "Bands", "bootstrap_bands", "jeffreys", "widen", "bin_coverage"]
 
 NOMINAL = 0.9  # the level every stated range is computed at: the true rate lies inside 9 times in 10
 WINDOW = 0.1  # the Jeffreys floor counts the answers within this share of the fitting scores' ranks
 GRID = 41  # grid scores: this many quantiles of the fitting scores, plus 0 and 1
+N_BOOT = 100  # bootstrap resamples per map
 
-FitMap = Callable[[np.ndarray, np.ndarray], tuple]  # (scores, outcomes) -> (x knots, y knots)
+FitMap = Callable[[np.ndarray, np.ndarray, np.ndarray | None], tuple]  # (scores, outcomes, weights) -> (x, y knots)
 
 
 def jeffreys(rate, n, level: float = NOMINAL) -> tuple[np.ndarray, np.ndarray]:
@@ -119,17 +120,18 @@ def _local_counts(p: np.ndarray, grid: np.ndarray, window: float) -> np.ndarray:
     return np.maximum(np.round((hi - lo) * len(p)), 1.0)
 
 
-def bootstrap_bands(p, y, fit_map: FitMap, *, level: float = NOMINAL, n_boot: int = 200, seed: int = 0,
-                    window: float = WINDOW) -> Bands:
-    """The stated range at grid scores for the map `fit_map(p, y)` (see the module docstring).
+def bootstrap_bands(p, y, fit_map: FitMap, *, weights=None, level: float = NOMINAL, n_boot: int = N_BOOT,
+                    seed: int = 0, window: float = WINDOW) -> Bands:
+    """The stated range at grid scores for the map `fit_map(p, y, weights)` (see the module docstring).
 
-    `fit_map` must be the function that fitted the map itself (isotonic, blended, shrunk: as the
-    fit does it), so the bootstrap varies what the fit varies.
+    `fit_map` must be the function that fitted the map itself (isotonic, blended, shrunk, weighted:
+    as the fit does it), so the bootstrap varies what the fit varies; each resample passes its
+    records' `weights` (None: equal weights).
 
     >>> rng = np.random.default_rng(0)
     >>> p = rng.uniform(size=400); y = (rng.uniform(size=400) < p).astype(float)
     >>> from calibration.isotonic import IsotonicCalibrator
-    >>> def fit(p, y):
+    >>> def fit(p, y, w):
     ...     c = IsotonicCalibrator().fit(p, y)
     ...     return c.x_thresholds_, c.y_thresholds_
     >>> b = bootstrap_bands(p, y, fit, n_boot=50)
@@ -143,12 +145,13 @@ def bootstrap_bands(p, y, fit_map: FitMap, *, level: float = NOMINAL, n_boot: in
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
     grid = np.unique(np.concatenate([[0.0, 1.0], np.quantile(p, np.linspace(0, 1, GRID))]))
-    point = np.interp(grid, *fit_map(p, y))
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    point = np.interp(grid, *fit_map(p, y, w))
     rng = np.random.default_rng(seed)
     curves = np.empty((n_boot, len(grid)))
     for b in range(n_boot):
         idx = rng.integers(0, len(p), len(p))
-        curves[b] = np.interp(grid, *fit_map(p[idx], y[idx]))
+        curves[b] = np.interp(grid, *fit_map(p[idx], y[idx], None if w is None else w[idx]))
     if n_boot:
         boot_lo, boot_hi = np.quantile(curves, [(1 - level) / 2, (1 + level) / 2], axis=0)
     else:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DIM", "K", "QUANTILE", "MAX_PER_DOMAIN", "OodScore", "Reference", "fit_reference"]
+__all__ = ["DIM", "K", "QUANTILE", "MAX_PER_DOMAIN", "MIN_QUESTIONS", "OodScore", "Reference", "fit_reference",
+           "reference_of"]
 
 DIM = 32  # PCA dimensions the references are stored in
 K = 5  # neighbours the distance averages over
@@ -33,6 +34,7 @@ QUANTILE = 0.95  # share of held-out fitting questions below the threshold
 MAX_PER_DOMAIN = 250  # references kept per domain
 HOLDOUT = 0.3  # share of each domain's fitting questions kept out of the references to set thresholds
 STRETCH = 2.0  # a question beyond the threshold: range half-widths × STRETCH × distance / threshold
+MIN_QUESTIONS = 20  # fewer fitting questions with an embedding: no reference is stored
 ALL = "general"  # the references of every domain together: what the general map is compared with
 
 
@@ -200,3 +202,15 @@ def fit_reference(embeddings, domains, *, dim: int = DIM, k: int = K, quantile: 
     return Reference(tuple(map(tuple, np.round(components, 5).tolist())),
                      tuple(map(tuple, np.round(refs, 4).tolist())), tuple(str(d) for d in ref_domains),
                      {d: round(t, 4) for d, t in thresholds.items()}, k, quantile)
+
+
+def reference_of(questions, domains, *, seed: int = 0) -> dict | None:
+    """The map-file form of `fit_reference` for a fit's records: `questions` are their
+    calibration.questions.QuestionFeatures (None, or None embeddings, where unknown) and `domains`
+    their domains. None when fewer than MIN_QUESTIONS have an embedding (then no distance is given)."""
+    if questions is None:
+        return None
+    rows = [(q.embedding, d) for q, d in zip(questions, domains) if q is not None and q.embedding is not None]
+    if len(rows) < MIN_QUESTIONS:
+        return None
+    return fit_reference(np.array([e for e, _ in rows]), [d for _, d in rows], seed=seed).to_dict()

@@ -21,7 +21,8 @@ __all__ = ["DASHBOARD_COLUMNS", "LIVE_SIGNAL_COLUMNS", "dashboard_rows", "histog
 DASHBOARD_COLUMNS = [
     "domain", "samples", "threshold", "coverage", "ECE raw", "ECE calibrated", "Brier raw",
     "Brier calibrated", "AUROC raw", "AUROC calibrated", "reviewed since fit", "accuracy since fit",
-    "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "AUROC per signal (held-out)", "guarantee",
+    "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "AUROC per signal (held-out)",
+    "range on the figure", "unlike the fitting questions beyond", "guarantee",
 ]
 
 
@@ -46,9 +47,31 @@ def dashboard_rows(maps, stats: dict) -> list[list[str]]:
             (num(live.ece) + ("" if live.count >= MIN_TO_JUDGE else f" (n={live.count}: too few)")) if live else "—",
             "fused" if dm.combiner else "stated", num(m.get("ece_calibrated_holdout")),
             num(m.get("auroc_holdout")), _signal_aurocs(dm.metrics.get("signal_auroc_holdout")),
-            _guarantee_cell(dm, m),
+            _range_cell(dm), _unlike_cell(maps, domain), _guarantee_cell(dm, m),
         ])
     return rows
+
+
+def _range_cell(dm) -> str:
+    """The typical width of the range on the domain's figure: half the median of (high - low) over the
+    scores the map was fitted on, in percentage points."""
+    bands = dm.interval
+    if not bands:
+        return "none: fitted without one"
+    widths = sorted(hi - lo for lo, hi in zip(bands["lower"], bands["upper"]))
+    half = widths[len(widths) // 2] / 2
+    return f"±{half * 100:.0f} points typical ({bands['level']:.0%}, from {bands.get('n', 0)} answers)"
+
+
+def _unlike_cell(maps, domain: str) -> str:
+    """The distance beyond which a question counts as unlike the fitting questions, and how many of them
+    it is compared with."""
+    ood = maps.ood
+    if not ood:
+        return "not measured: no fitting questions stored"
+    group = domain if domain in ood["thresholds"] and domain in ood["domains"] else "general"
+    n = len(ood["domains"]) if group == "general" else ood["domains"].count(group)
+    return f"{ood['thresholds'][group]:.2f} ({ood['k']} nearest of {n} fitting questions)"
 
 
 # The live table: per domain, how well each signal, and the calibrated confidence, rank reviewers' verdicts.

@@ -13,6 +13,17 @@ from assistant.web.context import WebContext
 __all__ = ["DashboardTab"]
 
 
+def support_summary(maps) -> str:
+    """Whether the map's figures come with a range and whether questions are compared with its fitting ones."""
+    ranged = [d for d, dm in maps.maps.items() if dm.interval]
+    said = (f"Figures come with a {maps.map_for(ranged[0]).range_level:.0%} range ({', '.join(ranged)})."
+            if ranged else "This map was fitted without ranges on its figures (refit to add them).")
+    if maps.ood:
+        return (f"{said} Questions unlike its {len(maps.ood['domains'])} stored fitting questions are flagged "
+                "for a human check.")
+    return f"{said} It stores no fitting questions, so no question is checked for being unlike them."
+
+
 class DashboardTab:
     def __init__(self, ctx: WebContext):
         self.ctx = ctx
@@ -64,6 +75,7 @@ class DashboardTab:
             f"**Active map {maps.version}** for model `{maps.model}`, prompt `{maps.prompt}`, "
             f"fitted {render.human_date(maps.fitted_at)}."
             + ("" if maps.matches(backend, prompt) else f" ⚠ It does not match the running model `{backend}`.")
+            + f" {support_summary(maps)}"
             + f"\n\nSince the fit: **{live.count if live else 0}** answers reviewed"
             + (f", {charts.num(live.accuracy, percent=True)} correct, expected calibration error "
                f"{charts.num(live.ece)}{render.few_answers(live.count)}." if live and live.count else ".")

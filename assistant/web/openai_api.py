@@ -3,9 +3,10 @@ served by the same server as the Gradio app, so any OpenAI client (Open WebUI, L
 `openai` package, curl) can ask it and read the calibrated confidence.
 
 The answer is the message content. A `calibration` object carries what staff see under an
-answer in the chat (confidence, the model's own figure, domain, whether it needs a human
-check and why, the map version, one plain sentence); it is in the response, and in the last
-chunk of a stream. While the model writes, its text streams as `delta.reasoning_content`
+answer in the chat (confidence, its range, whether the question is unlike the questions the
+map was fitted on, the model's own figure, domain, whether it needs a human check and why,
+the map version, one plain sentence); it is in the response, and in the last chunk of a stream.
+While the model writes, its text streams as `delta.reasoning_content`
 (as servers that split off thinking send it): which part is the final answer is known only
 when the model has finished, and then comes as `delta.content`.
 
@@ -53,6 +54,8 @@ def calibration_of(reply: Reply, reply_id: str | None) -> dict:
     return {"confidence": reply.confidence, "raw_confidence": reply.raw_confidence, "domain": reply.domain,
             "domain_probability": reply.domain_probability, "needs_review": reply.needs_review,
             "review_reasons": list(reply.review_reasons), "map_version": reply.map_version,
+            "confidence_low": reply.confidence_low, "confidence_high": reply.confidence_high,
+            "range_level": reply.range_level, "ood_score": reply.ood_score, "extrapolating": reply.extrapolating,
             "model": reply.model, "reply_id": reply_id, "summary": render.badge_sentence(reply)}
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "badge_text",
     "badge_sentence",
     "badge_message",
+    "figure_range",
+    "support_sentences",
     "answer_text",
     "queue_item_markdown",
     "MIN_TO_JUDGE",
@@ -181,12 +183,44 @@ def _field(reply, name: str):
     return reply.get(name) if isinstance(reply, dict) else getattr(reply, name)
 
 
+def figure_range(reply) -> str:
+    """" (22–49%)": the range on the calibrated figure, as the badge shows it after the figure; "" without one."""
+    low, high = _field(reply, "confidence_low"), _field(reply, "confidence_high")
+    if low is None or high is None:
+        return ""
+    return f" ({low * 100:.0f}–{pct(high)})"
+
+
+def support_sentences(reply) -> list[str]:
+    """Plain sentences on how sure the figure itself is: its range, and whether the question is unlike
+    the questions the figure was learned from ([] without a figure, or for a stored answer, whose row
+    keeps neither)."""
+    get = functools.partial(_field, reply)
+    if get("confidence") is None or (isinstance(reply, dict) and "confidence_low" not in reply):
+        return []
+    low, high, level = get("confidence_low"), get("confidence_high"), get("range_level")
+    if low is None or high is None:
+        said = ["This calibration map was fitted without a range, so how sure the figure itself is is not "
+                "shown (a refit with `calibrate fit` adds it)."]
+    else:
+        times = round((level or 0.9) * 10)
+        said = [f"How sure the figure itself is: {times} times in 10, answers like this are right between "
+                f"{pct(low)} and {pct(high)} of the time."]
+    if get("extrapolating"):
+        said.append("This question is unlike the questions the figure was learned from, so the figure may not "
+                    "hold for it: the range was widened, and the answer goes to a human check.")
+    elif get("ood_score") is None:
+        said.append("Whether this question is like the questions the figure was learned from was not measured.")
+    return said
+
+
 def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
     """The badge's headline, what the model said, the domain (plain text), and the guarantee ("" when none)."""
     get = functools.partial(_field, reply)
     confidence, raw, domain = get("confidence"), get("raw_confidence"), get("domain") or "general"
     if confidence is not None:
-        headline = f"Calibrated: {pct(confidence)} — answers like this were right {how_often(confidence)}"
+        headline = (f"Calibrated: {pct(confidence)}{figure_range(reply)} — answers like this were right "
+                    f"{how_often(confidence)}")
     elif raw is None:
         headline = "No confidence: the model did not say how sure it is"
     else:
@@ -239,6 +273,7 @@ def badge_text(reply, maps=None, *, partial: str = "") -> str:
     parts = [inert_markdown(badge_sentence(reply))]
     if partial:
         parts.insert(1, f"{partial}.")
+    parts += [inert_markdown(" ".join(support_sentences(reply)))] if support_sentences(reply) else []
     if promise:
         parts.append(promise)
     parts.append("About this figure: " + _map_details(maps, _field(reply, "domain") or "general"))

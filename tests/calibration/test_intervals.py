@@ -10,7 +10,7 @@ from calibration.intervals import NOMINAL, Bands, bin_coverage, bootstrap_bands,
 from calibration.isotonic import IsotonicCalibrator
 
 
-def _fit(p, y):
+def _fit(p, y, w=None):
     cal = IsotonicCalibrator().fit(p, y)
     return cal.x_thresholds_, cal.y_thresholds_
 

@@ -95,7 +95,7 @@ def test_map_file_with_range_and_reference_round_trips(tmp_path, reference):
     p = rng.uniform(size=200)
     y = (rng.uniform(size=200) < p).astype(float)
 
-    def fit(p, y):
+    def fit(p, y, w):
         cal = IsotonicCalibrator().fit(p, y)
         return cal.x_thresholds_, cal.y_thresholds_
 

@@ -96,7 +96,8 @@ def test_dashboard_rows_and_figures():
     maps = make_maps()
     rows = charts.dashboard_rows(maps, {"math": ReviewStats(count=4, correct=3, accuracy=0.75, ece=0.1)})
     assert rows[0] == ["math", "300", "50%", "80%", "0.200", "0.050", "0.300", "0.200", "0.700", "0.700", "4", "75%",
-                       "0.100 (n=4: too few)", "stated", "—", "—", "—", "—"]  # hand-made maps: no held-out figures or risk target
+                       "0.100 (n=4: too few)", "stated", "—", "—", "—", "none: fitted without one",
+                       "not measured: no fitting questions stored", "—"]  # hand-made maps: no held-out figures or risk target
     assert rows[1][10:13] == ["0", "—", "—"]
     assert len(rows[0]) == len(charts.DASHBOARD_COLUMNS)
     reviewed = [{"domain": "math", "raw_confidence": 0.9, "confidence": 0.72, "correct": True}]
