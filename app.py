@@ -25,6 +25,7 @@ from assistant.core.flags import (
 )
 from assistant.models.backend import GenerationOptions
 from assistant.pipeline import Assistant
+from assistant.web.access import TRUSTED_PROXIES_ENV, parse_trusted_proxies
 from assistant.web.auth import UsersFile, load_users
 from assistant.web.store import ReviewStore
 
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     add_folder_flags(p)
     p.add_argument("--users", type=Path, help="users file (.json/.toml) [or env CALIBRATED_CHAT_USERS]; read "
                                               "again whenever it changes, no restart needed")
+    p.add_argument("--trusted-proxy", action="append", metavar="IP_OR_CIDR",
+                   help="a reverse proxy whose X-Forwarded-For names the caller's address (repeat it, or give "
+                        f"several comma-separated; default: none, the headers are ignored) [env {TRUSTED_PROXIES_ENV}]")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
@@ -97,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir or default_data_dir()
     try:
         users = _users(args.users)
+        proxies = (parse_trusted_proxies(args.trusted_proxy) if args.trusted_proxy else
+                   parse_trusted_proxies([os.environ.get(TRUSTED_PROXIES_ENV, "")], TRUSTED_PROXIES_ENV))
         anonymous_role, notices = access_policy(users, args.host, args.share, args.share_without_auth)
     except CalibratedChatError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
     demo = chat_app.build()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
-    serve(demo, chat_app.ctx, server_name=args.host, server_port=args.port,
+    serve(demo, chat_app.ctx, trusted_proxies=proxies, server_name=args.host, server_port=args.port,
           share=args.share, auth_message="Sign in to calibrated-chat", prevent_thread_lock=True, quiet=False,
           show_error=True)
     if args.share and not demo.share_url:

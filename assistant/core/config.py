@@ -18,6 +18,7 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | `CALIBRATED_CHAT_LOGPROBS` | `0`: the `openai` backend asks for no log probabilities (faster servers, fewer signals) | `1` |
 | `CALIBRATED_CHAT_SHARE_CPU` | `1`: the llama.cpp backend takes half the cores, fixed (for processes that cannot see each other) | its share among the llama.cpp processes it finds |
 | `CALIBRATED_CHAT_PEERS_DIR` | where llama.cpp processes note themselves to share the cores | `<temp dir>/calibrated-chat-llama-<uid>` |
+| `CALIBRATED_CHAT_TRUSTED_PROXIES` | the web app's reverse proxies (IPs or CIDR networks, comma-separated) whose `X-Forwarded-For` names the caller's address (`--trusted-proxy`) | none: forwarded headers are ignored |
 
 Nothing is ever written inside the installed package: the maps shipped there are the
 read-only first version, and new versions go to `<data>/maps`.

@@ -14,6 +14,9 @@ failures its password checks are spaced out instead, a few seconds apart at most
 correct password from it still signs in, at worst after that wait. Failed sign-ins go to
 the log with the name and address, never the password.
 
+`SessionsFollowUsers` ends the open sessions of a user removed from the users file or given a
+new password there, on the next request after the change.
+
 `export_route` serves reviewers' verdicts as JSONL straight from the store to a signed-in
 reviewer: no copy lands in Gradio's file cache, whose URLs any signed-in user could fetch.
 """
@@ -39,7 +42,7 @@ from assistant.web.auth import role_at_least
 from assistant.web.reviews import utc_now
 
 __all__ = ["LoginThrottle", "LoginGuard", "Admission", "Tally", "ThrottleStore", "MemoryThrottleStore",
-           "TrustedProxies", "parse_trusted_proxies", "TRUSTED_PROXIES_ENV", "current_user", "export_route",
+           "TrustedProxies", "parse_trusted_proxies", "SessionsFollowUsers", "TRUSTED_PROXIES_ENV", "current_user", "export_route",
            "EXPORT_PATH"]
 
 log = logging.getLogger("calibrated_chat.access")
@@ -411,6 +414,38 @@ def _replay(body: bytes, receive):
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+class SessionsFollowUsers:
+    """ASGI middleware for an app on a `UsersFile`: on every request it looks at the file (one `stat`),
+    and when a user was removed or given a new password, their open sessions end there and then:
+    whoever signed in with the old password must sign in again."""
+
+    def __init__(self, app, users):
+        self.app = app
+        self.users = users  # a UsersFile
+        self._known = users.current()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            current = self.users.current()
+            if current is not self._known:
+                self._end_stale(scope.get("app"), self._known, current)
+                self._known = current
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _end_stale(app, before, now) -> None:
+        stale = {name for name, user in before.users.items()
+                 if name not in now.users or now.users[name].password_hash != user.password_hash}
+        tokens = getattr(app, "tokens", None)
+        if not stale or tokens is None:
+            return
+        ended = [token for token, name in list(tokens.items()) if name in stale]
+        for token in ended:
+            tokens.pop(token, None)
+        log.warning("users file changed: %d open sessions ended (removed or new password: %s)",
+                    len(ended), ", ".join(sorted(stale)))
 
 
 def current_user(request) -> str | None:

@@ -14,9 +14,9 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from assistant.pipeline import Assistant
-from assistant.web.access import LoginGuard, LoginThrottle, TrustedProxies, export_route
+from assistant.web.access import LoginGuard, LoginThrottle, SessionsFollowUsers, TrustedProxies, export_route
 from assistant.web.api import Api
-from assistant.web.auth import Users, role_at_least
+from assistant.web.auth import Users, UsersFile, role_at_least
 from assistant.web.chat import ChatTab
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
@@ -96,8 +96,9 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
         return users.role_of(name) if users else ctx.anonymous_role
 
     routes = [export_route(store, role_of_user, signed_in=bool(users)), *openai_routes(ctx)]
+    follow = [Middleware(SessionsFollowUsers, users=users)] if isinstance(users, UsersFile) else []
     app_kwargs = {"middleware": [Middleware(TrustedProxies, proxies=trusted_proxies),
-                                 Middleware(LoginGuard, throttle=throttle)], "routes": routes}
+                                 Middleware(LoginGuard, throttle=throttle), *follow], "routes": routes}
     # uvicorn would itself believe X-Forwarded-For from 127.0.0.1: TrustedProxies decides, from the list alone.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, **launch_kwargs)

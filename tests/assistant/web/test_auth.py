@@ -12,6 +12,7 @@ import pytest
 from gradio_client import Client
 
 from assistant.core.errors import DataError
+from assistant.web.access import EXPORT_PATH
 from assistant.web.auth import (
     USERS_ENV,
     Users,
@@ -171,15 +172,19 @@ def test_a_key_revoked_with_the_cli_is_refused_by_the_running_app_at_once(tmp_pa
         running.demo.close()
 
 
-def test_a_password_changed_with_the_cli_counts_at_the_next_sign_in(tmp_path):
+def test_a_password_changed_with_the_cli_counts_at_the_next_sign_in_and_ends_open_sessions(tmp_path):
     path, running = _running_on_file(tmp_path, make_users())
     try:
         def sign_in(password: str) -> int:
             return httpx.post(running.url + "login", data={"username": "sam", "password": password}).status_code
 
         assert sign_in(TEST_USERS["sam"][1]) == 200
+        session = httpx.Client(base_url=running.url, timeout=30)
+        session.post("login", data={"username": "sam", "password": TEST_USERS["sam"][1]}).raise_for_status()
+        assert session.get(EXPORT_PATH.lstrip("/")).status_code == 403  # signed in, as staff
         _cli("add-user", "sam", "--role", "reviewer", "--file", str(path), "--password-stdin",
              password="a-new-password")
+        assert session.get(EXPORT_PATH.lstrip("/")).status_code == 401  # the old password's session ended
         assert sign_in(TEST_USERS["sam"][1]) == 400
         assert sign_in("a-new-password") == 200
         client = Client(running.url, auth=("sam", "a-new-password"), verbose=False)
