@@ -81,6 +81,13 @@ def access_policy(users, host: str, share: bool, share_without_auth: bool) -> tu
     return "admin", ["No users file: you are the **local admin**; the app listens on this computer only."]
 
 
+def trusted_proxies(values: list[str] | None, env) -> tuple:
+    """The `--trusted-proxy` networks, else those of CALIBRATED_CHAT_TRUSTED_PROXIES; InputError naming a bad one."""
+    if values:
+        return parse_trusted_proxies(values)
+    return parse_trusted_proxies([env.get(TRUSTED_PROXIES_ENV, "")], TRUSTED_PROXIES_ENV)
+
+
 def _users(path: Path | None):
     """The users: a file with users is read again whenever it changes (`UsersFile`); sign-in itself is
     switched on or off at start, so a file that names nobody then acts as no file until a restart."""
@@ -101,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir or default_data_dir()
     try:
         users = _users(args.users)
-        proxies = (parse_trusted_proxies(args.trusted_proxy) if args.trusted_proxy else
-                   parse_trusted_proxies([os.environ.get(TRUSTED_PROXIES_ENV, "")], TRUSTED_PROXIES_ENV))
+        proxies = trusted_proxies(args.trusted_proxy, os.environ)
         anonymous_role, notices = access_policy(users, args.host, args.share, args.share_without_auth)
     except CalibratedChatError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -469,3 +469,18 @@ def test_reviewers_see_the_comment_the_raw_output_and_the_signals(app):
     assert "The model's whole output" in text and "Signals behind the confidence" in text and "stated" in text
     (record,) = [r for r in figures.records(app.store) if r.id == f"review-{reply['reply_id']}"] or [None]
     assert record is None  # no verdict yet: not a record
+
+
+def test_trusted_proxies_come_from_the_flag_else_the_variable_and_a_bad_one_stops_the_app(capsys):
+    import app as entry
+
+    env = {"CALIBRATED_CHAT_TRUSTED_PROXIES": "10.1.0.0/24, 10.0.0.5"}
+    assert [str(n) for n in entry.trusted_proxies(None, env)] == ["10.1.0.0/24", "10.0.0.5/32"]
+    assert [str(n) for n in entry.trusted_proxies(["127.0.0.1", "::1,fd00::/8"], env)] == [
+        "127.0.0.1/32", "::1/128", "fd00::/8"]  # the flag wins over the variable
+    assert entry.trusted_proxies(None, {}) == ()  # neither: nobody's forwarded headers count
+    with pytest.raises(InputError, match="CALIBRATED_CHAT_TRUSTED_PROXIES: 'proxy.local'"):
+        entry.trusted_proxies(None, {"CALIBRATED_CHAT_TRUSTED_PROXIES": "proxy.local"})
+    assert entry.main(["--trusted-proxy", "10.0.0.5/24"]) == 2  # before any model is loaded
+    err = capsys.readouterr().err
+    assert err.startswith("error: --trusted-proxy: '10.0.0.5/24'") and "has host bits set" in err
