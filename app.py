@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from assistant.core.config import default_data_dir, lost_on_restart, set_offline_env
+from assistant.core.config import ENV_PREFIX, default_data_dir, lost_on_restart, set_offline_env
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
 from assistant.core.flags import (
     add_answer_flags,
@@ -27,6 +27,7 @@ from assistant.models.backend import GenerationOptions
 from assistant.pipeline import Assistant
 from assistant.web.access import TRUSTED_PROXIES_ENV, parse_trusted_proxies
 from assistant.web.auth import UsersFile, load_users
+from assistant.web.fairness import Limits
 from assistant.web.store import ReviewStore
 
 __all__ = ["main", "access_policy", "LOCAL_HOSTS", "EPHEMERAL_SPACE"]
@@ -60,7 +61,23 @@ def _parser() -> argparse.ArgumentParser:
                         "one holds the model for everyone while it is read. Users are told to shorten theirs.")
     p.add_argument("--queue-size", type=positive_int, default=32,
                    help="requests waiting beyond this are refused with 'busy, try again'")
+    _add_limit_flags(p)
     return p
+
+
+def _add_limit_flags(p: argparse.ArgumentParser) -> None:
+    """Each caller's share of the model (`assistant.web.fairness.Limits`); each flag has an env default."""
+    env = lambda name, default: os.environ.get(ENV_PREFIX + name) or default  # noqa: E731
+    p.add_argument("--max-waiting-per-user", type=positive_int, default=env("MAX_WAITING_PER_USER", Limits.per_user),
+                   help="questions one signed-in user (or API key) may have waiting or being answered; more are "
+                        f"refused in plain words (default {Limits.per_user}) [env {ENV_PREFIX}MAX_WAITING_PER_USER]")
+    p.add_argument("--visitor-max-waiting", type=positive_int, default=env("VISITOR_MAX_WAITING", Limits.visitor_waiting),
+                   help="the same for a visitor without a sign-in, counted per address (default "
+                        f"{Limits.visitor_waiting}) [env {ENV_PREFIX}VISITOR_MAX_WAITING]")
+    p.add_argument("--visitor-questions-per-minute", type=positive_int,
+                   default=env("VISITOR_QUESTIONS_PER_MINUTE", Limits.visitor_per_minute),
+                   help="questions a visitor without a sign-in may ask in any minute, per address (default "
+                        f"{Limits.visitor_per_minute}) [env {ENV_PREFIX}VISITOR_QUESTIONS_PER_MINUTE]")
 
 
 def access_policy(users, host: str, share: bool, share_without_auth: bool) -> tuple[str | None, list[str]]:
@@ -135,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         notices.append("⚠ No calibration map is active: every answer is flagged `uncalibrated`.")
     if lost_on_restart(data_dir):
         notices.append(EPHEMERAL_SPACE)
-    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
+    limits = Limits(per_user=args.max_waiting_per_user, visitor_waiting=args.visitor_max_waiting,
+                    visitor_per_minute=args.visitor_questions_per_minute, max_waiting=args.queue_size)
+    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices, limits=limits)
     demo = chat_app.build()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
     serve(demo, chat_app.ctx, trusted_proxies=proxies, server_name=args.host, server_port=args.port,

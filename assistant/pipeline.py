@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-from assistant.answer import Answer, stream_answer
+from assistant.answer import Answer, conversation, stream_answer
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.core.errors import InputError, MapError
 from assistant.core.reply import REVIEW_REASONS, Reply
@@ -70,6 +70,14 @@ def clean_question(question: str, max_chars: int) -> str:
 
 def _words(tokens: int) -> int:
     return max(1, round(tokens * 0.75))  # English text runs at about 3 words to 4 tokens
+
+
+def _without_oldest_exchange(turns: list[Message]) -> list[Message]:
+    """`turns` less the first message and any answers that followed it, up to the next question."""
+    rest = turns[1:]
+    while rest and rest[0].get("role") != "user":
+        rest = rest[1:]
+    return rest
 
 
 def _visible(final: str) -> str:
@@ -166,6 +174,33 @@ class Assistant:
             )
         return question
 
+    def fit_history(self, question: str, history: list[Message] | None, *, trim: bool = True) -> list[Message] | None:
+        """`history` as it can go to the model with `question`: the whole prompt must fit the model's
+        context (`backend.context_tokens`, counted by `backend.count_prompt`) and leave room for the
+        answer (`options.max_new_tokens`, at most half the context). With `trim` the oldest exchanges
+        are left out until it fits; without, InputError says the conversation is too long. InputError
+        also when the question alone does not fit. Backends that cannot count are trusted as they are."""
+        context, count = getattr(self.backend, "context_tokens", None), getattr(self.backend, "count_prompt", None)
+        if not context or count is None:
+            return history
+        room = min(self.options.max_new_tokens, context // 2)
+        turns = list(history or [])
+        while (tokens := count(conversation(self.prompt, question, turns))) > context - room:
+            if not turns:
+                raise InputError(f"the question is too long for this model: with its instructions it is {tokens:,} "
+                                 f"tokens, and the model reads at most {context - room:,} (it keeps {room:,} of its "
+                                 f"{context:,}-token context for the answer); please shorten it")
+            if not trim:
+                raise InputError(f"the conversation is too long for this model: with its earlier messages the prompt "
+                                 f"is {tokens:,} tokens, and the model reads at most {context - room:,} (it keeps "
+                                 f"{room:,} of its {context:,}-token context for the answer); send fewer or shorter "
+                                 "earlier messages, or start a new conversation")
+            turns = _without_oldest_exchange(turns)
+        if len(turns) < len(history or []):
+            log.info("left out %d earlier messages so the conversation fits the model's context",
+                     len(history) - len(turns))
+        return turns if history is not None else None
+
     def ask(self, question: str, history: list[Message] | None = None) -> Reply:
         """Answer one question; return the finished Reply."""
         for update in self.ask_stream(question, history):
@@ -181,6 +216,7 @@ class Assistant:
     ) -> Iterator[Update]:
         """Yield `Update`s while the model writes; the last one carries the Reply."""
         question = self.check_question(question)
+        history = self.fit_history(question, history)
         start = time.perf_counter()
         text = ""
         gen = stream_answer(self.backend, self.prompt, question, self.options, history=history, cancel=cancel)

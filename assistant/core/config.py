@@ -18,6 +18,9 @@ Environment variables share the prefix `CALIBRATED_CHAT_`:
 | `CALIBRATED_CHAT_LOGPROBS` | `0`: the `openai` backend asks for no log probabilities (faster servers, fewer signals) | `1` |
 | `CALIBRATED_CHAT_SHARE_CPU` | `1`: the llama.cpp backend takes half the cores, fixed (for processes that cannot see each other) | its share among the llama.cpp processes it finds |
 | `CALIBRATED_CHAT_PEERS_DIR` | where llama.cpp processes note themselves to share the cores | `<temp dir>/calibrated-chat-llama-<uid>` |
+| `CALIBRATED_CHAT_MAX_WAITING_PER_USER` | web app: questions one signed-in user (or API key) may have waiting or being answered (`--max-waiting-per-user`) | `4` |
+| `CALIBRATED_CHAT_VISITOR_MAX_WAITING` | web app: the same for a visitor without a sign-in, per address (`--visitor-max-waiting`) | `2` |
+| `CALIBRATED_CHAT_VISITOR_QUESTIONS_PER_MINUTE` | web app: questions a visitor without a sign-in may ask in any minute, per address | `6` |
 | `CALIBRATED_CHAT_TRUSTED_PROXIES` | the web app's reverse proxies (IPs or CIDR networks, comma-separated) whose `X-Forwarded-For` names the caller's address (`--trusted-proxy`) | none: forwarded headers are ignored |
 
 Nothing is ever written inside the installed package: the maps shipped there are the

@@ -73,6 +73,9 @@ class Backend(Protocol):
     lists decoded together, results in order), and `generate_many(batch, options, parallel)`
     for continuous batching (results yielded as each conversation finishes); `count_tokens(text)`,
     how many of the model's tokens a text is (the chat refuses a question over its token limit);
+    `count_prompt(messages)` with `context_tokens`, how many tokens the model reads for a conversation
+    (template included) and the most a prompt and its answer may hold (older turns are left out, or
+    an API call refused, when they would not fit: `Assistant.fit_history`);
     `max_concurrency`, how many `stream` calls may run at once from different threads (taken
     as 1 when absent: `TransformersBackend` serialises on one lock; `LlamaCppBackend` decodes
     that many together in one batch; a remote server, e.g. `OpenAICompatBackend`, serves

@@ -23,6 +23,7 @@ class FakeBackend:
     outputs: deque = field(default_factory=deque)
     history: list = field(default_factory=list)
     default_output: str | None = None  # used when the queue is empty; None raises
+    context_tokens: int | None = None  # when set, the conversation must fit this many tokens (`count_prompt`)
 
     def enqueue(self, *outputs: str) -> "FakeBackend":
         self.outputs.extend(outputs)
@@ -31,6 +32,10 @@ class FakeBackend:
     def count_tokens(self, text: str) -> int:
         """One token per word, as `stream` yields them."""
         return len(text.split())
+
+    def count_prompt(self, messages) -> int:
+        """The words of every message: what `stream` counts as read."""
+        return sum(self.count_tokens(m["content"]) for m in messages)
 
     def stream(self, messages, options=GenerationOptions(), cancel=None):
         self.history.append(list(messages))
@@ -46,6 +51,5 @@ class FakeBackend:
                 return GenerationStats(tokens=i, finish_reason="cancelled")
             yield word if i == 0 else " " + word
         reason = "length" if len(words) > options.max_new_tokens else "stop"
-        read = sum(self.count_tokens(m["content"]) for m in messages)  # its tokens are words
         return GenerationStats(tokens=min(len(words), options.max_new_tokens), finish_reason=reason,
-                               prompt_tokens=read)
+                               prompt_tokens=self.count_prompt(messages))

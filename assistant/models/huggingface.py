@@ -124,6 +124,8 @@ class TransformersBackend:
         self.load_seconds = time.perf_counter() - start
         self._prepare_tokenizer()
         self._lock = threading.Lock()
+        # the most a prompt and its answer may hold together (None: the model does not say)
+        self.context_tokens = getattr(self.model.config, "max_position_embeddings", None)
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -199,6 +201,10 @@ class TransformersBackend:
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` is for this model (without the chat template around it)."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_prompt(self, messages: list[Message]) -> int:
+        """How many tokens the model reads for `messages`, chat template included."""
+        return len(self.tokenizer(self._render(messages), add_special_tokens=False)["input_ids"])
 
     def _render(self, messages: list[Message]) -> str:
         tok = self.tokenizer

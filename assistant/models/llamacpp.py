@@ -70,6 +70,7 @@ class LlamaCppBackend:
 
     supports_batching = True
     evidence = True  # read token probabilities (TokenEvidence); bench/evidence.py turns it off to time its cost
+    context_tokens = N_CTX - PROBE_CELLS  # the most one conversation's prompt and answer may hold together
 
     def __init__(self, config: ModelConfig = ModelConfig(), source=None):
         self.config = config
@@ -154,6 +155,10 @@ class LlamaCppBackend:
     def count_tokens(self, text: str) -> int:
         """How many tokens `text` is for this model (without the chat template around it)."""
         return len(self._tokenize(text))
+
+    def count_prompt(self, messages: list[Message]) -> int:
+        """How many tokens the model reads for `messages`, chat template included."""
+        return len(self._tokenize(self._formatter(messages=messages).prompt))
 
     def _tokenize(self, text: str) -> list[int]:
         data = text.encode("utf-8")

@@ -25,8 +25,9 @@ class Api:
         self.ctx, self.review, self.dashboard = ctx, review, dashboard
 
     def register(self) -> None:
-        """Declare the endpoints (inside a gr.Blocks); answering ones share the model's queue."""
-        model = {"concurrency_id": "model", "concurrency_limit": self.ctx.model_concurrency}
+        """Declare the endpoints (inside a gr.Blocks); answering ones share the model's queue, which lets
+        them on to the model's fair gate (`WebContext.admission`), where they take turns by caller."""
+        model = {"concurrency_id": "model", "concurrency_limit": self.ctx.admission.capacity}
         gr.api(self.ask, api_name="ask", **model)
         gr.api(self.ask_stream, api_name="ask_stream", **model)
         for fn in (self.request_review, self.feedback, self.review_queue, self.submit_verdict,
@@ -39,7 +40,7 @@ class Api:
             question = ctx.assistant.check_question(question or "")
             yield from ctx.answer(question, history or None, request, threading.Event())
         except CalibratedChatError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None
 
     def ask(self, question: str, history: list | None = None, request: gr.Request = None) -> dict:
         """Answer one question; returns the full Reply as a dict, plus `reply_id` (None if not stored)."""

@@ -20,6 +20,8 @@ from assistant.web.auth import Users, UsersFile, role_at_least
 from assistant.web.chat import ChatTab
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
+from assistant.web.fairness import Limits
+from assistant.web.guard import RequestGuard
 from assistant.web.openai_api import openai_routes
 from assistant.web.review import ReviewTab
 from assistant.web.session import STORE_DOWN
@@ -50,10 +52,12 @@ TAGLINE = "Answers with a confidence you can trust: the model's own figure, corr
 class ChatApp:
     def __init__(self, assistant: Assistant, store: ReviewStore | None, users: Users | None, *,
                  anonymous_role: str | None = "admin", notices: list[str] | None = None,
-                 title: str = "calibrated-chat"):
+                 title: str = "calibrated-chat", limits: Limits = Limits()):
         """`store` None: reviews cannot be saved. `users` empty: no sign-in, every visitor has
-        `anonymous_role`. `notices` (a list, read on each page load) feeds the banner."""
-        self.ctx = WebContext(assistant, store, users, anonymous_role, notices if notices is not None else [])
+        `anonymous_role`. `notices` (a list, read on each page load) feeds the banner. `limits`: each
+        caller's share of the model (`fairness.Limits`)."""
+        self.ctx = WebContext(assistant, store, users, anonymous_role, notices if notices is not None else [],
+                              limits)
         self.title = title
         self.chat, self.review, self.dashboard = ChatTab(self.ctx), ReviewTab(self.ctx), DashboardTab(self.ctx)
 
@@ -88,7 +92,8 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
     the sign-in guard, with the reviewers' export route and the OpenAI-compatible endpoint.
 
     `throttle`: the sign-in limits (default: LoginThrottle's documented policy). `trusted_proxies`: the
-    networks (`access.parse_trusted_proxies`) whose forwarded headers name the caller's address.
+    networks (`access.parse_trusted_proxies`) whose forwarded headers name the caller's address. In front of all,
+    `RequestGuard` refuses uploads; answers take turns at `ctx.admission`.
     """
     users, store = ctx.users, ctx.store
 
@@ -97,8 +102,11 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
 
     routes = [export_route(store, role_of_user, signed_in=bool(users)), *openai_routes(ctx)]
     follow = [Middleware(SessionsFollowUsers, users=users)] if isinstance(users, UsersFile) else []
-    app_kwargs = {"middleware": [Middleware(TrustedProxies, proxies=trusted_proxies),
+    app_kwargs = {"middleware": [Middleware(TrustedProxies, proxies=trusted_proxies), Middleware(RequestGuard),
                                  Middleware(LoginGuard, throttle=throttle), *follow], "routes": routes}
+    # No feature takes a file (RequestGuard refuses uploads; max_file_size 0 refuses any it misses). Questions
+    # waiting at the fair gate hold a worker thread each: leave room for every other call beside them.
+    launch_kwargs = {"max_file_size": 0, "max_threads": max(40, ctx.admission.capacity + 16), **launch_kwargs}
     # uvicorn would itself believe X-Forwarded-For from 127.0.0.1: TrustedProxies decides, from the list alone.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, **launch_kwargs)

@@ -134,7 +134,7 @@ class ChatTab:
         private = {"api_visibility": "private"}
         ask = dict(fn=self.respond, inputs=[pending, turns, conversation, browser],
                    outputs=[turns, chatbot, box, status, conversation], concurrency_id="model",
-                   concurrency_limit=self.ctx.model_concurrency, **private)
+                   concurrency_limit=self.ctx.admission.capacity, **private)
         listed = dict(fn=self.listing, inputs=[conversation, browser], outputs=[history, shown], queue=False,
                       **private)
         take = dict(fn=_take, inputs=box, outputs=[pending, box], queue=False, **private)
@@ -209,6 +209,7 @@ class ChatTab:
         turns = list(turns or [])
         try:
             question = ctx.assistant.check_question(message or "")
+            ctx.admission.check(ctx.caller_of(request))  # over their share: told before anything is stored
         except InputError as err:
             gr.Warning(str(err))
             yield turns, flatten(turns), message, f"⚠ {err}", conversation

@@ -15,17 +15,27 @@ import gradio as gr
 
 from assistant.core.errors import InputError, StoreError
 from assistant.pipeline import Assistant
+from assistant.web.access import _client_address
 from assistant.web.auth import Users, role_at_least
 from assistant.web.conversations import owner_key
+from assistant.web.fairness import Admission, Caller, Limits
 from assistant.web.reviews import Actor
 from assistant.web.session import STORE_DOWN, answer_and_store
 from assistant.web.store import ReviewStore
 
-__all__ = ["HISTORY_TURNS", "WebContext"]
+__all__ = ["HISTORY_TURNS", "WebContext", "address_of"]
 
 log = logging.getLogger("calibrated_chat.app")
 
 HISTORY_TURNS = 3  # earlier exchanges sent back to the model as context (the chat and the OpenAI endpoint)
+
+
+def address_of(request) -> str:
+    """The address a Gradio request came from, as the sign-in guard reads it (`access._client_address`)."""
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    if isinstance(scope, dict):
+        return _client_address(scope)
+    return getattr(getattr(request, "client", None), "host", None) or "unknown"
 
 
 @dataclass
@@ -35,6 +45,11 @@ class WebContext:
     users: Users | None  # empty or None: nobody signs in and every visitor has `anonymous_role`
     anonymous_role: str | None = "admin"
     notices: list[str] = field(default_factory=list)  # banner lines, read on each page load
+    limits: Limits = Limits()  # each caller's share of the model (`fairness`)
+    admission: Admission = field(init=False, repr=False)  # the one gate every answer passes
+
+    def __post_init__(self):
+        self.admission = Admission(self.model_concurrency, self.limits)
 
     @property
     def model_concurrency(self) -> int:
@@ -50,6 +65,15 @@ class WebContext:
     def session_of(self, request) -> str | None:
         return getattr(request, "session_hash", None) if request is not None else None
 
+    def caller_of(self, request) -> Caller:
+        """Whose share a question counts against: the signed-in user; without a users file the local
+        admin, or else (a public demo) the visitor's address."""
+        if self.users:
+            return Caller(self.user_of(request) or "")
+        if self.anonymous_role == "admin":
+            return Caller("local")
+        return Caller(address_of(request), visitor=True)
+
     def owner_of(self, request, token: str | None = None) -> str | None:
         """Who owns this caller's conversations: the signed-in user, else the browser's `token`."""
         return owner_key(self.user_of(request), token)
@@ -61,9 +85,17 @@ class WebContext:
 
     def answer(self, question: str, history: list | None, request, cancel: threading.Event,
                conversation: str | None = None):
-        """`session.answer_and_store` for this caller: (update, reply id, note) while the model answers."""
-        return self.answer_for(self.user_of(request), self.session_of(request), question, history, cancel,
-                               conversation)
+        """`session.answer_and_store` for this caller in its turn at the model: (update, reply id, note)
+        while the model answers. Raises `fairness.Busy` (at the first step) when the caller is over
+        their share, and InputError when stopped before its turn came."""
+        ticket = self.admission.enter(self.caller_of(request))
+        try:
+            if not self.admission.wait(ticket, cancel):
+                raise InputError("Stopped before the model started on it: nothing was asked.")
+            yield from self.answer_for(self.user_of(request), self.session_of(request), question, history,
+                                       cancel, conversation)
+        finally:
+            self.admission.leave(ticket)
 
     def answer_for(self, user: str | None, session: str | None, question: str, history: list | None,
                    cancel: threading.Event, conversation: str | None = None):
@@ -72,16 +104,17 @@ class WebContext:
                                 cancel=cancel, conversation=conversation)
 
     def require(self, request, needed: str) -> None:
-        """Refuse the call unless the caller has at least the role `needed`."""
+        """Refuse the call unless the caller has at least the role `needed` (logged in one line; the
+        gr.Error carries no traceback, so Gradio logs none)."""
         if not role_at_least(self.role_of(request), needed):
             log.warning("refused a %s-only call for user %r (role %s)", needed, self.user_of(request),
                         self.role_of(request))
-            raise gr.Error(f"Refused: this needs the {needed} role.")
+            raise gr.Error(f"Refused: this needs the {needed} role.", print_exception=False)
 
     def need_store(self) -> ReviewStore:
         """The store, for a call that cannot work without it (a gr.Error saying so otherwise)."""
         if self.store is None:
-            raise gr.Error(STORE_DOWN)
+            raise gr.Error(STORE_DOWN, print_exception=False)
         return self.store
 
     def store_call(self, method: Callable[[ReviewStore], object]):
@@ -101,4 +134,4 @@ class WebContext:
         try:
             return call(self.need_store())
         except (StoreError, InputError) as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(str(err), print_exception=False) from None

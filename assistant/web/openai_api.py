@@ -14,11 +14,14 @@ Callers send `Authorization: Bearer <key>` (keys: `python -m assistant.web.auth 
 Without a users file the endpoint is open on this computer only (the app's local admin), and
 refused when the app is reachable from elsewhere. Every answer is stored like a chat answer:
 flagged ones go to the review queue.
+
+Questions take turns at the model with the chat's (`fairness.Admission`): a key's user over their
+share, or a busy model, gets 429 with `retry-after`. A malformed body gets 400, and a conversation
+too long for the model's context 400 `context_length_exceeded`, each with a message saying what to change.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
@@ -35,6 +38,7 @@ from assistant.core.errors import CalibratedChatError, InputError
 from assistant.core.reply import Reply
 from assistant.web import render
 from assistant.web.context import HISTORY_TURNS, WebContext
+from assistant.web.fairness import Busy, Caller
 
 __all__ = ["MODEL_ID", "openai_routes"]
 
@@ -64,7 +68,9 @@ def _text(content) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+        texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+        if all(isinstance(text, str) for text in texts):
+            return "".join(texts)
     raise InputError("each message's content must be a string or a list of text parts")
 
 
@@ -97,12 +103,10 @@ def parse_request(body: object) -> tuple[str, list[dict], bool, bool]:
 
 
 class OpenAIEndpoint:
-    """The routes, over the app's WebContext (the same assistant, store and users as the chat)."""
+    """The routes, over the app's WebContext (the same assistant, store, users and fair gate as the chat)."""
 
-    def __init__(self, ctx: WebContext, max_waiting: int = 32):
+    def __init__(self, ctx: WebContext):
         self.ctx = ctx
-        self.slots = asyncio.Semaphore(ctx.model_concurrency)  # answers at once: what the backend serves
-        self.waiting, self.max_waiting = 0, max_waiting  # beyond: refused at once, as "busy"
 
     def routes(self) -> list[Route]:
         return [Route("/v1/models", self.models, methods=["GET"]),
@@ -143,40 +147,58 @@ class OpenAIEndpoint:
         body = await request.body()
         if len(body) > _MAX_BODY:
             return _error(413, f"the request body is over {_MAX_BODY // 1024} KiB", "body_too_large")
+        asked = self.question_of(body)
+        if isinstance(asked, JSONResponse):
+            return asked
+        (question, history, stream, include_usage), caller = asked, Caller(user or "local")
         try:
-            question, history, stream, include_usage = parse_request(json.loads(body or b"null"))
-            question = self.ctx.assistant.check_question(question)
-        except json.JSONDecodeError as err:
-            return _error(400, f"the request body is not JSON: {err}", "invalid_json")
-        except InputError as err:
-            return _error(400, str(err), "invalid_request")
-        if self.waiting >= self.max_waiting:
-            return JSONResponse({"error": {"message": "The model is busy with other questions: try again in a "
-                                                      "moment.", "type": "rate_limit_error", "code": "busy"}},
-                                status_code=429, headers={"retry-after": "5"})
+            ticket = self.ctx.admission.enter(caller)
+        except Busy as err:
+            log.info("refused a question from %s: %s", caller, err)
+            return JSONResponse({"error": {"message": str(err), "type": "rate_limit_error", "code": "busy"}},
+                                status_code=429, headers={"retry-after": str(err.retry_after)})
         answer = Answering(self.ctx, user or None, question, history)
         if stream:
-            return StreamingResponse(self._in_turn(answer.sse(include_usage)), media_type="text/event-stream",
-                                     headers={"cache-control": "no-store"})
-        self.waiting += 1
+            return StreamingResponse(self._in_turn(ticket, answer.sse(include_usage)),
+                                     media_type="text/event-stream", headers={"cache-control": "no-store"})
         try:
-            async with self.slots:
-                reply, reply_id = await run_in_threadpool(answer.to_end)
+            await self.ctx.admission.wait_async(ticket)
+            reply, reply_id = await run_in_threadpool(answer.to_end)
+        except InputError as err:  # e.g. a remote model server found the prompt too long
+            return _error(400, str(err), "invalid_request")
         except CalibratedChatError as err:
             return _error(502, f"the model could not answer: {err}", "model_error", "server_error")
         finally:
-            self.waiting -= 1
+            self.ctx.admission.leave(ticket)
         return JSONResponse(answer.completion(reply, reply_id))
 
-    async def _in_turn(self, chunks):
-        """`chunks` once a slot is free (counted as waiting until then, and while it streams)."""
-        self.waiting += 1
+    def question_of(self, body: bytes) -> tuple[str, list[dict], bool, bool] | JSONResponse:
+        """`parse_request` of the body, with the question checked and the history fitted to the
+        model's context; a 400 naming what is wrong otherwise."""
         try:
-            async with self.slots:
-                async for chunk in chunks:
-                    yield chunk
+            question, history, stream, include_usage = parse_request(json.loads(body or b"null"))
+            question = self.ctx.assistant.check_question(question)
+        except RecursionError:
+            return _error(400, "the request body is nested too deeply to read: send `messages` as a flat "
+                               "list of {role, content} objects", "invalid_json")
+        except ValueError as err:  # not JSON, or not UTF-8
+            return _error(400, f"the request body is not JSON: {err}", "invalid_json")
+        except InputError as err:
+            return _error(400, str(err), "invalid_request")
+        try:
+            history = self.ctx.assistant.fit_history(question, history, trim=False)
+        except InputError as err:
+            return _error(400, str(err), "context_length_exceeded")
+        return question, history, stream, include_usage
+
+    async def _in_turn(self, ticket, chunks):
+        """`chunks` once the question's turn at the model came (the place is kept while it streams)."""
+        try:
+            await self.ctx.admission.wait_async(ticket)
+            async for chunk in chunks:
+                yield chunk
         finally:
-            self.waiting -= 1
+            self.ctx.admission.leave(ticket)
 
 
 class Answering:

@@ -203,20 +203,23 @@ def test_concurrency_follows_the_backend_and_beyond_the_waiting_limit_the_answer
 
     from assistant.web.app import ChatApp
     from assistant.web.context import WebContext
+    from assistant.web.fairness import Caller, Limits
     from assistant.web.openai_api import OpenAIEndpoint
     from tests.conftest import make_assistant
 
     assistant = make_assistant()
     assert WebContext(assistant, None, Users()).model_concurrency == 1  # a local model: one at a time
     assistant.backend.max_concurrency = 4  # as a server that batches declares
-    ctx = WebContext(assistant, None, Users())
-    assert ctx.model_concurrency == 4
+    ctx = WebContext(assistant, None, Users(), limits=Limits(max_waiting=1))
+    assert ctx.model_concurrency == 4 and ctx.admission.slots == 4  # the chat, /ask and this endpoint: 4 at once
     demo = ChatApp(assistant, None, Users()).build()
     limits = {fn.concurrency_limit for fn in demo.fns.values() if fn.concurrency_id == "model"}
-    assert limits == {4}  # the chat and the named API answer 4 at once
-    full = TestClient(Starlette(routes=OpenAIEndpoint(ctx, max_waiting=0).routes()))
-    r = full.post("/v1/chat/completions", json={"model": MODEL_ID, "messages": _ask("What is 12*11?")})
+    assert limits == {4 + Limits.max_waiting}  # Gradio lets them on to the fair gate, which takes 4 at once
+    held = [ctx.admission.enter(Caller(f"user {n}")) for n in range(5)]  # 4 answering, 1 waiting: full
+    endpoint = TestClient(Starlette(routes=OpenAIEndpoint(ctx).routes()))
+    r = endpoint.post("/v1/chat/completions", json={"model": MODEL_ID, "messages": _ask("What is 12*11?")})
     assert r.status_code == 429 and r.headers["retry-after"] == "5" and "busy" in r.json()["error"]["message"]
-    ok = TestClient(Starlette(routes=OpenAIEndpoint(ctx).routes()))
-    r = ok.post("/v1/chat/completions", json={"model": MODEL_ID, "messages": _ask("What is 12*11?")})
+    for ticket in held:
+        ctx.admission.leave(ticket)
+    r = endpoint.post("/v1/chat/completions", json={"model": MODEL_ID, "messages": _ask("What is 12*11?")})
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "132"
