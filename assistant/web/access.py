@@ -293,7 +293,7 @@ class LoginThrottle:
             return Tally(tally.count + 1, now, start)
 
         self.store.update(key, change)
-        return outcome[0]
+        return outcome[-1]  # a shared store may retry `change` after a conflict: the last run is the one kept
 
     def _give_back(self, key: str) -> None:
         self.store.update(key, lambda t: replace(t, count=t.count - 1) if t and t.count > 1 else None)
