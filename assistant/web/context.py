@@ -38,6 +38,13 @@ def address_of(request) -> str:
     return getattr(getattr(request, "client", None), "host", None) or "unknown"
 
 
+def through_untrusted_proxy(request, address: str) -> bool:
+    """Whether a request names a forwarded client that was not believed: `X-Forwarded-For` is there
+    and the address used is none of its hops (a proxy not in --trusted-proxy, or a forged header)."""
+    forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "")
+    return bool(forwarded) and address not in {hop.strip() for hop in forwarded.split(",")}
+
+
 @dataclass
 class WebContext:
     assistant: Assistant
@@ -47,6 +54,7 @@ class WebContext:
     notices: list[str] = field(default_factory=list)  # banner lines, read on each page load
     limits: Limits = Limits()  # each caller's share of the model (`fairness`)
     admission: Admission = field(init=False, repr=False)  # the one gate every answer passes
+    _proxy_noted: bool = field(default=False, init=False, repr=False)  # the untrusted-proxy line was logged
 
     def __post_init__(self):
         self.admission = Admission(self.model_concurrency, self.limits)
@@ -72,7 +80,13 @@ class WebContext:
             return Caller(self.user_of(request) or "")
         if self.anonymous_role == "admin":
             return Caller("local")
-        return Caller(address_of(request), visitor=True)
+        address = address_of(request)
+        if not self._proxy_noted and through_untrusted_proxy(request, address):
+            self._proxy_noted = True
+            log.warning("a visitor's X-Forwarded-For was not believed (the request came from %s, not a trusted "
+                        "proxy): if the app is behind a proxy, every visitor shares that proxy's per-visitor limits; "
+                        "name it with --trusted-proxy (or CALIBRATED_CHAT_TRUSTED_PROXIES)", address)
+        return Caller(address, visitor=True)
 
     def owner_of(self, request, token: str | None = None) -> str | None:
         """Who owns this caller's conversations: the signed-in user, else the browser's `token`."""

@@ -217,10 +217,13 @@ def test_visitors_without_a_sign_in_are_limited_per_minute_in_plain_words(tmp_pa
         visitor = Client(app.url, verbose=False)
         assert [visitor.predict(f"q{n}: 12 times 11?", None, api_name="/ask")["answer"] for n in range(2)] \
             == ["132", "132"]
+        forged = Client(app.url, headers={"X-Forwarded-For": "10.9.9.9"}, verbose=False)  # no trusted proxy
         with caplog.at_level(logging.INFO, logger="calibrated_chat"):
-            with pytest.raises(AppError, match="You have asked 2 questions in the last minute, the most a visitor"):
-                visitor.predict("q3: 12 times 11?", None, api_name="/ask")
+            for client in (visitor, forged):
+                with pytest.raises(AppError, match="You have asked 2 questions in the last minute, the most a visitor"):
+                    client.predict("q3: 12 times 11?", None, api_name="/ask")
         assert _context(app).caller_of(_Request("127.0.0.1")) == Caller("127.0.0.1", visitor=True)
+        assert len([r for r in caplog.records if "X-Forwarded-For was not believed" in r.getMessage()]) == 1
         no_traceback(caplog, capfd)
     finally:
         app.demo.close()
@@ -230,6 +233,7 @@ def test_visitors_without_a_sign_in_are_limited_per_minute_in_plain_words(tmp_pa
 class _Request:
     host: str
     username: str | None = None
+    headers: dict = field(default_factory=dict)
 
     @property
     def client(self):
