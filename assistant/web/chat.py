@@ -12,7 +12,7 @@ import gradio as gr
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
 from assistant.web import render
 from assistant.web.context import HISTORY_TURNS, WebContext
-from assistant.web.conversations import Conversations, browser_token
+from assistant.web.conversations import Conversations, PageSessions
 
 __all__ = ["HUMAN_CHECK", "ChatTab"]
 
@@ -106,6 +106,7 @@ class ChatTab:
     def __init__(self, ctx: WebContext):
         self.ctx = ctx
         self.cancels: dict[str, threading.Event] = {}  # session -> the running answer's stop flag
+        self.pages = PageSessions()  # each open page's owner token, whichever handler runs first
 
     def build(self, demo: gr.Blocks) -> None:
         """The tab's components and events (inside `demo` and a gr.Tab)."""
@@ -133,7 +134,7 @@ class ChatTab:
 
         private = {"api_visibility": "private"}
         ask = dict(fn=self.respond, inputs=[pending, turns, conversation, browser],
-                   outputs=[turns, chatbot, box, status, conversation], concurrency_id="model",
+                   outputs=[turns, chatbot, box, status, conversation, browser], concurrency_id="model",
                    concurrency_limit=self.ctx.admission.capacity, **private)
         listed = dict(fn=self.listing, inputs=[conversation, browser], outputs=[history, shown], queue=False,
                       **private)
@@ -154,10 +155,14 @@ class ChatTab:
     def _conversations(self) -> Conversations | None:
         return Conversations(self.ctx.store) if self.ctx.store is not None else None
 
+    def _token(self, request, kept) -> str:
+        """This page's owner token: the one its browser kept, else the one the page was given first."""
+        return self.pages.page(self.ctx.session_of(request), kept).token
+
     def _listed(self, request, token) -> list:
         chats = self._conversations()
         try:
-            return chats.of(self.ctx.owner_of(request, token)) if chats else []
+            return chats.of(self.ctx.owner_of(request, self._token(request, token))) if chats else []
         except StoreError as err:
             log.error("could not list conversations: %s", err)
             return []
@@ -168,16 +173,20 @@ class ChatTab:
 
     def on_load(self, token, shown, request: gr.Request):
         """On every page load: this browser's token, the history list, and the conversation that was on
-        screen before the reload (none in a new browser, or after "New chat")."""
-        token = browser_token(token)
-        found, turns = self._listed(request, token), []
-        if shown and shown in {c.id for c in found}:
+        screen before the reload (none in a new browser, or after "New chat").
+
+        A question sent before this ran (a fresh page, sent at once) has already started its
+        conversation for the same token (`PageSessions`): that one stays on screen."""
+        page = self.pages.page(self.ctx.session_of(request), token)
+        found, turns = self._listed(request, page.token), []
+        if shown and not page.asked and shown in {c.id for c in found}:
             try:
-                turns = self._turns(self._conversations(), request, token, shown)
+                turns = self._turns(self._conversations(), request, page.token, shown)
             except (StoreError, InputError) as err:
                 log.error("could not reopen conversation: %s", err)
-        shown = shown if turns else None
-        return token, gr.update(choices=conversation_choices(found), value=shown), turns, flatten(turns), shown
+        if not turns:  # nothing to bring back, so nothing on screen is cleared
+            return page.token, gr.update(choices=conversation_choices(found)), gr.skip(), gr.skip(), gr.skip()
+        return page.token, gr.update(choices=conversation_choices(found), value=shown), turns, flatten(turns), shown
 
     def reopen(self, conversation, token, request: gr.Request):
         """Open one of the caller's conversations from the history list."""
@@ -185,7 +194,7 @@ class ChatTab:
         if chats is None or not conversation:
             return [], [], None, None
         try:
-            turns = self._turns(chats, request, token, conversation)
+            turns = self._turns(chats, request, self._token(request, token), conversation)
         except (StoreError, InputError) as err:
             raise gr.Error(str(err)) from None
         return turns, flatten(turns), conversation, conversation
@@ -204,7 +213,11 @@ class ChatTab:
     # -- answering ------------------------------------------------------------------------
 
     def respond(self, message, turns, conversation, token, request: gr.Request):
-        """Stream one answer into the chat: (turns, chat messages, question box, status line, conversation)."""
+        """Stream one answer into the chat: (turns, chat messages, question box, status line, conversation,
+        the browser's owner token).
+
+        The conversation is started before the model answers, for this page's token even when the
+        browser has none yet (a fresh page whose load has not finished), so the reply is stored in it."""
         ctx = self.ctx
         turns = list(turns or [])
         try:
@@ -212,13 +225,14 @@ class ChatTab:
             ctx.admission.check(ctx.caller_of(request))  # over their share: told before anything is stored
         except InputError as err:
             gr.Warning(str(err))
-            yield turns, flatten(turns), message, f"⚠ {err}", conversation
+            yield turns, flatten(turns), message, f"⚠ {err}", conversation, gr.skip()
             return
         history = history_of(turns)
+        token = self.pages.page(ctx.session_of(request), token, asking=True).token
         conversation = self._start(conversation, question, token, request)
         turn = new_turn(question)
         turns.append(turn)
-        yield turns, flatten(turns), "", "", conversation
+        yield turns, flatten(turns), "", "", conversation, token
         cancel = threading.Event()
         session = ctx.session_of(request) or "-"
         self.cancels[session] = cancel
@@ -231,11 +245,11 @@ class ChatTab:
                     streamed = update.answer
                 else:
                     self._finish(turn, update.reply, reply_id, streamed, cancel.is_set())
-                yield turns, flatten(turns), "", note, conversation
+                yield turns, flatten(turns), "", note, conversation, token
         except CalibratedChatError as err:
             log.warning("answer failed: %s", err)
             turn.update(done=True, shown=f"⚠ {render.inert_markdown(str(err))}")
-            yield turns, flatten(turns), "", f"⚠ {err}", conversation
+            yield turns, flatten(turns), "", f"⚠ {err}", conversation, token
         finally:
             self.cancels.pop(session, None)
 
@@ -268,7 +282,7 @@ class ChatTab:
             return comment
         if data.liked is None or data.liked == "":
             return comment
-        actor = self.ctx.actor_of(request, token)
+        actor = self.ctx.actor_of(request, self._token(request, token))
         if data.liked == HUMAN_CHECK:
             self.send_for_review(turn, actor)
             return comment

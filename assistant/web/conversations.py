@@ -17,21 +17,62 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from assistant.core.errors import InputError
 from assistant.web.reviews import utc_now
 from assistant.web.store import ReviewStore, reply_dict
 
-__all__ = ["TITLE_CHARS", "Conversation", "Conversations", "browser_token", "owner_key"]
+__all__ = ["TITLE_CHARS", "Conversation", "Conversations", "Page", "PageSessions", "browser_token", "owner_key"]
 
 TITLE_CHARS = 60  # a conversation's title: its first question, cut to this many characters
 _TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
+def _well_formed(kept: object) -> bool:
+    return isinstance(kept, str) and _TOKEN.fullmatch(kept) is not None
+
+
 def browser_token(kept: object) -> str:
     """The browser's owner token: the one it kept when that is well formed, else a new random one."""
-    return kept if isinstance(kept, str) and _TOKEN.fullmatch(kept) else secrets.token_hex(16)
+    return kept if _well_formed(kept) else secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Page:
+    token: str  # the browser's owner token on this page
+    asked: bool = False  # a question was sent from this page (its conversation is on screen)
+
+
+class PageSessions:
+    """What every handler of one open page agrees on, whichever of them the server runs first.
+
+    A fresh browser holds no owner token until the page-load handler hands it one, and a question
+    sent at once reaches the server before that token reaches the browser. Both handlers ask here
+    by the page's session id, so they get the same token: the question's conversation is started
+    for the token the browser then keeps. `asked` tells a late page load not to clear the
+    conversation the question went into. The last `limit` pages are remembered."""
+
+    def __init__(self, limit: int = 10_000):
+        self.limit = limit
+        self._pages: OrderedDict[str, Page] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def page(self, session: str | None, kept: object, *, asking: bool = False) -> Page:
+        """The page of `session`: the token the browser `kept` when well formed, else the one this page
+        was given first (a new one the first time). `asking`: a question is being sent from it."""
+        if session is None:  # no page to remember (a call from outside the browser)
+            return Page(browser_token(kept), asking)
+        with self._lock:
+            known = self._pages.pop(session, None)
+            token = kept if _well_formed(kept) else known.token if known else browser_token(None)
+            page = Page(token, asking or (known is not None and known.asked))
+            self._pages[session] = page
+            while len(self._pages) > self.limit:
+                self._pages.popitem(last=False)
+            return page
 
 
 def owner_key(user: str | None, token: str | None) -> str | None:

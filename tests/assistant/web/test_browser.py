@@ -364,3 +364,53 @@ def test_copy_gives_the_answer_text_and_screen_readers_get_no_markup(browser, ap
     assert len(labels) == 3 and all("<" not in label for label in labels), labels  # reasoning, answer, badge
     assert labels[1].endswith(": 132") and "Calibrated: 76%" in labels[2] and "Model said: 95%" in labels[2]
     s.page.close()
+
+
+def test_a_question_sent_at_once_in_a_fresh_browser_stays_in_its_conversation(browser, tmp_path, monkeypatch):
+    """Issue 25.8: with no users file, a question sent as soon as a fresh browser shows the page was
+    stored with no conversation (the page load had not given the browser its token yet), so the list
+    was titled by the second question and the first exchange was missing when reopened. The page load
+    is held back here, so the question always arrives first."""
+    import functools
+    import time
+
+    from assistant.web.auth import Users
+    from assistant.web.chat import ChatTab
+
+    on_load = ChatTab.on_load
+
+    @functools.wraps(on_load)
+    def late_on_load(self, *args, **kwargs):
+        time.sleep(2.0)  # the question is sent and its conversation started meanwhile
+        return on_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChatTab, "on_load", late_on_load)
+    app = launch(tmp_path, users=Users(), delay=0.05)  # no users file: nobody signs in
+    context = browser.new_context()  # a fresh browser: nothing in its storage
+    try:
+        page = context.new_page()
+        page.goto(app.url)
+        page.wait_for_selector("#cc-question textarea", timeout=30_000)
+        first, second = "What is 12 times 11? [fresh]", "And once more? [fresh]"
+        for n, question in enumerate((first, second), start=1):
+            page.fill("#cc-question textarea", question)
+            page.click("#cc-send")
+            page.wait_for_function(f"() => document.querySelectorAll('#cc-chat .cc-badge').length == {n}",
+                                   timeout=30_000)
+        assert [r[0] is not None for r in app.store.read("SELECT conversation_id FROM replies")] == [True, True]
+        listed = page.locator("#cc-conversations label")
+        listed.filter(has_text="[fresh]").first.wait_for(timeout=10_000)
+        titles = [listed.nth(i).inner_text() for i in range(listed.count())]
+        assert len(titles) == 1 and titles[0].startswith(first), titles
+
+        page.reload()  # the same browser: its token kept, the conversation back on screen with both exchanges
+        page.wait_for_function("() => document.querySelectorAll('#cc-chat .cc-badge').length == 2", timeout=30_000)
+        page.click("#cc-new-chat")
+        page.wait_for_function("() => document.querySelectorAll('#cc-chat .message-row').length == 0")
+        listed.filter(has_text="[fresh]").first.click()  # reopened from the list
+        page.wait_for_function("() => document.querySelectorAll('#cc-chat .cc-badge').length == 2", timeout=30_000)
+        users = page.locator('#cc-chat [data-testid="user"]')
+        assert [users.nth(i).inner_text() for i in range(users.count())] == [first, second]
+    finally:
+        context.close()
+        app.demo.close()

@@ -4,15 +4,17 @@ in order, and a visitor without a login keeps theirs across reloads through the 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
+import gradio as gr
 import pytest
 
 from assistant.core.errors import InputError
-from assistant.web.conversations import TITLE_CHARS, Conversations, browser_token, owner_key
+from assistant.web.conversations import TITLE_CHARS, Conversations, PageSessions, browser_token, owner_key
 from assistant.web.migrations import MIGRATIONS
 from assistant.web.reviews import Actor
 from assistant.web.store import ReviewStore
-from tests.conftest import make_reply
+from tests.conftest import make_assistant, make_reply
 
 
 @pytest.fixture
@@ -114,3 +116,49 @@ def test_a_store_from_before_conversations_keeps_its_replies(tmp_path):
     assert store.get_reply("abc")["question"] == "old question"
     assert store.get_reply("abc")["conversation_id"] is None and store.integrity_check() == []
     store.close()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What the chat's handlers read from a Gradio request: nobody signed in, one page session."""
+    session_hash: str
+    username: str | None = None
+
+
+def test_a_question_sent_before_the_page_load_finished_goes_into_its_conversation(store):
+    """Issue 25.8: in a fresh browser the question reached the server before the page load's owner token
+    reached the browser, so the reply was stored with no conversation and the list was titled by the
+    second question. Here the question is answered first, the page load runs after, then a second one."""
+    from assistant.web.chat import ChatTab
+    from assistant.web.context import WebContext
+
+    tab = ChatTab(WebContext(make_assistant(), store, users=None))
+    page = _Request("fresh-page")
+    first = list(tab.respond("What is 12 times 11?", [], None, None, page))  # the browser has no token yet
+    rows = store.read("SELECT conversation_id FROM replies")
+    assert [r["conversation_id"] is not None for r in rows] == [True]  # stored in a conversation
+    turns, _, _, _, conversation, token = first[-1]
+    assert conversation is not None and token is not None
+
+    loaded, history, shown_turns, chat, on_screen = tab.on_load(None, None, page)  # the page load, late
+    assert loaded == token  # the token the question's conversation belongs to
+    assert [c for c, _ in history["choices"]][0].startswith("What is 12 times 11?")
+    assert shown_turns == chat == on_screen == gr.skip()  # the conversation on screen is not cleared
+
+    second = list(tab.respond("And 13 times 11?", turns, conversation, loaded, page))[-1]
+    assert second[4] == conversation
+    owner = owner_key(None, token)
+    assert [(c.title, c.turns) for c in Conversations(store).of(owner)] == [("What is 12 times 11?", 2)]
+    assert [r["question"] for r in Conversations(store).replies(owner, conversation)] == [
+        "What is 12 times 11?", "And 13 times 11?"]
+
+
+def test_a_page_keeps_the_token_its_browser_kept_and_pages_do_not_share_one():
+    pages = PageSessions(limit=2)
+    kept = browser_token(None)
+    assert pages.page("a", kept).token == kept and pages.page("a", None).token == kept
+    fresh = pages.page("b", None, asking=True)
+    assert fresh.token != kept and pages.page("b", "forged").token == fresh.token and pages.page("b", None).asked
+    pages.page("c", None)
+    assert pages.page("a", None).token != kept  # only the last `limit` pages are remembered
+    assert pages.page(None, kept).token == kept and pages.page(None, None).token != pages.page(None, None).token
