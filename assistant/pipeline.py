@@ -244,8 +244,10 @@ class Assistant:
 
         t = time.perf_counter()
         signals = answer.signals.to_dict()
-        features = QuestionFeatures.of(question, route.embedding)
-        confidence, map_version, score = self._calibrate(route.domain, signals, features, reasons)
+        confidence, map_version, score = None, None, None  # no final answer: nothing to be right about, so no figure
+        if parsed.answer is not None:
+            features = QuestionFeatures.of(question, route.embedding)
+            confidence, map_version, score = self._calibrate(route.domain, signals, features, reasons)
         support = self._support(route, score, confidence, reasons)
         timings["calibrate"] = (time.perf_counter() - t) * 1000
 

@@ -53,6 +53,7 @@ HOSTILE = (
 LONG = " ".join(["step"] * 80) + " <answer>done</answer> <confidence>80%</confidence>"
 # Working written without think or answer tags, as the default model often does on word problems.
 WORKING = "Tom has 3 boxes with 4 apples each, so 12 apples. He eats 2, so 10 are left. The answer is 10."
+NO_ANSWER = "<think>Let me see what twelve times eleven is.</think> <confidence>65%</confidence>"  # a figure, no answer
 
 
 class FixedRouter:
@@ -110,7 +111,7 @@ class ScriptedBackend(FakeBackend):
 
     delay: float = 0.0
     scripts: dict = field(default_factory=lambda: {"[unsure]": UNSURE, "[html]": HOSTILE, "[long]": LONG,
-                                                           "[working]": WORKING})
+                                                           "[working]": WORKING, "[no answer]": NO_ANSWER})
 
     def stream(self, messages, options=GenerationOptions(), cancel=None):
         question = messages[-1]["content"].lower()

@@ -172,7 +172,7 @@ def test_a_question_demanding_100_percent_cannot_pass_the_map_maximum(stated, fo
 OUTPUTS = [
     ("<answer>Paris</answer> <confidence>80%</confidence>", 256, "Paris", 0.8, 0.64, ()),
     ("Paris is the capital. Confidence: 80%", 256, "Paris is the capital", 0.8, 0.64, ()),  # no tag: lenient
-    ("<confidence>80%</confidence>", 256, None, 0.8, 0.64, ("no_answer",)),
+    ("<confidence>80%</confidence>", 256, None, 0.8, None, ("no_answer",)),  # no answer, no figure (25.9)
     ("<answer>Paris</answer>", 256, "Paris", None, None, ("no_confidence",)),
     ("<answer>Paris</answer> <confidence>80%</confidence> <confidence>30%</confidence>", 256, "Paris", 0.3, 0.24,
      ("low_confidence", "ambiguous_confidence")),

@@ -12,7 +12,7 @@ __all__ = ["Reply", "REVIEW_REASONS", "QUEUE_REASONS", "REASON_TEXT"]
 
 # Every reason an answer can be flagged for a human check, in plain words for the UI.
 REVIEW_REASONS = {
-    "low_confidence": "calibrated confidence is below this domain's review threshold",
+    "low_confidence": "its chance of being right is below the cut-off this domain needs to skip a human check",
     "no_confidence": "the model stated no confidence",
     "no_answer": "the model gave no final answer",
     "not_attempted": "the model said it does not know",
@@ -22,7 +22,8 @@ REVIEW_REASONS = {
     "uncertain_domain": "the question's domain is unclear, so the general map was used",
     "unlike_fitting": "the question is unlike the questions its confidence figure was learned from, so the "
                       "figure may not hold for it",
-    "uncalibrated": "no calibration map fits this model and prompt",
+    "uncalibrated": "the model's own figure is unchecked: no record of how often it was right fits this model "
+                    "and prompt",
     "user_requested": "a user asked for a human check",
 }
 # Reasons a stored answer enters the review queue that come from outside the answer itself.

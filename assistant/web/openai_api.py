@@ -53,14 +53,15 @@ def _error(status: int, message: str, code: str, kind: str = "invalid_request_er
     return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
 
 
-def calibration_of(reply: Reply, reply_id: str | None) -> dict:
-    """What the chat shows under an answer, as the response's `calibration` object."""
+def calibration_of(reply: Reply, reply_id: str | None, maps=None) -> dict:
+    """What the chat shows under an answer, as the response's `calibration` object (`maps`: the active
+    calibration maps, so the summary says when every answer in the domain is checked)."""
     return {"confidence": reply.confidence, "raw_confidence": reply.raw_confidence, "domain": reply.domain,
             "domain_probability": reply.domain_probability, "needs_review": reply.needs_review,
             "review_reasons": list(reply.review_reasons), "map_version": reply.map_version,
             "confidence_low": reply.confidence_low, "confidence_high": reply.confidence_high,
             "range_level": reply.range_level, "ood_score": reply.ood_score, "extrapolating": reply.extrapolating,
-            "model": reply.model, "reply_id": reply_id, "summary": render.badge_sentence(reply)}
+            "model": reply.model, "reply_id": reply_id, "summary": render.badge_sentence(reply, maps)}
 
 
 def _text(content) -> str:
@@ -225,7 +226,7 @@ class Answering:
             message["reasoning_content"] = reply.reasoning
         return {"id": self.id, "object": "chat.completion", "created": self.created, "model": MODEL_ID,
                 "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(reply)}],
-                "calibration": calibration_of(reply, reply_id), **usage_of(reply)}
+                "calibration": calibration_of(reply, reply_id, self.ctx.assistant.maps), **usage_of(reply)}
 
     def _chunk(self, delta: dict, finish: str | None = None, **extra) -> str:
         return self._event([{"index": 0, "delta": delta, "finish_reason": finish}], **extra)
@@ -246,7 +247,7 @@ class Answering:
                 if update.reply is not None:
                     reply = update.reply
                     yield self._chunk({"content": reply.answer or ""}, _finish_reason(reply),
-                                      calibration=calibration_of(reply, reply_id))
+                                      calibration=calibration_of(reply, reply_id, self.ctx.assistant.maps))
                     if include_usage:  # null where the backend cannot count the prompt
                         yield self._event([], usage=usage_of(reply).get("usage"))
                     break

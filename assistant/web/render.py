@@ -34,6 +34,8 @@ __all__ = [
     "MIN_TO_JUDGE",
     "STOPPED",
     "INTERRUPTED",
+    "NO_ANSWER",
+    "EVERY_ANSWER_CHECKED",
 ]
 
 # Colour bands of calibrated confidence: (lower bound, label, colour).
@@ -125,7 +127,7 @@ _SIGNAL_WORDS = {
 
 
 def guarantee_sentence(maps, domain: str) -> str:
-    """What the review threshold promises for `domain`, in plain words ("" without a map)."""
+    """What the cut-off for a human check promises for `domain`, in plain words ("" without a map)."""
     if maps is None:
         return ""
     dm = maps.map_for(domain)
@@ -135,10 +137,12 @@ def guarantee_sentence(maps, domain: str) -> str:
     if not isinstance(target, (int, float)) or not isinstance(delta, (int, float)):
         return ""
     if dm.threshold >= 1.0:
-        return (f"No review threshold could be guaranteed for {name}"
-                + (f" from {checked} checked answers" if checked else "") + ": every answer is flagged.")
+        return (f"No cut-off for a human check could be shown safe for {name}"
+                + (f" from {checked} checked answers" if checked else "")
+                + ": every answer goes to a human check.")
     if not m.get("threshold_guaranteed"):
-        return f"The review threshold for {name} was not tested on held-out answers, so it carries no guarantee."
+        return (f"The cut-off for a human check in {name} was not tested on held-out answers, "
+                "so it carries no guarantee.")
     return (f"In {name}, answers that are not flagged are wrong at most {target:.0%} of the time "
             f"({1 - delta:.0%} confidence, from {checked} checked answers).")
 
@@ -183,6 +187,25 @@ def _field(reply, name: str):
     return reply.get(name) if isinstance(reply, dict) else getattr(reply, name)
 
 
+NO_ANSWER = "No answer: the model gave no final answer, so no chance of being right is shown"
+# The review marker when the domain's cut-off is 100%: no cut-off was shown safe, so every answer is checked.
+EVERY_ANSWER_CHECKED = "every answer in this domain goes to a human check until reviewers' verdicts show a safe cut-off"
+
+
+def _headline(reply) -> str:
+    """The badge's first words: how often answers like this were right, or why there is no such figure."""
+    confidence, raw = _field(reply, "confidence"), _field(reply, "raw_confidence")
+    if confidence is not None:
+        return (f"Chance it is right: {pct(confidence)}{figure_range(reply)} — answers like this were right "
+                f"{how_often(confidence)}")
+    if "no_answer" in (_field(reply, "review_reasons") or ()):
+        return NO_ANSWER
+    if raw is None:
+        return "No confidence: the model did not say how sure it is"
+    return ("Unchecked: no record of how often this model's answers were right fits it, "
+            "so only the model's own figure is shown")
+
+
 def figure_range(reply) -> str:
     """" (22–49%)": the range on the calibrated figure, as the badge shows it after the figure; "" without one."""
     low, high = _field(reply, "confidence_low"), _field(reply, "confidence_high")
@@ -218,13 +241,7 @@ def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
     """The badge's headline, what the model said, the domain (plain text), and the guarantee ("" when none)."""
     get = functools.partial(_field, reply)
     confidence, raw, domain = get("confidence"), get("raw_confidence"), get("domain") or "general"
-    if confidence is not None:
-        headline = (f"Calibrated: {pct(confidence)}{figure_range(reply)} — answers like this were right "
-                    f"{how_often(confidence)}")
-    elif raw is None:
-        headline = "No confidence: the model did not say how sure it is"
-    else:
-        headline = "Not calibrated: no map fits this model, so only the model's own figure is shown"
+    headline = _headline(reply)
     raw_text = f"Model said: {pct(raw)}" if raw is not None else "Model said: nothing"
     prob = get("domain_probability")
     domain_text = f"Domain: {domain}" + (f" ({pct(prob)} sure)" if prob is not None else "")
@@ -232,45 +249,62 @@ def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
     return headline, raw_text, domain_text, promise
 
 
-def _reasons(reply) -> list[str]:
-    return [REASON_TEXT.get(r, r) for r in (_field(reply, "review_reasons") or ())] if _field(
-        reply, "needs_review") else []
+def _every_answer_checked(maps, domain: str) -> bool:
+    """Whether `domain`'s cut-off is 100%: no cut-off was shown safe, so every answer gets a human check."""
+    return maps is not None and maps.map_for(domain).threshold >= 1.0
+
+
+def _reasons(reply, maps=None) -> list[str]:
+    """Why the answer needs a human check, in plain words ([] when it needs none). With `maps`, a domain
+    where every answer is checked says so first, instead of that this answer's figure is too low."""
+    if not _field(reply, "needs_review"):
+        return []
+    keys = list(_field(reply, "review_reasons") or ())
+    if "low_confidence" in keys and _every_answer_checked(maps, _field(reply, "domain") or "general"):
+        keys.remove("low_confidence")
+        return [EVERY_ANSWER_CHECKED] + [REASON_TEXT.get(r, r) for r in keys]
+    return [REASON_TEXT.get(r, r) for r in keys]
 
 
 STOPPED = "Stopped: the answer above is partial, not a final one"
 INTERRUPTED = "Interrupted: the app stopped while this answer was being written, so it is partial"
 
 
-def badge_title(reply, *, partial: str = "") -> str:
-    """The badge's always-visible line (HTML): the calibrated figure in its band's colour, what the
-    model said, the domain, and the "Needs human check" marker with each reason in plain words."""
+def badge_title(reply, maps=None, *, partial: str = "") -> str:
+    """The badge's always-visible lines (HTML): the chance it is right in its band's colour, what the
+    model said, the domain, and the "Needs human check" marker with each reason in plain words. With
+    `maps`, a domain where every answer is checked says so on the first line."""
     headline, raw_text, domain_text = (html.escape(line, quote=False) for line in _badge_lines(reply, None)[:3])
     label, colour = confidence_band(_field(reply, "confidence"))
-    title = (f'<span class="cc-badge cc-{label}"><strong style="color:{colour}">{headline}</strong>'
-             f" · {raw_text} · {domain_text}</span>")
+    lines = [f'<span class="cc-badge cc-{label}"><strong style="color:{colour}">{headline}</strong>'
+             f" · {raw_text} · {domain_text}</span>"]
     if partial:
-        title += f'<br><span class="cc-partial">⏹ {partial}</span>'
-    reasons = _reasons(reply)
+        lines.append(f'<span class="cc-partial">⏹ {partial}</span>')
+    reasons = _reasons(reply, maps)
     if reasons:
-        title += ('<br><span class="cc-review" style="color:#cf222e"><strong>⚠ Needs human check:</strong> '
+        marker = ('<span class="cc-review" style="color:#cf222e"><strong>⚠ Needs human check:</strong> '
                   + html.escape("; ".join(reasons), quote=False) + "</span>")
-    return title
+        lines.insert(0 if reasons[0] == EVERY_ANSWER_CHECKED else len(lines), marker)
+    return "<br>".join(lines)
 
 
-def badge_sentence(reply) -> str:
+def badge_sentence(reply, maps=None) -> str:
     """The badge in one or two plain sentences, not escaped (also the OpenAI endpoint's
     `calibration.summary`)."""
     headline, raw_text, domain_text, _ = _badge_lines(reply, None)
-    reasons = _reasons(reply)
-    return f"{headline}. {raw_text}. {domain_text}." + (" Needs human check: " + "; ".join(reasons) + "."
-                                                         if reasons else "")
+    reasons = _reasons(reply, maps)
+    figures = f"{headline}. {raw_text}. {domain_text}."
+    if not reasons:
+        return figures
+    marker = "Needs human check: " + "; ".join(reasons) + "."
+    return f"{marker} {figures}" if reasons[0] == EVERY_ANSWER_CHECKED else f"{figures} {marker}"
 
 
 def badge_text(reply, maps=None, *, partial: str = "") -> str:
     """What the badge says in full, as plain sentences (no markup: it is also the message's
     accessible label): the figures, why it needs a check, the guarantee, and about the map."""
     promise = _badge_lines(reply, maps)[3]
-    parts = [inert_markdown(badge_sentence(reply))]
+    parts = [inert_markdown(badge_sentence(reply, maps))]
     if partial:
         parts.insert(1, f"{partial}.")
     parts += [inert_markdown(" ".join(support_sentences(reply)))] if support_sentences(reply) else []
@@ -285,7 +319,7 @@ def badge_message(reply, maps=None, *, partial: str = "") -> dict:
     away. Kept out of the answer's message, so copying the answer copies the answer's text only.
     `partial`: why the answer is partial (STOPPED, INTERRUPTED), shown with the badge."""
     return {"role": "assistant", "content": badge_text(reply, maps, partial=partial),
-            "metadata": {"title": badge_title(reply, partial=partial), "status": "done"}}
+            "metadata": {"title": badge_title(reply, maps, partial=partial), "status": "done"}}
 
 
 def answer_text(reply, *, stopped: str | None = None) -> str:

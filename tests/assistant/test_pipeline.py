@@ -61,7 +61,7 @@ def test_confident_calibrated_answer_is_not_flagged():
     "output, router, maps, expected_reasons, expected_confidence",
     [
         ("<answer>7</answer>", None, "default", ("no_confidence",), None),
-        ("<confidence>80%</confidence>", None, "default", ("low_confidence", "no_answer"), 0.4),
+        ("<confidence>80%</confidence>", None, "default", ("no_answer",), None),
         ("<answer>I don't know</answer><confidence>10%</confidence>", None, "default",
          ("low_confidence", "not_attempted"), 0.05),
         ("<answer>x</answer><confidence>250%</confidence>", None, "default",
@@ -86,6 +86,15 @@ def test_review_reasons(output, router, maps, expected_reasons, expected_confide
         assert reply.confidence is None
     else:
         assert reply.confidence == pytest.approx(expected_confidence)
+
+
+def test_an_output_with_no_final_answer_gets_no_figure_and_its_own_reason():
+    """Issue 25.9: "(the model gave no final answer)" was shown at 52%, "about 5 times in 10"."""
+    reply = make_assistant("<think>Let me see.</think> <confidence>65%</confidence>").ask("What is 12 times 11?")
+    assert reply.answer is None and reply.raw_confidence == pytest.approx(0.65)  # what the model said is kept
+    assert reply.confidence is None and reply.map_version is None  # but no figure is put on no answer
+    assert reply.needs_review and reply.review_reasons == ("no_answer",)
+    assert reply.to_dict()["confidence"] is None  # what `ask --json` prints
 
 
 def test_truncated_generation_is_flagged():
@@ -161,7 +170,7 @@ def test_cli_ask_json_with_the_real_model(tmp_path):
     assert reply["model"] == "SmolLM2-135M-Instruct.Q4_1" and reply["prompt"] == "confidence_tags"
     assert set(reply["timings_ms"]) == {"generation", "parse", "embed", "calibrate"}
     assert reply["needs_review"] == bool(reply["review_reasons"])
-    if reply["raw_confidence"] is not None:
+    if reply["raw_confidence"] is not None and reply["answer"] is not None:
         assert reply["map_version"] is not None and reply["confidence"] is not None
 
 

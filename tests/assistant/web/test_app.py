@@ -35,6 +35,14 @@ def test_ask_returns_every_reply_field(running_app):
     assert stored["status"] == "ok" and stored["user"] == "sam" and stored["confidence"] == pytest.approx(0.76)
 
 
+def test_an_answer_with_no_final_answer_has_no_figure_over_ask(running_app):
+    """Issue 25.9: /ask gave a confidence to an output with no final answer."""
+    reply = client(running_app, "sam").predict("What is 12 times 11? [no answer]", None, api_name="/ask")
+    assert reply["answer"] is None and reply["raw_confidence"] == pytest.approx(0.65)
+    assert reply["confidence"] is None and reply["review_reasons"] == ["no_answer"] and reply["needs_review"]
+    assert running_app.store.get_reply(reply["reply_id"])["confidence"] is None
+
+
 def test_streaming_endpoint_ends_with_the_reply(running_app):
     job = client(running_app, "sam").submit("What is 12 times 11?", None, api_name="/ask_stream")
     outputs = list(job)

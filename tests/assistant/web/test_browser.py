@@ -85,13 +85,13 @@ def test_streamed_answer_badge_and_review_marker(browser, app):
         timeout=30_000)
     s.page.wait_for_selector("#cc-chat .cc-badge", timeout=30_000)
     badge = s.page.locator("#cc-chat .cc-badge").last.inner_text()
-    assert "Calibrated: 76%" in badge and "right about 76 times in 100" in badge and "Model said: 95%" in badge
+    assert "Chance it is right: 76%" in badge and "right about 76 times in 100" in badge and "Model said: 95%" in badge
     assert "Domain: math" in badge
     assert s.page.locator("#cc-chat .cc-review").count() == 0
     s.ask("Capital of France? [unsure]")
     s.page.wait_for_selector("#cc-chat .cc-review", timeout=30_000)
     marker = s.page.locator("#cc-chat .cc-review").last.inner_text()
-    assert "Needs human check" in marker and "below this domain's review threshold" in marker
+    assert "Needs human check" in marker and "below the cut-off this domain needs" in marker
     assert s.page.get_by_role("tab", name="Review").count() == 0  # staff: no review tab
     s.shot("chat-staff.png")
     s.page.close()
@@ -362,7 +362,7 @@ def test_copy_gives_the_answer_text_and_screen_readers_get_no_markup(browser, ap
     assert s.page.evaluate("window.__copied") == ["132"]
     labels = s.page.locator('#cc-chat [data-testid="bot"]').evaluate_all("els => els.map(e => e.ariaLabel)")
     assert len(labels) == 3 and all("<" not in label for label in labels), labels  # reasoning, answer, badge
-    assert labels[1].endswith(": 132") and "Calibrated: 76%" in labels[2] and "Model said: 95%" in labels[2]
+    assert labels[1].endswith(": 132") and "Chance it is right: 76%" in labels[2] and "Model said: 95%" in labels[2]
     s.page.close()
 
 
@@ -413,4 +413,40 @@ def test_a_question_sent_at_once_in_a_fresh_browser_stays_in_its_conversation(br
         assert [users.nth(i).inner_text() for i in range(users.count())] == [first, second]
     finally:
         context.close()
+        app.demo.close()
+
+
+def test_a_badge_says_first_when_every_answer_is_checked_and_shows_no_figure_for_no_answer(browser, tmp_path):
+    """Issues 25.9 and 25.10: with every cut-off at 100%, the badge's first line says that every answer
+    in the domain goes to a human check (not "calibrated confidence is below this domain's review
+    threshold"); an output with no final answer is shown as no answer, with no "right about" figure."""
+    from dataclasses import replace
+
+    from assistant.web.auth import Users
+    from assistant.web.render import EVERY_ANSWER_CHECKED, NO_ANSWER
+    from tests.conftest import make_assistant
+
+    assistant = make_assistant(delay=0.02)
+    assistant.maps = replace(assistant.maps, maps={d: replace(m, threshold=1.0) for d, m in assistant.maps.maps.items()})
+    app = launch(tmp_path, users=Users(), assistant=assistant)
+    page = browser.new_page(viewport={"width": 1200, "height": 1300})
+    try:
+        page.goto(app.url)
+        page.wait_for_selector("#cc-question textarea", timeout=30_000)
+        for n, question in enumerate(("What is 12 times 11?", "What is 12 times 11? [no answer]"), start=1):
+            page.fill("#cc-question textarea", question)
+            page.click("#cc-send")
+            page.wait_for_function(f"() => document.querySelectorAll('#cc-chat .cc-badge').length == {n}",
+                                   timeout=30_000)
+        titles = page.evaluate("""() => [...document.querySelectorAll('#cc-chat .cc-badge')]
+                                          .map(b => b.parentElement.innerText.trim())""")
+        first_lines = [t.split("\n")[0] for t in titles]
+        assert first_lines[0] == "⚠ Needs human check: " + EVERY_ANSWER_CHECKED, titles
+        assert "Chance it is right: 76%" in titles[0] and "review threshold" not in titles[0]
+        assert "calibrated" not in titles[0].lower()
+        assert NO_ANSWER in titles[1] and "times in" not in titles[1] and "the model gave no final answer" in titles[1]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "every-answer-checked.png"), full_page=True)
+    finally:
+        page.close()
         app.demo.close()

@@ -35,6 +35,15 @@ def _ask(question: str) -> list[dict]:
     return [{"role": "user", "content": question}]
 
 
+def test_an_answer_with_no_final_answer_has_no_figure_in_its_calibration(keyed):
+    """Issue 25.9: the calibration object gave a figure to an output with no final answer."""
+    app, sam_key, _ = keyed
+    r = _client(app, sam_key).chat.completions.create(model=MODEL_ID, messages=_ask("12 times 11? [no answer]"))
+    cal = r.model_extra["calibration"]
+    assert cal["confidence"] is None and cal["raw_confidence"] == 0.65 and cal["review_reasons"] == ["no_answer"]
+    assert cal["summary"].startswith("No answer:") and "times in" not in cal["summary"]
+
+
 def test_an_answer_comes_with_its_calibration_and_is_stored_for_its_user(keyed):
     app, sam_key, _ = keyed
     client = _client(app, sam_key)
@@ -46,7 +55,7 @@ def test_an_answer_comes_with_its_calibration_and_is_stored_for_its_user(keyed):
     cal = r.model_extra["calibration"]
     assert cal["raw_confidence"] == 0.95 and cal["confidence"] == pytest.approx(0.76)
     assert cal["domain"] == "math" and cal["map_version"] == "v0001" and cal["needs_review"] is False
-    assert cal["summary"].startswith("Calibrated: 76% — answers like this were right about 76 times in 100.")
+    assert cal["summary"].startswith("Chance it is right: 76% — answers like this were right about 76 times in 100.")
     row = app.store.get_reply(cal["reply_id"])
     assert row["user"] == "sam" and row["question"] == "What is 12 times 11? [api-1]" and row["status"] == "ok"
 

@@ -43,12 +43,12 @@ def test_confidence_band(confidence, label):
     "reply, phrases",
     [
         ({"confidence": 0.62, "raw_confidence": 0.9, "domain": "math", "domain_probability": 0.8},
-         ["Calibrated: 62% — answers like this were right about 6 times in 10", "Model said: 90%",
+         ["Chance it is right: 62% — answers like this were right about 6 times in 10", "Model said: 90%",
           "Domain: math (80% sure)"]),
         ({"confidence": None, "raw_confidence": None, "domain": "general", "domain_probability": 0.4},
          ["No confidence", "Model said: nothing"]),
         ({"confidence": None, "raw_confidence": 0.7, "domain": "<b>x</b>", "domain_probability": None},
-         ["Not calibrated", "Model said: 70%", "Domain: &lt;b&gt;x&lt;/b&gt;"]),
+         ["Unchecked", "Model said: 70%", "Domain: &lt;b&gt;x&lt;/b&gt;"]),
     ],
 )
 def test_badge_wording(reply, phrases):
@@ -73,6 +73,17 @@ def test_review_marker_lists_plain_reasons():
     assert "Needs human check" not in ui.badge_title({**reply, "needs_review": False})
 
 
+def test_an_answer_with_no_final_answer_is_shown_as_no_answer_with_no_figure():
+    """Issue 25.9: "(the model gave no final answer)" was shown at 52%, "about 5 times in 10"."""
+    reply = {"answer": None, "confidence": None, "raw_confidence": 0.65, "domain": "math",
+             "domain_probability": 0.9, "needs_review": True, "review_reasons": ["no_answer"]}
+    for shown in (ui.badge_title(reply), ui.badge_text(reply), ui.badge_sentence(reply)):
+        figures = shown.split("About this figure")[0]
+        assert ui.NO_ANSWER in figures and "times in" not in figures and "Chance it is right" not in figures
+        assert "Needs human check" in figures and REVIEW_REASONS["no_answer"] in figures
+    assert 'class="cc-badge cc-unknown"' in ui.badge_title(reply)  # grey: no figure, so no colour band
+
+
 def test_the_badge_is_a_message_of_its_own_whose_label_has_no_markup():
     """Copy and screen readers get text: the badge's content (what Gradio puts in the message's
     aria-label) is plain sentences; its markup is in the title alone; the answer stays its own text."""
@@ -81,7 +92,7 @@ def test_the_badge_is_a_message_of_its_own_whose_label_has_no_markup():
     reply = {"answer": "Tom & Jerry", "confidence": 0.3, "raw_confidence": 0.9, "domain": "math",
              "domain_probability": 0.9, "needs_review": True, "review_reasons": ["low_confidence"]}
     message = ui.badge_message(reply, make_maps(), partial=ui.STOPPED)
-    assert "<" not in message["content"] and "Calibrated: 30%" in message["content"]
+    assert "<" not in message["content"] and "Chance it is right: 30%" in message["content"]
     assert ui.STOPPED in message["content"] and ui.STOPPED in message["metadata"]["title"]
     assert 'class="cc-badge cc-low"' in message["metadata"]["title"]
     assert ui.answer_text(reply) == "Tom & Jerry"
@@ -182,8 +193,8 @@ def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
     assert ok == ("In general, answers that are not flagged are wrong at most 10% of the time "
                   "(95% confidence, from 120 checked answers).")
     assert ui.guarantee_sentence(maps_with(1.0), "math") == (
-        "No review threshold could be guaranteed for math (general map) from 120 checked answers: "
-        "every answer is flagged.")
+        "No cut-off for a human check could be shown safe for math (general map) from 120 checked answers: "
+        "every answer goes to a human check.")
     assert "no guarantee" in ui.guarantee_sentence(maps_with(0.7, guaranteed=False), "general")
     reply = {"confidence": 0.8, "raw_confidence": 0.9, "domain": "general", "needs_review": False}
     assert "wrong at most 10%" in ui.badge_text(reply, maps_with(0.7))
@@ -191,6 +202,31 @@ def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
     assert "wrong at most 10%" not in flagged.split("About this figure")[0]
     row = charts.dashboard_rows(maps_with(1.0), {})[0]
     assert row[-1] == "none (120 checked): all flagged"
+
+
+def test_a_domain_where_every_answer_is_checked_says_so_first_in_plain_words():
+    """Issue 25.10: with every threshold at 100%, every badge said "calibrated confidence is below this
+    domain's review threshold" and never that every answer in the domain goes to a human check."""
+    from dataclasses import replace
+
+    from tests.conftest import make_maps
+
+    maps = make_maps()
+    every = replace(maps, maps={d: replace(m, threshold=1.0) for d, m in maps.maps.items()})
+    reply = {"answer": "132", "confidence": 0.76, "raw_confidence": 0.95, "domain": "math",
+             "domain_probability": 0.9, "needs_review": True, "review_reasons": ["low_confidence", "truncated"]}
+    title = ui.badge_title(reply, every)
+    first = title.split("<br>")[0]
+    assert "Needs human check" in first and ui.EVERY_ANSWER_CHECKED in first and REVIEW_REASONS["truncated"] in first
+    assert REVIEW_REASONS["low_confidence"] not in title and "Chance it is right: 76%" in title
+    for shown in (title, ui.badge_text(reply, every), ui.badge_sentence(reply, every)):
+        assert ui.EVERY_ANSWER_CHECKED in shown
+        assert "calibrated" not in shown.split("About this figure")[0].lower() and "review threshold" not in shown
+    assert ui.badge_sentence(reply, every).startswith("Needs human check: " + ui.EVERY_ANSWER_CHECKED)
+    # where a cut-off below 100% was found, the answer's own figure is what fell short, said after the figures
+    usual = ui.badge_title(reply, maps)
+    assert usual.startswith('<span class="cc-badge') and REVIEW_REASONS["low_confidence"] in usual
+    assert ui.EVERY_ANSWER_CHECKED not in usual
 
 
 def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
