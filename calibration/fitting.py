@@ -9,6 +9,7 @@ counted in the parse-failure and not-attempted rates.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -22,8 +23,10 @@ from calibration import metrics as M
 from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
 from calibration.fusion_fit import FusionFit, fit_fused
 from calibration.guarantee import candidate_thresholds, review_threshold
+from calibration.intervals import N_BOOT, bootstrap_bands
 from calibration.isotonic import IsotonicCalibrator
 from calibration.maps import SIGNAL_SETS, CalibrationMaps, DomainMap, _json_safe
+from calibration.ood import reference_of
 from calibration.populations import population_counts, population_of, population_weights
 from calibration.sources import describe_sources, file_sha256, source_path
 
@@ -113,18 +116,28 @@ def _platt_blend(p, y, x, yk, w=None) -> tuple[tuple, tuple]:
     return tuple(grid.tolist()), tuple(blended.tolist())
 
 
+def _map_knots(p, y, w, *, strict, combiner, general, weight) -> tuple[tuple, tuple]:
+    """One map's knots fitted on (p, y) weighted by `w` (None: equal): isotonic, blended with Platt
+    scaling for a fused map (`_platt_blend`), shrunk toward `general` when `weight` < 1."""
+    cal = IsotonicCalibrator(strict=strict).fit(p, y, sample_weight=w)
+    x, yk = tuple(cal.x_thresholds_.tolist()), tuple(cal.y_thresholds_.tolist())
+    if combiner is not None:
+        x, yk = _platt_blend(p, y, x, yk, w)
+    if general is not None and weight < 1.0:
+        x, yk = shrink_to_general((x, yk), general, weight)
+    return x, yk
+
+
 def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra, general=None, weight=1.0,
-             combiner=None, sample_weight=None) -> DomainMap:
+             combiner=None, sample_weight=None, n_boot=N_BOOT) -> DomainMap:
     """Fit (and maybe shrink) one domain's map on (p, y), its threshold on the held-out (held_p, held_y),
     and diagnostics. With no held-out answers the threshold is tested on (p, y) and carries no guarantee.
     A fused map (with a combiner) is isotonic blended with Platt scaling (`_platt_blend`), both weighted
-    by `sample_weight` (None: equal)."""
-    cal = IsotonicCalibrator(strict=strict).fit(p, y, sample_weight=sample_weight)
-    x, yk = tuple(cal.x_thresholds_.tolist()), tuple(cal.y_thresholds_.tolist())
-    if combiner is not None:
-        x, yk = _platt_blend(p, y, x, yk, sample_weight)
-    if general is not None and weight < 1.0:
-        x, yk = shrink_to_general((x, yk), general, weight)
+    by `sample_weight` (None: equal). The range on its figures bootstraps the same fit `n_boot` times
+    (`calibration.intervals.bootstrap_bands`)."""
+    fit_map = functools.partial(_map_knots, strict=strict, combiner=combiner, general=general, weight=weight)
+    x, yk = fit_map(p, y, sample_weight)
+    bands = bootstrap_bands(p, y, fit_map, weights=sample_weight, n_boot=n_boot)
     c = np.clip(np.interp(p, x, yk), 0.0, 1.0)
     guaranteed = len(held_p) > 0
     if guaranteed:
@@ -154,7 +167,7 @@ def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra,
                     ece_calibrated_holdout=M.expected_calibration_error(held_y, held_c),
                     auroc_holdout=M.auroc(held_y, held_c))
     return DomainMap(domain, x, yk, len(p), thr["threshold"], _json_safe(diag),
-                     combiner.to_dict() if combiner is not None else None)
+                     combiner.to_dict() if combiner is not None else None, bands.to_dict())
 
 
 def _holdout_mask(domains: np.ndarray, usable: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -187,6 +200,7 @@ def fit_maps(
     source=(),
     notes: str = "",
     questions=None,
+    n_boot: int = N_BOOT,
 ) -> CalibrationMaps:
     """Fit a general map on all usable records and one map per domain.
 
@@ -229,6 +243,10 @@ def fit_maps(
     questions : list of QuestionFeatures or None, optional
         Aligned with `records` (`calibration.question_text.question_features`): the fused
         combiners then read question features too (`calibration.questions`). None: they do not.
+        Their embeddings also make the reference that live questions are compared with
+        (`calibration.ood.reference_of`: numbers only; None with fewer than 20 embeddings).
+    n_boot : int, default calibration.intervals.N_BOOT
+        Bootstrap resamples behind each map's range on its figures (0: the Jeffreys floor alone).
 
     Returns
     -------
@@ -251,7 +269,8 @@ def fit_maps(
     held = _holdout_mask(domains, usable, holdout, seed)
     populations = np.array([population_of(r) for r in records], dtype=object)
     fitter = _Fitter(p, y, [r.signals_or_stated() for r in records], fit=usable & ~held, held=held,
-                     opts=dict(strict=strict, target_risk=target_risk, delta=delta), populations=populations)
+                     opts=dict(strict=strict, target_risk=target_risk, delta=delta, n_boot=n_boot),
+                     populations=populations)
     if fused:
         fitter.fuse(domains, questions, seed)
     general = fitter.general()
@@ -265,6 +284,8 @@ def fit_maps(
         model=model, prompt=prompt, version=version,
         fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         maps=maps, source=tuple(source), notes=notes, signals=signals,
+        ood=reference_of(None if questions is None else [q for q, u in zip(questions, usable) if u],
+                         domains[usable], seed=seed),
     )
 
 

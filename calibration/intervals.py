@@ -144,7 +144,7 @@ def bootstrap_bands(p, y, fit_map: FitMap, *, weights=None, level: float = NOMIN
         raise ValueError(f"p and y must be 1-D, non-empty and equally long, got {p.shape} and {y.shape}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
-    grid = np.unique(np.concatenate([[0.0, 1.0], np.quantile(p, np.linspace(0, 1, GRID))]))
+    grid = np.unique(np.round(np.concatenate([[0.0, 1.0], np.quantile(p, np.linspace(0, 1, GRID))]), 6))
     w = None if weights is None else np.asarray(weights, dtype=float)
     point = np.interp(grid, *fit_map(p, y, w))
     rng = np.random.default_rng(seed)
@@ -159,7 +159,7 @@ def bootstrap_bands(p, y, fit_map: FitMap, *, weights=None, level: float = NOMIN
     floor_lo, floor_hi = jeffreys(np.clip(point, 0, 1), _local_counts(p, grid, window), level)
     lower = np.clip(np.minimum.reduce([boot_lo, floor_lo, point]), 0, 1)
     upper = np.clip(np.maximum.reduce([boot_hi, floor_hi, point]), 0, 1)
-    return Bands(tuple(np.round(grid, 6).tolist()), tuple(np.round(lower, 4).tolist()),
+    return Bands(tuple(grid.tolist()), tuple(np.round(lower, 4).tolist()),
                  tuple(np.round(upper, 4).tolist()), float(level), int(n_boot), len(p))
 
 
