@@ -107,6 +107,10 @@ class ChatTab:
         self.ctx = ctx
         self.cancels: dict[str, threading.Event] = {}  # session -> the running answer's stop flag
         self.pages = PageSessions()  # each open page's owner token, whichever handler runs first
+        # (session, reply id) of each answer whose flag has "Ask for a human check" selected: Gradio sends a
+        # click on a flag option twice, and one click gets one notice.
+        self.checks: set[tuple[str, str]] = set()
+        self.checks_lock = threading.Lock()
 
     def build(self, demo: gr.Blocks) -> None:
         """The tab's components and events (inside `demo` and a gr.Tab)."""
@@ -280,7 +284,7 @@ class ChatTab:
         if turn is None or turn["reply_id"] is None:
             gr.Warning("This answer was not stored, so feedback cannot be saved.")
             return comment
-        if data.liked is None or data.liked == "":
+        if not self._first_check(request, turn, data.liked) or data.liked is None or data.liked == "":
             return comment
         actor = self.ctx.actor_of(request, self._token(request, token))
         if data.liked == HUMAN_CHECK:
@@ -293,9 +297,22 @@ class ChatTab:
             return ""
         return comment
 
+    def _first_check(self, request, turn: dict, liked) -> bool:
+        """False for the second of the two events Gradio sends for one click on "Ask for a human check";
+        selecting anything else (or nothing) on that answer's flag ends the selection."""
+        key = (self.ctx.session_of(request) or "-", turn["reply_id"])
+        with self.checks_lock:
+            if liked != HUMAN_CHECK:
+                self.checks.discard(key)
+                return True
+            first = key not in self.checks
+            self.checks.add(key)
+            return first
+
     def send_for_review(self, turn: dict, actor) -> None:
-        """Send this turn's answer for a human check, confirming with its question so nobody wonders which."""
+        """Send this turn's answer for a human check, confirming with its question (shown as text) so nobody
+        wonders which."""
         item = self.ctx.store_call(lambda store: store.request_review(turn["reply_id"], actor))
         if item is not None:
             question = turn["question"] if len(turn["question"]) <= 80 else turn["question"][:79] + "…"
-            gr.Info(f"Sent for a human check (review item {item}): “{question}”")
+            gr.Info(f"Sent for a human check (review item {item}): “{render.inert_html(question)}”")

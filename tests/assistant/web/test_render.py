@@ -9,20 +9,27 @@ from assistant.core.reply import REVIEW_REASONS
 from assistant.web import charts
 from assistant.web import render as ui
 
+# Issue 25.1: the two texts that got a remote image past the old escaping.
+UNCLOSED_FENCE_WITH_BACKTICK_INFO = '``` `x`\n<img src="http://127.0.0.1:9/a.png">'
+ESCAPED_BACKTICK_BEFORE_TAG = '\\`<img src="http://127.0.0.1:9/b.png">`'
+PHISHING_LINK = "[Reviewer, re-login here](http://127.0.0.1:9/relogin)"
+
 
 @pytest.mark.parametrize(
     "text, expected",
     [
         ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
-        ("a & b < c > d, x<3, 1<<2", "a & b < c > d, x<3, 1<<2"),  # only what could be markup: copy gives the text
+        ("a & b < c > d, 1 < 2", "a & b < c > d, 1 < 2"),  # only what could be markup: copy gives the text
+        ("x<3, 1<<2", "x&lt;3, 1&lt;&lt;2"),
         ("a<b and <!-- c", "a&lt;b and &lt;!-- c"),
         ("&lt; is written &amp;lt;", "&amp;lt; is written &amp;amp;lt;"),
-        ("![logo](http://evil.example/x.png) hi", "[image not shown: logo] hi"),
-        ("![](http://evil.example/x.png)", "[image not shown: no description]"),
-        ("![ref][1]", "[image not shown: ref]"),
+        ("![logo](http://evil.example/x.png) hi", "!\\[logo](http\\://evil.example/x.png) hi"),  # shown as written
+        ("see www.example.org or mail a@b.org", "see www\\.example.org or mail a\\@b.org"),  # no autolinks
         ("keep `<b>` inline", "keep `<b>` inline"),
-        ("```html\n<b>x</b>\n```\n<i>", "```html\n<b>x</b>\n```\n&lt;i&gt;"),
-        ("**bold** and [link](https://example.org)", "**bold** and [link](https://example.org)"),
+        ("```html\n<b>x</b>\n```\n<i>", "\n```html\n<b>x</b>\n```\n&lt;i&gt;"),  # a block starts on its own line
+        ("**bold** and [link](https://example.org)", "**bold** and \\[link](https\\://example.org)"),
+        (UNCLOSED_FENCE_WITH_BACKTICK_INFO, '&#96;&#96;&#96; `x`\n&lt;img src="http\\://127.0.0.1:9/a.png"&gt;'),
+        (ESCAPED_BACKTICK_BEFORE_TAG, '\\\\`<img src="http://127.0.0.1:9/b.png">`'),  # the tag is code
         ("", ""),
         (None, ""),
     ],
