@@ -67,7 +67,8 @@ def assert_nothing_fetched_or_linked(session: Session, listener: Listener) -> No
 def test_user_text_fetches_nothing_and_links_nowhere_for_the_asker_or_the_reviewer(browser, app, listener):  # noqa: F811
     """Issue 25.1: both payloads in a question and in a thumbs-down comment, and a markdown link in the
     comment, shown in the asker's chat and in the reviewer's item view."""
-    question = "\n\n".join([*payloads(listener.url, "question"), "Capital of France? [unsure] [inert]"])
+    question = "\n\n".join([*payloads(listener.url, "question"), f"[Re-login here]({listener.url}/relogin-q)",
+                              "Capital of France? [unsure] [inert]"])  # also in the queue's table and list
     comment = "\n\n".join([f"[Reviewer, re-login here]({listener.url}/relogin)", *payloads(listener.url, "comment")])
     asker = Session(browser, app, "sam")
     asker.ask(question)
