@@ -23,9 +23,11 @@ from assistant.web.reviews import Actor
 from assistant.web.session import STORE_DOWN, answer_and_store
 from assistant.web.store import ReviewStore
 
-__all__ = ["HISTORY_TURNS", "WebContext", "address_of"]
+__all__ = ["HISTORY_TURNS", "LOCAL_ADMIN", "WebContext", "address_of"]
 
 log = logging.getLogger("calibrated_chat.app")
+
+LOCAL_ADMIN = Caller("local", limited=False)  # the one user of an app without users, on this computer only
 
 HISTORY_TURNS = 3  # earlier exchanges sent back to the model as context (the chat and the OpenAI endpoint)
 
@@ -75,11 +77,11 @@ class WebContext:
 
     def caller_of(self, request) -> Caller:
         """Whose share a question counts against: the signed-in user; without a users file the local
-        admin, or else (a public demo) the visitor's address."""
+        admin (limited only by the busy limit), or else (a public demo) the visitor's address."""
         if self.users:
             return Caller(self.user_of(request) or "")
         if self.anonymous_role == "admin":
-            return Caller("local")
+            return LOCAL_ADMIN
         address = address_of(request)
         if not self._proxy_noted and through_untrusted_proxy(request, address):
             self._proxy_noted = True

@@ -6,7 +6,8 @@ serves), and when a slot frees it goes to the caller who was served least recent
 take turns (round-robin across callers, first come first served within one caller's questions).
 
 Beyond that, a question is refused at once, in plain words, when:
-- its caller already has `Limits.per_user` questions waiting or being answered;
+- its caller already has `Limits.per_user` questions waiting or being answered (not the local
+  admin of an app without users: one person on this computer, with nobody else to hold up);
 - it is from a visitor without a sign-in (keyed by address) who has `Limits.visitor_waiting`
   questions waiting or being answered, or asked `Limits.visitor_per_minute` in the last minute;
 - `Limits.max_waiting` questions from everyone are already waiting (the model is busy).
@@ -63,6 +64,7 @@ class Caller:
 
     key: str
     visitor: bool = False
+    limited: bool = True  # False: the local admin (no users file, this computer only), held by the busy limit alone
 
     def __str__(self) -> str:
         return f"visitor at {self.key}" if self.visitor else f"user {self.key!r}"
@@ -189,10 +191,10 @@ class Admission:
         limits = self.limits
         held = self._held.get(caller, 0)
         most = limits.visitor_waiting if caller.visitor else limits.per_user
-        if held >= most:
+        if caller.limited and held >= most:
             raise Busy(f"You already have {held} question{'s' if held > 1 else ''} waiting or being answered, "
                        f"the most one {'visitor' if caller.visitor else 'person'} may have at once: wait for "
-                       "an answer before asking more.", retry_after=5)
+                       "an answer, then try again.", retry_after=5)
         if caller.visitor:
             self._rate(caller)
         if len(self._waiting) >= limits.max_waiting:

@@ -37,7 +37,7 @@ from starlette.routing import Route
 from assistant.core.errors import CalibratedChatError, InputError
 from assistant.core.reply import Reply
 from assistant.web import render
-from assistant.web.context import HISTORY_TURNS, WebContext
+from assistant.web.context import HISTORY_TURNS, LOCAL_ADMIN, WebContext
 from assistant.web.fairness import Busy, Caller
 
 __all__ = ["MODEL_ID", "openai_routes"]
@@ -151,7 +151,7 @@ class OpenAIEndpoint:
         asked = self.question_of(body)
         if isinstance(asked, JSONResponse):
             return asked
-        (question, history, stream, include_usage), caller = asked, Caller(user or "local")
+        (question, history, stream, include_usage), caller = asked, Caller(user) if user else LOCAL_ADMIN
         try:
             ticket = self.ctx.admission.enter(caller)
         except Busy as err:
