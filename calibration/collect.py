@@ -27,6 +27,7 @@ from pathlib import Path
 
 from assistant.answer import Answer, answer_batch, answer_many
 from assistant.core.errors import DataError, InputError
+from assistant.core.files import append_private
 from assistant.core.jsonl import read_jsonl
 from assistant.core.record import Record
 from assistant.models.backend import Backend, GenerationOptions
@@ -180,9 +181,8 @@ def collect(
     if options.probe is None:
         options = replace(options, probe=prompt.probe)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with open(out, "a", encoding="utf-8") as f:
+    with append_private(out) as f:
         _lock(f, out)
         done, pairs = _existing(out)
         others = sorted(map(str, pairs - {(backend.model_id, prompt.id)}))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from assistant.core.config import default_data_dir, explicit_maps_dir
 from assistant.core.errors import MapError
-from assistant.core.files import atomic_write
+from assistant.core.files import append_private, atomic_write
 from calibration.maps import CalibrationMaps, load_maps
 
 __all__ = ["MapStore", "map_store", "shipped_maps_dir"]
@@ -117,7 +117,7 @@ class MapStore:
     def _set_active(self, version: str, action: str) -> None:
         atomic_write(version + "\n", self.folder / "ACTIVE")
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with open(self.folder / "HISTORY", "a", encoding="utf-8") as f:
+        with append_private(self.folder / "HISTORY") as f:
             f.write(f"{version}\t{action}\t{stamp}\n")
             f.flush()
             os.fsync(f.fileno())

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.core.domains import MAP_DOMAINS
+from assistant.core.files import private_folder
 from calibration import metrics as M
 from calibration.fitting import as_records, records_to_arrays
 from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
@@ -104,8 +105,7 @@ def write_plots(records, calibrated, folder) -> list[Path]:
     c = np.array([np.nan if v is None else v for v in calibrated], dtype=float)
     if len(c) != len(p):
         raise ValueError(f"calibrated has {len(c)} values for {len(p)} records")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(Path(folder))
     signals = signal_matrix([r.signals_or_stated() for r in records])
     groups = [(d, domains == d) for d in MAP_DOMAINS if (domains == d).any()]
     groups.append(("overall", np.ones(len(p), dtype=bool)))

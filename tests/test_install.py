@@ -112,3 +112,21 @@ def test_the_wheel_runs_from_another_folder_and_writes_nothing_into_the_package(
     assert (data / "maps" / f"{mine}.json").is_file() and (data / "reviews.sqlite3").exists()
     fit = json.loads((data / "maps" / f"{mine}.json").read_text())
     assert fit["version"] == mine
+
+
+def test_the_package_builds_with_every_data_folder_and_no_setuptools_warning_about_it(tmp_path):
+    """Issue 25.11: `make install` printed about 120 "Package 'assistant.data' is absent from the `packages`
+    configuration" warnings, one per data folder and build step."""
+    import zipfile
+
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=_ignore)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                            str(tmp_path / "wheels"), str(source)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    assert "is absent from the `packages` configuration" not in built.stdout + built.stderr
+    (wheel,) = (tmp_path / "wheels").glob("calibrated_chat-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = ["assistant/data/router.json", "calibration/maps/ACTIVE", "calibration/maps/HISTORY",
+               "calibration/maps/v0003.json", "calibration/records/math.jsonl", "prompts/confidence_tags.toml"]
+    assert [name for name in shipped if name not in names] == []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from assistant.core.errors import DataError
-from assistant.core.files import atomic_write
+from assistant.core.files import PRIVATE_FILE, atomic_write
 
 __all__ = ["MAX_LINE_BYTES", "read_jsonl", "read_numbered", "write_jsonl"]
 
@@ -96,7 +96,7 @@ def read_jsonl(path: str | os.PathLike, *, on_error: Literal["stop", "skip"] = "
         yield obj
 
 
-def write_jsonl(items: Iterable[dict], path: Path, *, mode: int | None = None) -> int:
+def write_jsonl(items: Iterable[dict], path: Path, *, mode: int = PRIVATE_FILE) -> int:
     """Write `items` as JSON Lines with `atomic_write`, streamed; return how many were written."""
     count = 0
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from assistant.core.config import ModelConfig, set_offline_env
 from assistant.core.errors import ModelLoadError, ModelNotFoundError
+from assistant.core.files import private_folder
 from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
 from assistant.models.sources import resolve_model
 
@@ -71,9 +72,9 @@ def _pick_device_dtype(config: ModelConfig, torch) -> tuple[str, object]:  # (de
 def save_model_atomically(model, tokenizer, folder: Path) -> None:
     """`save_pretrained` into a temporary sibling of `folder`, then rename it into place (warns on failure)."""
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(folder.parent)  # a cache folder the user made themselves keeps its mode
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        tmp.chmod(0o755)  # mkdtemp's 0o700 would hide a shared cache from other users
+        tmp.chmod(0o755)  # mkdtemp's 0o700 would hide a cache the user shares (a folder they opened) from others
     except OSError as error:
         warnings.warn(f"cannot write the converted-model cache in {folder.parent}: {error}", stacklevel=2)
         return

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.core.errors import InputError, StoreError
+from assistant.core.files import PRIVATE_FILE, private_folder
 from assistant.core.reply import Reply
 from assistant.web.migrations import apply_migrations
 from assistant.web.reviews import Actor, QueueItem, utc_now
@@ -41,7 +42,7 @@ DB_FILENAME = "reviews.sqlite3"
 VERDICTS = ("correct", "incorrect", "not_answerable")
 MAX_COMMENT_CHARS = 2000  # longest feedback comment accepted
 _BUSY_TIMEOUT_MS = 10_000
-PRIVATE = 0o600  # the database, its -wal/-shm files and exports: readable by the app's user only
+PRIVATE = PRIVATE_FILE  # the database, its -wal/-shm files and exports: readable by the app's user only
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class ReviewStore:
         self.path = self.data_dir / DB_FILENAME
         self._lock = threading.RLock()
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_folder(self.data_dir)
             # SQLite gives the -wal and -shm files the database file's mode, so 0600 covers all three.
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE))
             if self.path.stat().st_mode & 0o077:
