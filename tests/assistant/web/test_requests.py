@@ -414,3 +414,53 @@ def test_the_real_model_refuses_an_over_long_conversation_by_the_api_and_trims_i
         assert reply["prompt_tokens"] < assistant.backend.context_tokens  # older turns left out until it fit
     finally:
         demo.close()
+
+
+@pytest.mark.browser
+def test_in_the_chat_a_flood_does_not_hold_up_another_user_and_its_excess_is_told(tmp_path):
+    """Chromium, the chat tab: while sam has 4 /ask calls in hand, his own chat question is refused in plain
+    words (kept in the box), and rita's chat question is the next the model starts on."""
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
+    backend = HeldBackend(model_id="fake-model")
+    app = serve_app(tmp_path, backend=backend, limits=Limits(per_user=4))
+    try:
+        sam = Client(app.url, auth=("sam", TEST_USERS["sam"][1]), verbose=False)
+        floods = [sam.submit(f"sam question {n}?", None, api_name="/ask") for n in range(4)]
+        until(lambda: _context(app).admission.held(Caller("sam")) == 4, "sam's four questions in hand")
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                        args=["--no-sandbox", "--disable-gpu"])
+            pages = {name: _signed_in_page(browser, app, name) for name in ("sam", "rita")}
+            _ask_in_chat(pages["sam"], "sam: and one more?")
+            pages["sam"].wait_for_selector("#cc-status :text('You already have 4 questions')", timeout=60_000)
+            assert pages["sam"].input_value("#cc-question textarea") == "sam: and one more?"
+            _ask_in_chat(pages["rita"], "rita: what is 2+2?")
+            until(lambda: _waiting(app) == 4, "rita's chat question waiting with sam's three")
+            backend.release.set()
+            pages["rita"].wait_for_selector("#cc-chat [data-testid='bot'] :text('132')", timeout=120_000)
+            browser.close()
+        assert all(job.result(timeout=120)["answer"] == "132" for job in floods)
+        who = [q.split()[1].rstrip(":") for q in backend.started]
+        assert who == ["sam", "rita", "sam", "sam", "sam"]
+    finally:
+        backend.release.set()
+        app.demo.close()
+
+
+def _signed_in_page(browser, app, name: str):
+    page = browser.new_page()
+    page.goto(app.url)
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(TEST_USERS[name][1])
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_selector("#cc-question textarea", timeout=60_000)
+    return page
+
+
+def _ask_in_chat(page, question: str) -> None:
+    page.fill("#cc-question textarea", question)
+    page.click("#cc-send")
