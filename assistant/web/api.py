@@ -11,13 +11,24 @@ import threading
 
 import gradio as gr
 
-from assistant.core.errors import CalibratedChatError
+from assistant.core.errors import CalibratedChatError, InputError
 from assistant.web import figures
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
 from assistant.web.review import ReviewTab
 
 __all__ = ["Api"]
+
+
+def checked_history(history) -> list[dict] | None:
+    """The earlier turns a caller sent with a question, or InputError saying what shape they must have."""
+    if not history:
+        return None
+    if not isinstance(history, list) or not all(
+            isinstance(m, dict) and m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)
+            for m in history):
+        raise InputError('`history` must be a list of messages {"role": "user" or "assistant", "content": text}')
+    return [{"role": m["role"], "content": m["content"]} for m in history]
 
 
 class Api:
@@ -38,7 +49,7 @@ class Api:
         ctx = self.ctx
         try:
             question = ctx.assistant.check_question(question or "")
-            yield from ctx.answer(question, history or None, request, threading.Event())
+            yield from ctx.answer(question, checked_history(history), request, threading.Event())
         except CalibratedChatError as err:
             raise gr.Error(str(err), print_exception=False) from None
 

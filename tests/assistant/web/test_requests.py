@@ -310,6 +310,16 @@ def test_an_over_long_conversation_gets_400_from_the_api_and_is_trimmed_for_ask(
     assert reply["answer"] == "132"  # the oldest exchanges left out until it fits
 
 
+@pytest.mark.parametrize("history", ["not a list", [1, 2], [{"role": "user"}], [{"role": "x", "content": "hi"}]])
+def test_a_malformed_history_on_ask_is_refused_with_its_shape_and_no_traceback(keyed, history, caplog, capfd):
+    app, _ = keyed
+    sam = Client(app.url, auth=("sam", TEST_USERS["sam"][1]), verbose=False)
+    with caplog.at_level(logging.INFO):
+        with pytest.raises(AppError, match="`history` must be a list of messages"):
+            sam.predict("What is 12 times 11?", history, api_name="/ask")
+    no_traceback(caplog, capfd)
+
+
 def test_fit_history_leaves_out_the_oldest_exchanges_until_the_prompt_fits():
     from assistant.pipeline import Assistant
     from assistant.prompts import load_prompt
