@@ -474,3 +474,16 @@ def _signed_in_page(browser, app, name: str):
 def _ask_in_chat(page, question: str) -> None:
     page.fill("#cc-question textarea", question)
     page.click("#cc-send")
+
+
+def test_the_limits_come_from_flags_else_the_environment(monkeypatch):
+    from app import _parser
+
+    monkeypatch.setenv("CALIBRATED_CHAT_VISITOR_QUESTIONS_PER_MINUTE", "3")
+    args = _parser().parse_args(["--max-waiting-per-user", "2"])
+    assert (args.max_waiting_per_user, args.visitor_max_waiting, args.visitor_questions_per_minute) == (2, 2, 3)
+    monkeypatch.setenv("CALIBRATED_CHAT_MAX_WAITING_PER_USER", "none")
+    with pytest.raises(SystemExit):
+        _parser().parse_args([])
+    with pytest.raises(InputError, match="per_user must be a whole number of at least 1"):
+        Limits(per_user=0)
