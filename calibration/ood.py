@@ -28,10 +28,10 @@ import numpy as np
 __all__ = ["DIM", "K", "QUANTILE", "MAX_PER_DOMAIN", "MIN_QUESTIONS", "OodScore", "Reference", "fit_reference",
            "reference_of"]
 
-DIM = 32  # PCA dimensions the references are stored in
+DIM = 64  # leading directions the references are stored in
 K = 5  # neighbours the distance averages over
 QUANTILE = 0.95  # share of held-out fitting questions below the threshold
-MAX_PER_DOMAIN = 250  # references kept per domain
+MAX_PER_DOMAIN = 200  # references kept per domain
 HOLDOUT = 0.3  # share of each domain's fitting questions kept out of the references to set thresholds
 STRETCH = 2.0  # a question beyond the threshold: range half-widths × STRETCH × distance / threshold
 MIN_QUESTIONS = 20  # fewer fitting questions with an embedding: no reference is stored
@@ -200,7 +200,7 @@ def fit_reference(embeddings, domains, *, dim: int = DIM, k: int = K, quantile: 
             thresholds[d] = _threshold(projected[mine], refs[ref_domains == d], k, quantile)
     thresholds[ALL] = _threshold(projected[held_idx], refs, k, quantile) if len(held_idx) else 1.0
     return Reference(tuple(map(tuple, np.round(components, 5).tolist())),
-                     tuple(map(tuple, np.round(refs, 4).tolist())), tuple(str(d) for d in ref_domains),
+                     tuple(map(tuple, np.round(refs, 3).tolist())), tuple(str(d) for d in ref_domains),
                      {d: round(t, 4) for d, t in thresholds.items()}, k, quantile)
 
 
