@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -93,7 +94,7 @@ class Reference:
         if e.shape[1] != width:
             raise ValueError(f"question embeddings have {e.shape[1]} dimensions; this map's reference "
                              f"questions have {width} (embed with {self.embedding_model})")
-        return e @ np.array(self.components).T
+        return e @ self._components.T
 
     def compared_with(self, domain: str) -> str:
         """The domain whose references a question of `domain` is compared with."""
@@ -106,11 +107,18 @@ class Reference:
         distance = float(_knn_distance(self.project(embedding), refs, self.k)[0])
         return OodScore(round(distance, 4), float(self.thresholds[group]), group)
 
+    @cached_property
+    def _components(self) -> np.ndarray:
+        return np.array(self.components, dtype=np.float64)
+
+    @cached_property
+    def _vectors(self) -> np.ndarray:
+        return np.array(self.vectors, dtype=np.float64)
+
     def _refs(self, group: str) -> np.ndarray:
-        vectors = np.array(self.vectors, dtype=np.float64)
         if group == ALL:
-            return vectors
-        return vectors[np.array(self.domains) == group]
+            return self._vectors
+        return self._vectors[np.array(self.domains) == group]
 
     def to_dict(self) -> dict:
         return {"embedding_model": self.embedding_model, "k": self.k, "quantile": self.quantile,
