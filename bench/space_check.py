@@ -181,7 +181,9 @@ def check(requirements: Path, work: Path, *, log=print) -> dict:
     python = venv / "bin" / "python"
     wheel, compiled = _cached_wheel(python, line, log=log)
     summary["compile_s"] = round(compiled, 1) if compiled is not None else "reused"
-    pip = [str(python), "-m", "pip", "install", "-q"]
+    # --retries 1: where an index of requirements.txt cannot be reached (download.pytorch.org from a machine
+    # without it), pip's default 5 retries cost about 9 s for every package; one retry still rides out a blip.
+    pip = [str(python), "-m", "pip", "install", "-q", "--retries", "1"]
     summary["install_s"] = round(_run([*pip, "--no-deps", str(wheel)], log=log, timeout=600)
                                  + _run([*pip, "-r", str(requirements)], log=log, timeout=3600, cwd=ROOT), 1)
     summary["forbidden_instructions"] = _forbidden_instructions(venv)
