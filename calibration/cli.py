@@ -100,10 +100,15 @@ def _fit_flags(p) -> None:
     p.add_argument("--holdout", type=_share, default=1 / 3,
                    help="share of each domain's records held out to test review thresholds on, which "
                         "makes their guarantee hold (default 1/3; 0: no guarantee)")
+    p.add_argument("--questions", nargs="+", type=Path,
+                   help="question JSONL files giving the text of records that carry only an id (default: "
+                        "../shared/calib/*.jsonl where it exists), for the question features")
+    p.add_argument("--no-question-features", action="store_true",
+                   help="fused combiners read the answer's signals only, not the question's embedding and length")
 
 
-def _records_flags(p) -> None:
-    p.add_argument("--records", nargs="+", type=Path, required=True)
+def _records_flags(p, required: bool = True) -> None:
+    p.add_argument("--records", nargs="+", type=Path, required=required)
     p.add_argument("--keep-model", help="use only records of this model")
     p.add_argument("--keep-prompt", help="use only records of this prompt")
 
@@ -166,9 +171,14 @@ def _add_fit_commands(sub) -> None:
     p = _command(sub, "report", "raw vs calibrated metrics per domain on held-out records",
                  "calibrate report --records heldout.jsonl --maps active --plots plots/",
                  "calibrate report --records records.jsonl --maps v0002 --json   # cross-validated if v0002 "
-                 "was fitted on them")
-    _records_flags(p)
+                 "was fitted on them",
+                 "calibrate report --maps v0004 --baseline-maps v0005 --heldout benchmark runs/real/data-*.jsonl "
+                 "--heldout everyday calibration/records/everyday/heldout-*.jsonl")
+    _records_flags(p, required=False)
     p.add_argument("--maps", help="maps file, version (v0003) or 'active'; omitted: 5-fold cross-validation")
+    p.add_argument("--heldout", nargs="+", action="append", metavar=("NAME", "FILE"),
+                   help="a named held-out set (repeat for each): prints every set side by side per domain, "
+                        "the --maps pipeline and the --baseline-maps one, instead of the --records report")
     _report_flags(p)
     p.set_defaults(func=cmd_report)
 

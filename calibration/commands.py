@@ -27,10 +27,13 @@ from calibration.collect import collect
 from calibration.compare import compare_runs, format_comparison
 from calibration.datagen import make_questions
 from calibration.fitting import describe_sources, file_sha256, fit_maps, source_path
+from calibration.fusion import Combiner
+from calibration.heldout import HeldoutSet, format_side_by_side, side_by_side
 from calibration.items import read_items
-from calibration.maps import load_maps, save_maps
+from calibration.maps import _json_safe, load_maps, save_maps
 from calibration.mapstore import map_store
 from calibration.plots import write_plots
+from calibration.question_text import question_features
 from calibration.redact import rebuild_records, strip_records
 from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report
 
@@ -124,6 +127,29 @@ def _fit_options(args) -> dict:
             "signals": args.signals, "holdout": args.holdout}
 
 
+DEFAULT_QUESTION_FILES = Path("../shared/calib")  # where committed benchmark records' text is found by id
+
+
+def _questions(args, records, needed: bool):
+    """The records' QuestionFeatures (`calibration.question_text`) when `needed` and not turned off,
+    else None; embeddings are cached in <data folder>/cache/question-embeddings.npz."""
+    if not needed or getattr(args, "no_question_features", False):
+        return None
+    files = args.questions or sorted(DEFAULT_QUESTION_FILES.glob("*.jsonl"))
+    _check_exists(files)
+    questions = question_features(records, question_files=files,
+                                  cache=_data_dir(args) / "cache" / "question-embeddings.npz")
+    missing = sum(q is None for q in questions)
+    if missing:
+        print(f"note: {missing} of {len(records)} records have no question text here (pass --questions with the "
+              "question files they came from); their question features sit at the fit's mean", file=sys.stderr)
+    return questions
+
+
+def _question_aware(maps) -> bool:
+    return any(m.combiner and Combiner.from_dict(m.combiner).reads_question for m in maps.maps.values())
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -185,9 +211,11 @@ def cmd_fit(args) -> int:
         print(f"{revised} of {len(records)} records carry a reviewer verdict that was revised; "
               "the latest verdict is used")
     options = _fit_options(args)
+    questions = _questions(args, records, args.signals == "fused")
     maps = fit_maps(records, model=records[0].model, prompt=records[0].prompt, **options,
-                    source=describe_sources(args.records, _data_dir(args)),
-                    notes="fit options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
+                    source=describe_sources(args.records, _data_dir(args)), questions=questions,
+                    notes="fit options: " + ", ".join(f"{k}={v}" for k, v in options.items())
+                    + f", question features: {'yes' if questions is not None else 'no'}")
     store = _store(args)
     version = store.save_new(maps)
     maps = store.load(version)
@@ -204,9 +232,10 @@ def cmd_fit(args) -> int:
 
 def _report(records, maps, args, baseline_maps=None) -> int:
     options = _fit_options(args)
-    report = build_report(records, maps, baseline_maps=baseline_maps, fit_options=options)
+    questions = _questions(args, records, _question_aware(maps) if maps is not None else args.signals == "fused")
+    report = build_report(records, maps, baseline_maps=baseline_maps, fit_options=options, questions=questions)
     if args.plots:
-        calibrated = calibrated_confidences(records, maps, fit_options=options)
+        calibrated = calibrated_confidences(records, maps, fit_options=options, questions=questions)
         for path in write_plots(records, calibrated, Path(args.plots)):
             print(f"wrote {path}", file=sys.stderr)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
@@ -242,7 +271,35 @@ def _baseline_maps(args, records, paths=()):
     return maps
 
 
+def _side_by_side(args) -> int:
+    """`calibrate report --heldout NAME FILE… [--heldout …] --maps V [--baseline-maps B]`."""
+    if not args.maps:
+        raise DataError("--heldout needs --maps (the maps to measure): held-out sets are never fitted on")
+    maps = _resolve_maps(args, args.maps)
+    baseline = _resolve_maps(args, args.baseline_maps) if args.baseline_maps else None
+    sets = []
+    for name, *paths in args.heldout:
+        if not paths:
+            raise DataError(f"--heldout {name}: give the set's records files after its name")
+        records = load_records([Path(p) for p in paths], on_error=args.on_error, keep_model=args.keep_model,
+                               keep_prompt=args.keep_prompt)
+        for m in (maps, baseline):
+            if m is not None:
+                _check_matches(m, records)
+                if _fitted_on(m, paths, _data_dir(args)):
+                    raise DataError(f"--heldout {name}: {m.version} was fitted on some of these records: "
+                                    "measure held-out sets only")
+        sets.append(HeldoutSet(name, records, _questions(args, records, _question_aware(maps))))
+    result = side_by_side(sets, maps, baseline)
+    print(json.dumps(_json_safe(result), indent=2) if args.json else format_side_by_side(result))
+    return 0
+
+
 def cmd_report(args) -> int:
+    if args.heldout:
+        return _side_by_side(args)
+    if not args.records:
+        raise DataError("calibrate report needs --records FILE… (or --heldout NAME FILE… with --maps)")
     records = load_records(args.records, on_error=args.on_error, keep_model=args.keep_model,
                            keep_prompt=args.keep_prompt)
     maps = _resolve_maps(args, args.maps) if args.maps else None

@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import DataError
 from assistant.core.record import Record
 from calibration import metrics as M
 from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
-from calibration.fusion_fit import FusionFit, fit_fused
+from calibration.fusion_fit import FusionFit, fit_fused, logistic_fit
 from calibration.guarantee import candidate_thresholds, review_threshold
 from calibration.intervals import N_BOOT, bootstrap_bands
 from calibration.isotonic import IsotonicCalibrator
@@ -97,15 +98,15 @@ def _platt_blend(p, y, x, yk, w=None) -> tuple[tuple, tuple]:
     block, and the ties throw away the score's ranking; the logistic part rises strictly (its slope
     is kept >= 0), so the blend stays monotone and keeps the ranking while the isotonic part takes
     over as data grow. Evaluated on a grid of the scores' quantiles plus the isotonic knots."""
-    from sklearn.linear_model import LogisticRegression
-
     right = int(y.sum())
     m = min(right, len(y) - right)
     if m == 0:
         return x, yk
     z = np.log(np.clip(p, 1e-4, 1 - 1e-4) / (1 - np.clip(p, 1e-4, 1 - 1e-4)))
-    model = LogisticRegression(C=1.0).fit(z[:, None], y, sample_weight=w)
-    a, b = float(model.intercept_[0]), float(model.coef_[0, 0])
+    weights = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
+    # scikit-learn's LogisticRegression(C=1): an L2 pull of 1/2 on the slope against the summed log loss
+    a, b = logistic_fit(np.column_stack([np.ones(len(z)), z]), y, weights,
+                        np.array([0.0, 1.0 / weights.sum()]), np.zeros(2)).tolist()
     if b < 0:  # the score ranks backwards here: no slope, just the base rate (the map must not fall)
         a, b = math.log(right / (len(y) - right)), 0.0
     grid = np.unique(np.concatenate([[0.0, 1.0], np.quantile(p, np.linspace(0, 1, 41)), x]))
@@ -145,7 +146,8 @@ def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra,
         thr = review_threshold(held_y, held_c, target_risk=target_risk, delta=delta,
                                candidates=candidate_thresholds(c, len(held_p), target_risk, delta))
     else:
-        thr = review_threshold(y, c, target_risk=target_risk, delta=delta)
+        thr = review_threshold(y, c, target_risk=target_risk, delta=delta,
+                               candidates=candidate_thresholds(c, len(c), target_risk, delta))
     diag = {
         **extra,
         "n": len(p),
@@ -271,15 +273,16 @@ def fit_maps(
     fitter = _Fitter(p, y, [r.signals_or_stated() for r in records], fit=usable & ~held, held=held,
                      opts=dict(strict=strict, target_risk=target_risk, delta=delta, n_boot=n_boot),
                      populations=populations)
-    if fused:
-        fitter.fuse(domains, questions, seed)
-    general = fitter.general()
-    maps = {"general": general}
-    for domain in MAP_DOMAINS[:-1]:
-        mask = domains == domain
-        if int((mask & usable).sum()) >= max(min_samples, 1):
-            maps[domain] = (fitter.fused_domain(domain, mask) if fused
-                            else fitter.stated_domain(domain, mask, general, shrink_below, shrink_k))
+    with threadpool_limits(1):  # many small fits, which BLAS threads only slow down on a busy machine
+        if fused:
+            fitter.fuse(domains, questions, seed)
+        general = fitter.general()
+        maps = {"general": general}
+        for domain in MAP_DOMAINS[:-1]:
+            mask = domains == domain
+            if int((mask & usable).sum()) >= max(min_samples, 1):
+                maps[domain] = (fitter.fused_domain(domain, mask) if fused
+                                else fitter.stated_domain(domain, mask, general, shrink_below, shrink_k))
     return CalibrationMaps(
         model=model, prompt=prompt, version=version,
         fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

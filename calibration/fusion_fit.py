@@ -24,9 +24,9 @@ import numpy as np
 from calibration.fusion import FEATURES, Combiner, feature_matrix
 from calibration.questions import QUESTION_FEATURES, fit_difficulty, question_rows
 
-__all__ = ["FusionFit", "fit_fused", "stratified_folds"]
+__all__ = ["FusionFit", "fit_fused", "logistic_fit", "stratified_folds"]
 
-POOLED_STRENGTHS = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)  # L2 on the pooled weights, strongest first
+POOLED_STRENGTHS = (0.1, 0.03, 0.01, 0.003, 0.001, 0.0003)  # L2 on the pooled weights, strongest first
 SHRINK_STRENGTHS = (math.inf, 1.0, 0.3, 0.1, 0.03, 0.01)  # pull of a domain's weights toward the pooled ones
 OWN_WEIGHTS_MIN = 15  # right and wrong answers a domain needs before its weights may leave the pooled ones
 BASE_RATE_MIN = 5  # with fewer right or wrong answers over every domain, no weights: the base rate
@@ -55,7 +55,7 @@ def stratified_folds(labels: np.ndarray, y: np.ndarray, mask: np.ndarray, seed: 
     return folds
 
 
-def _glm(x, y, w, penalty, prior, offset=0.0) -> np.ndarray:
+def logistic_fit(x, y, w, penalty, prior, offset=0.0) -> np.ndarray:
     """argmin_b  sum_i w_i logloss(y_i, sigmoid(offset_i + x_i·b)) / sum(w) + 1/2 sum_j penalty_j (b_j - prior_j)^2,
     by Newton's method with step halving (the objective is convex, and strictly so with every penalty > 0)."""
     from scipy.special import expit
@@ -112,18 +112,18 @@ class _Data:
         x = np.hstack([self.z[rows], self.onehot(rows)])
         penalty = np.array([strength] * f + [INTERCEPT_PULL] * d)
         prior = np.array([0.0] * f + [self.base] * d)
-        b = _glm(x, self.y[rows], self.w[rows], penalty, prior)
+        b = logistic_fit(x, self.y[rows], self.w[rows], penalty, prior)
         return b[:f], b[f:]
 
     def own(self, rows, beta: np.ndarray, pull: float) -> tuple[np.ndarray, float]:
         """(weights, intercept) on `rows`: weights pulled toward `beta` with strength `pull` (inf: kept)."""
         f = self.z.shape[1]
         if math.isinf(pull):
-            b = _glm(np.ones((int(rows.sum()), 1)), self.y[rows], self.w[rows], np.array([INTERCEPT_PULL]),
+            b = logistic_fit(np.ones((int(rows.sum()), 1)), self.y[rows], self.w[rows], np.array([INTERCEPT_PULL]),
                      np.array([self.base]), offset=self.z[rows] @ beta)
             return beta, float(b[0])
         x = np.hstack([self.z[rows], np.ones((int(rows.sum()), 1))])
-        b = _glm(x, self.y[rows], self.w[rows], np.array([pull] * f + [INTERCEPT_PULL]),
+        b = logistic_fit(x, self.y[rows], self.w[rows], np.array([pull] * f + [INTERCEPT_PULL]),
                  np.append(beta, self.base))
         return b[:f], float(b[f])
 
@@ -144,7 +144,7 @@ def _pooled_strength(data: _Data, fit, folds) -> float:
             beta, a = data.pooled(train, strength)
             t = data.z[test] @ beta + data.onehot(test) @ a
             losses[k, j] = _log_loss(data.y[test], data.w[test], t)
-    return POOLED_STRENGTHS[_one_se(losses)]
+    return POOLED_STRENGTHS[int(np.argmin(losses.mean(axis=0)))]
 
 
 def _domain_pull(data: _Data, label, fit, folds, strength: float) -> float:
@@ -191,15 +191,9 @@ def fit_fused(signal_dicts, y, *, labels, fit, weights, questions=None, seed: in
     overall intercept), fitted on the `fit` records with `weights`. `questions` (aligned
     QuestionFeatures or None, or None for all) makes the combiners question-aware.
 
-    Runs on one BLAS thread: these are many small matrix products, which threads only slow down
-    (measured on the 2-core dev box while busy: 28 s with the default threads, 6.5 s with one)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        return _fit_fused(signal_dicts, y, labels, fit, weights, questions, seed)
-
-
-def _fit_fused(signal_dicts, y, labels, fit, weights, questions, seed) -> FusionFit:
+    Best run on one BLAS thread (`fit_maps` does): these are many small matrix products, which
+    threads only slow down (measured on the 2-core dev box while busy: 28 s with the default
+    threads, 6.5 s with one)."""
     y = np.nan_to_num(np.asarray(y, dtype=float))
     labels, fit, w = np.asarray(labels, dtype=object), np.asarray(fit, dtype=bool), np.asarray(weights, dtype=float)
     folds = stratified_folds(labels, y, fit, seed)

@@ -13,7 +13,11 @@ import math
 
 import numpy as np
 
-__all__ = ["candidate_thresholds", "clopper_pearson_upper", "review_threshold"]
+__all__ = ["POPULATION_NAMES", "candidate_thresholds", "clopper_pearson_upper", "review_threshold", "tested_on"]
+
+# How the guarantee sentence names the populations a threshold was tested on (calibration.populations).
+POPULATION_NAMES = {"benchmark": "benchmark questions", "everyday": "everyday questions",
+                    "generated": "generated questions", "review": "reviewed live answers"}
 
 
 def clopper_pearson_upper(errors: int, n: int, delta: float) -> float:
@@ -104,3 +108,17 @@ def candidate_thresholds(fitted: np.ndarray, n_held: int, target_risk: float, de
     values = np.unique(fitted)
     kept_share = np.array([(fitted >= v).mean() for v in values])
     return values[kept_share * n_held >= needed]
+
+
+def tested_on(metrics: dict) -> str:
+    """The populations a map's review threshold was tested on, in words, from its metrics'
+    ``threshold_tested_on`` counts ("" for maps fitted before populations were recorded).
+
+    >>> tested_on({"threshold_tested_on": {"benchmark": 140, "everyday": 21}})
+    '140 benchmark questions and 21 everyday questions'
+    >>> tested_on({})
+    ''
+    """
+    counts = metrics.get("threshold_tested_on") or {}
+    parts = [f"{n} {POPULATION_NAMES.get(name, name + ' questions')}" for name, n in counts.items() if n]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)

@@ -117,15 +117,18 @@ def _section(mask, p, y, c, t, threshold, signals) -> dict:
 
 
 def calibrated_confidences(records, maps: CalibrationMaps | None = None, *, cv_folds: int = 5, seed: int = 0,
-                           fit_options: dict | None = None) -> np.ndarray:
+                           fit_options: dict | None = None, questions=None) -> np.ndarray:
     """Each record's calibrated confidence under `maps` (its domain's map); NaN without a raw confidence.
 
     With ``maps=None``, cross-validated confidences as `build_report` uses them
-    (also NaN for records that are not attempted).
+    (also NaN for records that are not attempted). `questions`: the records' QuestionFeatures
+    (aligned; None: question-aware maps read the question features at their mean).
     """
     if maps is None:
-        return cross_validate(records, k=cv_folds, seed=seed, **(fit_options or {}))[0]
-    values = (maps.calibrate_signals(r.domain, r.signals_or_stated()) for r in as_records(records))
+        return cross_validate(records, k=cv_folds, seed=seed, questions=questions, **(fit_options or {}))[0]
+    records = as_records(records)
+    questions = questions if questions is not None else [None] * len(records)
+    values = (maps.calibrate_signals(r.domain, r.signals_or_stated(), q) for r, q in zip(records, questions))
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
@@ -143,19 +146,19 @@ def _target_risk(maps: CalibrationMaps) -> float | None:
 
 
 def _pipeline(records, maps: CalibrationMaps | None, fit_options: dict, cv_folds: int, seed: int,
-              what: str = "") -> dict:
+              what: str = "", questions=None) -> dict:
     """One pipeline's figures on `records`: `maps` applied, or `cv_folds`-fold cross-validated fits."""
     domains, p, y = records_to_arrays(records)
     if maps is not None:
         _warn_other_model(records, maps)
-        c = calibrated_confidences(records, maps)
+        c = calibrated_confidences(records, maps, questions=questions)
         t = np.array([maps.threshold(d) for d in domains])
         fitted, source = maps, f"maps {maps.version}"
     else:
-        c, t = cross_validate(records, k=cv_folds, seed=seed, **fit_options)
+        c, t = cross_validate(records, k=cv_folds, seed=seed, questions=questions, **fit_options)
         # Only the sections' threshold column comes from this fit on every record; coverage and
         # selective accuracy apply each record's own fold's threshold (t).
-        fitted = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options})
+        fitted = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options}, questions=questions)
         source = f"{cv_folds}-fold cross-validated on these records"
     present = [d for d in MAP_DOMAINS if (domains == d).any()]
     signals = signal_matrix([r.signals_or_stated() for r in records])
@@ -170,7 +173,7 @@ def _pipeline(records, maps: CalibrationMaps | None, fit_options: dict, cv_folds
 
 def build_report(records, maps: CalibrationMaps | None = None, *, baseline_maps: CalibrationMaps | None = None,
                  baseline: bool = True, cv_folds: int = 5, seed: int = 0, fit_options: dict | None = None,
-                 target_risk: float | None = None, delta: float | None = None) -> dict:
+                 target_risk: float | None = None, delta: float | None = None, questions=None) -> dict:
     """Raw vs calibrated metrics, threshold, coverage and selective accuracy per domain and overall,
     for the pipeline measured and for the stated-only baseline.
 
@@ -197,6 +200,9 @@ def build_report(records, maps: CalibrationMaps | None = None, *, baseline_maps:
     target_risk, delta : float, optional
         Shorthands for the same `fit_options` keys; ignored when `maps` is
         given (its thresholds are already fixed).
+    questions : list, optional
+        The records' `calibration.questions.QuestionFeatures` (aligned), for question-aware
+        maps and fits; None: no question features.
 
     Returns
     -------
@@ -225,7 +231,7 @@ def build_report(records, maps: CalibrationMaps | None = None, *, baseline_maps:
     for key, value in (("target_risk", target_risk), ("delta", delta)):
         if value is not None:
             fit_options[key] = value
-    report = _pipeline(records, maps, fit_options, cv_folds, seed)
+    report = _pipeline(records, maps, fit_options, cv_folds, seed, questions=questions)
     report["baseline"] = None
     if baseline and (baseline_maps is not None or report["signals"] != "stated"):
         stated = {**fit_options, "signals": "stated"}
@@ -312,18 +318,21 @@ def format_baseline_table(report: dict) -> str:
 def format_maps_summary(maps: CalibrationMaps) -> str:
     """A plain-text table of fitted maps: knots, shrinkage, threshold and in-sample fit numbers."""
     head = (f"{maps.model} / {maps.prompt}  {maps.version}  fitted {maps.fitted_at}\n"
-            f"{'domain':<10} {'n':>5} {'knots':>5} {'shrink':>6} {'thresh':>6} {'cover':>6} {'risk≤':>6} "
-            f"{'ECE raw→cal (in-sample)':>24}")
+            f"{'domain':<10} {'n':>5} {'right':>5} {'wrong':>5} {'knots':>5} {'shrink':>6} {'thresh':>6} {'cover':>6} "
+            f"{'risk≤':>6} {'ECE raw→cal (in-sample)':>24}  combiner weights")
     lines = [head, "-" * len(head.splitlines()[1])]
     for domain in MAP_DOMAINS:
         if domain not in maps.maps:
             continue
         m = maps.maps[domain]
         g = m.metrics.get
-        lines.append(f"{domain:<10} {m.n_samples:>5} {len(m.x):>5} {_fmt(g('shrink_weight'), '.2f'):>6} "
+        how = (g("combiner_fit") or {}).get("weights", "-")
+        lines.append(f"{domain:<10} {m.n_samples:>5} {_fmt(g('right'), 'd'):>5} {_fmt(g('wrong'), 'd'):>5} "
+                     f"{len(m.x):>5} {_fmt(g('shrink_weight'), '.2f'):>6} "
                      f"{m.threshold:>6.2f} {_fmt(g('coverage')):>6} {_fmt(g('risk_ucb')):>6} "
-                     f"{_fmt(g('ece_raw')) + '→' + _fmt(g('ece_calibrated')):>24}")
+                     f"{_fmt(g('ece_raw')) + '→' + _fmt(g('ece_calibrated')):>24}  {how}")
     missing = [d for d in MAP_DOMAINS if d not in maps.maps]
     if missing:
         lines.append(f"(no map for {', '.join(missing)}: they use the general map)")
+    lines.append("right, wrong: the fitting answers each map rests on (review thresholds are tested on others)")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import math
 import re
 
 from assistant.core.reply import REASON_TEXT
+from calibration.guarantee import tested_on
 
 __all__ = [
     "inert_markdown",
@@ -229,6 +230,11 @@ def guarantee_sentence(maps, domain: str) -> str:
     if not m.get("threshold_guaranteed"):
         return (f"The cut-off for a human check in {name} was not tested on held-out answers, "
                 "so it carries no guarantee.")
+    where = tested_on(m)
+    if where:  # the populations the guarantee was tested on; it covers questions like those only
+        return (f"In {name}, answers that are not flagged are wrong at most {target:.0%} of the time "
+                f"({1 - delta:.0%} confidence, tested on held-out answers to {where}; questions unlike "
+                "those are not covered).")
     return (f"In {name}, answers that are not flagged are wrong at most {target:.0%} of the time "
             f"({1 - delta:.0%} confidence, from {checked} checked answers).")
 

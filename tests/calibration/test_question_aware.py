@@ -143,3 +143,41 @@ def test_the_router_hands_on_the_embedding_it_routed_with():
     router = DomainRouter(np.eye(4), np.zeros(4), embedder=FakeEmbedder())
     route = router.route("m")
     assert np.allclose(route.embedding, [1, 0, 0, 0])
+
+
+def test_side_by_side_reports_each_set_and_domain_for_both_pipelines_and_names_missed_targets():
+    from calibration.heldout import HeldoutSet, format_side_by_side, side_by_side
+
+    rng = np.random.default_rng(4)
+    train, q_train = _answers(rng, 400, "science", 0.4, direction=[0, 0, 1, 0])
+    fused = fit_maps(train, model="m", prompt="p", signals="fused", questions=q_train)
+    stated = fit_maps(train, model="m", prompt="p", signals="stated")
+    bench, q_bench = _answers(rng, 200, "science", 0.4, direction=[0, 0, 1, 0])
+    every, q_every = _answers(rng, 100, "math", 0.7, population="everyday", direction=[1, 0, 0, 0])
+    sets = [HeldoutSet("benchmark", bench, q_bench), HeldoutSet("everyday", every, q_every)]
+    result = side_by_side(sets, fused, stated)
+    cell = result["fused"]["sets"]["benchmark"]["science"]
+    assert cell["n"] == 200 and cell["right"] + cell["wrong"] == 200 and cell["no_confidence"] == 0.0
+    assert cell["auroc"] > 0.7 and set(result["fused"]["sets"]["everyday"]) == {"math", "all"}
+    assert result["baseline"]["auroc_together"] == pytest.approx(0.5)  # one stated figure for every answer
+    text = format_side_by_side(result)
+    assert "benchmark" in text and "everyday" in text and "stated-only baseline: maps" in text
+    assert "AUROC over every set 0.500 < 0.75 by 0.250" in text
+
+
+def test_the_guarantee_sentence_names_the_populations_it_was_tested_on():
+    from assistant.web.render import guarantee_sentence
+    from calibration.maps import DomainMap
+
+    metrics = {"target_risk": 0.1, "delta": 0.05, "n_checked": 30, "threshold_guaranteed": True,
+               "threshold_tested_on": {"benchmark": 20, "everyday": 10}}
+    general = DomainMap("general", (0.0, 1.0), (0.0, 1.0), 90, 0.5, metrics)
+    maps = CalibrationMaps("m", "p", "v0009", "2026-12-02T00:00:00+00:00", {"general": general, "math": general})
+    sentence = guarantee_sentence(maps, "math")
+    assert "wrong at most 10% of the time" in sentence
+    assert "tested on held-out answers to 20 benchmark questions and 10 everyday questions" in sentence
+    assert "questions unlike those are not covered" in sentence
+    old = CalibrationMaps("m", "p", "v0003", "2026-12-02T00:00:00+00:00",
+                          {"general": DomainMap("general", (0.0, 1.0), (0.0, 1.0), 90, 0.5,
+                                                {k: v for k, v in metrics.items() if k != "threshold_tested_on"})})
+    assert "from 30 checked answers" in guarantee_sentence(old, "math")  # maps fitted before populations
