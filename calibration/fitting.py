@@ -10,7 +10,6 @@ counted in the parse-failure and not-attempted rates.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -22,10 +21,10 @@ from assistant.core.errors import DataError
 from assistant.core.record import Record
 from calibration import metrics as M
 from calibration.fusion import SIGNAL_COLUMNS, signal_matrix
-from calibration.fusion_fit import FusionFit, fit_fused, logistic_fit
+from calibration.fusion_fit import FusionFit, fit_fused
 from calibration.guarantee import candidate_thresholds, review_threshold
 from calibration.intervals import N_BOOT, bootstrap_bands
-from calibration.isotonic import IsotonicCalibrator
+from calibration.mapfit import map_knots, shrink_to_general
 from calibration.maps import SIGNAL_SETS, CalibrationMaps, DomainMap, _json_safe
 from calibration.ood import reference_of
 from calibration.populations import population_counts, population_of, population_weights
@@ -48,7 +47,6 @@ __all__ = [
 
 SHRINK_BELOW = 200  # domains with fewer usable records are blended with the general map
 SHRINK_K = 50  # blend weight of the domain map is n / (n + SHRINK_K)
-PLATT_K = 20  # a fused map is isotonic with weight m / (m + PLATT_K), m the rarer outcome's count
 
 
 def as_records(records) -> list[Record]:
@@ -67,76 +65,18 @@ def records_to_arrays(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return domains, p, y
 
 
-def shrink_to_general(domain: DomainMap | tuple, general: DomainMap | tuple, weight: float) -> tuple:
-    """Blend two monotone maps: ``weight * domain(x) + (1 - weight) * general(x)``.
-
-    Evaluated on the union of both maps' knots; both maps are linear between
-    those knots, so the blend is exact there. A convex combination of
-    non-decreasing maps is non-decreasing, and stays in [0, 1].
-
-    Returns
-    -------
-    (x, y) : tuple of float tuples
-    """
-    dx, dy = (domain.x, domain.y) if isinstance(domain, DomainMap) else domain
-    gx, gy = (general.x, general.y) if isinstance(general, DomainMap) else general
-    x = np.union1d(dx, gx)
-    y = weight * np.interp(x, dx, dy) + (1 - weight) * np.interp(x, gx, gy)
-    y = np.clip(np.maximum.accumulate(y), 0.0, 1.0)  # guard against rounding; a no-op in exact arithmetic
-    return tuple(x.tolist()), tuple(y.tolist())
-
-
 def _rate(mask: np.ndarray) -> float | None:
     return float(mask.mean()) if len(mask) else None
-
-
-def _platt_blend(p, y, x, yk, w=None) -> tuple[tuple, tuple]:
-    """The isotonic knots (x, yk) blended with a one-variable logistic fit on logit(p) (Platt scaling):
-    ``w * isotonic + (1 - w) * platt``, ``w = m / (m + PLATT_K)`` for m the rarer outcome's count.
-
-    With few right (or wrong) answers isotonic regression pools nearly everything into one flat
-    block, and the ties throw away the score's ranking; the logistic part rises strictly (its slope
-    is kept >= 0), so the blend stays monotone and keeps the ranking while the isotonic part takes
-    over as data grow. Evaluated on a grid of the scores' quantiles plus the isotonic knots."""
-    right = int(y.sum())
-    m = min(right, len(y) - right)
-    if m == 0:
-        return x, yk
-    z = np.log(np.clip(p, 1e-4, 1 - 1e-4) / (1 - np.clip(p, 1e-4, 1 - 1e-4)))
-    weights = np.ones(len(y)) if w is None else np.asarray(w, dtype=float)
-    # scikit-learn's LogisticRegression(C=1): an L2 pull of 1/2 on the slope against the summed log loss
-    a, b = logistic_fit(np.column_stack([np.ones(len(z)), z]), y, weights,
-                        np.array([0.0, 1.0 / weights.sum()]), np.zeros(2)).tolist()
-    if b < 0:  # the score ranks backwards here: no slope, just the base rate (the map must not fall)
-        a, b = math.log(right / (len(y) - right)), 0.0
-    grid = np.unique(np.concatenate([[0.0, 1.0], np.quantile(p, np.linspace(0, 1, 41)), x]))
-    zg = np.log(np.clip(grid, 1e-4, 1 - 1e-4) / (1 - np.clip(grid, 1e-4, 1 - 1e-4)))
-    w = m / (m + PLATT_K)
-    blended = w * np.interp(grid, x, yk) + (1 - w) / (1 + np.exp(-(a + b * zg)))
-    blended = np.clip(np.maximum.accumulate(blended), 0.0, 1.0)
-    return tuple(grid.tolist()), tuple(blended.tolist())
-
-
-def _map_knots(p, y, w, *, strict, combiner, general, weight) -> tuple[tuple, tuple]:
-    """One map's knots fitted on (p, y) weighted by `w` (None: equal): isotonic, blended with Platt
-    scaling for a fused map (`_platt_blend`), shrunk toward `general` when `weight` < 1."""
-    cal = IsotonicCalibrator(strict=strict).fit(p, y, sample_weight=w)
-    x, yk = tuple(cal.x_thresholds_.tolist()), tuple(cal.y_thresholds_.tolist())
-    if combiner is not None:
-        x, yk = _platt_blend(p, y, x, yk, w)
-    if general is not None and weight < 1.0:
-        x, yk = shrink_to_general((x, yk), general, weight)
-    return x, yk
 
 
 def _fit_one(domain, p, y, held_p, held_y, *, strict, target_risk, delta, extra, general=None, weight=1.0,
              combiner=None, sample_weight=None, n_boot=N_BOOT) -> DomainMap:
     """Fit (and maybe shrink) one domain's map on (p, y), its threshold on the held-out (held_p, held_y),
     and diagnostics. With no held-out answers the threshold is tested on (p, y) and carries no guarantee.
-    A fused map (with a combiner) is isotonic blended with Platt scaling (`_platt_blend`), both weighted
+    A fused map (with a combiner) is isotonic blended with Platt scaling (`mapfit.platt_blend`), both weighted
     by `sample_weight` (None: equal). The range on its figures bootstraps the same fit `n_boot` times
     (`calibration.intervals.bootstrap_bands`)."""
-    fit_map = functools.partial(_map_knots, strict=strict, combiner=combiner, general=general, weight=weight)
+    fit_map = functools.partial(map_knots, strict=strict, combiner=combiner, general=general, weight=weight)
     x, yk = fit_map(p, y, sample_weight)
     bands = bootstrap_bands(p, y, fit_map, weights=sample_weight, n_boot=n_boot)
     c = np.clip(np.interp(p, x, yk), 0.0, 1.0)
@@ -219,7 +159,7 @@ def fit_maps(
         A domain with fewer usable records gets no map (it falls back to
         general); fewer usable records overall raises DataError.
     strict : bool, default True
-        Centred isotonic regression (see `IsotonicCalibrator`).
+        Centred isotonic regression (see `calibration.isotonic.IsotonicCalibrator`).
     shrink_below, shrink_k
         Shrinkage rule: a domain map fitted on n < `shrink_below` records is
         replaced by ``w * domain(x) + (1 - w) * general(x)`` with
