@@ -25,9 +25,9 @@ from assistant.core.flags import (
 )
 from assistant.models.backend import GenerationOptions
 from assistant.pipeline import Assistant
-from assistant.web.access import TRUSTED_PROXIES_ENV, parse_trusted_proxies
 from assistant.web.auth import UsersFile, load_users
 from assistant.web.fairness import Limits
+from assistant.web.proxies import TRUSTED_PROXIES_ENV, parse_trusted_proxies
 from assistant.web.store import ReviewStore
 
 __all__ = ["main", "access_policy", "LOCAL_HOSTS", "EPHEMERAL_SPACE"]

@@ -14,7 +14,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from assistant.pipeline import Assistant
-from assistant.web.access import LoginGuard, LoginThrottle, SessionsFollowUsers, TrustedProxies, export_route
+from assistant.web.access import LoginGuard, SessionsFollowUsers, export_route
 from assistant.web.api import Api
 from assistant.web.auth import Users, UsersFile, role_at_least
 from assistant.web.chat import ChatTab
@@ -23,9 +23,11 @@ from assistant.web.dashboard import DashboardTab
 from assistant.web.fairness import Limits
 from assistant.web.guard import RequestGuard
 from assistant.web.openai_api import openai_routes
+from assistant.web.proxies import TrustedProxies
 from assistant.web.review import ReviewTab
 from assistant.web.session import STORE_DOWN
 from assistant.web.store import ReviewStore
+from assistant.web.throttle import LoginThrottle
 
 __all__ = ["CSS", "ChatApp", "serve"]
 
@@ -92,7 +94,7 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
     the sign-in guard, with the reviewers' export route and the OpenAI-compatible endpoint.
 
     `throttle`: the sign-in limits (default: LoginThrottle's documented policy). `trusted_proxies`: the
-    networks (`access.parse_trusted_proxies`) whose forwarded headers name the caller's address. In front of all,
+    networks (`proxies.parse_trusted_proxies`) whose forwarded headers name the caller's address. In front of all,
     `RequestGuard` refuses uploads; answers take turns at `ctx.admission`.
     """
     users, store = ctx.users, ctx.store

@@ -32,15 +32,12 @@ File formats:
 from __future__ import annotations
 
 import argparse
-import base64
 import getpass
-import hashlib
 import hmac
 import json
 import logging
 import os
 import re
-import secrets
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -48,6 +45,15 @@ from pathlib import Path
 
 from assistant.core.errors import CalibratedChatError, DataError, InputError, run_cli
 from assistant.core.files import atomic_write
+from assistant.web.passwords import (
+    API_KEY_START,
+    MIN_PASSWORD_CHARS,
+    check_hash_format,
+    hash_password,
+    key_digest,
+    new_api_key,
+    verify_password,
+)
 
 try:
     import tomllib
@@ -71,65 +77,12 @@ __all__ = [
 ]
 
 ROLES = ("staff", "reviewer", "admin")  # in order: each role has every right of those before it
-MIN_PASSWORD_CHARS = 8  # NIST SP 800-63B's minimum for a password chosen by its user
 USERS_ENV = "CALIBRATED_CHAT_USERS"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-# scrypt cost: 16 MiB of memory and ~50 ms per check, OWASP's minimum for scrypt.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-API_KEY_START = "cc-"
 _PREFIX_CHARS = 9  # "cc-" and 6 more: enough to tell a user's keys apart, far too few to guess one
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 log = logging.getLogger("calibrated_chat.auth")
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A salted scrypt hash of `password` in the `scrypt$n$r$p$salt$hash` format."""
-    if len(password or "") < MIN_PASSWORD_CHARS:
-        raise InputError(f"the password has {len(password or '')} characters; use at least {MIN_PASSWORD_CHARS}")
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8", "surrogatepass"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-
-
-def _check_hash_format(encoded: str) -> tuple[int, int, int, bytes, bytes]:
-    try:
-        scheme, n, r, p, salt, digest = encoded.split("$")
-        if scheme != "scrypt":
-            raise ValueError(scheme)
-        return int(n), int(r), int(p), base64.b64decode(salt, validate=True), base64.b64decode(digest, validate=True)
-    except ValueError as err:
-        # Never echo the value: it may be a password pasted by mistake.
-        raise DataError(
-            "a password hash is not in the `scrypt$n$r$p$salt$hash` format; "
-            "make one with `python -m assistant.web.auth hash-password`"
-        ) from err
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """True when `password` matches the hash; the comparison runs in constant time."""
-    n, r, p, salt, digest = _check_hash_format(encoded)
-    candidate = hashlib.scrypt(
-        password.encode("utf-8", "surrogatepass"), salt=salt, n=n, r=r, p=p, dklen=len(digest),
-        maxmem=256 * n * r + 2**20,
-    )
-    return hmac.compare_digest(candidate, digest)
-
-
-def new_api_key() -> str:
-    """A new API key: "cc-" and 256 random bits (URL-safe base64)."""
-    return API_KEY_START + secrets.token_urlsafe(32)
-
-
-def _key_digest(key: str) -> str:
-    # A plain SHA-256 is right for a 256-bit random key (nothing to guess); passwords get scrypt.
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def role_at_least(role: str | None, needed: str) -> bool:
@@ -183,7 +136,7 @@ class Users:
         """The user an API key belongs to; None for an unknown or malformed key."""
         if not isinstance(key, str) or not key.startswith(API_KEY_START):
             return None
-        digest = _key_digest(key)
+        digest = key_digest(key)
         found = None
         for user in self.users.values():  # every key compared, in constant time each
             for entry in user.api_keys:
@@ -195,7 +148,7 @@ class Users:
         """A copy where `name` has one more API key, and that key (shown once; only its hash is kept)."""
         user = self._known(name)
         key = new_api_key()
-        entry = {"prefix": key[:_PREFIX_CHARS], "sha256": _key_digest(key), "created_at": created_at}
+        entry = {"prefix": key[:_PREFIX_CHARS], "sha256": key_digest(key), "created_at": created_at}
         return Users({**self.users, name: User(user.name, user.role, user.password_hash,
                                                (*user.api_keys, entry))}), key
 
@@ -232,7 +185,7 @@ def _parse_env(value: str) -> dict[str, User]:
             raise DataError(f"{USERS_ENV} entry {n} is not `name:role:hash`")
         name, role, hashed = parts
         _validate(name, role, f"{USERS_ENV}: ")
-        _check_hash_format(hashed)
+        check_hash_format(hashed)
         users[name] = User(name, role, hashed)
     return users
 
@@ -257,7 +210,7 @@ def _parse_file(path: Path) -> dict[str, User]:
         if not isinstance(entry, dict) or not {"name", "role", "password_hash"} <= entry.keys():
             raise DataError(f"users file {path}: user {n} needs name, role and password_hash")
         _validate(entry["name"], entry["role"], f"users file {path}: ")
-        _check_hash_format(entry["password_hash"])
+        check_hash_format(entry["password_hash"])
         keys = _parse_keys(entry.get("api_keys", []), f"users file {path}: user {entry['name']!r}")
         users[entry["name"]] = User(entry["name"], entry["role"], entry["password_hash"], keys)
     return users

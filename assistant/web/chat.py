@@ -10,7 +10,7 @@ import threading
 import gradio as gr
 
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
-from assistant.web import render
+from assistant.web import inert, render
 from assistant.web.context import HISTORY_TURNS, WebContext
 from assistant.web.conversations import Conversations, PageSessions
 
@@ -34,10 +34,10 @@ def flatten(turns: list[dict]) -> list[dict]:
     badge fold away under titles (their own copy and feedback buttons are hidden by CSS)."""
     chat = []
     for t in turns:
-        chat.append({"role": "user", "content": render.inert_markdown(t["question"])})
+        chat.append({"role": "user", "content": inert.inert_markdown(t["question"])})
         if t["reasoning"]:
             status = "done" if t["done"] else "pending"
-            chat.append({"role": "assistant", "content": render.inert_markdown(t["reasoning"]),
+            chat.append({"role": "assistant", "content": inert.inert_markdown(t["reasoning"]),
                          "metadata": {"title": "Reasoning", "status": status}})
         chat.append({"role": "assistant", "content": t["shown"] or "…"})
         if t.get("badge"):
@@ -244,7 +244,7 @@ class ChatTab:
         try:
             for update, reply_id, note in ctx.answer(question, history, request, cancel, conversation):
                 turn["reasoning"] = update.reasoning
-                turn["shown"] = render.inert_markdown(update.answer)
+                turn["shown"] = inert.inert_markdown(update.answer)
                 if update.reply is None:
                     streamed = update.answer
                 else:
@@ -252,7 +252,7 @@ class ChatTab:
                 yield turns, flatten(turns), "", note, conversation, token
         except CalibratedChatError as err:
             log.warning("answer failed: %s", err)
-            turn.update(done=True, shown=f"⚠ {render.inert_markdown(str(err))}")
+            turn.update(done=True, shown=f"⚠ {inert.inert_markdown(str(err))}")
             yield turns, flatten(turns), "", f"⚠ {err}", conversation, token
         finally:
             self.cancels.pop(session, None)
@@ -315,4 +315,4 @@ class ChatTab:
         item = self.ctx.store_call(lambda store: store.request_review(turn["reply_id"], actor))
         if item is not None:
             question = turn["question"] if len(turn["question"]) <= 80 else turn["question"][:79] + "…"
-            gr.Info(f"Sent for a human check (review item {item}): “{render.inert_html(question)}”")
+            gr.Info(f"Sent for a human check (review item {item}): “{inert.inert_html(question)}”")

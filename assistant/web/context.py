@@ -15,10 +15,10 @@ import gradio as gr
 
 from assistant.core.errors import InputError, StoreError
 from assistant.pipeline import Assistant
-from assistant.web.access import _client_address
 from assistant.web.auth import Users, role_at_least
 from assistant.web.conversations import owner_key
 from assistant.web.fairness import Admission, Caller, Limits
+from assistant.web.proxies import client_address
 from assistant.web.reviews import Actor
 from assistant.web.session import STORE_DOWN, answer_and_store
 from assistant.web.store import ReviewStore
@@ -33,10 +33,10 @@ HISTORY_TURNS = 3  # earlier exchanges sent back to the model as context (the ch
 
 
 def address_of(request) -> str:
-    """The address a Gradio request came from, as the sign-in guard reads it (`access._client_address`)."""
+    """The address a Gradio request came from, as the sign-in guard reads it (`proxies.client_address`)."""
     scope = getattr(getattr(request, "request", None), "scope", None)
     if isinstance(scope, dict):
-        return _client_address(scope)
+        return client_address(scope)
     return getattr(getattr(request, "client", None), "host", None) or "unknown"
 
 

@@ -45,6 +45,7 @@ def records(store: ReviewStore) -> Iterator[Record]:
             seconds=round(float(timings.get("generation", 0.0)) / 1000, 3),
             revisions=row["revisions"],
             signals=json.loads(row["signals"] or "{}"),  # so `calibrate fit` can fuse them too
+            population="review",
         )
 
 

@@ -6,7 +6,7 @@ item with a ``split`` field. Deterministic: within each answer type the items
 are shuffled by `random.Random(SEED)` and dealt alternately to fit and held-out,
 so both parts hold the same mix of formats. Run from the repository root:
 
-    python calibration/everyday/split.py
+    python -m calibration.everyday.split
 
 The held-out part is for evaluation only: never fit, tune or choose on it.
 """
@@ -17,8 +17,9 @@ import json
 import random
 from pathlib import Path
 
+from assistant.core.domains import DOMAINS
+
 SEED = 20
-DOMAINS = ("math", "factual", "science", "reasoning")
 HERE = Path(__file__).resolve().parent
 
 

@@ -21,16 +21,12 @@ from gradio_client.exceptions import AppError
 
 from assistant.core.errors import InputError
 from assistant.web import figures
-from assistant.web.access import (
-    EXPORT_PATH,
-    LoginThrottle,
-    MemoryThrottleStore,
-    TrustedProxies,
-    parse_trusted_proxies,
-)
+from assistant.web.access import EXPORT_PATH
 from assistant.web.auth import Users
+from assistant.web.proxies import TrustedProxies, parse_trusted_proxies
 from assistant.web.reviews import Actor
 from assistant.web.store import DB_FILENAME, MAX_COMMENT_CHARS, ReviewStore
+from assistant.web.throttle import LoginThrottle, MemoryThrottleStore
 from tests.conftest import ROOT, TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
 
 SUE = ("sue", "staff", "sue-password")  # a second staff user

@@ -156,19 +156,19 @@ def test_generated_text_renders_inert_in_gradios_own_markdown(browser, listener,
 
     import gradio as gr
 
-    from assistant.web import render
+    from assistant.web import inert
     from tests.assistant.web.test_inert_text import KNOWN_TRICKS, PIECES
 
     rng = random.Random(25)
     pieces = [piece.replace("http://", f"{listener.url}/") for piece in PIECES]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 30))) for _ in range(300)]
     texts += [text.replace("http://127.0.0.1:9", listener.url) for text in KNOWN_TRICKS]
-    messages = [{"role": "user" if n % 2 else "assistant", "content": render.inert_markdown(t)}
+    messages = [{"role": "user" if n % 2 else "assistant", "content": inert.inert_markdown(t)}
                 for n, t in enumerate(texts)]
     with gr.Blocks() as demo:
         gr.Chatbot(messages, elem_id="probe-chat", sanitize_html=True, allow_tags=False,
                    group_consecutive_messages=False, buttons=["copy"])
-        gr.Markdown("\n\n".join(render.inert_markdown(t) for t in texts), elem_id="probe-md")
+        gr.Markdown("\n\n".join(inert.inert_markdown(t) for t in texts), elem_id="probe-md")
     demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     page = browser.new_page()
     try:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.web import render
+from assistant.web import inert
 
 markdown_it = pytest.importorskip("markdown_it", reason="the property test renders with markdown-it-py")
 pytest.importorskip("linkify_it", reason="the property test needs linkify-it-py for bare-URL links")
@@ -75,7 +75,7 @@ def unescaped_text_runs(markdown: str) -> list[str]:
 
 
 def assert_inert(text: str) -> None:
-    shown = render.inert_markdown(text)
+    shown = inert.inert_markdown(text)
     html = MD.render(shown)
     lowered = html.lower()
     assert "<img" not in lowered and "<a " not in lowered and "<script" not in lowered, (text, shown, html)
@@ -118,7 +118,7 @@ def test_known_tricks_render_inert(text):
 
 
 def test_harmless_markdown_still_renders_and_code_shows_verbatim():
-    html = MD.render(render.inert_markdown(
+    html = MD.render(inert.inert_markdown(
         "**Answer:** 42\n\n- one\n- two\n\nUse `a[0] <b>` here.\n\n```python\nx = '<img src=x>' # `tick`\n```\nend"))
     assert "<strong>Answer:</strong> 42" in html and "<li>one</li>" in html
     assert "<code>a[0] &lt;b&gt;</code>" in html
@@ -128,10 +128,10 @@ def test_harmless_markdown_still_renders_and_code_shows_verbatim():
 
 def test_text_outside_code_shows_as_written():
     text = "3 < 5 & a > b; see [1] at http://e.example or www.e.example, ask a@b.co: \\o/ ~~~ ![x](y)"
-    html = MD.render(render.inert_markdown(text))
+    html = MD.render(inert.inert_markdown(text))
     assert html == "<p>" + text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</p>\n"
 
 
 def test_a_notice_shows_html_as_text():
-    assert render.inert_html('<img src="x"> <b>bold</b> & more') == (
+    assert inert.inert_html('<img src="x"> <b>bold</b> & more') == (
         "&lt;img src=&quot;x&quot;&gt; &lt;b&gt;bold&lt;/b&gt; &amp; more")

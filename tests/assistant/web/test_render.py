@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.core.reply import REVIEW_REASONS
-from assistant.web import charts
+from assistant.web import charts, inert
 from assistant.web import render as ui
 
 # Issue 25.1: the two texts that got a remote image past the old escaping.
@@ -35,7 +35,7 @@ PHISHING_LINK = "[Reviewer, re-login here](http://127.0.0.1:9/relogin)"
     ],
 )
 def test_inert_markdown(text, expected):
-    assert ui.inert_markdown(text) == expected
+    assert inert.inert_markdown(text) == expected
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def test_verdict_round_trip_and_export(store, tmp_path, verdict, corrected, gold
         "id": f"review-{reply_id}", "domain": "math", "question": "What is 12*11?", "gold": gold, "answer": "132",
         "raw_confidence": 0.9, "correct": correct, "parse_ok": True, "model": "fake-model",
         "prompt": "confidence_tags", "tokens": 17, "seconds": 1.5, "issues": [], "signals": {}, "revisions": 0,
-        "source": None, "license": None,
+        "source": None, "license": None, "population": "review",
     }
 
 
