@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from assistant.answering.pipeline import Assistant
 from assistant.core.config import ENV_PREFIX, default_data_dir, lost_on_restart, set_offline_env
 from assistant.core.errors import CalibratedChatError, InputError, StoreError
 from assistant.core.flags import (
@@ -24,11 +25,10 @@ from assistant.core.flags import (
     positive_int,
 )
 from assistant.models.backend import GenerationOptions
-from assistant.pipeline import Assistant
+from assistant.reviews.store import ReviewStore
 from assistant.web.auth import UsersFile, load_users
 from assistant.web.fairness import Limits
 from assistant.web.proxies import TRUSTED_PROXIES_ENV, parse_trusted_proxies
-from assistant.web.store import ReviewStore
 
 __all__ = ["main", "access_policy", "LOCAL_HOSTS", "EPHEMERAL_SPACE"]
 

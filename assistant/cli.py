@@ -16,7 +16,7 @@ import logging
 import textwrap
 from dataclasses import asdict
 
-from assistant import router_fit, routing
+from assistant.answering.pipeline import Assistant
 from assistant.core.domains import DOMAINS, GENERAL
 from assistant.core.errors import InputError, run_cli
 from assistant.core.flags import (
@@ -28,7 +28,8 @@ from assistant.core.flags import (
 )
 from assistant.core.reply import REVIEW_REASONS
 from assistant.models.backend import GenerationOptions
-from assistant.pipeline import Assistant
+from assistant.routing import fit as router_fit
+from assistant.routing import router as routing
 
 __all__ = ["main", "build_parser", "format_reply"]
 

@@ -1,7 +1,7 @@
 """The answering path under the clock: time to first token and pipeline overhead through
 `Assistant.ask_stream`, and `calibrate collect` throughput at several batch sizes.
 
-Overhead outside generation = prompt rendering (timed here: `assistant.answer.conversation`, the same
+Overhead outside generation = prompt rendering (timed here: `assistant.answering.answer.conversation`, the same
 call `ask_stream` makes) + parse + embed/classify + calibrate (from `Reply.timings_ms`).
 When no calibration map is active for the model, a synthetic bench map (five knots, not a
 fit) is stored in a temporary folder, so the calibrate step still runs a real map lookup.
@@ -12,17 +12,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from assistant.answer import conversation
+from assistant.answering.answer import conversation
+from assistant.answering.prompts import load_prompt
+from assistant.calibrated.maps import CalibrationMaps, DomainMap
+from assistant.calibrated.mapstore import MapStore, map_store
 from assistant.core.config import DEFAULT_PROMPT
 from assistant.core.domains import DOMAINS
 from assistant.models.backend import GenerationOptions
-from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
 from bench.system import summarize
-from calibration.collect import collect
-from calibration.datagen import make_questions
-from calibration.maps import CalibrationMaps, DomainMap
-from calibration.mapstore import MapStore, map_store
+from calibration.labelling.collect import collect
+from calibration.labelling.datagen import make_questions
 
 __all__ = ["bench_maps_dir", "collect_items", "collect_throughput", "pipeline_timings"]
 
@@ -120,7 +120,7 @@ def collect_throughput(
     max_new_tokens: int,
     prompt_id: str = DEFAULT_PROMPT,
 ) -> dict:
-    """Questions/minute of `calibration.collect.collect` over `items` per batch size (fresh out file each)."""
+    """Questions/minute of `calibration.labelling.collect.collect` over `items` per batch size (fresh out file each)."""
     prompt = load_prompt(prompt_id)
     options = GenerationOptions(max_new_tokens=max_new_tokens)
     out = {}

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.system import LlamaServer, machine_info, run_stamp
-from calibration.datagen import make_questions
+from calibration.labelling.datagen import make_questions
 
 __all__ = ["SERVER_SETTINGS", "main", "run_concurrency"]
 

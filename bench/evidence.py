@@ -17,10 +17,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from assistant.answering.prompts import load_prompt
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.models.backend import GenerationOptions, run_to_end
 from assistant.models.llamacpp import LlamaCppBackend
-from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
 
 __all__ = ["evidence_cost"]

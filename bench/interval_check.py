@@ -1,10 +1,10 @@
-"""Coverage of the range on the calibrated figure (calibration.intervals) on held-out fitting-side answers.
+"""Coverage of the range on the calibrated figure (assistant.calibrated.intervals) on held-out fitting-side answers.
 
     python -m bench.interval_check [--records calibration/records/calib/*.jsonl] [--folds 3] [--json]
     python -m bench.interval_check --records FIT.jsonl ... --heldout HELD.jsonl ... [--questions ../shared/calib/*.jsonl]
 
 The committed graded records (fitting side only: never ../shared/data, never the everyday held-out
-part) are dealt into `--folds` folds per domain (`calibration.fitting.fold_numbers`); for each fold the
+part) are dealt into `--folds` folds per domain (`calibration.fitting.fit.fold_numbers`); for each fold the
 fused maps are fitted on the others (`fit_maps`, ranges included) and every answer of the fold gets its
 figure and range. Per domain and pooled, 5 and 10 equal-count bins: the share of bins whose accuracy
 lies inside the bins' mean range (`literal`) and inside it widened by the bin's own sampling error
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.calibrated.intervals import NOMINAL, bin_coverage
 from assistant.core.jsonl import read_jsonl
-from calibration.fitting import as_records, fit_maps, fold_numbers
-from calibration.intervals import NOMINAL, bin_coverage
+from calibration.fitting.fit import as_records, fit_maps, fold_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +50,8 @@ def out_of_fold_ranges(records: list[dict], folds: int) -> dict[str, np.ndarray]
 def held_out_ranges(records: list[dict], heldout: list[dict], question_files) -> dict[str, np.ndarray]:
     """Per domain (and "all"): rows (right, figure, low, high, extrapolating) of each held-out answer under
     maps fitted on `records` with question features, as the live pipeline reads them."""
-    from calibration.question_text import question_features
-    from calibration.support import support_of
+    from assistant.calibrated.support import support_of
+    from calibration.labelling.question_text import question_features
 
     maps = fit_maps(records, model="check", prompt="check", signals="fused",
                     questions=question_features(records, question_files=question_files))

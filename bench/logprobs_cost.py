@@ -18,12 +18,12 @@ import statistics
 import time
 from dataclasses import replace
 
-from assistant.answer import stream_answer
+from assistant.answering.answer import stream_answer
+from assistant.answering.prompts import load_prompt
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.models.backend import GenerationOptions
 from assistant.models.llamacpp import LlamaCppBackend
 from assistant.models.openai_compat import OpenAICompatBackend
-from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
 from bench.system import LlamaServer
 

@@ -1,8 +1,8 @@
-"""How often questions are called unlike the fitting questions (calibration.ood), per population.
+"""How often questions are called unlike the fitting questions (assistant.calibrated.ood), per population.
 
     python -m bench.ood_check [--calib ../shared/calib] [--data ../shared/data] [--json]
 
-The reference is built as `calibrate fit` builds it (`calibration.ood.reference_of`), from the
+The reference is built as `calibrate fit` builds it (`assistant.calibrated.ood.reference_of`), from the
 fitting side only: the benchmark fitting questions (`--calib`, text by id of the committed
 calibration/records/calib records) and the everyday fitting part (calibration/everyday/fit-*.jsonl).
 Its thresholds come from a held-out share of those. Then every question below is routed by the
@@ -23,10 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.calibrated.ood import Reference, reference_of
+from assistant.calibrated.questions import QuestionFeatures
 from assistant.core.jsonl import read_jsonl
-from assistant.routing import OFF_DOMAIN_HELDOUT_PATH, DomainRouter, embed, load_embedder, readable_text
-from calibration.ood import Reference, reference_of
-from calibration.questions import QuestionFeatures
+from assistant.routing.router import (
+    OFF_DOMAIN_HELDOUT_PATH,
+    DomainRouter,
+    embed,
+    load_embedder,
+    readable_text,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EVERYDAY = ROOT / "calibration" / "everyday"

@@ -24,11 +24,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from assistant.answering.pipeline import Assistant
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig, set_offline_env
 from assistant.models.llamacpp import N_CTX
 from assistant.models.registry import llama_cpp_installed, load_backend
 from assistant.models.sources import default_model_path, resolve_model
-from assistant.pipeline import Assistant
 from bench import answering, decode, system
 from bench.questions import QUESTIONS
 from bench.report import format_table, results_markdown, table_rows

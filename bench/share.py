@@ -37,12 +37,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from assistant.answering.prompts import load_prompt
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.models.backend import GenerationOptions, run_to_end
 from assistant.models.llamacpp import LlamaCppBackend  # llama_cpp itself loads when a backend is built
 from assistant.models.llamacpp_c import available_cores
 from assistant.models.llamacpp_peers import PEERS_DIR_ENV
-from assistant.prompts import load_prompt
 from bench.questions import QUESTIONS
 from bench.system import machine_info, run_stamp
 

@@ -7,13 +7,10 @@ the fused pipeline) and `plots` draws them. Importing the package
 is cheap: scikit-learn, scipy and matplotlib load only when used.
 """
 
-from assistant.core.domains import MAP_DOMAINS
-from calibration.fitting import cross_validated_predictions, describe_sources, fit_maps
-from calibration.guarantee import review_threshold
-from calibration.isotonic import IsotonicCalibrator
-from calibration.maps import SCHEMA_VERSION, CalibrationMaps, DomainMap, load_maps, save_maps
-from calibration.mapstore import MapStore, map_store
-from calibration.metrics import (
+from assistant.calibrated.isotonic import IsotonicCalibrator
+from assistant.calibrated.maps import SCHEMA_VERSION, CalibrationMaps, DomainMap, load_maps, save_maps
+from assistant.calibrated.mapstore import MapStore, map_store
+from assistant.calibrated.metrics import (
     adaptive_calibration_error,
     aurc,
     auroc,
@@ -26,8 +23,16 @@ from calibration.metrics import (
     risk_coverage_curve,
     selective_risk,
 )
-from calibration.plots import write_plots
-from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report
+from assistant.core.domains import MAP_DOMAINS
+from calibration.fitting.fit import cross_validated_predictions, describe_sources, fit_maps
+from calibration.fitting.guarantee import review_threshold
+from calibration.measuring.plots import write_plots
+from calibration.measuring.report import (
+    build_report,
+    calibrated_confidences,
+    format_maps_summary,
+    format_report,
+)
 
 __all__ = [
     "MAP_DOMAINS",

@@ -21,6 +21,7 @@ import logging
 import signal
 from pathlib import Path
 
+from assistant.calibrated.maps import SIGNAL_SETS
 from assistant.core.domains import DOMAINS
 from assistant.core.errors import run_cli
 from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_flags, positive_int
@@ -36,7 +37,6 @@ from calibration.commands import (
     cmd_report,
     cmd_reviews,
 )
-from calibration.maps import SIGNAL_SETS
 
 __all__ = ["build_parser", "main"]
 

@@ -13,6 +13,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from assistant.answering.prompts import load_prompt
+from assistant.calibrated.fusion import Combiner
+from assistant.calibrated.maps import _json_safe, load_maps, save_maps
+from assistant.calibrated.mapstore import map_store
 from assistant.core.config import default_data_dir
 from assistant.core.errors import DataError, MapError
 from assistant.core.flags import model_config_from_args
@@ -20,22 +24,23 @@ from assistant.core.jsonl import read_numbered, write_jsonl
 from assistant.core.record import Record
 from assistant.models.backend import GenerationOptions
 from assistant.models.registry import load_backend
-from assistant.prompts import load_prompt
-from assistant.web import figures
-from assistant.web.store import ReviewStore
-from calibration.collect import collect
-from calibration.compare import compare_runs, format_comparison
-from calibration.datagen import make_questions
-from calibration.fitting import describe_sources, file_sha256, fit_maps, source_path
-from calibration.fusion import Combiner
-from calibration.heldout import HeldoutSet, format_side_by_side, side_by_side
-from calibration.items import read_items
-from calibration.maps import _json_safe, load_maps, save_maps
-from calibration.mapstore import map_store
-from calibration.plots import write_plots
-from calibration.question_text import question_features
-from calibration.redact import rebuild_records, strip_records
-from calibration.report import build_report, calibrated_confidences, format_maps_summary, format_report
+from assistant.reviews import queries
+from assistant.reviews.store import ReviewStore
+from calibration.fitting.fit import describe_sources, file_sha256, fit_maps, source_path
+from calibration.labelling.collect import collect
+from calibration.labelling.datagen import make_questions
+from calibration.labelling.items import read_items
+from calibration.labelling.question_text import question_features
+from calibration.labelling.redact import rebuild_records, strip_records
+from calibration.measuring.compare import compare_runs, format_comparison
+from calibration.measuring.heldout import HeldoutSet, format_side_by_side, side_by_side
+from calibration.measuring.plots import write_plots
+from calibration.measuring.report import (
+    build_report,
+    calibrated_confidences,
+    format_maps_summary,
+    format_report,
+)
 
 __all__ = ["cmd_collect", "cmd_compare", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_maps", "cmd_records", "cmd_report",
            "cmd_reviews", "load_records"]
@@ -131,7 +136,7 @@ DEFAULT_QUESTION_FILES = Path("../shared/calib")  # where committed benchmark re
 
 
 def _questions(args, records, needed: bool):
-    """The records' QuestionFeatures (`calibration.question_text`) when `needed` and not turned off,
+    """The records' QuestionFeatures (`calibration.labelling.question_text`) when `needed` and not turned off,
     else None; embeddings are cached in <data folder>/cache/question-embeddings.npz."""
     if not needed or getattr(args, "no_question_features", False):
         return None
@@ -378,8 +383,8 @@ def cmd_maps(args) -> int:
 
 def cmd_reviews(args) -> int:
     store = ReviewStore(_data_dir(args))
-    n = figures.export_records(store, Path(args.out))
-    revised = sum(1 for r in figures.records(store) if r.revisions)
+    n = queries.export_records(store, Path(args.out))
+    revised = sum(1 for r in queries.records(store) if r.revisions)
     print(f"wrote {n} reviewed records to {args.out} ({revised} with a revised verdict; the latest is used)")
     return 0
 
@@ -391,6 +396,3 @@ def cmd_records(args) -> int:
     what = "without question or answer text" if args.records_command == "strip" else "with their questions"
     print(f"wrote {n} records {what} to {args.out}")
     return 0
-
-
-# -- parser ----------------------------------------------------------------------------------

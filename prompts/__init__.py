@@ -1,1 +1,1 @@
-"""Prompt templates as data: one TOML file per prompt id, read by `assistant.prompts` as package data."""
+"""Prompt templates as data: one TOML file per prompt id, read by `assistant.answering.prompts` as package data."""

@@ -26,12 +26,12 @@ os.environ["CALIBRATED_CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="calibrated-cha
 for _name in ("MAPS_DIR", "CACHE_DIR"):
     os.environ.pop("CALIBRATED_CHAT_" + _name, None)
 
+from assistant.answering.prompts import load_prompt  # noqa: E402
 from assistant.core.domains import DOMAINS, GENERAL  # noqa: E402
 from assistant.core.reply import Reply  # noqa: E402
 from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend  # noqa: E402
-from assistant.prompts import load_prompt  # noqa: E402
-from assistant.routing import Route  # noqa: E402
+from assistant.routing.router import Route  # noqa: E402
 from assistant.web.auth import Users  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
@@ -128,7 +128,7 @@ class ScriptedBackend(FakeBackend):
 
 def make_maps(model="fake-model", prompt="confidence_tags"):
     """math: raw p -> 0.8 p (the model is overconfident); general: identity; review below 50%."""
-    from calibration.maps import CalibrationMaps, DomainMap
+    from assistant.calibrated.maps import CalibrationMaps, DomainMap
 
     metrics = {"ece_raw": 0.2, "ece_calibrated": 0.05, "brier_raw": 0.3, "brier_calibrated": 0.2,
                "auroc_raw": 0.7, "auroc_calibrated": 0.7, "coverage": 0.8}
@@ -141,8 +141,8 @@ def make_maps(model="fake-model", prompt="confidence_tags"):
 
 
 def make_assistant(delay: float = 0.0, max_question_chars: int = 8000):
-    from assistant.pipeline import Assistant
-    from assistant.prompts import load_prompt
+    from assistant.answering.pipeline import Assistant
+    from assistant.answering.prompts import load_prompt
 
     backend = ScriptedBackend(model_id="fake-model", delay=delay)
     return Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), make_maps(),
@@ -173,8 +173,8 @@ class RunningApp:
 def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
            assistant=None, queue_size=32, throttle=None, trusted_proxies=()) -> RunningApp:
     """Start the app on a free port in this process (a background thread); `users` may be a `UsersFile`."""
+    from assistant.reviews.store import ReviewStore
     from assistant.web.app import ChatApp, serve
-    from assistant.web.store import ReviewStore
 
     store = ReviewStore(data_dir)
     store.mark_interrupted()  # as main() does at start-up
@@ -214,7 +214,7 @@ def kill_while_streaming(proc, data_dir: Path) -> None:
     import signal
     import sqlite3
 
-    from assistant.web.store import DB_FILENAME
+    from assistant.reviews.store import DB_FILENAME
 
     try:
         db = sqlite3.connect(Path(data_dir) / DB_FILENAME)

@@ -67,7 +67,7 @@ class _Served(Exception):
 
 def _banner_of_main(monkeypatch, argv: list[str]) -> list[str]:
     """app.main(argv)'s banner lines, with a scripted assistant and no server."""
-    from assistant.pipeline import Assistant
+    from assistant.answering.pipeline import Assistant
     from assistant.web import app as web_app
 
     monkeypatch.setattr(Assistant, "from_config", classmethod(lambda cls, *a, **k: make_assistant()))

@@ -66,8 +66,8 @@ def test_the_wheel_runs_from_another_folder_and_writes_nothing_into_the_package(
     assert all(Path(p).is_relative_to(installed) for p in where.split()), where
 
     calibrate = str(installed / "bin" / "calibrate")
-    versions = sorted(p.stem for p in (installed / "calibration" / "maps").glob("v*.json"))
-    active = (installed / "calibration" / "maps" / "ACTIVE").read_text().strip()
+    versions = sorted(p.stem for p in (installed / "assistant" / "data" / "maps").glob("v*.json"))
+    active = (installed / "assistant" / "data" / "maps" / "ACTIVE").read_text().strip()
     listing = _run([calibrate, "maps", "list"], env=env, cwd=work)
     assert [line[2:7] for line in listing.splitlines()] == versions  # the shipped versions, read-only
     assert f"* {active}" in listing and "SmolLM2-135M-Instruct.Q4_1" in listing
@@ -127,6 +127,6 @@ def test_the_package_builds_with_every_data_folder_and_no_setuptools_warning_abo
     assert "is absent from the `packages` configuration" not in built.stdout + built.stderr
     (wheel,) = (tmp_path / "wheels").glob("calibrated_chat-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = ["assistant/data/router.json", "calibration/maps/ACTIVE", "calibration/maps/HISTORY",
-               "calibration/maps/v0003.json", "calibration/records/math.jsonl", "prompts/confidence_tags.toml"]
+    shipped = ["assistant/data/router.json", "assistant/data/maps/ACTIVE", "assistant/data/maps/HISTORY",
+               "assistant/data/maps/v0003.json", "calibration/records/math.jsonl", "prompts/confidence_tags.toml"]
     assert [name for name in shipped if name not in names] == []

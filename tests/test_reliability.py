@@ -31,16 +31,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assistant.answering.parsing import parse_output
+from assistant.answering.pipeline import Assistant
+from assistant.answering.prompts import load_prompt
+from assistant.calibrated.maps import DomainMap, load_maps
+from assistant.calibrated.mapstore import MapStore
 from assistant.core.errors import DataError, InputError, MapError, ModelLoadError
 from assistant.core.jsonl import read_jsonl
 from assistant.models.backend import GenerationOptions
 from assistant.models.fake import FakeBackend
-from assistant.parsing import parse_output
-from assistant.pipeline import Assistant
-from assistant.prompts import load_prompt
-from assistant.web import figures
-from calibration.maps import DomainMap, load_maps
-from calibration.mapstore import MapStore
+from assistant.reviews import queries
 from tests.conftest import ROOT, FixedRouter, free_port, launch, make_maps
 
 MATH_MAX = 0.8  # the top of conftest's math map (raw p -> 0.8 p)
@@ -347,7 +347,7 @@ def test_app_refuses_to_start_on_a_corrupt_active_map(tmp_path, corrupt, named, 
 def test_allow_uncalibrated_runs_with_every_answer_flagged(tmp_path, monkeypatch, caplog):
     """The start-up path of `--allow-uncalibrated` (Assistant.from_config) with a scripted model."""
     import assistant.models.registry
-    from assistant.routing import DomainRouter
+    from assistant.routing.router import DomainRouter
 
     corrupt, _, _ = CORRUPT_ACTIVE[0]
     corrupt(_store_with_active(tmp_path / "maps"))
@@ -464,7 +464,7 @@ RECORDS = [
                          ids=["missing", "id-list", "model-object", "duplicate", "raw-str", "correct-str", "domain"])
 def test_messy_records_files(tmp_path, caplog, lines, words, kept):
     from calibration.commands import load_records
-    from calibration.fitting import records_to_arrays
+    from calibration.fitting.fit import records_to_arrays
 
     path = tmp_path / "records.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -577,8 +577,8 @@ def _hostile_outputs(marker: Path) -> list[str]:
 
 
 def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
-    from assistant.web.reviews import Actor
-    from assistant.web.store import DB_FILENAME, ReviewStore
+    from assistant.reviews.store import DB_FILENAME, ReviewStore
+    from assistant.reviews.types import Actor
 
     marker = tmp_path / "pwned"
     outputs = _hostile_outputs(marker)
@@ -594,7 +594,7 @@ def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
     for item in store.queue(limit=100):
         store.submit_verdict(item.id, "incorrect", "vik", "../../x")
     exported = tmp_path / "export.jsonl"
-    figures.export_records(store, exported)
+    queries.export_records(store, exported)
     assert not marker.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["data", "export.jsonl"]
     assert all(p.name.startswith(DB_FILENAME) for p in (tmp_path / "data").iterdir())  # the database, nothing else
 

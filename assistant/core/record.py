@@ -40,7 +40,7 @@ class Record:
     source: str | None = None  # the item's source (benchmark, template), kept when the text is stripped
     license: str | None = None  # the source's licence
     population: str | None = None  # benchmark, everyday, generated or review; None: read from the id
-    # (calibration.populations.population_of)
+    # (calibration.fitting.populations.population_of)
 
     def to_dict(self) -> dict:
         """A records-file line (tuples become lists)."""

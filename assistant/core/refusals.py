@@ -1,5 +1,5 @@
 """One detector for answers that decline ("I don't know", "N/A", "Not enough information"), and the
-text normalisation it and grading share. The live reply (`parsing`) and grading (`calibration.grading`)
+text normalisation it and grading share. The live reply (`parsing`) and grading (`calibration.labelling.grading`)
 both call `is_not_attempted`, so an answer left out of every fit is also one the app does not calibrate.
 """
 

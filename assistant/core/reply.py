@@ -53,7 +53,7 @@ class Reply:
     tokens: int = 0  # new tokens generated
     prompt_tokens: int | None = None  # tokens the model read (prompt and history); None where the backend cannot say
     signals: dict = field(default_factory=dict)  # assistant.core.signals.Signals as a dict: what went into `confidence`
-    confidence_low: float | None = None  # low end of the range on `confidence` (calibration.intervals); None: no range
+    confidence_low: float | None = None  # low end of the range on `confidence` (assistant.calibrated.intervals); None: no range
     confidence_high: float | None = None  # high end of that range; None: no range
     range_level: float | None = None  # how often the true rate lies inside the range (0.9); None: no range
     ood_score: float | None = None  # distance to the map's fitting questions / its threshold; None: not measured

@@ -1,7 +1,7 @@
 """The confidence signals of one answer: what they are, as a record shared by the live reply,
 collected records, the review store and the fusion that calibrates them.
 
-`assistant.evidence.compute_signals` reads them from an answer; `calibration.fusion`
+`assistant.answering.evidence.compute_signals` reads them from an answer; `assistant.calibrated.fusion`
 combines them into one score. Any of them is None when its evidence was missing.
 """
 

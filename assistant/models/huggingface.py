@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 _DTYPES = ("float32", "bfloat16", "float16")
 # Reasoning markers stay in the decoded text even where a tokenizer marks them special;
-# assistant.parsing splits them off.
+# assistant.answering.parsing splits them off.
 _KEEP_TOKEN = re.compile(r"^</?think>$")
 
 

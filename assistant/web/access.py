@@ -25,10 +25,10 @@ import math
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
-from assistant.web import figures
+from assistant.reviews import queries
+from assistant.reviews.types import utc_now
 from assistant.web.auth import role_at_least
 from assistant.web.proxies import client_address
-from assistant.web.reviews import utc_now
 from assistant.web.throttle import Admission, LoginThrottle
 
 __all__ = ["EXPORT_PATH", "LoginGuard", "SessionsFollowUsers", "current_user", "export_route"]
@@ -177,7 +177,7 @@ def current_user(request) -> str | None:
 
 
 def export_route(store, role_of_user: Callable[[str | None], str | None], *, signed_in: bool):
-    """A Starlette route streaming `figures.records(store)` as JSONL to reviewers and admins only.
+    """A Starlette route streaming `queries.records(store)` as JSONL to reviewers and admins only.
 
     `role_of_user(name)` gives a user's role (None: no such user); `signed_in` says whether the
     app has a login at all (without one, every visitor has the anonymous role).
@@ -198,7 +198,7 @@ def export_route(store, role_of_user: Callable[[str | None], str | None], *, sig
         if store is None:
             return JSONResponse({"detail": "The review store is not available."}, status_code=503)
         stamp = utc_now()[:19].replace(":", "").replace("-", "")
-        lines = (json.dumps(record.to_dict(), ensure_ascii=False) + "\n" for record in figures.records(store))
+        lines = (json.dumps(record.to_dict(), ensure_ascii=False) + "\n" for record in queries.records(store))
         log.info("user %r downloaded the review export", user)
         return StreamingResponse(lines, media_type="application/jsonl", headers={
             "content-disposition": f'attachment; filename="reviews-{stamp}.jsonl"',

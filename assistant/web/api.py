@@ -12,7 +12,7 @@ import threading
 import gradio as gr
 
 from assistant.core.errors import CalibratedChatError, InputError
-from assistant.web import figures
+from assistant.reviews import queries
 from assistant.web.context import WebContext
 from assistant.web.dashboard import DashboardTab
 from assistant.web.review import ReviewTab
@@ -97,7 +97,7 @@ class Api:
     def export_reviews(self, request: gr.Request = None) -> list:
         """Reviewed answers as records of the `calibrate collect` schema (reviewers only)."""
         self.ctx.require(request, "reviewer")
-        return [record.to_dict() for record in figures.records(self.ctx.need_store())]
+        return [record.to_dict() for record in queries.records(self.ctx.need_store())]
 
     def reload_maps(self, request: gr.Request = None) -> str:
         """Re-read the active calibration map (admins only); returns its version ("" if none)."""

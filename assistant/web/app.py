@@ -13,7 +13,8 @@ import os
 import gradio as gr
 from starlette.middleware import Middleware
 
-from assistant.pipeline import Assistant
+from assistant.answering.pipeline import Assistant
+from assistant.reviews.store import ReviewStore
 from assistant.web.access import LoginGuard, SessionsFollowUsers, export_route
 from assistant.web.api import Api
 from assistant.web.auth import Users, UsersFile, role_at_least
@@ -26,7 +27,6 @@ from assistant.web.openai_api import openai_routes
 from assistant.web.proxies import TrustedProxies
 from assistant.web.review import ReviewTab
 from assistant.web.session import STORE_DOWN
-from assistant.web.store import ReviewStore
 from assistant.web.throttle import LoginThrottle
 
 __all__ = ["CSS", "ChatApp", "serve"]

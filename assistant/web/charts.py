@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 
+from assistant.calibrated.fusion import SIGNAL_COLUMNS
+from assistant.calibrated.measures import SHORT_NAMES, risk_coverage_axes
+from assistant.calibrated.metrics import reliability_bins
 from assistant.core.domains import MAP_DOMAINS
-from assistant.web.figures import verdict_arrays
+from assistant.reviews.queries import verdict_arrays
 from assistant.web.render import MIN_TO_JUDGE
-from calibration.fusion import SIGNAL_COLUMNS
-from calibration.metrics import reliability_bins
-from calibration.plots import SHORT_NAMES, risk_coverage_axes
 
 __all__ = ["DASHBOARD_COLUMNS", "LIVE_SIGNAL_COLUMNS", "dashboard_rows", "histogram_figure", "live_signal_rows",
            "num", "reliability_figure", "risk_coverage_figure"]
@@ -84,7 +84,7 @@ def _too_few(n: int) -> str:
 
 
 def live_signal_rows(aurocs: dict[str, dict]) -> list[list[str]]:
-    """One row per domain (and "all", last) of `figures.signal_aurocs_by_domain`: the reviewed count, then
+    """One row per domain (and "all", last) of `queries.signal_aurocs_by_domain`: the reviewed count, then
     each signal's AUROC and the calibrated confidence's, — where a verdict class or the signal is missing,
     and "(n=…: too few)" after a figure from fewer than MIN_TO_JUDGE answers."""
     order = [d for d in MAP_DOMAINS if d in aurocs] + sorted(set(aurocs) - {*MAP_DOMAINS, "all"})
@@ -101,7 +101,7 @@ def live_signal_rows(aurocs: dict[str, dict]) -> list[list[str]]:
 
 def risk_coverage_figure(maps, reviewed: list[dict]):
     """Per-domain risk–coverage curves of answers reviewed since the fit: one per signal, the calibrated
-    confidence in bold (`calibration.plots.risk_coverage_axes`)."""
+    confidence in bold (`assistant.calibrated.measures.risk_coverage_axes`)."""
     from matplotlib.figure import Figure  # not pyplot: no global figure registry, safe in server threads
 
     domains = _domains(maps, reviewed)

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
+from assistant.answering.pipeline import Assistant
 from assistant.core.errors import InputError, StoreError
-from assistant.pipeline import Assistant
+from assistant.reviews.store import ReviewStore
+from assistant.reviews.types import Actor
 from assistant.web.auth import Users, role_at_least
 from assistant.web.conversations import owner_key
 from assistant.web.fairness import Admission, Caller, Limits
 from assistant.web.proxies import client_address
-from assistant.web.reviews import Actor
 from assistant.web.session import STORE_DOWN, answer_and_store
-from assistant.web.store import ReviewStore
 
 __all__ = ["HISTORY_TURNS", "LOCAL_ADMIN", "WebContext", "address_of"]
 

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from assistant.core.errors import InputError
-from assistant.web.reviews import utc_now
-from assistant.web.store import ReviewStore, reply_dict
+from assistant.reviews.store import ReviewStore, reply_dict
+from assistant.reviews.types import utc_now
 
 __all__ = ["TITLE_CHARS", "Conversation", "Conversations", "Page", "PageSessions", "browser_token", "owner_key"]
 

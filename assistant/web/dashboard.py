@@ -7,7 +7,8 @@ from __future__ import annotations
 import gradio as gr
 
 from assistant.core.errors import CalibratedChatError
-from assistant.web import charts, figures, render
+from assistant.reviews import queries
+from assistant.web import charts, render
 from assistant.web.context import WebContext
 
 __all__ = ["DashboardTab"]
@@ -53,11 +54,11 @@ class DashboardTab:
         figures) since the active map's fit."""
         self.ctx.require(request, "admin")
         maps, store, since = self._since_fit()
-        reviewed = figures.reviewed(store, since) if store is not None else []  # read once, for all
-        answered = figures.answered(store, since) if store is not None else []
-        stats = figures.stats_by_domain(reviewed) if store is not None else {}
+        reviewed = queries.reviewed(store, since) if store is not None else []  # read once, for all
+        answered = queries.answered(store, since) if store is not None else []
+        stats = queries.stats_by_domain(reviewed) if store is not None else {}
         return (self.summary(maps, stats), charts.dashboard_rows(maps, stats),
-                charts.live_signal_rows(figures.signal_aurocs_by_domain(reviewed)),
+                charts.live_signal_rows(queries.signal_aurocs_by_domain(reviewed)),
                 charts.reliability_figure(maps, reviewed), charts.risk_coverage_figure(maps, reviewed),
                 charts.histogram_figure(maps, answered))
 
@@ -99,7 +100,7 @@ class DashboardTab:
         maps, store, since = self._since_fit()
         if store is None:
             return {"map_version": maps.version if maps else None, "since": since, "domains": {}, "signal_auroc": {}}
-        reviewed = figures.reviewed(store, since)
+        reviewed = queries.reviewed(store, since)
         return {"map_version": maps.version if maps else None, "since": since,
-                "domains": {d: s.__dict__ for d, s in figures.stats_by_domain(reviewed).items()},
-                "signal_auroc": figures.signal_aurocs_by_domain(reviewed)}
+                "domains": {d: s.__dict__ for d, s in queries.stats_by_domain(reviewed).items()},
+                "signal_auroc": queries.signal_aurocs_by_domain(reviewed)}

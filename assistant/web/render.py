@@ -16,7 +16,6 @@ import math
 
 from assistant.core.reply import REASON_TEXT
 from assistant.web.inert import inert_markdown, inert_name
-from calibration.guarantee import tested_on
 
 __all__ = [
     "how_often",
@@ -39,6 +38,25 @@ __all__ = [
 
 # Colour bands of calibrated confidence: (lower bound, label, colour).
 _BANDS = ((0.8, "high", "#1a7f37"), (0.5, "medium", "#9a6700"), (0.0, "low", "#cf222e"))
+# How the guarantee sentence names the populations a threshold was tested on (calibration/fitting/populations.py).
+POPULATION_NAMES = {"benchmark": "benchmark questions", "everyday": "everyday questions",
+                    "generated": "generated questions", "review": "reviewed live answers"}
+
+
+def tested_on(metrics: dict) -> str:
+    """The populations a map's review threshold was tested on, in words, from its metrics'
+    ``threshold_tested_on`` counts ("" for maps fitted before populations were recorded).
+
+    >>> tested_on({"threshold_tested_on": {"benchmark": 140, "everyday": 21}})
+    '140 benchmark questions and 21 everyday questions'
+    >>> tested_on({})
+    ''
+    """
+    counts = metrics.get("threshold_tested_on") or {}
+    parts = [f"{n} {POPULATION_NAMES.get(name, name + ' questions')}" for name, n in counts.items() if n]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
+
+
 def confidence_band(confidence: float | None) -> tuple[str, str]:
     """(label, colour) of a calibrated confidence; grey "unknown" when there is none."""
     if confidence is None or (isinstance(confidence, float) and math.isnan(confidence)):

@@ -13,10 +13,10 @@ import logging
 import threading
 from collections.abc import Iterator
 
+from assistant.answering.pipeline import Assistant, Update
 from assistant.core.errors import StoreError
 from assistant.core.reply import Reply
-from assistant.pipeline import Assistant, Update
-from assistant.web.store import ReviewStore
+from assistant.reviews.store import ReviewStore
 
 __all__ = ["STORE_DOWN", "answer_and_store"]
 

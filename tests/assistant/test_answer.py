@@ -1,14 +1,14 @@
-"""assistant/answer.py: the one answering path. The live chat (stream_answer) and `calibrate collect`
+"""assistant/answering/answer.py: the one answering path. The live chat (stream_answer) and `calibrate collect`
 (answer_batch, answer_many) must give the same answer, confidence and issues for the same output."""
 
 from __future__ import annotations
 
 import pytest
 
-from assistant.answer import FOLLOWUP_MARK, answer_batch, answer_many, stream_answer
+from assistant.answering.answer import FOLLOWUP_MARK, answer_batch, answer_many, stream_answer
+from assistant.answering.prompts import load_prompt
 from assistant.models.backend import GenerationOptions, run_to_end
 from assistant.models.fake import FakeBackend
-from assistant.prompts import load_prompt
 
 ONE_TURN = "12 times 11 is 132. <answer>132</answer> <confidence>85%</confidence>"
 FIRST, SECOND = "12 times 11 is 132. <answer>132</answer>", "<confidence>70%</confidence>"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.encoder import BertSentenceEncoder
+from assistant.routing.encoder import BertSentenceEncoder
 
 TEXTS = [
     "What is 17 times 23?",
@@ -86,7 +86,7 @@ def test_same_vectors_as_sentence_transformers():
 
 @pytest.mark.slow
 def test_load_embedder_uses_it_with_int8_layers_on_cpu():
-    from assistant.routing import load_embedder
+    from assistant.routing.router import load_embedder
 
     embedder = load_embedder()
     assert isinstance(embedder, BertSentenceEncoder)

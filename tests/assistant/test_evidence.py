@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from assistant.answering.evidence import compute_signals, expected_percent
+from assistant.answering.parsing import parse_output
+from assistant.calibrated.fusion import FEATURES, Combiner, feature_matrix
 from assistant.core.signals import SIGNAL_NAMES, Signals
-from assistant.evidence import compute_signals, expected_percent
 from assistant.models.backend import TokenEvidence
-from assistant.parsing import parse_output
-from calibration.fusion import FEATURES, Combiner, feature_matrix
-from calibration.fusion_fit import fit_fused
+from calibration.fitting.fusion_fit import fit_fused
 
 
 @pytest.mark.parametrize("first, written, expected", [
@@ -84,10 +84,10 @@ def test_combiner_round_trip_missing_signals_and_constant_fallback():
 def test_real_model_evidence_and_signals():
     """The default SmolLM2 GGUF through llama.cpp: token probabilities, digit distributions, the probe."""
     pytest.importorskip("llama_cpp")
+    from assistant.answering.prompts import load_prompt
     from assistant.core.config import ModelConfig
     from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.models.llamacpp import LlamaCppBackend
-    from assistant.prompts import load_prompt
 
     backend = LlamaCppBackend(ModelConfig(threads=2))
     prompt = load_prompt("confidence_tags")

@@ -1,4 +1,4 @@
-"""Tests for assistant.parsing: a table of real-looking outputs, adversarial text, property tests."""
+"""Tests for assistant.answering.parsing: a table of real-looking outputs, adversarial text, property tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.core.errors import ParseError
-from assistant.core.reply import REVIEW_REASONS
-from assistant.parsing import (
+from assistant.answering.parsing import (
     LINGUISTIC_CONFIDENCE,
     ParsedOutput,
     extract_answer,
@@ -17,6 +15,8 @@ from assistant.parsing import (
     parse_output_strict,
     split_reasoning,
 )
+from assistant.core.errors import ParseError
+from assistant.core.reply import REVIEW_REASONS
 
 NO_ANSWER = "no answer"
 NO_CONF = "no confidence"
@@ -544,10 +544,10 @@ REAL_QUESTIONS = ["What is 12 times 4?", "What is the capital of Japan?"]
 
 @pytest.mark.slow
 def test_real_default_model_output_parses():
+    from assistant.answering.prompts import load_prompt
     from assistant.core.config import ModelConfig
     from assistant.models.backend import GenerationOptions, run_to_end
     from assistant.models.registry import load_backend
-    from assistant.prompts import load_prompt
 
     backend = load_backend(ModelConfig())
     prompt = load_prompt("confidence_tags")
@@ -569,7 +569,7 @@ def test_real_default_model_output_parses():
 ])
 def test_the_live_reply_and_grading_agree_on_what_declining_is(answer, declined):
     """One detector: an answer grading leaves out of every fit is one the app does not calibrate either."""
-    from calibration.grading import is_not_attempted
+    from calibration.labelling.grading import is_not_attempted
 
     assert parse_output(f"<answer>{answer}</answer> <confidence>50%</confidence>").not_attempted is declined
     assert is_not_attempted(answer) is declined

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
+from assistant.answering.pipeline import Assistant, clean_question
+from assistant.answering.prompts import load_prompt
+from assistant.calibrated.maps import CalibrationMaps, DomainMap
 from assistant.core.errors import InputError
 from assistant.core.reply import REVIEW_REASONS
 from assistant.models.backend import GenerationOptions
 from assistant.models.fake import FakeBackend
-from assistant.pipeline import Assistant, clean_question
-from assistant.prompts import load_prompt
-from calibration.maps import CalibrationMaps, DomainMap
 from tests.conftest import FixedRouter
 
 MODEL = "fake-model"
@@ -175,7 +175,7 @@ def test_cli_ask_json_with_the_real_model(tmp_path):
 
 
 def test_a_two_turn_reply_does_not_read_the_answers_digits_as_the_confidence():
-    from assistant.answer import combine_stats
+    from assistant.answering.answer import combine_stats
     from assistant.models.backend import GenerationStats, TokenEvidence
 
     first = GenerationStats(3, "stop", evidence=TokenEvidence(("The", " answer", " 90"), (-0.1, -0.2, -0.3),
@@ -186,7 +186,7 @@ def test_a_two_turn_reply_does_not_read_the_answers_digits_as_the_confidence():
 
 
 def test_a_two_turn_reply_read_both_prompts_or_its_prompt_count_is_unknown():
-    from assistant.answer import combine_stats
+    from assistant.answering.answer import combine_stats
     from assistant.models.backend import GenerationStats
 
     counted = [GenerationStats(3, "stop", prompt_tokens=40), GenerationStats(2, "stop", prompt_tokens=48)]

@@ -1,11 +1,11 @@
-"""Tests for assistant.prompts: strict rendering, loading errors, every shipped prompt."""
+"""Tests for assistant.answering.prompts: strict rendering, loading errors, every shipped prompt."""
 
 from __future__ import annotations
 
 import pytest
 
+from assistant.answering.prompts import DEFAULT_PROMPT, Prompt, list_prompts, load_prompt, render
 from assistant.core.errors import TemplateError
-from assistant.prompts import DEFAULT_PROMPT, Prompt, list_prompts, load_prompt, render
 
 SHIPPED = ("confidence_prob", "confidence_tags", "self_reflection")
 

@@ -1,4 +1,4 @@
-"""Tests for assistant/routing.py: threshold logic, JSON files, data reading, CLI output, real embedder."""
+"""Tests for assistant/routing/router.py: threshold logic, JSON files, data reading, CLI output, real embedder."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import router_fit, routing
 from assistant.cli import main as assistant_main
 from assistant.core.errors import DataError, ModelNotFoundError
-from assistant.router_fit import evaluate, fit_router, read_labelled
-from assistant.routing import (
+from assistant.routing import fit as router_fit
+from assistant.routing import router as routing
+from assistant.routing.fit import evaluate, fit_router, read_labelled
+from assistant.routing.router import (
     CLASSES,
     DEFAULT_EXAMPLES_PATH,
     DEFAULT_ROUTER_PATH,

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from assistant import routing
 from assistant.cli import main as assistant_main
 from assistant.core.errors import DataError
-from assistant.router_fit import (
+from assistant.routing import router as routing
+from assistant.routing.fit import (
     MAX_IN_DOMAIN_GENERAL,
     THRESHOLD_GRID,
     choose_threshold,
@@ -18,7 +18,7 @@ from assistant.router_fit import (
     fit_temperature,
     read_labelled,
 )
-from assistant.routing import (
+from assistant.routing.router import (
     CLASSES,
     DEFAULT_EXAMPLES_PATH,
     DOMAINS,

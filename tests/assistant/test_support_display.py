@@ -11,16 +11,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from assistant.answering.pipeline import Assistant
+from assistant.answering.prompts import load_prompt
+from assistant.calibrated.maps import CalibrationMaps, DomainMap
+from assistant.calibrated.ood import fit_reference
 from assistant.cli import format_reply
 from assistant.core.reply import REASON_TEXT
 from assistant.models.fake import FakeBackend
-from assistant.pipeline import Assistant
-from assistant.prompts import load_prompt
 from assistant.web import charts, render
 from assistant.web.dashboard import support_summary
 from assistant.web.openai_api import calibration_of
-from calibration.maps import CalibrationMaps, DomainMap
-from calibration.ood import fit_reference
 from tests.conftest import FixedRouter
 
 MODEL, DIM = "fake-model", 24

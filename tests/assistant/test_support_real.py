@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answering.pipeline import Assistant
 from assistant.core.config import ModelConfig
 from assistant.models.backend import GenerationOptions
-from assistant.pipeline import Assistant
 from assistant.web import render
-from calibration.fitting import fit_maps
-from calibration.question_text import question_features
+from calibration.fitting.fit import fit_maps
+from calibration.labelling.question_text import question_features
 
 RECORDS = Path(__file__).resolve().parents[2] / "calibration" / "records"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from calibration.fitting import file_sha256
-from calibration.mapstore import MapStore
-from calibration.report import METRIC_KEYS
+from assistant.calibrated.mapstore import MapStore
+from calibration.fitting.fit import file_sha256
+from calibration.measuring.report import METRIC_KEYS
 from tests.conftest import ROOT
 
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
@@ -92,7 +92,7 @@ def test_every_command_help_shows_an_example(command, capsys):
 
 
 def test_make_data_writes_valid_reproducible_items(tmp_path):
-    from calibration.items import validate_item
+    from calibration.labelling.items import validate_item
 
     for name in ("a.jsonl", "b.jsonl"):
         result = calibrate(tmp_path, "make-data", "--domain", "science", "--n", "12", "--seed", "3", "--out", name)
@@ -473,7 +473,7 @@ def test_eval_writes_its_run_file_into_the_data_folder_not_the_working_folder(tm
                            str(questions), "--max-new-tokens", "32", "--json"], cwd=work, env=child,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    active = (ROOT / "calibration" / "maps" / "ACTIVE").read_text().strip()  # the shipped active map
+    active = (ROOT / "assistant" / "data" / "maps" / "ACTIVE").read_text().strip()  # the shipped active map
     (run,) = (data / "runs").glob(f"eval-{active}-*.jsonl")
     assert json.loads(run.read_text().splitlines()[0])["id"] == "q1"
     assert list(work.iterdir()) == []

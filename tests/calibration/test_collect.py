@@ -1,4 +1,4 @@
-"""calibration.collect: records, grading, resume after a kill, duplicates, batching, locking (scripted backend)."""
+"""calibration.labelling.collect: records, grading, resume after a kill, duplicates, batching, locking (scripted backend)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from assistant.answering.prompts import load_prompt
 from assistant.core.errors import DataError, InputError
 from assistant.core.record import RECORD_FIELDS
 from assistant.models.backend import GenerationOptions, GenerationStats, run_to_end
 from assistant.models.fake import FakeBackend
-from assistant.prompts import load_prompt
-from calibration.collect import collect, existing_ids
+from calibration.labelling.collect import collect, existing_ids
 from tests.conftest import read_lines
 
 # Types every record field may take (None where the record schema allows null).
@@ -280,7 +280,7 @@ def test_real_collect_with_continuous_batching(tmp_path, prompt):
     pytest.importorskip("llama_cpp")
     from assistant.core.config import ModelConfig
     from assistant.models.llamacpp import LlamaCppBackend
-    from calibration.datagen import make_questions
+    from calibration.labelling.datagen import make_questions
 
     backend = LlamaCppBackend(ModelConfig(threads=1))
     items = make_questions("math", 6, 3)

@@ -1,4 +1,4 @@
-"""calibration.collect with `concurrency` > 1: a bounded pool of worker threads, one writer (scripted backends).
+"""calibration.labelling.collect with `concurrency` > 1: a bounded pool of worker threads, one writer (scripted backends).
 
 The real-server counterpart (`calibrate collect --concurrency 4` against llama_cpp.server, killed and
 resumed) is tests/calibration/test_collect_server.py.
@@ -16,8 +16,8 @@ from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend
 from assistant.models.openai_http import ServerError
 from calibration.cli import build_parser
-from calibration.collect import collect
 from calibration.commands import _parallelism
+from calibration.labelling.collect import collect
 from tests.conftest import read_lines
 
 OUTPUT = "It is 65. <answer>65</answer> <confidence>80%</confidence>"
@@ -99,7 +99,7 @@ def test_pool_resumes_skips_done_ids_and_respects_limit(tmp_path, prompt):
 
 
 def test_only_the_calling_thread_writes(tmp_path, prompt, monkeypatch):
-    import calibration.collect as module
+    import calibration.labelling.collect as module
 
     writers = set()
     real = module.make_record

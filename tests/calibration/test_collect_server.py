@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from calibration.datagen import make_questions
+from calibration.labelling.datagen import make_questions
 from tests.assistant.models.llama_server import ALIAS, KEY, KEY_ENV, serving
 
 pytestmark = pytest.mark.slow

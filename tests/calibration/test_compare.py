@@ -10,8 +10,8 @@ import pytest
 
 from assistant.core.errors import DataError
 from assistant.core.jsonl import write_jsonl
-from calibration.compare import COMPARED, compare_runs, format_comparison
-from calibration.fitting import as_records, fit_maps
+from calibration.fitting.fit import as_records, fit_maps
+from calibration.measuring.compare import COMPARED, compare_runs, format_comparison
 from tests.calibration.test_report import overconfident_records
 
 

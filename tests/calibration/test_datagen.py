@@ -1,4 +1,4 @@
-"""Tests for calibration.datagen: generated questions (determinism, validity, gold answers) and JSONL files."""
+"""Tests for calibration.labelling.datagen: generated questions (determinism, validity, gold answers) and JSONL files."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from assistant.core import jsonl
 from assistant.core.domains import DOMAINS
 from assistant.core.errors import DataError
 from assistant.core.jsonl import read_jsonl, write_jsonl
-from calibration.datagen import GENERATED_MAX, make_questions, max_questions
-from calibration.grading import ANSWER_TYPES, grade, normalize_text
-from calibration.items import read_items, validate_item
+from calibration.labelling.datagen import GENERATED_MAX, make_questions, max_questions
+from calibration.labelling.grading import ANSWER_TYPES, grade, normalize_text
+from calibration.labelling.items import read_items, validate_item
 from tests.conftest import SHARED
 
 SHARED_DATA = SHARED / "data"
@@ -244,7 +244,7 @@ def test_malformed_line_names_file_and_line(tmp_path, line, why):
 def test_skip_mode_logs_and_continues(tmp_path, caplog):
     path = tmp_path / "bad.jsonl"
     path.write_text(BAD_FILE)
-    with caplog.at_level(logging.WARNING, logger="calibration.datagen"):
+    with caplog.at_level(logging.WARNING, logger="calibration.labelling.datagen"):
         assert [o["id"] for o in read_jsonl(path, on_error="skip")] == ["a", "c"]
     assert "bad.jsonl:3" in caplog.text and "bad.jsonl:4" in caplog.text
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from calibration.grading import grade
-from calibration.items import read_items
+from calibration.labelling.grading import grade
+from calibration.labelling.items import read_items
 
 EVERYDAY = Path(__file__).resolve().parents[2] / "calibration" / "everyday"
 DOMAINS = ("math", "factual", "science", "reasoning")

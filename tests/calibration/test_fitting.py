@@ -1,4 +1,4 @@
-"""Tests for calibration.fitting: hand-computed fits, thresholds and shrinkage, and properties."""
+"""Tests for calibration.fitting.fit: hand-computed fits, thresholds and shrinkage, and properties."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import calibration.fitting as F
-import calibration.guarantee as G
+import calibration.fitting.fit as F
+import calibration.fitting.guarantee as G
+from assistant.calibrated.maps import CalibrationMaps, DomainMap, load_maps, save_maps
 from assistant.core.errors import DataError
-from calibration.fitting import cross_validated_predictions, fit_maps, records_to_arrays, shrink_to_general
-from calibration.guarantee import clopper_pearson_upper, review_threshold
-from calibration.maps import CalibrationMaps, DomainMap, load_maps, save_maps
+from calibration.fitting.fit import (
+    cross_validated_predictions,
+    fit_maps,
+    records_to_arrays,
+    shrink_to_general,
+)
+from calibration.fitting.guarantee import clopper_pearson_upper, review_threshold
 from tests.conftest import ROOT
 
 
@@ -185,7 +190,7 @@ def _signal_records(rng, n, domain="science"):
 
 
 def test_fused_maps_learn_which_signal_ranks_and_stay_monotone():
-    from calibration import metrics as M
+    from assistant.calibrated import metrics as M
 
     rng = np.random.default_rng(0)
     train, test = _signal_records(rng, 900), _signal_records(rng, 400)
@@ -210,9 +215,9 @@ def test_fused_maps_learn_which_signal_ranks_and_stay_monotone():
 def test_v1_map_files_still_load_and_read_the_stated_confidence(tmp_path):
     import json
 
-    from calibration.maps import load_maps
+    from assistant.calibrated.maps import load_maps
 
-    v1 = json.loads((ROOT / "calibration" / "maps" / "v0001.json").read_text())
+    v1 = json.loads((ROOT / "assistant" / "data" / "maps" / "v0001.json").read_text())
     assert v1["schema_version"] == 1 and "signals" not in v1
     path = tmp_path / "v1.json"
     path.write_text(json.dumps(v1))
@@ -223,7 +228,7 @@ def test_v1_map_files_still_load_and_read_the_stated_confidence(tmp_path):
 
 
 def test_a_map_names_its_records_without_this_machines_absolute_paths(tmp_path, monkeypatch):
-    from calibration.fitting import describe_sources, source_path
+    from calibration.fitting.fit import describe_sources, source_path
 
     data, work, elsewhere = tmp_path / "data", tmp_path / "work", tmp_path / "elsewhere"
     for folder in (data / "runs", work, elsewhere):

@@ -1,4 +1,4 @@
-"""Tests for calibration.grading: one table of answer/gold cases per answer type, plus the pieces."""
+"""Tests for calibration.labelling.grading: one table of answer/gold cases per answer type, plus the pieces."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from assistant.core.errors import DataError
-from calibration.grading import (
+from calibration.labelling.grading import (
     grade,
     grade_boolean,
     grade_choice,

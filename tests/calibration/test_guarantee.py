@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from calibration.fitting import fit_maps
+from calibration.fitting.fit import fit_maps
 from tests.conftest import ROOT
 
 

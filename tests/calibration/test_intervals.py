@@ -1,4 +1,4 @@
-"""Issue 20 item 5: the range on the calibrated figure (calibration.intervals): its bands, its coverage
+"""Issue 20 item 5: the range on the calibrated figure (assistant.calibrated.intervals): its bands, its coverage
 on held-out answers against the nominal level, and what breaks it (few answers, a shifted population)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.intervals import NOMINAL, Bands, bin_coverage, bootstrap_bands, jeffreys, widen
-from calibration.isotonic import IsotonicCalibrator
+from assistant.calibrated.intervals import NOMINAL, Bands, bin_coverage, bootstrap_bands, jeffreys, widen
+from assistant.calibrated.isotonic import IsotonicCalibrator
 
 
 def _fit(p, y, w=None):
@@ -71,7 +71,7 @@ def test_few_answers_give_wide_ranges_that_still_cover():
 def test_a_shifted_population_breaks_the_ranges_and_stretching_helps():
     """Breaking it with a shifted population (true rate 25 points higher than the fitting one): the
     ranges stop covering, which is why a question unlike the fitting ones is flagged and its range
-    stretched (calibration.ood). Stretching by 3 recovers part of the coverage, not all of it."""
+    stretched (assistant.calibrated.ood). Stretching by 3 recovers part of the coverage, not all of it."""
     rng = np.random.default_rng(7)
     p, y = _population(300, rng)
     bands = bootstrap_bands(p, y, _fit, n_boot=60, seed=7)
@@ -137,13 +137,13 @@ def test_scores_closer_than_the_grid_rounding_still_give_valid_bands():
 
 
 def test_coverage_on_held_out_benchmark_fitting_answers():
-    """The real fused fit (calibration.fitting.fit_maps) on two thirds of the committed fitting-side records
+    """The real fused fit (calibration.fitting.fit.fit_maps) on two thirds of the committed fitting-side records
     (calibration/records/calib, 1,600 benchmark answers), its ranges checked on the other third: 10 equal-count
     bins pooled over domains. Measured over 3 folds: literal 0.8, noise-aware 0.9 (nominal 0.9)."""
     import json
     from pathlib import Path
 
-    from calibration.fitting import as_records, fit_maps, fold_numbers
+    from calibration.fitting.fit import as_records, fit_maps, fold_numbers
 
     folder = Path(__file__).resolve().parents[2] / "calibration" / "records" / "calib"
     records = [json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]

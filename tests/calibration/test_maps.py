@@ -1,4 +1,4 @@
-"""Tests for calibration.maps: the isotonic calibrator, map files and the versioned store."""
+"""Tests for assistant.calibrated.maps: the isotonic calibrator, map files and the versioned store."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.calibrated.fusion import FEATURES
+from assistant.calibrated.isotonic import IsotonicCalibrator
+from assistant.calibrated.maps import CalibrationMaps, DomainMap, load_maps, save_maps
+from assistant.calibrated.mapstore import MapStore
 from assistant.core.errors import MapError
-from calibration.fusion import FEATURES
-from calibration.isotonic import IsotonicCalibrator
-from calibration.maps import CalibrationMaps, DomainMap, load_maps, save_maps
-from calibration.mapstore import MapStore
 
 # scikit-learn's test_isotonic.py example, scaled into [0, 1]
 X7 = np.arange(7) / 10
@@ -296,7 +296,7 @@ def test_store_over_a_read_only_base_writes_only_to_its_own_folder(tmp_path):
 
 
 def test_default_store_is_the_data_folder_over_the_shipped_maps(tmp_path, monkeypatch):
-    from calibration.mapstore import map_store, shipped_maps_dir
+    from assistant.calibrated.mapstore import map_store, shipped_maps_dir
 
     monkeypatch.setenv("CALIBRATED_CHAT_DATA_DIR", str(tmp_path / "data"))
     store = map_store()
@@ -324,8 +324,8 @@ def test_default_data_folder_is_the_users_data_dir(monkeypatch):
 @pytest.mark.parametrize("version", ["v0001", "v0002", "v0003", "v0004", "v0005"])
 def test_shipped_maps_name_their_records_by_repository_path_and_hash(version):
     """No absolute path of the machine they were fitted on; each named file is the one fitted on."""
-    from calibration.fitting import file_sha256
-    from calibration.mapstore import shipped_maps_dir
+    from assistant.calibrated.mapstore import shipped_maps_dir
+    from calibration.fitting.fit import file_sha256
     from tests.conftest import ROOT
 
     maps = load_maps(shipped_maps_dir() / f"{version}.json")

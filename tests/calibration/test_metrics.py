@@ -1,4 +1,4 @@
-"""Tests for calibration.metrics: hand-computed values, edge cases, independent implementations."""
+"""Tests for assistant.calibrated.metrics: hand-computed values, edge cases, independent implementations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-import calibration.metrics as M
+import assistant.calibrated.metrics as M
 
 
 def test_doctests():

@@ -1,4 +1,4 @@
-"""Issue 20 item 4: is a question like the questions the map was fitted on (calibration.ood), and the
+"""Issue 20 item 4: is a question like the questions the map was fitted on (assistant.calibrated.ood), and the
 map file fields that carry the range and the reference questions (old files still load)."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
+from assistant.calibrated.intervals import bootstrap_bands
+from assistant.calibrated.isotonic import IsotonicCalibrator
+from assistant.calibrated.maps import CalibrationMaps, load_maps
+from assistant.calibrated.ood import QUANTILE, Reference, fit_reference
+from assistant.calibrated.support import support_of
 from assistant.core.errors import MapError
-from calibration.intervals import bootstrap_bands
-from calibration.isotonic import IsotonicCalibrator
-from calibration.maps import CalibrationMaps, load_maps
-from calibration.ood import QUANTILE, Reference, fit_reference
-from calibration.support import support_of
 
 DIM = 48
 

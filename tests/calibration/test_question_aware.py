@@ -8,16 +8,16 @@ import json
 import numpy as np
 import pytest
 
+from assistant.calibrated import metrics as M
+from assistant.calibrated.fusion import Combiner
+from assistant.calibrated.isotonic import IsotonicCalibrator
+from assistant.calibrated.maps import CalibrationMaps
+from assistant.calibrated.questions import QUESTION_FEATURES, QuestionFeatures
 from assistant.core.record import Record
-from assistant.routing import DomainRouter
-from calibration import metrics as M
-from calibration.fitting import fit_maps
-from calibration.fusion import Combiner
-from calibration.isotonic import IsotonicCalibrator
-from calibration.maps import CalibrationMaps
-from calibration.populations import population_of, population_weights
-from calibration.question_text import question_features
-from calibration.questions import QUESTION_FEATURES, QuestionFeatures
+from assistant.routing.router import DomainRouter
+from calibration.fitting.fit import fit_maps
+from calibration.fitting.populations import population_of, population_weights
+from calibration.labelling.question_text import question_features
 from tests.assistant.test_routing import FakeEmbedder
 
 
@@ -146,7 +146,7 @@ def test_the_router_hands_on_the_embedding_it_routed_with():
 
 
 def test_side_by_side_reports_each_set_and_domain_for_both_pipelines_and_names_missed_targets():
-    from calibration.heldout import HeldoutSet, format_side_by_side, side_by_side
+    from calibration.measuring.heldout import HeldoutSet, format_side_by_side, side_by_side
 
     rng = np.random.default_rng(4)
     train, q_train = _answers(rng, 400, "science", 0.4, direction=[0, 0, 1, 0])
@@ -166,8 +166,8 @@ def test_side_by_side_reports_each_set_and_domain_for_both_pipelines_and_names_m
 
 
 def test_the_guarantee_sentence_names_the_populations_it_was_tested_on():
+    from assistant.calibrated.maps import DomainMap
     from assistant.web.render import guarantee_sentence
-    from calibration.maps import DomainMap
 
     metrics = {"target_risk": 0.1, "delta": 0.05, "n_checked": 30, "threshold_guaranteed": True,
                "threshold_tested_on": {"benchmark": 20, "everyday": 10}}

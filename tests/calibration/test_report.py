@@ -1,4 +1,4 @@
-"""Tests for calibration.report and calibration.plots: report shape, held-out improvement, the
+"""Tests for calibration.measuring.report and calibration.measuring.plots: report shape, held-out improvement, the
 stated-only baseline beside the fused pipeline, text tables, PNG plots."""
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ import json
 import numpy as np
 import pytest
 
-import calibration.report as R
-from calibration import metrics as M
-from calibration.fitting import cross_validated_predictions, fit_maps, fold_numbers
-from calibration.fusion import SIGNAL_COLUMNS
-from calibration.plots import risk_coverage_axes, write_plots
-from calibration.report import (
+import calibration.measuring.report as R
+from assistant.calibrated import measures
+from assistant.calibrated import metrics as M
+from assistant.calibrated.fusion import SIGNAL_COLUMNS
+from assistant.calibrated.measures import risk_coverage_axes, signal_aurocs
+from calibration.fitting.fit import cross_validated_predictions, fit_maps, fold_numbers
+from calibration.measuring.plots import write_plots
+from calibration.measuring.report import (
     METRIC_KEYS,
     build_report,
     calibrated_confidences,
@@ -198,8 +200,9 @@ def test_large_cross_validated_report_is_well_calibrated():
         assert section["calibrated"]["auroc"] > section["raw"]["auroc"] - 0.02
 
 
-def test_doctests():
-    result = doctest.testmod(R)
+@pytest.mark.parametrize("module", [measures], ids=["measures"])
+def test_doctests(module):
+    result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0
 
 
@@ -226,11 +229,11 @@ def test_a_signal_that_ranks_perfectly_has_auroc_one_and_a_missing_one_none():
     right = [{"domain": "math", "raw_confidence": None, "correct": True,
               "signals": {"answer_first_logp": -0.5 + i / 100, "answer_min_logp": -2.0}} for i in range(10)]
     y = np.array([0.0] * 10 + [1.0] * 10)
-    aurocs = R.signal_aurocs(y, R.signal_matrix([r["signals"] for r in wrong + right]), np.full(20, np.nan))
+    aurocs = signal_aurocs(y, R.signal_matrix([r["signals"] for r in wrong + right]), np.full(20, np.nan))
     assert aurocs["answer_first_logp"] == {"auroc": 1.0, "n": 20}
     assert aurocs["answer_min_logp"] == {"auroc": 0.0, "n": 20}  # ranks exactly backwards
     assert aurocs["stated"] == {"auroc": None, "n": 0} and aurocs["calibrated"] == {"auroc": None, "n": 0}
-    one_class = R.signal_aurocs(np.ones(10), R.signal_matrix([r["signals"] for r in right]), np.full(10, 0.5))
+    one_class = signal_aurocs(np.ones(10), R.signal_matrix([r["signals"] for r in right]), np.full(10, 0.5))
     assert one_class["answer_first_logp"] == {"auroc": None, "n": 10}
 
 
@@ -314,7 +317,7 @@ def test_a_baseline_with_too_few_stated_confidences_is_said_not_measured_and_the
     from dataclasses import replace
 
     from assistant.core.record import Record
-    from calibration.report import build_report, format_baseline_table
+    from calibration.measuring.report import build_report, format_baseline_table
     from tests.conftest import make_maps
 
     records = [Record(id="q1", domain="math", question="", gold="1", answer="1", correct=True,

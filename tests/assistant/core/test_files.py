@@ -97,8 +97,8 @@ def test_every_folder_the_app_makes_is_0700_and_every_file_0600(tmp_path, umask_
 
 def test_a_new_data_folder_with_its_maps_cache_and_store_is_private(tmp_path, umask_022):
     """The data folder as the app first makes it (under a home folder that has none of it yet)."""
-    from assistant.web.store import ReviewStore
-    from calibration.mapstore import map_store
+    from assistant.calibrated.mapstore import map_store
+    from assistant.reviews.store import ReviewStore
     from tests.conftest import make_maps
 
     data = tmp_path / "home" / ".local" / "share" / "calibrated-chat"

@@ -363,8 +363,8 @@ def test_llamacpp_reused_prefix_keeps_greedy_output(llamacpp_backend):
 @pytest.mark.slow
 def test_llamacpp_greedy_answers_equal_raw_llama_cpp(llamacpp_backend):
     """The same text as llama-cpp-python's own `Llama.generate` on the shipped prompt (prefix reused or not)."""
+    from assistant.answering.prompts import load_prompt
     from assistant.models.llamacpp import N_CTX
-    from assistant.prompts import load_prompt
     from bench.decode import RawLlamaCpp
 
     prompt = load_prompt("confidence_tags")

@@ -17,15 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from assistant.answering.evidence import compute_signals
+from assistant.answering.parsing import parse_output, split_reasoning
 from assistant.core.config import ModelConfig, model_config_from_env
 from assistant.core.errors import InputError, ModelLoadError
 from assistant.core.flags import add_model_flags, model_config_from_args
-from assistant.evidence import compute_signals
 from assistant.models.backend import Backend, GenerationOptions
 from assistant.models.openai_compat import TOP_LOGPROBS, OpenAICompatBackend
 from assistant.models.openai_http import Retry, ServerError, Timeouts
 from assistant.models.registry import BACKENDS, choose_backend, load_backend
-from assistant.parsing import parse_output, split_reasoning
 from tests.conftest import FixedRouter, drain, free_port, make_maps
 
 KEY = "sk-test-5f3a9c0e1d2b"  # what the fake server accepts; must never show up anywhere else
@@ -253,8 +253,8 @@ def test_a_server_without_logprobs_gives_no_evidence_and_the_signals_say_so(serv
 
 def test_the_reply_through_the_pipeline_names_the_missing_signals(server, keyed):
     """The whole Assistant over the backend: a Reply whose `signals` show the probability signals as None."""
-    from assistant.pipeline import Assistant
-    from assistant.prompts import load_prompt
+    from assistant.answering.pipeline import Assistant
+    from assistant.answering.prompts import load_prompt
 
     server.script.append({"events": stream_of("Twelve elevens are 132.", " <answer>132</answer>",
                                               " <confidence>90%</confidence>", logprobs=False)})

@@ -95,8 +95,8 @@ def test_the_backend_streams_from_the_real_server(server_url, keyed):
 def test_greedy_answers_equal_the_local_backend(server_url, keyed):
     """Greedy decoding through the server writes what the local LlamaCppBackend writes on the same GGUF,
     with the same token log probabilities (within float rounding)."""
+    from assistant.answering.prompts import load_prompt
     from assistant.models.llamacpp import LlamaCppBackend
-    from assistant.prompts import load_prompt
 
     prompt = load_prompt("confidence_tags")
     questions = shared_questions()
@@ -128,7 +128,7 @@ def test_a_wrong_key_is_a_clear_error(server_url, monkeypatch):
 def test_the_pipeline_answers_through_the_server(server_url, keyed):
     """The real Assistant (router, shipped maps) over the server: maps fitted on the local model do not
     apply to it (model ids differ); maps for this server give a calibrated confidence."""
-    from assistant.pipeline import Assistant
+    from assistant.answering.pipeline import Assistant
 
     config = ModelConfig(model=ALIAS, backend="openai", base_url=server_url, api_key_env=KEY_ENV)
     assistant = Assistant.from_config(config, options=GenerationOptions(max_new_tokens=96))

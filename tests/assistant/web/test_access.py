@@ -20,12 +20,12 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from assistant.core.errors import InputError
-from assistant.web import figures
+from assistant.reviews import queries
+from assistant.reviews.store import DB_FILENAME, MAX_COMMENT_CHARS, ReviewStore
+from assistant.reviews.types import Actor
 from assistant.web.access import EXPORT_PATH
 from assistant.web.auth import Users
 from assistant.web.proxies import TrustedProxies, parse_trusted_proxies
-from assistant.web.reviews import Actor
-from assistant.web.store import DB_FILENAME, MAX_COMMENT_CHARS, ReviewStore
 from assistant.web.throttle import LoginThrottle, MemoryThrottleStore
 from tests.conftest import ROOT, TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
 
@@ -142,7 +142,7 @@ def test_a_verdict_is_never_overwritten_silently_and_every_one_is_kept(app, tmp_
     assert (revised["verdict"], revised["reviewer"], revised["revisions"]) == ("incorrect", "ann", 1)
     history = app.store.verdict_history(item["id"])
     assert [(v["verdict"], v["reviewer"]) for v in history] == [("correct", "rita"), ("incorrect", "ann")]
-    (record,) = [r for r in figures.records(app.store) if r.id == f"review-{reply_id}"]
+    (record,) = [r for r in queries.records(app.store) if r.id == f"review-{reply_id}"]
     assert (record.correct, record.gold, record.revisions) == (False, "Rome", 1)
 
     out = tmp_path / "reviews.jsonl"
@@ -161,7 +161,7 @@ def test_a_verdict_is_never_overwritten_silently_and_every_one_is_kept(app, tmp_
 
 def test_a_store_from_before_the_history_keeps_its_verdicts(tmp_path):
     """Migration 0002 on a store written by 0001 only: verdicts become history, ids become random."""
-    from assistant.web.migrations import MIGRATIONS
+    from assistant.reviews.migrations import MIGRATIONS
 
     data = tmp_path / "data"
     data.mkdir()
@@ -393,7 +393,7 @@ def test_data_files_are_private(tmp_path):
 
     store = ReviewStore(tmp_path / "data")
     store.record_reply(_reply(), "sam")
-    figures.export_records(store, tmp_path / "data" / "export.jsonl")
+    queries.export_records(store, tmp_path / "data" / "export.jsonl")
     save_users(make_users(), tmp_path / "users.json")
     files = [tmp_path / "data" / DB_FILENAME, tmp_path / "data" / f"{DB_FILENAME}-wal",
              tmp_path / "data" / f"{DB_FILENAME}-shm", tmp_path / "data" / "export.jsonl", tmp_path / "users.json"]
@@ -437,8 +437,8 @@ def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(
 
 
 def test_a_reviewer_sees_an_interrupted_answer_as_such():
+    from assistant.reviews.types import QueueItem
     from assistant.web.render import queue_item_markdown
-    from assistant.web.reviews import QueueItem
 
     item = QueueItem(id=3, reply_id="ab" * 16, created_at="2026-01-01T00:00:00", status="open",
                      reasons=("interrupted",), question="q", answer=None, reasoning="", raw_confidence=None,
@@ -463,7 +463,7 @@ def test_reviewers_see_the_comment_the_raw_output_and_the_signals(app):
     text = ui.queue_item_markdown(full)
     assert "thumbs down** by sam" in text and "the working is &lt;b&gt;wrong&lt;/b&gt;" in text
     assert "The model's whole output" in text and "Signals behind the confidence" in text and "stated" in text
-    (record,) = [r for r in figures.records(app.store) if r.id == f"review-{reply['reply_id']}"] or [None]
+    (record,) = [r for r in queries.records(app.store) if r.id == f"review-{reply['reply_id']}"] or [None]
     assert record is None  # no verdict yet: not a record
 
 

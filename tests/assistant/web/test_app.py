@@ -11,7 +11,7 @@ import pytest
 from assistant.core.errors import InputError
 from assistant.core.record import RECORD_FIELDS
 from assistant.core.reply import Reply
-from assistant.web.store import ReviewStore
+from assistant.reviews.store import ReviewStore
 from tests.conftest import ROOT, TEST_USERS, launch
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -230,9 +230,9 @@ def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
 @pytest.mark.slow
 def test_real_model_and_router_through_the_api(tmp_path):
     """The default SmolLM2 GGUF and the real embedding router behind the app."""
+    from assistant.answering.pipeline import Assistant
     from assistant.core.config import ModelConfig, set_offline_env
     from assistant.models.backend import GenerationOptions
-    from assistant.pipeline import Assistant
 
     set_offline_env()
     assistant = Assistant.from_config(ModelConfig(), allow_uncalibrated=True,

@@ -159,9 +159,9 @@ def test_admin_dashboard_renders(browser, app):
 def test_docs_screenshots(browser, tmp_path):
     """docs/chat.png, docs/conversations.png (the list, and a reasoning section opened after streaming)
     and docs/dashboard.png from the real model, router and active maps."""
+    from assistant.answering.pipeline import Assistant
     from assistant.core.config import ModelConfig, set_offline_env
     from assistant.models.backend import GenerationOptions
-    from assistant.pipeline import Assistant
 
     set_offline_env()
     assistant = Assistant.from_config(ModelConfig(), allow_uncalibrated=True,

@@ -10,10 +10,10 @@ import gradio as gr
 import pytest
 
 from assistant.core.errors import InputError
+from assistant.reviews.migrations import MIGRATIONS
+from assistant.reviews.store import ReviewStore
+from assistant.reviews.types import Actor
 from assistant.web.conversations import TITLE_CHARS, Conversations, PageSessions, browser_token, owner_key
-from assistant.web.migrations import MIGRATIONS
-from assistant.web.reviews import Actor
-from assistant.web.store import ReviewStore
 from tests.conftest import make_assistant, make_reply
 
 

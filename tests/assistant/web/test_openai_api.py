@@ -176,9 +176,9 @@ def test_keys_are_kept_hashed_and_a_revoked_key_stops_working(tmp_path):
 @pytest.mark.slow
 def test_the_real_default_model_through_the_endpoint_with_the_openai_client(tmp_path):
     """The default SmolLM2 GGUF, the real router and the active maps behind /v1/chat/completions."""
+    from assistant.answering.pipeline import Assistant
     from assistant.core.config import ModelConfig, set_offline_env
     from assistant.models.backend import GenerationOptions
-    from assistant.pipeline import Assistant
 
     set_offline_env()
     assistant = Assistant.from_config(ModelConfig(), options=GenerationOptions(max_new_tokens=96))

@@ -108,7 +108,7 @@ def test_the_badge_is_a_message_of_its_own_whose_label_has_no_markup():
 
 
 def test_dashboard_rows_and_figures():
-    from assistant.web.reviews import ReviewStats
+    from assistant.reviews.types import ReviewStats
     from tests.conftest import make_maps
 
     maps = make_maps()
@@ -125,7 +125,7 @@ def test_dashboard_rows_and_figures():
 
 def reviewed_store(path, verdicts):
     """A review store holding one reviewed math answer per (signals, confidence, verdict) in `verdicts`."""
-    from assistant.web.store import ReviewStore
+    from assistant.reviews.store import ReviewStore
     from tests.conftest import make_reply
 
     store = ReviewStore(path)
@@ -147,13 +147,13 @@ LIVE = [({"stated": 0.9, "answer_first_logp": -0.1}, 0.2, "correct"),
 
 
 def test_the_live_per_signal_aurocs_come_from_the_stored_signals_and_verdicts(tmp_path):
-    from assistant.web import figures
-    from calibration.fusion import SIGNAL_COLUMNS
+    from assistant.calibrated.fusion import SIGNAL_COLUMNS
+    from assistant.reviews import queries
 
     store = reviewed_store(tmp_path, LIVE)
-    reviewed = figures.reviewed(store)
+    reviewed = queries.reviewed(store)
     assert [r["signals"].get("answer_first_logp") for r in reviewed] == [-0.1, -0.3, -2.0, -3.0]
-    aurocs = figures.signal_aurocs_by_domain(reviewed)
+    aurocs = queries.signal_aurocs_by_domain(reviewed)
     assert set(aurocs) == {"math", "all"} and aurocs["math"]["count"] == 4
     math = aurocs["math"]["auroc"]
     assert math["answer_first_logp"] == {"auroc": 1.0, "n": 4}
@@ -174,13 +174,13 @@ def test_the_live_per_signal_aurocs_come_from_the_stored_signals_and_verdicts(tm
 
 
 def test_enough_reviewed_answers_show_no_warning_and_old_replies_count_their_stated_confidence(tmp_path):
-    from assistant.web import figures
+    from assistant.reviews import queries
 
     many = [({"stated": 0.9 if i % 2 else 0.3}, 0.5, "correct" if i % 2 else "incorrect") for i in range(30)]
     store = reviewed_store(tmp_path, many)
     with store.write() as db:
         db.execute("UPDATE replies SET signals = '{}'")  # as a migration leaves replies stored before signals
-    rows = charts.live_signal_rows(figures.signal_aurocs_by_domain(figures.reviewed(store)))
+    rows = charts.live_signal_rows(queries.signal_aurocs_by_domain(queries.reviewed(store)))
     cells = dict(zip(charts.LIVE_SIGNAL_COLUMNS, rows[0]))
     assert cells["reviewed since fit"] == "30" and cells["AUROC stated"] == "1.00"
     assert cells["AUROC calib."] == "0.50" and cells["AUROC ans.1st"] == "—"
@@ -189,7 +189,7 @@ def test_enough_reviewed_answers_show_no_warning_and_old_replies_count_their_sta
 
 
 def test_the_guarantee_is_said_in_plain_words_and_a_missing_one_is_not_hidden():
-    from calibration.maps import CalibrationMaps, DomainMap
+    from assistant.calibrated.maps import CalibrationMaps, DomainMap
 
     def maps_with(threshold, guaranteed=True):
         metrics = {"target_risk": 0.1, "delta": 0.05, "n_checked": 120, "threshold_guaranteed": guaranteed}
@@ -237,7 +237,7 @@ def test_a_domain_where_every_answer_is_checked_says_so_first_in_plain_words():
 
 
 def test_figures_in_plain_words_with_a_warning_when_they_rest_on_few_answers():
-    from assistant.web.reviews import ReviewStats
+    from assistant.reviews.types import ReviewStats
     from tests.conftest import make_maps
 
     assert ui.human_date("2026-12-01T09:31:36+00:00") == "1 Dec 2026, 09:31 UTC"

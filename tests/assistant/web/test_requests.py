@@ -52,10 +52,10 @@ class HeldBackend(ScriptedBackend):
 
 def serve_app(tmp_path, *, backend=None, users=None, anonymous_role="admin", limits=Limits()) -> RunningApp:
     """The app on a free port, as `tests.conftest.launch` starts it, with `limits` and `backend`."""
-    from assistant.pipeline import Assistant
-    from assistant.prompts import load_prompt
+    from assistant.answering.pipeline import Assistant
+    from assistant.answering.prompts import load_prompt
+    from assistant.reviews.store import ReviewStore
     from assistant.web.app import ChatApp, serve
-    from assistant.web.store import ReviewStore
 
     store = ReviewStore(tmp_path)
     assistant = Assistant(backend or ScriptedBackend(), load_prompt("confidence_tags"), FixedRouter(), make_maps())
@@ -321,8 +321,8 @@ def test_a_malformed_history_on_ask_is_refused_with_its_shape_and_no_traceback(k
 
 
 def test_fit_history_leaves_out_the_oldest_exchanges_until_the_prompt_fits():
-    from assistant.pipeline import Assistant
-    from assistant.prompts import load_prompt
+    from assistant.answering.pipeline import Assistant
+    from assistant.answering.prompts import load_prompt
 
     backend = ScriptedBackend(model_id="fake-model", context_tokens=700)
     assistant = Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), make_maps(),
@@ -397,8 +397,8 @@ def test_the_real_model_refuses_an_over_long_conversation_by_the_api_and_trims_i
     """The default SmolLM2 GGUF (a 4,096-token context) behind the app: three long turns (over 15,000
     tokens) get 400 `context_length_exceeded` from the OpenAI endpoint (was 502 `model_error`); /ask
     with the same history answers from the latest turns that fit."""
+    from assistant.answering.pipeline import Assistant
     from assistant.core.config import ModelConfig, set_offline_env
-    from assistant.pipeline import Assistant
     from assistant.web.app import ChatApp, serve
 
     set_offline_env()

@@ -1,0 +1,310 @@
+"""The answering pipeline: question -> model -> parsed confidence -> domain -> calibrated reply.
+
+`Assistant.ask` returns one `Reply`; `Assistant.ask_stream` yields `Update`s while
+the model writes and the finished `Reply` last. Every step's time is recorded in
+`Reply.timings_ms` (generation, parse, embed, calibrate).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterator
+
+from assistant.answering.answer import Answer, conversation, stream_answer
+from assistant.answering.parsing import split_reasoning
+from assistant.answering.prompts import Prompt, load_prompt
+from assistant.calibrated.mapstore import map_store
+from assistant.calibrated.questions import QuestionFeatures
+from assistant.calibrated.support import Support, support_of
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig
+from assistant.core.errors import InputError, MapError
+from assistant.core.reply import REVIEW_REASONS, Reply
+from assistant.models.backend import Backend, GenerationOptions, Message
+from assistant.models.registry import load_backend
+from assistant.routing.router import DomainRouter, load_embedder
+
+__all__ = ["Assistant", "Update", "clean_question"]
+
+log = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_TAGS = re.compile(r"</?answer>", re.IGNORECASE)
+# The stated confidence is shown in the badge, not in the answer text; also hide a
+# tag still being streamed ("<conf").
+_CONFIDENCE_TAIL = re.compile(r"<confidence>.*|<(c(o(n(f(i(d(e(n(c(e)?)?)?)?)?)?)?)?)?)?$", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Update:
+    reasoning: str  # reasoning trace so far
+    answer: str  # visible answer text so far (answer/confidence tags stripped)
+    reply: Reply | None = None  # the finished Reply, on the last update only
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Strip control characters and surrounding space; refuse empty or over-long questions.
+
+    The messages are for the person typing (in the chat or through the API), who cannot change
+    the server's limits: they say what to do, not which flag an operator would raise.
+    """
+    if not isinstance(question, str):
+        raise InputError(f"the question must be text, not {type(question).__name__}")
+    # Lone surrogates (invalid UTF-8 decoded with surrogateescape) become U+FFFD.
+    question = _SURROGATE.sub("\ufffd", question)
+    question = _CONTROL.sub("", question).strip()
+    if not question:
+        raise InputError("the question is empty: type a question and send it again")
+    if len(question) > max_chars:
+        raise InputError(
+            f"the question is {len(question):,} characters long; the limit is {max_chars:,}: "
+            "please shorten it, or ask about one part at a time"
+        )
+    return question
+
+
+def _words(tokens: int) -> int:
+    return max(1, round(tokens * 0.75))  # English text runs at about 3 words to 4 tokens
+
+
+def _without_oldest_exchange(turns: list[Message]) -> list[Message]:
+    """`turns` less the first message and any answers that followed it, up to the next question."""
+    rest = turns[1:]
+    while rest and rest[0].get("role") != "user":
+        rest = rest[1:]
+    return rest
+
+
+def _visible(final: str) -> str:
+    return _TAGS.sub("", _CONFIDENCE_TAIL.sub("", final)).strip()
+
+
+class Assistant:
+    """Answers questions with a calibrated confidence.
+
+    backend: streams the model's text; prompt: how the question is asked;
+    router: picks the domain (anything with `route(question) -> Route`);
+    maps: the active `CalibrationMaps`, or None to run uncalibrated.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        prompt: Prompt,
+        router,
+        maps=None,
+        *,
+        options: GenerationOptions = GenerationOptions(),
+        max_question_chars: int = 8000,
+        max_question_tokens: int = 512,
+        map_store=None,
+    ):
+        self.backend = backend
+        self.prompt = prompt
+        self.router = router
+        self.maps = maps
+        self.options = options if options.probe is not None else replace(options, probe=prompt.probe)
+        self.max_question_chars = max_question_chars
+        self.max_question_tokens = max_question_tokens  # checked when the backend can count (count_tokens)
+        self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
+        if maps is not None and not maps.matches(backend.model_id, prompt.id):
+            log.warning(
+                "calibration maps %s were fitted for model %r / prompt %r, not %r / %r: "
+                "every answer will be flagged 'uncalibrated' (run `calibrate fit` for this pair)",
+                maps.version, maps.model, maps.prompt, backend.model_id, prompt.id,
+            )
+
+    @classmethod
+    def from_config(
+        cls,
+        model_config=None,
+        *,
+        prompt_id: str = DEFAULT_PROMPT,
+        maps_dir: Path | None = None,
+        data_dir: Path | None = None,
+        allow_uncalibrated: bool = False,
+        options: GenerationOptions = GenerationOptions(),
+        max_question_chars: int = 8000,
+        max_question_tokens: int = 512,
+    ) -> "Assistant":
+        """Load the model, prompt, router and active maps. Errors name what to fix."""
+        store = map_store(maps_dir, data_dir)
+        prompt = load_prompt(prompt_id)
+        try:
+            maps = store.active()
+        except MapError as err:
+            if not allow_uncalibrated:
+                raise
+            # one line naming the file and field, as when refusing to start; a traceback says no more
+            log.warning("active calibration map is invalid (%s); running uncalibrated", err)
+            maps = None
+        backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
+        router = DomainRouter.load(embedder=load_embedder())
+        router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
+        return cls(backend, prompt, router, maps, options=options,
+                   max_question_chars=max_question_chars, max_question_tokens=max_question_tokens, map_store=store)
+
+    def reload_maps(self) -> str | None:
+        """Re-read the active map version from `map_store`; return it (None if none)."""
+        if self.map_store is None:
+            raise MapError("this assistant was built without a maps folder, so there is nothing to reload")
+        self.maps = self.map_store.active()
+        return self.maps.version if self.maps else None
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def check_question(self, question: str) -> str:
+        """The cleaned question, or InputError for the person typing when it is empty, too long in
+        characters, or longer in tokens than this model is given to read (`max_question_tokens`):
+        a long question holds the one model for everyone while it is read, for no useful answer."""
+        question = clean_question(question, self.max_question_chars)
+        count = getattr(self.backend, "count_tokens", None)
+        tokens = count(question) if count is not None else 0
+        if tokens > self.max_question_tokens:
+            limit = self.max_question_tokens
+            raise InputError(
+                f"the question is too long for this model to read at once: about {_words(tokens):,} words, "
+                f"and it takes up to about {_words(limit):,} ({limit:,} tokens); please shorten it, or ask "
+                "about one part at a time"
+            )
+        return question
+
+    def fit_history(self, question: str, history: list[Message] | None, *, trim: bool = True) -> list[Message] | None:
+        """`history` as it can go to the model with `question`: the whole prompt must fit the model's
+        context (`backend.context_tokens`, counted by `backend.count_prompt`) and leave room for the
+        answer (`options.max_new_tokens`, at most half the context). With `trim` the oldest exchanges
+        are left out until it fits; without, InputError says the conversation is too long. InputError
+        also when the question alone does not fit. Backends that cannot count are trusted as they are."""
+        context, count = getattr(self.backend, "context_tokens", None), getattr(self.backend, "count_prompt", None)
+        if not context or count is None:
+            return history
+        room = min(self.options.max_new_tokens, context // 2)
+        turns = list(history or [])
+        while (tokens := count(conversation(self.prompt, question, turns))) > context - room:
+            if not turns:
+                raise InputError(f"the question is too long for this model: with its instructions it is {tokens:,} "
+                                 f"tokens, and the model reads at most {context - room:,} (it keeps {room:,} of its "
+                                 f"{context:,}-token context for the answer); please shorten it")
+            if not trim:
+                raise InputError(f"the conversation is too long for this model: with its earlier messages the prompt "
+                                 f"is {tokens:,} tokens, and the model reads at most {context - room:,} (it keeps "
+                                 f"{room:,} of its {context:,}-token context for the answer); send fewer or shorter "
+                                 "earlier messages, or start a new conversation")
+            turns = _without_oldest_exchange(turns)
+        if len(turns) < len(history or []):
+            log.info("left out %d earlier messages so the conversation fits the model's context",
+                     len(history) - len(turns))
+        return turns if history is not None else None
+
+    def ask(self, question: str, history: list[Message] | None = None) -> Reply:
+        """Answer one question; return the finished Reply."""
+        for update in self.ask_stream(question, history):
+            if update.reply is not None:
+                return update.reply
+        raise AssertionError("ask_stream ended without a reply")  # pragma: no cover
+
+    def ask_stream(
+        self,
+        question: str,
+        history: list[Message] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Update]:
+        """Yield `Update`s while the model writes; the last one carries the Reply."""
+        question = self.check_question(question)
+        history = self.fit_history(question, history)
+        start = time.perf_counter()
+        text = ""
+        gen = stream_answer(self.backend, self.prompt, question, self.options, history=history, cancel=cancel)
+        while True:
+            try:
+                text += next(gen)
+            except StopIteration as stop:
+                answer = stop.value
+                break
+            reasoning, final = split_reasoning(text)
+            yield Update(reasoning=reasoning, answer=_visible(final))
+        timings = {"parse": answer.parse_ms, "generation": (time.perf_counter() - start) * 1000 - answer.parse_ms}
+        reply = self._finish(question, answer, timings)
+        yield Update(reasoning=reply.reasoning, answer=reply.answer or "", reply=reply)
+
+    def _finish(self, question: str, answer: Answer, timings: dict[str, float]) -> Reply:
+        parsed = answer.parsed
+        reasons = set(answer.issues)
+
+        t = time.perf_counter()
+        route = self.router.route(question)
+        timings["embed"] = (time.perf_counter() - t) * 1000
+        if not route.confident:
+            reasons.add("uncertain_domain")
+
+        t = time.perf_counter()
+        signals = answer.signals.to_dict()
+        confidence, map_version, score = None, None, None  # no final answer: nothing to be right about, so no figure
+        if parsed.answer is not None:
+            features = QuestionFeatures.of(question, route.embedding)
+            confidence, map_version, score = self._calibrate(route.domain, signals, features, reasons)
+        support = self._support(route, score, confidence, reasons)
+        timings["calibrate"] = (time.perf_counter() - t) * 1000
+
+        ordered = tuple(r for r in REVIEW_REASONS if r in reasons)
+        return Reply(
+            answer=parsed.answer,
+            reasoning=parsed.reasoning,
+            raw_confidence=parsed.raw_confidence,
+            confidence=confidence,
+            domain=route.domain,
+            domain_probability=round(float(route.probability), 4),
+            needs_review=bool(ordered),
+            review_reasons=ordered,
+            model=self.backend.model_id,
+            prompt=self.prompt.id,
+            map_version=map_version,
+            timings_ms={k: round(v, 3) for k, v in timings.items()},
+            question=question,
+            raw_output=answer.raw_output,
+            tokens=answer.stats.tokens,
+            prompt_tokens=answer.stats.prompt_tokens,
+            signals=signals,
+            **support.reply_fields(),
+        )
+
+    def _calibrate(self, domain: str, signals: dict, question: QuestionFeatures,
+                   reasons: set) -> tuple[float | None, str | None, float | None]:
+        """(calibrated confidence, map version, the score the map read) of the answer's signals (see
+        assistant.core.signals) and its question (for question-aware maps); add `uncalibrated` /
+        `low_confidence` to reasons."""
+        maps = self.maps
+        if maps is None:
+            reasons.add("uncalibrated")
+            return None, None, None
+        if not maps.matches(self.backend.model_id, self.prompt.id):
+            # A map is only valid for the (model, prompt) it was fitted on: another model's figure
+            # would be presented as calibrated when it is not. Only the model's own figure is shown.
+            reasons.add("uncalibrated")
+            return None, None, None
+        dmap = maps.map_for(domain)
+        score = dmap.score(signals, question)
+        if score is None:
+            return None, maps.version, None
+        confidence = dmap(score)
+        if maps.needs_review(domain, confidence):
+            reasons.add("low_confidence")
+        return round(confidence, 4), maps.version, score
+
+    def _support(self, route, score: float | None, confidence: float | None, reasons: set) -> Support:
+        """The range on `confidence` and how far the question lies from the map's fitting questions
+        (assistant.calibrated.support); add `unlike_fitting` to reasons when it lies beyond the threshold. A
+        Route without an `embedding` gives no distance."""
+        maps = self.maps
+        if maps is None or not maps.matches(self.backend.model_id, self.prompt.id):
+            return Support()
+        support = support_of(maps, route.domain, score, confidence, route.embedding)
+        if support.extrapolating:
+            reasons.add("unlike_fitting")
+        return support
+

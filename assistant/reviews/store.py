@@ -1,0 +1,390 @@
+"""The review store: replies, feedback and human verdicts in one SQLite file.
+
+Everything the web app must not lose lives here: every answer given (written
+when streaming starts, completed when it ends, so a kill mid-stream leaves a
+consistent row), thumbs up/down, and the review queue with reviewers' verdicts.
+Verdicts export as graded records (`assistant.reviews.queries`), so `calibrate fit`
+can refit from human labels; the schema is `assistant.reviews.migrations`.
+
+The database is `<data dir>/reviews.sqlite3` in WAL mode with `synchronous=FULL`:
+a write method returns only after its transaction is durable. Schema changes
+are migrations applied by name and recorded in the `migrations` table.
+
+    store = ReviewStore(Path("data"))
+    reply_id = store.record_reply(reply, user="alice")
+    for item in store.queue(status="open"):
+        store.submit_verdict(item.id, "correct", reviewer="bob")
+    queries.export_records(store, Path("reviews.jsonl"))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+from assistant.core.errors import InputError, StoreError
+from assistant.core.files import PRIVATE_FILE, private_folder
+from assistant.core.reply import Reply
+from assistant.reviews.migrations import apply_migrations
+from assistant.reviews.types import Actor, QueueItem, utc_now
+
+__all__ = ["DB_FILENAME", "MAX_COMMENT_CHARS", "PRIVATE", "VERDICTS", "ReviewStore", "reply_dict"]
+
+DB_FILENAME = "reviews.sqlite3"
+VERDICTS = ("correct", "incorrect", "not_answerable")
+MAX_COMMENT_CHARS = 2000  # longest feedback comment accepted
+_BUSY_TIMEOUT_MS = 10_000
+PRIVATE = PRIVATE_FILE  # the database, its -wal/-shm files and exports: readable by the app's user only
+
+log = logging.getLogger(__name__)
+
+
+def reply_dict(row: sqlite3.Row) -> dict:
+    """A `replies` row as a dict, its JSON columns decoded and needs_review a bool."""
+    d = dict(row)
+    for column in ("review_reasons", "timings_ms", "signals"):
+        d[column] = json.loads(d[column])
+    d["needs_review"] = bool(d["needs_review"])
+    return d
+
+
+class ReviewStore:
+    """The SQLite review store in one data folder; safe to share between threads."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_FILENAME
+        self._lock = threading.RLock()
+        try:
+            private_folder(self.data_dir)
+            # SQLite gives the -wal and -shm files the database file's mode, so 0600 covers all three.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE))
+            if self.path.stat().st_mode & 0o077:
+                os.chmod(self.path, PRIVATE)  # a store created before files were private
+            self._conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise sqlite3.OperationalError(f"could not switch to WAL mode (got {mode})")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self.migrate()
+            self._conn.execute("PRAGMA foreign_keys = ON")
+        except (sqlite3.Error, OSError) as err:
+            raise StoreError(self._explain(err)) from err
+
+    def _explain(self, err: Exception) -> str:
+        return (
+            f"review store {self.path}: {err} — check that the data folder is writable and the disk "
+            "has space (set it with --data-dir or CALIBRATED_CHAT_DATA_DIR)"
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction (also for `assistant.web.conversations`); any SQLite or OS
+        failure becomes StoreError."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as err:
+                raise StoreError(self._explain(err)) from err
+
+    def read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        """Rows of one read-only query (for `assistant.reviews.queries`); a failure becomes StoreError."""
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as err:
+                raise StoreError(self._explain(err)) from err
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- schema -------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded (`assistant.reviews.migrations`); return the names applied now."""
+        with self._lock:
+            return apply_migrations(self._conn)
+
+    def applied_migrations(self) -> list[str]:
+        return [row[0] for row in self.read("SELECT name FROM migrations ORDER BY name")]
+
+    def journal_mode(self) -> str:
+        return self.read("PRAGMA journal_mode")[0][0]
+
+    def integrity_check(self) -> list[str]:
+        """Problems `PRAGMA integrity_check` finds; an empty list when the file is sound."""
+        rows = [row[0] for row in self.read("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
+
+    # -- replies ------------------------------------------------------------------------
+
+    def mark_interrupted(self) -> int:
+        """At the app's start-up: replies still 'streaming' were cut off when it last stopped. Mark them
+        'interrupted' and put them in the review queue; return how many. (Not on every open: a
+        `calibrate reviews export` beside a running app must not touch its answers in flight.)"""
+        with self.write() as db:
+            rows = db.execute("SELECT id FROM replies WHERE status = 'streaming'").fetchall()
+            for row in rows:
+                db.execute("UPDATE replies SET status = 'interrupted', updated_at = ? WHERE id = ?",
+                           (utc_now(), row["id"]))
+                self._flag(db, row["id"], ["interrupted"])
+        if rows:
+            log.warning("%d answers were cut off when the app last stopped; they are in the review queue "
+                        "as 'interrupted'", len(rows))
+        return len(rows)
+
+    def _internal_id(self, db: sqlite3.Connection, public_id: str) -> int:
+        row = db.execute("SELECT id FROM replies WHERE public_id = ?", (str(public_id),)).fetchone()
+        if row is None:
+            raise InputError(f"no reply with id {public_id!r}")
+        return int(row["id"])
+
+    def start_reply(self, question: str, user: str | None, model: str = "", prompt: str = "",
+                    session: str | None = None, conversation: str | None = None) -> str:
+        """Write a reply row with status 'streaming' before generation starts; return its public id.
+        `conversation`: the public id of the conversation it continues (the caller checked the owner)."""
+        now, public_id = utc_now(), secrets.token_hex(16)
+        with self.write() as db:
+            internal = None
+            if conversation is not None:
+                row = db.execute("SELECT id FROM conversations WHERE public_id = ?", (conversation,)).fetchone()
+                if row is None:
+                    raise InputError(f"no conversation with id {conversation!r}")
+                internal = int(row["id"])
+                db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, internal))
+            db.execute(
+                "INSERT INTO replies (created_at, updated_at, user, question, model, prompt, public_id, session, "
+                "conversation_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'streaming')",
+                (now, now, user, question, model, prompt, public_id, session, internal),
+            )
+        return public_id
+
+    def cancel_reply(self, reply_id: str, answer: str, reasoning: str) -> None:
+        """Mark a stopped stream 'cancelled', keeping the text streamed so far."""
+        with self.write() as db:
+            db.execute(
+                "UPDATE replies SET answer = ?, reasoning = ?, updated_at = ?, status = 'cancelled' "
+                "WHERE public_id = ? AND status = 'streaming'",
+                (answer, reasoning, utc_now(), str(reply_id)),
+            )
+
+    def finish_reply(self, reply_id: str, reply: Reply, status: str = "ok") -> None:
+        """Complete a started row with the finished Reply; queue it when it needs review."""
+        with self.write() as db:
+            internal = self._internal_id(db, reply_id)
+            self._fill(db, internal, reply, status)
+            if reply.needs_review:
+                self._flag(db, internal, reply.review_reasons)
+
+    def record_reply(self, reply: Reply, user: str | None, session: str | None = None) -> str:
+        """Store a finished Reply in one transaction; return its public id."""
+        reply_id = self.start_reply(reply.question, user, session=session)
+        self.finish_reply(reply_id, reply)
+        return reply_id
+
+    @staticmethod
+    def _fill(db: sqlite3.Connection, reply_id: int, reply: Reply, status: str) -> None:
+        db.execute(
+            "UPDATE replies SET updated_at = ?, question = ?, answer = ?, reasoning = ?, raw_confidence = ?, "
+            "confidence = ?, domain = ?, domain_probability = ?, needs_review = ?, review_reasons = ?, "
+            "model = ?, prompt = ?, map_version = ?, raw_output = ?, tokens = ?, timings_ms = ?, status = ?, "
+            "signals = ? WHERE id = ?",
+            (
+                utc_now(),
+                reply.question,
+                reply.answer,
+                reply.reasoning,
+                reply.raw_confidence,
+                reply.confidence,
+                reply.domain,
+                reply.domain_probability,
+                int(reply.needs_review),
+                json.dumps(list(reply.review_reasons)),
+                reply.model,
+                reply.prompt,
+                reply.map_version,
+                reply.raw_output,
+                reply.tokens,
+                json.dumps(reply.timings_ms),
+                status,
+                json.dumps(reply.signals),
+                reply_id,
+            ),
+        )
+
+    def get_reply(self, reply_id: str) -> dict | None:
+        """One reply row by public id, as a dict (review_reasons and timings_ms decoded); None when unknown."""
+        rows = self.read("SELECT * FROM replies WHERE public_id = ?", (str(reply_id),))
+        return reply_dict(rows[0]) if rows else None
+
+    # -- feedback and the queue ---------------------------------------------------------
+
+    @staticmethod
+    def _flag(db: sqlite3.Connection, reply_id: int, reasons) -> int:
+        """Open (or add reasons to) the review item of a reply; return the item id."""
+        row = db.execute("SELECT id, reasons FROM reviews WHERE reply_id = ?", (reply_id,)).fetchone()
+        if row is None:
+            cur = db.execute(
+                "INSERT INTO reviews (reply_id, created_at, reasons) VALUES (?, ?, ?)",
+                (reply_id, utc_now(), json.dumps(list(dict.fromkeys(reasons)))),
+            )
+            return int(cur.lastrowid)
+        merged = list(dict.fromkeys([*json.loads(row["reasons"]), *reasons]))
+        db.execute("UPDATE reviews SET reasons = ? WHERE id = ?", (json.dumps(merged), row["id"]))
+        return int(row["id"])
+
+    def _owned(self, db: sqlite3.Connection, reply_id: str, actor: Actor) -> int:
+        """The internal id of `reply_id` when `actor` may act on it; else InputError, the same as for an
+        unknown id, so nobody learns which ids exist."""
+        row = db.execute("SELECT r.id, r.user, r.session, c.owner FROM replies r LEFT JOIN conversations c "
+                         "ON c.id = r.conversation_id WHERE r.public_id = ?", (str(reply_id),)).fetchone()
+        anonymous = row is not None and row["user"] is None and actor.user is None
+        mine = row is not None and (
+            actor.any_reply
+            or (row["user"] is not None and row["user"] == actor.user)
+            or (anonymous and row["session"] is not None and row["session"] == actor.session)
+            or (anonymous and row["owner"] is not None and row["owner"] == actor.owner)
+        )
+        if not mine:
+            raise InputError(f"no reply with id {reply_id!r} among your answers")
+        return int(row["id"])
+
+    def request_review(self, reply_id: str, actor: Actor) -> int:
+        """`actor` asks for a human check of one of their replies; return the review item id."""
+        with self.write() as db:
+            return self._flag(db, self._owned(db, reply_id, actor), ["user_requested"])
+
+    def add_feedback(self, reply_id: str, actor: Actor, thumbs: str, comment: str = "") -> int:
+        """Record thumbs up/down (+ comment) on one of `actor`'s replies; thumbs down also queues it.
+        Return the feedback id."""
+        if thumbs not in ("up", "down"):
+            raise InputError(f"thumbs must be 'up' or 'down', not {thumbs!r}")
+        comment = comment or ""
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise InputError(f"the comment has {len(comment):,} characters; the limit is {MAX_COMMENT_CHARS:,}: "
+                             "shorten it and send it again")
+        with self.write() as db:
+            internal = self._owned(db, reply_id, actor)
+            cur = db.execute(
+                "INSERT INTO feedback (reply_id, created_at, user, thumbs, comment) VALUES (?, ?, ?, ?, ?)",
+                (internal, utc_now(), actor.user, thumbs, comment),
+            )
+            if thumbs == "down":
+                self._flag(db, internal, ["thumbs_down"])
+            return int(cur.lastrowid)
+
+    def feedback_for(self, reply_id: str) -> list[dict]:
+        return [dict(r) for r in self.read(
+            "SELECT f.* FROM feedback f JOIN replies r ON r.id = f.reply_id WHERE r.public_id = ? ORDER BY f.id",
+            (str(reply_id),))]
+
+    _ITEM_SQL = (
+        "SELECT v.*, r.public_id, r.question, r.answer, r.reasoning, r.raw_confidence, r.confidence, r.domain, "
+        "r.user, r.status AS reply_status, r.raw_output, r.signals FROM reviews v JOIN replies r ON r.id = v.reply_id "
+    )
+
+    def queue(self, status: str | None = "open", domain: str | None = None, limit: int = 200) -> list[QueueItem]:
+        """Review items, newest first; `status`/`domain` None (or "all") means any."""
+        where, params = [], []
+        if status not in (None, "", "all"):
+            where.append("v.status = ?")
+            params.append(status)
+        if domain not in (None, "", "all"):
+            where.append("r.domain = ?")
+            params.append(domain)
+        sql = (self._ITEM_SQL + (f"WHERE {' AND '.join(where)} " if where else "")
+               + "ORDER BY v.created_at DESC, v.id DESC LIMIT ?")
+        return [self._item(row) for row in self.read(sql, (*params, int(limit)))]
+
+    def get_item(self, item_id: int) -> QueueItem | None:
+        """One review item in full, with every thumbs up/down and comment given on its reply."""
+        rows = self.read(self._ITEM_SQL + "WHERE v.id = ?", (item_id,))
+        if not rows:
+            return None
+        item = self._item(rows[0])
+        feedback = tuple({k: f[k] for k in ("user", "thumbs", "comment", "created_at")}
+                         for f in self.feedback_for(item.reply_id))
+        return replace(item, feedback=feedback)
+
+    @staticmethod
+    def _item(row: sqlite3.Row) -> QueueItem:
+        return QueueItem(
+            id=row["id"],
+            reply_id=row["public_id"],
+            created_at=row["created_at"],
+            status=row["status"],
+            reasons=tuple(json.loads(row["reasons"])),
+            question=row["question"],
+            answer=row["answer"],
+            reasoning=row["reasoning"],
+            raw_confidence=row["raw_confidence"],
+            confidence=row["confidence"],
+            domain=row["domain"],
+            user=row["user"],
+            verdict=row["verdict"],
+            corrected_answer=row["corrected_answer"],
+            reviewer=row["reviewer"],
+            reviewed_at=row["reviewed_at"],
+            revisions=row["revisions"],
+            status_of_reply=row["reply_status"],
+            raw_output=row["raw_output"],
+            signals=json.loads(row["signals"] or "{}"),
+        )
+
+    def submit_verdict(
+        self, item_id: int, verdict: str, reviewer: str | None, corrected_answer: str | None = None,
+        *, revise: bool = False,
+    ) -> QueueItem:
+        """Close a review item with a verdict; returns (the closed item) only after the commit.
+
+        Every verdict is kept (`verdict_history`). An item that already has one is changed only
+        with `revise=True`: verdicts become training labels, so none is overwritten by accident.
+        """
+        if verdict not in VERDICTS:
+            raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        corrected = (corrected_answer or "").strip() or None
+        now = utc_now()
+        with self.write() as db:
+            row = db.execute("SELECT verdict, reviewer, reviewed_at FROM reviews WHERE id = ?",
+                             (int(item_id),)).fetchone()
+            if row is None:
+                raise InputError(f"no review item with id {item_id}")
+            if row["verdict"] is not None and not revise:
+                raise InputError(f"review item {item_id} already has the verdict {row['verdict']!r} "
+                                 f"({row['reviewer'] or '?'}, {row['reviewed_at']}): revise it explicitly to "
+                                 "change it (every verdict is kept)")
+            db.execute("INSERT INTO verdicts (item_id, created_at, reviewer, verdict, corrected_answer) "
+                       "VALUES (?, ?, ?, ?, ?)", (int(item_id), now, reviewer, verdict, corrected))
+            db.execute(
+                "UPDATE reviews SET status = 'closed', verdict = ?, corrected_answer = ?, reviewer = ?, "
+                "reviewed_at = ?, revisions = revisions + ? WHERE id = ?",
+                (verdict, corrected, reviewer, now, int(row["verdict"] is not None), int(item_id)),
+            )
+        return self.get_item(int(item_id))
+
+    def verdict_history(self, item_id: int) -> list[dict]:
+        """Every verdict given on a review item, oldest first: reviewer, created_at, verdict, corrected_answer."""
+        return [dict(r) for r in self.read(
+            "SELECT reviewer, created_at, verdict, corrected_answer FROM verdicts WHERE item_id = ? ORDER BY id",
+            (int(item_id),))]
+
