@@ -17,7 +17,7 @@ from assistant.answering.pipeline import Assistant
 from assistant.core.errors import InputError, StoreError
 from assistant.reviews.store import ReviewStore
 from assistant.reviews.types import Actor
-from assistant.web.auth import Users, role_at_least
+from assistant.web.auth import Users, UsersFile, role_at_least
 from assistant.web.conversations import owner_key
 from assistant.web.fairness import Admission, Caller, Limits
 from assistant.web.proxies import client_address
@@ -51,7 +51,7 @@ def through_untrusted_proxy(request, address: str) -> bool:
 class WebContext:
     assistant: Assistant
     store: ReviewStore | None  # None: reviews cannot be saved, answers are still given
-    users: Users | None  # empty or None: nobody signs in and every visitor has `anonymous_role`
+    users: Users | UsersFile | None  # empty or None: nobody signs in and every visitor has `anonymous_role`
     anonymous_role: str | None = "admin"
     notices: list[str] = field(default_factory=list)  # banner lines, read on each page load
     limits: Limits = Limits()  # each caller's share of the model (`fairness`)
