@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import KW_ONLY, InitVar, dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -24,6 +24,18 @@ from assistant.calibrated.questions import QuestionFeatures
 from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import MapError
 from assistant.core.files import atomic_write
+from assistant.core.validate import (
+    Rule,
+    check,
+    is_finite,
+    is_number,
+    is_object,
+    is_unit,
+    is_whole,
+    list_of,
+    missing,
+    unknown,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -50,16 +62,25 @@ class DomainMap:
     combiner: dict | None = None  # assistant.calibrated.fusion.Combiner as a dict; None: x is the stated confidence
     interval: dict | None = None  # assistant.calibrated.intervals.Bands as a dict; None: no range (maps before issue 20)
 
-    def __post_init__(self):
+    _: KW_ONLY
+    where: InitVar[str] = "DomainMap"  # what an error names: the file the map was read from
+
+    def __post_init__(self, where: str):
+        """Check every field (a MapError names `where` and the field), then keep plain Python values."""
+        prefix = f"maps.{self.domain}"
+        for name in ("x", "y"):
+            if isinstance(getattr(self, name), np.ndarray):  # knots from a fit: checked as a file's lists are
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.domain not in MAP_DOMAINS:
+            _fail(where, prefix, f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+        check(vars(self), _MAP_RULES, lambda name, problem: _fail(where, f"{prefix}.{name}", problem))
+        _check_knots(self.x, self.y, prefix, where)
         object.__setattr__(self, "x", tuple(float(v) for v in self.x))
         object.__setattr__(self, "y", tuple(float(v) for v in self.y))
-        if isinstance(self.n_samples, np.integer):
-            object.__setattr__(self, "n_samples", int(self.n_samples))
-        if isinstance(self.threshold, (np.floating, np.integer)):
-            object.__setattr__(self, "threshold", float(self.threshold))
-        _check_map_fields(asdict(self), f"maps.{self.domain}", "DomainMap")
-        object.__setattr__(self, "_combine", _combiner(self.combiner, f"maps.{self.domain}", "DomainMap"))
-        object.__setattr__(self, "_bands", _bands(self.interval, f"maps.{self.domain}", "DomainMap"))
+        object.__setattr__(self, "n_samples", int(self.n_samples))
+        object.__setattr__(self, "threshold", float(self.threshold))
+        object.__setattr__(self, "_combine", _combiner(self.combiner, prefix, where))
+        object.__setattr__(self, "_bands", _bands(self.interval, prefix, where))
 
     def range(self, score: float, point: float) -> tuple[float, float] | None:
         """(low, high) around the calibrated figure `point` read at `score` (assistant.calibrated.intervals);
@@ -104,11 +125,14 @@ class CalibrationMaps:
     signals: str = "stated"  # "stated": maps read the stated confidence; "fused": every signal, combined
     ood: dict | None = None  # assistant.calibrated.ood.Reference as a dict (the fitting questions); None: not stored
 
-    def __post_init__(self):
+    _: KW_ONLY
+    where: InitVar[str] = "CalibrationMaps"  # what an error names: the file the maps were read from
+
+    def __post_init__(self, where: str):
         if "general" not in self.maps:
-            raise MapError("CalibrationMaps: field maps: the 'general' map is required")
+            _fail(where, "maps", "the 'general' map is required")
         object.__setattr__(self, "source", tuple(dict(s) for s in self.source))
-        object.__setattr__(self, "_reference", _reference(self.ood, "CalibrationMaps"))
+        object.__setattr__(self, "_reference", _reference(self.ood, where))
 
     def unlike_fitting(self, domain: str, embedding) -> OodScore | None:
         """How far a question (its router embedding) lies from the questions these maps were fitted on,
@@ -175,14 +199,13 @@ class CalibrationMaps:
         _check_file_fields(data, where)
         maps = {}
         for domain, m in data["maps"].items():
-            _check_map_fields(m, f"maps.{domain}", where)
-            maps[domain] = DomainMap(domain, tuple(m["x"]), tuple(m["y"]), m["n_samples"],
-                                     float(m["threshold"]), dict(m.get("metrics", {})), m.get("combiner"),
-                                     m.get("interval"))
+            _check_map_keys(m, f"maps.{domain}", where)
+            maps[domain] = DomainMap(domain, m["x"], m["y"], m["n_samples"], m["threshold"], m.get("metrics", {}),
+                                     m.get("combiner"), m.get("interval"), where=where)
         return cls(model=data["model"], prompt=data["prompt"], version=data["version"],
                    fitted_at=data["fitted_at"], maps=maps, schema_version=SCHEMA_VERSION,
                    source=tuple(data.get("source", ())), notes=data.get("notes", ""),
-                   signals=data.get("signals", "stated"), ood=data.get("ood"))
+                   signals=data.get("signals", "stated"), ood=data.get("ood"), where=where)
 
 
 def _json_safe(value):
@@ -202,27 +225,46 @@ def _fail(where: str, fld: str, problem: str):
     raise MapError(f"{where}: field {fld}: {problem}")
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _finite(v) -> bool:
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # JSON allows integers too large for a float (1 followed by 400 zeros)
-        return False
-
-
 _FILE_FIELDS = {"schema_version", "model", "prompt", "version", "fitted_at", "maps", "source", "notes", "signals",
                 "ood"}
 _MAP_FIELDS = {"domain", "x", "y", "n_samples", "threshold", "metrics", "combiner", "interval"}
+_TEXT = Rule(lambda v: isinstance(v, str) and v != "", "must be a non-empty string, got {value}")
+# The top level of a map file, checked in this order (each map is checked by DomainMap itself).
+_FILE_RULES = {
+    "schema_version": Rule(lambda v: is_whole(v) and v in READABLE_SCHEMAS,
+                           f"is {{value}}; this version of calibrated-chat reads schema_version "
+                           f"{' and '.join(map(str, READABLE_SCHEMAS))} (refit with `calibrate fit`)"),
+    "signals": Rule(lambda v: v in SIGNAL_SETS, f"must be one of {', '.join(SIGNAL_SETS)}, got {{value}}"),
+    "model": _TEXT, "prompt": _TEXT, "version": _TEXT,
+    "fitted_at": (_TEXT, Rule(lambda v: _iso_time(v), "not an ISO-8601 time: {value}")),
+    "notes": Rule(lambda v: isinstance(v, str), "must be a string"),
+    "source": Rule(list_of(is_object), 'must be a list of {{"path", "sha256"}} objects'),
+    "maps": Rule(is_object, "must be an object mapping domain -> map"),
+}
+_KNOTS = (Rule(list_of(is_number), "must be a list of numbers"),
+          Rule(list_of(is_finite), "contains NaN or infinity"),
+          Rule(list_of(is_unit), "values must lie in [0, 1]"))
+# One domain map, in this order (its keys are checked by _check_map_keys, its knots' shape by _check_knots).
+_MAP_RULES = {
+    "x": _KNOTS, "y": _KNOTS,
+    "threshold": Rule(is_unit, "must be a number in [0, 1], got {value}"),
+    "n_samples": Rule(is_whole, "must be a non-negative integer, got {value}"),
+    "metrics": Rule(is_object, "must be an object"),
+}
+
+
+def _iso_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _combiner(data, prefix: str, where: str):
     """The Combiner a map's `combiner` field holds (None for none); MapError names a bad one."""
     if data is None:
         return None
-
     try:
         return Combiner.from_dict(data)
     except ValueError as err:
@@ -250,71 +292,37 @@ def _reference(data, where: str):
 
 
 def _check_file_fields(data, where: str) -> None:
-    """Validate the top level of a map-file dict (each map is checked by _check_map_fields)."""
+    """Validate the top level of a map-file dict (each map is checked by _check_map_keys and DomainMap)."""
     if not isinstance(data, dict):
         raise MapError(f"{where}: the file must hold one JSON object, got {type(data).__name__}")
-    if "schema_version" not in data:
-        _fail(where, "schema_version", "missing")
-    sv = data["schema_version"]
-    if not isinstance(sv, int) or isinstance(sv, bool) or sv not in READABLE_SCHEMAS:
-        _fail(where, "schema_version", f"is {data['schema_version']!r}; this version of calibrated-chat "
-              f"reads schema_version {' and '.join(map(str, READABLE_SCHEMAS))} (refit with `calibrate fit`)")
-    if data.get("signals", "stated") not in SIGNAL_SETS:
-        _fail(where, "signals", f"must be one of {', '.join(SIGNAL_SETS)}, got {data.get('signals')!r}")
-    for name in ("model", "prompt", "version", "fitted_at", "maps"):
-        if name not in data:
-            _fail(where, name, "missing")
-    for name in ("model", "prompt", "version", "fitted_at"):
-        if not isinstance(data[name], str) or not data[name]:
-            _fail(where, name, f"must be a non-empty string, got {data[name]!r}")
-    try:
-        datetime.fromisoformat(data["fitted_at"])
-    except ValueError:
-        _fail(where, "fitted_at", f"not an ISO-8601 time: {data['fitted_at']!r}")
-    unknown = sorted(set(data) - _FILE_FIELDS)
-    if unknown:
-        _fail(where, unknown[0], f"unknown field (known: {', '.join(sorted(_FILE_FIELDS))})")
-    if not isinstance(data.get("notes", ""), str):
-        _fail(where, "notes", "must be a string")
-    source = data.get("source", [])
-    if not isinstance(source, list) or not all(isinstance(s, dict) for s in source):
-        _fail(where, "source", "must be a list of {\"path\", \"sha256\"} objects")
-    maps = data["maps"]
-    if not isinstance(maps, dict):
-        _fail(where, "maps", "must be an object mapping domain -> map")
-    for domain in maps:
+    for name in missing(data, ("schema_version", "model", "prompt", "version", "fitted_at", "maps")):
+        _fail(where, name, "missing")
+    for name in unknown(data, _FILE_FIELDS):
+        _fail(where, name, f"unknown field (known: {', '.join(sorted(_FILE_FIELDS))})")
+    check(data, _FILE_RULES, lambda name, problem: _fail(where, name, problem))
+    for domain in data["maps"]:
         if domain not in MAP_DOMAINS:
             shown = domain if domain.isprintable() else ascii(domain)  # errors stay one line
             _fail(where, f"maps.{shown}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
-    if "general" not in maps:
+    if "general" not in data["maps"]:
         _fail(where, "maps.general", "missing (every map file needs a general map)")
-    _reference(data.get("ood"), where)
 
 
-def _check_map_fields(m, prefix: str, where: str) -> None:
-    """Validate one domain map (dict form): knots, threshold, counts."""
+def _check_map_keys(m, prefix: str, where: str) -> None:
+    """Check that one domain map of a file is an object with the fields a DomainMap takes."""
     if not isinstance(m, dict):
         _fail(where, prefix, "must be an object")
+    for name in missing(m, ("x", "y", "n_samples", "threshold")):
+        _fail(where, f"{prefix}.{name}", "missing")
+    for name in unknown(m, _MAP_FIELDS):
+        _fail(where, f"{prefix}.{name}", f"unknown field (known: {', '.join(sorted(_MAP_FIELDS))})")
     domain = prefix.split(".", 1)[1]
-    if domain not in MAP_DOMAINS:
-        _fail(where, prefix, f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
-    for name in ("x", "y", "n_samples", "threshold"):
-        if name not in m:
-            _fail(where, f"{prefix}.{name}", "missing")
-    unknown = sorted(set(m) - _MAP_FIELDS)
-    if unknown:
-        _fail(where, f"{prefix}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(_MAP_FIELDS))})")
     if m.get("domain", domain) != domain:
         _fail(where, f"{prefix}.domain", f"is {m['domain']!r} but the map is stored under {domain!r}")
-    for name in ("x", "y"):
-        v = m[name]
-        if not isinstance(v, (list, tuple)) or not all(_is_number(t) for t in v):
-            _fail(where, f"{prefix}.{name}", "must be a list of numbers")
-        if not all(_finite(t) for t in v):
-            _fail(where, f"{prefix}.{name}", "contains NaN or infinity")
-        if not all(0.0 <= t <= 1.0 for t in v):
-            _fail(where, f"{prefix}.{name}", "values must lie in [0, 1]")
-    x, y = m["x"], m["y"]
+
+
+def _check_knots(x, y, prefix: str, where: str) -> None:
+    """The knots of a map (each already a list of numbers in [0, 1]) make a monotone map."""
     if len(x) != len(y):
         _fail(where, f"{prefix}.y", f"has {len(y)} values but x has {len(x)}")
     if len(x) < 2:
@@ -323,16 +331,6 @@ def _check_map_fields(m, prefix: str, where: str) -> None:
         _fail(where, f"{prefix}.x", "knots must be strictly increasing")
     if any(b < a for a, b in pairwise(y)):
         _fail(where, f"{prefix}.y", "values must be non-decreasing (monotone map)")
-    t = m["threshold"]
-    if not _is_number(t) or not _finite(t) or not 0.0 <= t <= 1.0:
-        _fail(where, f"{prefix}.threshold", f"must be a number in [0, 1], got {t!r}")
-    n = m["n_samples"]
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        _fail(where, f"{prefix}.n_samples", f"must be a non-negative integer, got {n!r}")
-    if not isinstance(m.get("metrics", {}), dict):
-        _fail(where, f"{prefix}.metrics", "must be an object")
-    _combiner(m.get("combiner"), prefix, where)
-    _bands(m.get("interval"), prefix, where)
 
 
 def load_maps(path) -> CalibrationMaps:
