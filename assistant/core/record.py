@@ -12,12 +12,20 @@ from dataclasses import asdict, dataclass, field, fields
 
 from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import DataError
+from assistant.core.validate import Rule, check, is_unit, list_of, missing
 
 __all__ = ["Record", "RECORD_FIELDS", "REQUIRED_FIELDS"]
 
 # What `fit` and `report` need in every line of a records file; the rest have defaults.
 REQUIRED_FIELDS = ("id", "domain", "raw_confidence", "correct", "model", "prompt")
 _TEXT_FIELDS = ("id", "model", "prompt", "population")  # compared and used as keys: a list or object here is refused
+_RULES = {
+    "domain": Rule(lambda v: v in MAP_DOMAINS, f"{{value}} is not one of {', '.join(MAP_DOMAINS)}"),
+    "raw_confidence": Rule(lambda v: v is None or is_unit(v), "{value} is not null or a number in [0, 1]"),
+    "correct": Rule(lambda v: v is None or v in (True, False, 0, 1), "{value} is not true, false or null"),
+    "issues": Rule(lambda v: not v or list_of(lambda i: isinstance(i, str))(v),
+                   "{value} is not a list of issue names (keys of assistant.core.reply.REASON_TEXT)"),
+}
 
 
 @dataclass(frozen=True)
@@ -63,19 +71,14 @@ class Record:
         if not isinstance(data, dict):
             raise DataError(f"{where}: must be a JSON object")
         where = f"{where} (id {data['id']!r})" if "id" in data else where
-        missing = [k for k in required if k not in data]
-        if missing:
-            raise DataError(f"{where}: lacks field(s) {', '.join(missing)}")
+        lacking = missing(data, required)
+        if lacking:
+            raise DataError(f"{where}: lacks field(s) {', '.join(lacking)}")
         nested = [k for k in _TEXT_FIELDS if isinstance(data.get(k), (list, dict))]
         if nested:
             raise DataError(f"{where}: field(s) {', '.join(nested)} must be text, not a list or object")
-        if data.get("domain") not in MAP_DOMAINS:
-            raise DataError(f"{where}: field domain: {data.get('domain')!r} is not one of {', '.join(MAP_DOMAINS)}")
+        check({"domain": None, **data}, _RULES, lambda name, problem: _fail(f"{where}: field {name}: {problem}"))
         conf, correct = data.get("raw_confidence"), data.get("correct")
-        if conf is not None and (isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0 <= conf <= 1):
-            raise DataError(f"{where}: field raw_confidence: {conf!r} is not null or a number in [0, 1]")
-        if correct is not None and correct not in (True, False, 0, 1):
-            raise DataError(f"{where}: field correct: {correct!r} is not true, false or null")
         known = {k: data[k] for k in RECORD_FIELDS if k in data}
         known.update(
             id=str(data.get("id", "?")), model=str(data.get("model", "")), prompt=str(data.get("prompt", "")),
@@ -84,6 +87,10 @@ class Record:
             signals=dict(data["signals"]) if isinstance(data.get("signals"), dict) else {},
         )
         return cls(**known)
+
+
+def _fail(message: str):
+    raise DataError(message)
 
 
 RECORD_FIELDS = tuple(f.name for f in fields(Record))

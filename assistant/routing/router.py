@@ -36,6 +36,7 @@ from assistant.core.config import set_offline_env
 from assistant.core.domains import DOMAINS, GENERAL, MAP_DOMAINS
 from assistant.core.errors import DataError, ModelLoadError, ModelNotFoundError
 from assistant.core.files import atomic_write
+from assistant.core.validate import Rule, check, is_finite, is_unit, is_whole
 
 __all__ = ["DOMAINS", "GENERAL", "CLASSES", "DEFAULT_THRESHOLD", "DEFAULT_ROUTER_PATH", "DEFAULT_EXAMPLES_PATH",
            "OFF_DOMAIN_FIT_PATH", "OFF_DOMAIN_HELDOUT_PATH", "EMBEDDING_MODEL", "SCHEMA_VERSION", "Route",
@@ -330,23 +331,19 @@ def _read_arrays(data: dict, fail) -> tuple[tuple[str, ...], np.ndarray, np.ndar
     return order, coef[rows], intercept[rows]
 
 
+# The router file's numbers and model name, in this order (a long bad value is shortened by reprlib).
+_NUMBER_RULES = {
+    "threshold": Rule(is_unit, "must be a number in [0, 1], got {value}"),
+    "temperature": Rule(lambda v: is_finite(v) and v > 0, "must be a number > 0, got {value}"),
+    "embedding_model": Rule(lambda v: isinstance(v, str), "must be a model name, got {value}"),
+    "n_examples": Rule(is_whole, "must be a whole number >= 0, got {value}"),
+    "cv_accuracy": Rule(lambda v: v is None or is_unit(v), "must be null or a number in [0, 1], got {value}"),
+}
+
+
 def _read_numbers(data: dict, fail) -> dict:
     """threshold, temperature, n_examples and cv_accuracy of a router dict, checked."""
-    def number(value) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-    threshold = data["threshold"]
-    if not number(threshold) or not 0 <= threshold <= 1:
-        fail("threshold", f"must be a number in [0, 1], got {reprlib.repr(threshold)}")
-    temperature = data.get("temperature", 1.0)
-    if not number(temperature) or not 0 < temperature < float("inf"):
-        fail("temperature", f"must be a number > 0, got {reprlib.repr(temperature)}")
-    if not isinstance(data["embedding_model"], str):
-        fail("embedding_model", f"must be a model name, got {reprlib.repr(data['embedding_model'])}")
-    n_examples = data.get("n_examples", 0)
-    if not isinstance(n_examples, int) or isinstance(n_examples, bool) or n_examples < 0:
-        fail("n_examples", f"must be a whole number >= 0, got {reprlib.repr(n_examples)}")
-    cv_accuracy = data.get("cv_accuracy")
-    if cv_accuracy is not None and (not number(cv_accuracy) or not 0 <= cv_accuracy <= 1):
-        fail("cv_accuracy", f"must be null or a number in [0, 1], got {reprlib.repr(cv_accuracy)}")
+    check(data, _NUMBER_RULES, fail, show=reprlib.repr)
+    threshold, temperature = data["threshold"], data.get("temperature", 1.0)
+    n_examples, cv_accuracy = data.get("n_examples", 0), data.get("cv_accuracy")
     return {"threshold": threshold, "temperature": temperature, "n_examples": n_examples, "cv_accuracy": cv_accuracy}

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from assistant.core.errors import CalibratedChatError, DataError, InputError, run_cli
 from assistant.core.files import atomic_write
+from assistant.core.validate import Rule, check, is_object, missing
 from assistant.web.passwords import (
     API_KEY_START,
     MIN_PASSWORD_CHARS,
@@ -170,11 +171,22 @@ class Users:
 _DUMMY_HASH = hash_password("not a real password", salt=b"\0" * 16)
 
 
+# A user's name and role, from the users file or the environment variable.
+_USER_RULES = {
+    "name": Rule(lambda v: isinstance(v, str) and bool(_NAME.match(v)),
+                 "user name {value} must be 1–64 letters, digits, or _ . @ -"),
+    "role": Rule(lambda v: v in ROLES, f"user {{data[name]!r}} has role {{value}}; roles are {', '.join(ROLES)}"),
+}
+_KEY = Rule(lambda k: is_object(k) and isinstance(k.get("prefix"), str) and bool(_SHA256.match(str(k.get("sha256", "")))),
+            "needs a prefix and a sha256 (64 hex digits); make keys with `python -m assistant.web.auth add-key`")
+
+
 def _validate(name: str, role: str, where: str = "") -> None:
-    if not _NAME.match(name or ""):
-        raise DataError(f"{where}user name {name!r} must be 1–64 letters, digits, or _ . @ -")
-    if role not in ROLES:
-        raise DataError(f"{where}user {name!r} has role {role!r}; roles are {', '.join(ROLES)}")
+    check({"name": name, "role": role}, _USER_RULES, lambda _, problem: _fail(f"{where}{problem}"))
+
+
+def _fail(message: str):
+    raise DataError(message)
 
 
 def _parse_env(value: str) -> dict[str, User]:
@@ -202,12 +214,12 @@ def _parse_file(path: Path) -> dict[str, User]:
         raise DataError(f"users file {path} cannot be read: {err}") from err
     entries = data.get("users", []) if isinstance(data, dict) else None
     if isinstance(entries, dict):  # TOML tables: [users.alice]
-        entries = [{"name": name, **fields} for name, fields in entries.items()]
+        entries = [{"name": name, **fields} if is_object(fields) else fields for name, fields in entries.items()]
     if not isinstance(entries, list):
         raise DataError(f"users file {path}: `users` must be a list (JSON) or tables (TOML)")
     users = {}
     for n, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict) or not {"name", "role", "password_hash"} <= entry.keys():
+        if not is_object(entry) or missing(entry, ("name", "role", "password_hash")):
             raise DataError(f"users file {path}: user {n} needs name, role and password_hash")
         _validate(entry["name"], entry["role"], f"users file {path}: ")
         check_hash_format(entry["password_hash"])
@@ -220,10 +232,8 @@ def _parse_keys(entries, where: str) -> tuple[dict, ...]:
     if not isinstance(entries, list):
         raise DataError(f"{where}: `api_keys` must be a list")
     for n, key in enumerate(entries, start=1):
-        if not (isinstance(key, dict) and isinstance(key.get("prefix"), str)
-                and _SHA256.match(str(key.get("sha256", "")))):
-            raise DataError(f"{where}: API key {n} needs a prefix and a sha256 (64 hex digits); "
-                            "make keys with `python -m assistant.web.auth add-key`")
+        if not _KEY.test(key):
+            raise DataError(f"{where}: API key {n} {_KEY.problem}")
     return tuple({"prefix": k["prefix"], "sha256": k["sha256"], "created_at": str(k.get("created_at", ""))}
                  for k in entries)
 

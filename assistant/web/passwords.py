@@ -38,7 +38,7 @@ def check_hash_format(encoded: str) -> tuple[int, int, int, bytes, bytes]:
         if scheme != "scrypt":
             raise ValueError(scheme)
         return int(n), int(r), int(p), base64.b64decode(salt, validate=True), base64.b64decode(digest, validate=True)
-    except ValueError as err:
+    except (ValueError, AttributeError) as err:  # AttributeError: not a string at all
         # Never echo the value: it may be a password pasted by mistake.
         raise DataError(
             "a password hash is not in the `scrypt$n$r$p$salt$hash` format; "

@@ -17,11 +17,29 @@ from typing import Literal
 from assistant.core.domains import DOMAINS
 from assistant.core.errors import DataError
 from assistant.core.jsonl import read_numbered
+from assistant.core.validate import Rule, check, is_text, list_of
 from calibration.labelling.grading import ANSWER_TYPES, parse_boolean, parse_number
 
 __all__ = ["read_items", "validate_item"]
 
 log = logging.getLogger(__name__)
+
+
+_TEXT = Rule(is_text, "must be a non-empty string")
+# Every item's fields, in this order; an absent id, question, answer, domain or answer_type is refused too.
+_RULES = {
+    "id": _TEXT, "question": _TEXT, "answer": _TEXT,
+    "domain": Rule(lambda v: v in DOMAINS, f"must be one of {', '.join(DOMAINS)}, got {{value}}"),
+    "answer_type": Rule(lambda v: v in ANSWER_TYPES, f"must be one of {', '.join(ANSWER_TYPES)}, got {{value}}"),
+    "aliases": Rule(list_of(lambda a: isinstance(a, str)), "must be a list of strings"),
+}
+_CHOICES = Rule(lambda v: isinstance(v, list) and list_of(lambda c: isinstance(c, str) and c != "", 2)(v),
+                "must be a list of at least 2 non-empty strings for a choice item")
+# What the gold answer of each answer type must be (a choice item's letters depend on its choices).
+_ANSWERS = {
+    "number": Rule(lambda a: parse_number(a) is not None, "must be a number, got {value}"),
+    "boolean": Rule(lambda a: parse_boolean(a) is not None, "must be yes/no/true/false, got {value}"),
+}
 
 
 def validate_item(item: dict, path: str | os.PathLike = "<items>", lineno: int = 0) -> dict:
@@ -35,39 +53,20 @@ def validate_item(item: dict, path: str | os.PathLike = "<items>", lineno: int =
     yes/no/true/false.
     """
 
-    def fail(field: str, why: str) -> DataError:
-        return DataError(f"{path}:{lineno}: field {field!r} {why} (item {item.get('id', '?')!r})")
+    def fail(field: str, why: str):
+        raise DataError(f"{path}:{lineno}: field {field!r} {why} (item {item.get('id', '?')!r})")
 
     if not isinstance(item, dict):
         raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(item).__name__}")
-    for field in ("id", "question", "answer"):
-        value = item.get(field)
-        if not isinstance(value, str) or not value.strip():
-            raise fail(field, "must be a non-empty string")
-    if item.get("domain") not in DOMAINS:
-        raise fail("domain", f"must be one of {', '.join(DOMAINS)}, got {item.get('domain')!r}")
-    answer_type = item.get("answer_type")
-    if answer_type not in ANSWER_TYPES:
-        raise fail("answer_type", f"must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}")
-    aliases = item.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise fail("aliases", "must be a list of strings")
-    answer = item["answer"]
+    check({k: None for k in ("id", "question", "answer", "domain", "answer_type")} | item, _RULES, fail)
+    answer_type, answer = item["answer_type"], item["answer"]
     if answer_type == "choice":
-        choices = item.get("choices")
-        if (
-            not isinstance(choices, list)
-            or len(choices) < 2
-            or not all(isinstance(c, str) and c for c in choices)
-        ):
-            raise fail("choices", "must be a list of at least 2 non-empty strings for a choice item")
-        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(choices)]
+        check({"choices": None} | item, {"choices": _CHOICES}, fail)
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[: len(item["choices"])]
         if len(answer) != 1 or answer.upper() not in letters:
-            raise fail("answer", f"must be one of the letters {letters}, got {answer!r}")
-    elif answer_type == "number" and parse_number(answer) is None:
-        raise fail("answer", f"must be a number, got {answer!r}")
-    elif answer_type == "boolean" and parse_boolean(answer) is None:
-        raise fail("answer", f"must be yes/no/true/false, got {answer!r}")
+            fail("answer", f"must be one of the letters {letters}, got {answer!r}")
+    elif answer_type in _ANSWERS:
+        check(item, {"answer": _ANSWERS[answer_type]}, fail)
     return item
 
 

@@ -180,6 +180,7 @@ CORRUPT_ROUTERS = [
     ("threshold bool", _router_bytes(threshold=True), "'threshold' must be a number"),
     ("model not text", _router_bytes(embedding_model=["x"]), "'embedding_model' must be a model name"),
     ("n_examples text", _router_bytes(n_examples="many"), "'n_examples' must be a whole number"),
+    ("temperature huge", _router_bytes(temperature=10 ** 400), "'temperature' must be a number > 0"),  # was OverflowError
     ("cv_accuracy text", _router_bytes(cv_accuracy="high"), "'cv_accuracy' must be null or a number"),
 ]
 

@@ -24,6 +24,8 @@ def test_a_line_round_trips_with_every_field_in_schema_order():
     ({"raw_confidence": True}, "field raw_confidence: True"),
     ({"correct": "yes"}, "field correct: 'yes'"),
     ({"model": ["m"]}, "field(s) model must be text"),
+    ({"issues": 3}, "field issues: 3 is not a list of issue names"),  # was a TypeError
+    ({"issues": "truncated"}, "field issues: 'truncated' is not a list"),  # was read as 9 one-letter issues
 ])
 def test_a_wrong_value_names_the_record_and_the_field(change, words):
     with pytest.raises(DataError) as info:

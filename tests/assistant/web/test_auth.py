@@ -75,6 +75,10 @@ def test_users_file_round_trip(tmp_path, suffix):
         ('{"users": [{"name": "a", "role": "staff"}]}', "needs name, role and password_hash"),
         ('{"users": [{"name": "a", "role": "staff", "password_hash": "plaintext-pw"}]}', "scrypt"),
         ('{"users": ', "cannot be read"),
+        # were a TypeError or an AttributeError
+        ('{"users": [{"name": 7, "role": "staff", "password_hash": "HASH"}]}', "user name 7"),
+        ('{"users": [{"name": "a", "role": "staff", "password_hash": 7}]}', "scrypt"),
+        ('{"users": {"a": 7}}', "user 1 needs name, role and password_hash"),
     ],
 )
 def test_bad_users_files_name_the_problem(tmp_path, content, message):
