@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from assistant.core.validate import is_number
+
 __all__ = ["format_table", "results_markdown", "table_rows"]
 
 
@@ -37,7 +39,7 @@ def _row(rows, figure, fetch, unit="", target=None, check=None):
         rows.append((figure, f"skipped: {why}", target or "", ""))
         return
     text = (
-        f"{value:g}{unit}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+        f"{value:g}{unit}" if is_number(value) else str(value)
     )
     status = ("met" if check(value) else "NOT met") if check and target else ""
     rows.append((figure, text, target or "", status))

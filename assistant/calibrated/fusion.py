@@ -25,6 +25,7 @@ import numpy as np
 
 from assistant.calibrated.questions import QUESTION_FEATURES, Difficulty, QuestionFeatures, question_rows
 from assistant.core.signals import VERBAL_ORDER
+from assistant.core.validate import is_finite
 
 __all__ = ["FEATURES", "SIGNAL_COLUMNS", "Combiner", "feature_matrix", "signal_matrix"]
 
@@ -145,15 +146,13 @@ class Combiner:
         parts = {}
         for name in ("mean", "scale", "coef"):
             values = data.get(name)
-            if (not isinstance(values, list) or len(values) != len(features)
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                               for v in values)):
+            if not isinstance(values, list) or len(values) != len(features) or not all(map(is_finite, values)):
                 raise ValueError(f"combiner {name} must be {len(features)} finite numbers")
             parts[name] = tuple(float(v) for v in values)
         if any(v <= 0 for v in parts["scale"]):
             raise ValueError("combiner scale values must be positive")
         b = data.get("intercept")
-        if not isinstance(b, (int, float)) or isinstance(b, bool) or not math.isfinite(b):
+        if not is_finite(b):
             raise ValueError("combiner intercept must be a finite number")
         difficulty = data.get("difficulty")
         if difficulty is not None:

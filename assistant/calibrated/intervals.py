@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from assistant.core.validate import is_finite, is_unit, is_whole
+
 __all__ = ["NOMINAL", "WINDOW", "N_BOOT", "Bands", "bootstrap_bands", "jeffreys", "widen", "bin_coverage"]
 
 NOMINAL = 0.9  # the level every stated range is computed at: the true rate lies inside 9 times in 10
@@ -94,8 +96,7 @@ class Bands:
         arrays = {}
         for name in ("x", "lower", "upper"):
             values = data.get(name)
-            if not isinstance(values, list) or not values or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values):
+            if not isinstance(values, list) or not values or not all(map(is_unit, values)):
                 raise ValueError(f"{name} must be a non-empty list of numbers in [0, 1]")
             arrays[name] = tuple(float(v) for v in values)
         if not len(arrays["x"]) == len(arrays["lower"]) == len(arrays["upper"]):
@@ -105,10 +106,10 @@ class Bands:
         if any(lo > hi for lo, hi in zip(arrays["lower"], arrays["upper"])):
             raise ValueError("lower must not exceed upper")
         level = data.get("level")
-        if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0 < level < 1:
+        if not is_finite(level) or not 0 < level < 1:
             raise ValueError(f"level must be a number strictly between 0 and 1, got {level!r}")
         counts = {k: data.get(k, 0) for k in ("n_boot", "n")}
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        if not all(map(is_whole, counts.values())):
             raise ValueError("n_boot and n must be whole numbers >= 0")
         return cls(arrays["x"], arrays["lower"], arrays["upper"], float(level), **counts)
 

@@ -26,6 +26,8 @@ from functools import cached_property
 
 import numpy as np
 
+from assistant.core.validate import is_finite, is_whole
+
 __all__ = ["DIM", "K", "QUANTILE", "MAX_PER_DOMAIN", "MIN_QUESTIONS", "OodScore", "Reference", "fit_reference",
            "reference_of"]
 
@@ -142,17 +144,13 @@ class Reference:
             raise ValueError("domains must name the domain of each vector")
         thresholds = data.get("thresholds")
         if not isinstance(thresholds, dict) or ALL not in thresholds or not all(
-                _finite(t) and t >= 0 for t in thresholds.values()):
+                is_finite(t) and t >= 0 for t in thresholds.values()):
             raise ValueError(f"thresholds must map domains (and {ALL!r}) to distances >= 0")
         k, quantile = data.get("k", K), data.get("quantile", QUANTILE)
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1 or not _finite(quantile):
+        if not is_whole(k) or k < 1 or not is_finite(quantile):
             raise ValueError("k must be a whole number >= 1 and quantile a number")
         return cls(components, vectors, domains, {str(d): float(t) for d, t in thresholds.items()},
                    k, float(quantile), str(data.get("embedding_model", cls.embedding_model)))
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _list(value, name: str) -> list:
@@ -162,7 +160,7 @@ def _list(value, name: str) -> list:
 
 
 def _numbers(value, name: str) -> tuple[float, ...]:
-    if not isinstance(_list(value, name), list) or not all(_finite(v) for v in value):
+    if not isinstance(_list(value, name), list) or not all(is_finite(v) for v in value):
         raise ValueError(f"{name} must be a list of finite numbers")
     return tuple(float(v) for v in value)
 

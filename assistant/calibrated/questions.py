@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.core.validate import is_finite
+
 __all__ = ["QUESTION_FEATURES", "Difficulty", "QuestionFeatures", "fit_difficulty", "question_rows"]
 
 QUESTION_FEATURES = ("question_difficulty", "question_log_words")
@@ -69,15 +71,11 @@ class Difficulty:
         if not isinstance(data, dict):
             raise ValueError("difficulty must be an object with coef, intercept and alpha")
         coef, intercept, alpha = data.get("coef"), data.get("intercept", 0.0), data.get("alpha", 1.0)
-        if not isinstance(coef, list) or not coef or not all(_finite(v) for v in coef):
+        if not isinstance(coef, list) or not coef or not all(is_finite(v) for v in coef):
             raise ValueError("difficulty coef must be a non-empty list of finite numbers")
-        if not _finite(intercept) or not _finite(alpha):
+        if not is_finite(intercept) or not is_finite(alpha):
             raise ValueError("difficulty intercept and alpha must be finite numbers")
         return cls(tuple(float(v) for v in coef), float(intercept), float(alpha))
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 class _RidgePath:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from assistant.core.validate import is_number
+
 __all__ = ["Signals", "SIGNAL_NAMES", "VERBAL_ORDER"]
 
 # The model's own word on its confidence, most informative reading first (fusion reads the same).
@@ -42,4 +44,4 @@ SIGNAL_NAMES = tuple(Signals.__dataclass_fields__)
 
 
 def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return float(value) if is_number(value) else None

@@ -12,6 +12,7 @@ from assistant.calibrated.fusion import SIGNAL_COLUMNS
 from assistant.calibrated.measures import SHORT_NAMES, risk_coverage_axes
 from assistant.calibrated.metrics import reliability_bins
 from assistant.core.domains import MAP_DOMAINS
+from assistant.core.validate import is_number
 from assistant.reviews.queries import verdict_arrays
 from assistant.web.render import MIN_TO_JUDGE
 
@@ -28,7 +29,7 @@ DASHBOARD_COLUMNS = [
 
 def num(value, percent: bool = False) -> str:
     """A metric for a table: 0.123, or 12% with `percent`; — when there is none."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+    if not is_number(value) or math.isnan(value):
         return "—"
     return f"{value * 100:.0f}%" if percent else f"{value:.3f}"
 

@@ -21,6 +21,7 @@ from assistant.calibrated.maps import CalibrationMaps
 from assistant.calibrated.measures import SHORT_NAMES, signal_aurocs
 from assistant.core.domains import MAP_DOMAINS
 from assistant.core.errors import DataError
+from assistant.core.validate import is_number
 from calibration.fitting.fit import as_records, cross_validate, fit_maps, records_to_arrays
 
 __all__ = ["METRIC_KEYS", "SIGNAL_COLUMNS", "build_report", "calibrated_confidences", "format_baseline_table",
@@ -106,7 +107,7 @@ def _warn_other_model(records, maps: CalibrationMaps) -> None:
 def _target_risk(maps: CalibrationMaps) -> float | None:
     """The target risk the maps' review thresholds were chosen for (None for maps that do not say)."""
     risks = [m.metrics.get("target_risk") for m in maps.maps.values() if m.metrics]
-    return next((float(r) for r in risks if isinstance(r, (int, float)) and not isinstance(r, bool)), None)
+    return next((float(r) for r in risks if is_number(r)), None)
 
 
 def _pipeline(records, maps: CalibrationMaps | None, fit_options: dict, cv_folds: int, seed: int,

@@ -28,6 +28,7 @@ import random
 
 from assistant.core.domains import DOMAINS
 from assistant.core.errors import DataError
+from assistant.core.validate import is_whole
 from calibration.labelling.datagen.arithmetic import MATH_TEMPLATES
 from calibration.labelling.datagen.factual import factual_pool
 from calibration.labelling.datagen.reasoning import REASONING_TEMPLATES
@@ -94,7 +95,7 @@ def make_questions(domain: str, n: int, seed: int = 0) -> list[dict]:
         Unknown domain, n < 1, or n above the domain's maximum (named).
     """
     _check_domain(domain)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_whole(n) or n < 1:
         raise DataError(f"n must be a positive integer, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise DataError(f"seed must be an integer, got {seed!r}")
