@@ -96,6 +96,8 @@ def test_question_aware_combiner_round_trips_and_reads_missing_questions_at_the_
     assert on_hard < combiner(signals, None) < on_easy  # no question: its features at their mean
     with pytest.raises(ValueError, match="difficulty"):
         Combiner.from_dict({**again.maps["math"].combiner, "difficulty": {"coef": []}})
+    with pytest.raises(ValueError, match="difficulty coef"):  # JSON's integers may exceed a float: was OverflowError
+        Combiner.from_dict({**again.maps["math"].combiner, "difficulty": {"coef": [10 ** 400]}})
 
 
 def _ece_by_population(maps, records, questions):
