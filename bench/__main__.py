@@ -4,18 +4,10 @@
 
 import sys
 
-if len(sys.argv) > 1 and sys.argv[1] == "load":
-    from bench.load import main
+from bench import concurrency, load, run, share
 
-    sys.exit(main(sys.argv[2:]))
-if len(sys.argv) > 1 and sys.argv[1] == "share":
-    from bench.share import main
+COMMANDS = {"load": load.main, "share": share.main, "concurrency": concurrency.main}
 
-    sys.exit(main(sys.argv[2:]))
-if len(sys.argv) > 1 and sys.argv[1] == "concurrency":
-    from bench.concurrency import main
-
-    sys.exit(main(sys.argv[2:]))
-from bench.run import main
-
-sys.exit(main(sys.argv[1:]))
+if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+sys.exit(run.main(sys.argv[1:]))

@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from assistant.calibrated.intervals import NOMINAL, bin_coverage
+from assistant.calibrated.support import support_of
 from assistant.core.jsonl import read_jsonl
 from calibration.fitting.fit import as_records, fit_maps, fold_numbers
+from calibration.labelling.question_text import question_features
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,9 +52,6 @@ def out_of_fold_ranges(records: list[dict], folds: int) -> dict[str, np.ndarray]
 def held_out_ranges(records: list[dict], heldout: list[dict], question_files) -> dict[str, np.ndarray]:
     """Per domain (and "all"): rows (right, figure, low, high, extrapolating) of each held-out answer under
     maps fitted on `records` with question features, as the live pipeline reads them."""
-    from assistant.calibrated.support import support_of
-    from calibration.labelling.question_text import question_features
-
     maps = fit_maps(records, model="check", prompt="check", signals="fused",
                     questions=question_features(records, question_files=question_files))
     rows: dict[str, list] = {"all": []}

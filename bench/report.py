@@ -47,7 +47,14 @@ def _row(rows, figure, fetch, unit="", target=None, check=None):
 
 def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
     """The figures of one run, in a fixed order."""
-    r, rows = result, []
+    rows: list = []
+    for section in (_decode_rows, _pipeline_rows, _load_rows, _app_and_collect_rows):
+        section(result, rows)
+    return rows
+
+
+def _decode_rows(r: dict, rows: list) -> None:
+    """Memory bandwidth, decoding speed and its bound."""
     d = lambda *p: _get(r, "decode", *p)  # noqa: E731
     _row(rows, "memory read bandwidth, 1 thread", lambda: _get(r, "bandwidth", "gbps_1t"), " GB/s")
     _row(rows, "memory read bandwidth, 2 threads", lambda: _get(r, "bandwidth", "gbps_2t"), " GB/s")
@@ -87,6 +94,10 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
             ),
         )
         _row(rows, f"achieved fraction of bound, {name}", lambda k=key: d(k, "bound", "achieved_fraction"))
+
+
+def _pipeline_rows(r: dict, rows: list) -> None:
+    """Latency of the answering pipeline and its overhead."""
     p = lambda *k: _get(r, "pipeline", *k)  # noqa: E731
     _row(
         rows,
@@ -104,6 +115,10 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
         "≤ 5 %",
         lambda v: v <= 5,
     )
+
+
+def _load_rows(r: dict, rows: list) -> None:
+    """Cold and warm model loads, per backend."""
     timed = r.get("load", {})
     for backend in [k for k, v in timed.items() if isinstance(v, dict)] or ["auto", "transformers"]:
         label = "default backend" if backend == "auto" else f"{backend} backend"
@@ -130,6 +145,10 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
                 f"{kind} load, {label}: torch imported inside load_backend",
                 lambda b=backend, k=kind: _get(r, "load", b, k, "imports_torch"),
             )
+
+
+def _app_and_collect_rows(r: dict, rows: list) -> None:
+    """The app's start-up and memory, and the speed of `calibrate collect`."""
     _row(
         rows,
         "app start-up to ready",
@@ -161,7 +180,6 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
         "≥ 3×",
         lambda v: v >= 3,
     )
-    return rows
 
 
 def _get_or(result, path, default):

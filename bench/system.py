@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.models.sources import default_model_path
+
 __all__ = [
     "LIBRARIES",
     "AppProcess",
@@ -287,8 +289,6 @@ class LlamaServer(_Child):
         return f"{self.alias}@127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120.0) -> "LlamaServer":
-        from assistant.models.sources import default_model_path
-
         threads = ["--n_threads", str(self.threads), "--n_threads_batch", str(self.threads)] if self.threads else []
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--model_alias",
                self.alias, "--host", "127.0.0.1", "--port", str(self.port), "--api_key", self.key,

@@ -76,18 +76,14 @@ class LlamaCppBackend:
         self.config = config
         self.source = source if source is not None else resolve_model(config.model)
         if self.source.kind != "gguf":
-            raise ModelLoadError(
-                f"the llamacpp backend runs .gguf files only, not {self.source.location!r}: "
-                "use --backend transformers"
-            )
+            raise ModelLoadError(f"the llamacpp backend runs .gguf files only, not {self.source.location!r}: "
+                                 "use --backend transformers")
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as error:
-            raise ModelLoadError(
-                f"the llamacpp backend needs llama-cpp-python ({error}): install it with "
-                "`pip install llama-cpp-python` (or `make install`)"
-            ) from error
+            raise ModelLoadError(f"the llamacpp backend needs llama-cpp-python ({error}): install it with "
+                                 "`pip install llama-cpp-python` (or `make install`)") from error
         self._c = llama_cpp
         route_llama_logs(llama_cpp)
         self.model_id = self.source.model_id
@@ -267,28 +263,32 @@ class LlamaCppBackend:
                     if waiting:
                         continue
                     break
-                outputs = self._step(running)
-                finished = []
-                for seq, at in zip(list(running), outputs):
-                    token = self._next_token(seq, at)
-                    if self._c.llama_vocab_is_eog(self._vocab, token):
-                        seq.reason = "stop"
-                        seq.logprobs.pop()  # the end-of-text token is not part of the output
-                        seq.numbers.pop(len(seq.tokens), None)
-                    else:
-                        seq.tokens.append(token)
-                        seq.pending = [token]
-                        yield seq, token
-                    if seq.reason == "stop" or len(seq.tokens) >= seq.budget:
-                        finished.append(seq)
-                for seq in finished:  # after the loop: a probe's decode overwrites the batch's logits
-                    if seq.options.probe:
-                        self._probe(seq, seq.options.probe)
-                    self._end(seq, running, free_ids)
-                    yield seq, None
+                yield from self._advance(running, free_ids)
         finally:
             for seq in running:
                 self._release(seq)
+
+    def _advance(self, running: list[Sequence], free_ids: list[int]) -> Iterator[tuple[Sequence, int | None]]:
+        """One step of `_decode`: every running sequence's next token, then the ends of those that finished."""
+        outputs = self._step(running)
+        finished = []
+        for seq, at in zip(list(running), outputs):
+            token = self._next_token(seq, at)
+            if self._c.llama_vocab_is_eog(self._vocab, token):
+                seq.reason = "stop"
+                seq.logprobs.pop()  # the end-of-text token is not part of the output
+                seq.numbers.pop(len(seq.tokens), None)
+            else:
+                seq.tokens.append(token)
+                seq.pending = [token]
+                yield seq, token
+            if seq.reason == "stop" or len(seq.tokens) >= seq.budget:
+                finished.append(seq)
+        for seq in finished:  # after the loop: a probe's decode overwrites the batch's logits
+            if seq.options.probe:
+                self._probe(seq, seq.options.probe)
+            self._end(seq, running, free_ids)
+            yield seq, None
 
     def _admit(self, waiting: deque[Sequence], running: list[Sequence], free_ids: list[int]):
         """Start waiting sequences in order while the cache and the batch have room; yield (sequence, None)

@@ -63,6 +63,64 @@ def stream_of(*texts, finish="stop", logprobs=True) -> list:
     return [*events, chunk(finish=finish)]
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """Answers for the FakeServer its server holds (`self.server.fake`)."""
+
+    protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+    def do_GET(self):
+        self.server.fake.record(self, None)
+        if self.path != "/v1/models":
+            return self.reply_error(404, "not found")
+        if not self.server.fake.authorised(self):
+            return self.reply_error(401, "invalid api key")
+        self.reply_json(200, {"object": "list", "data": [{"id": m} for m in self.server.fake.models]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.fake.record(self, body)
+        if not self.server.fake.authorised(self):
+            return self.reply_error(401, "invalid api key")
+        step = self.server.fake.script.popleft()
+        if "status" in step:
+            return self.reply_error(step["status"], step.get("error", ""), step.get("headers", {}))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        try:
+            self.send_events(step)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client closed the stream (cancelled or timed out)
+
+    def send_events(self, step):
+        events = step["events"]
+        for i, event in enumerate(events):
+            time.sleep(step.get("stall", {}).get(i, 0.0))
+            if step.get("cut") == i:
+                return
+            self.wfile.write(b": ping\n\n" if i == 0 else b"")  # a comment, as sse-starlette sends
+            self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            self.wfile.flush()
+        if step.get("cut") is None:
+            self.wfile.write(b"data: [DONE]\n\n")
+
+    def reply_json(self, status, data, headers=None):
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def reply_error(self, status, message, headers=None):
+        self.reply_json(status, {"error": {"message": message, "code": status}}, headers)
+
+
 class FakeServer:
     """An OpenAI-compatible server in a thread; `script` holds the replies to POSTs, in order.
 
@@ -76,64 +134,8 @@ class FakeServer:
         self.script: deque = deque()
         self.requests: list[dict] = []  # {"method", "path", "headers", "body"} of every request
         self.models = ["fake-model"]
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # the body ends when the connection closes
-
-            def log_message(self, *args):  # keep the test output clean
-                pass
-
-            def do_GET(self):
-                server.record(self, None)
-                if self.path != "/v1/models":
-                    return self.reply_error(404, "not found")
-                if not server.authorised(self):
-                    return self.reply_error(401, "invalid api key")
-                self.reply_json(200, {"object": "list", "data": [{"id": m} for m in server.models]})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.record(self, body)
-                if not server.authorised(self):
-                    return self.reply_error(401, "invalid api key")
-                step = server.script.popleft()
-                if "status" in step:
-                    return self.reply_error(step["status"], step.get("error", ""), step.get("headers", {}))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                try:
-                    self.send_events(step)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client closed the stream (cancelled or timed out)
-
-            def send_events(self, step):
-                events = step["events"]
-                for i, event in enumerate(events):
-                    time.sleep(step.get("stall", {}).get(i, 0.0))
-                    if step.get("cut") == i:
-                        return
-                    self.wfile.write(b": ping\n\n" if i == 0 else b"")  # a comment, as sse-starlette sends
-                    self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
-                    self.wfile.flush()
-                if step.get("cut") is None:
-                    self.wfile.write(b"data: [DONE]\n\n")
-
-            def reply_json(self, status, data, headers=None):
-                raw = json.dumps(data).encode()
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def reply_error(self, status, message, headers=None):
-                self.reply_json(status, {"error": {"message": message, "code": status}}, headers)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.fake = self  # what _Handler answers from
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
