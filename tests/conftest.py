@@ -102,6 +102,14 @@ def make_reply(**changes) -> Reply:
     return replace(base, **changes)
 
 
+def stored_reply(store, reply_id: str) -> dict | None:
+    """The `replies` row of `reply_id` as the app reads one (`reply_dict`), straight from the store; None when unknown."""
+    from assistant.reviews.store import reply_dict
+
+    rows = store.read("SELECT * FROM replies WHERE public_id = ?", (str(reply_id),))
+    return reply_dict(rows[0]) if rows else None
+
+
 @dataclass
 class ScriptedBackend(FakeBackend):
     """FakeBackend whose output depends on the question: '[unsure]' -> low confidence, '[html]' -> hostile HTML.

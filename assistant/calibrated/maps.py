@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -126,10 +126,6 @@ class CalibrationMaps:
         """The domain's map, or the general map when the domain has none."""
         return self.maps.get(domain) or self.maps["general"]
 
-    def calibrate(self, domain: str, p: float) -> float:
-        """Calibrated confidence of raw confidence `p` in `domain` (falls back to general)."""
-        return self.map_for(domain)(p)
-
     def calibrate_signals(self, domain: str, signals: dict, question: QuestionFeatures | None = None) -> float | None:
         """Calibrated confidence of an answer's signals (and its question, for question-aware maps) in
         `domain`; None when its map needs a stated confidence and there is none."""
@@ -144,10 +140,6 @@ class CalibrationMaps:
     def needs_review(self, domain: str, confidence: float) -> bool:
         """True when calibrated `confidence` in `domain` should be flagged (see DomainMap.needs_review)."""
         return self.map_for(domain).needs_review(confidence)
-
-    def with_source(self, source) -> CalibrationMaps:
-        """A copy with `source` (records files and their sha256) replaced."""
-        return replace(self, source=tuple(source))
 
     def to_dict(self) -> dict:
         """JSON-ready dict, the map-file format."""
