@@ -57,8 +57,9 @@ NO_ANSWER = "<think>Let me see what twelve times eleven is.</think> <confidence>
 
 
 class FixedRouter:
-    """Routes every question to one domain with a fixed probability (the Route contract of routing.py);
-    below 0.5 no domain is sure, so the route is general, as the real router's threshold makes it."""
+    """Routes every question to one domain with a fixed probability (the `Route` contract of
+    assistant/routing/router.py); below 0.5 no domain is sure, so the route is general, as the real
+    router's threshold makes it."""
 
     def __init__(self, domain="math", probability=0.97):
         self.domain, self.probability = domain, probability

@@ -42,7 +42,7 @@ SIGNAL_SETS = ("stated", "fused")  # what a map's x axis is: the stated confiden
 @dataclass(frozen=True)
 class DomainMap:
     domain: str  # math, factual, science, reasoning or general
-    x: tuple  # raw-confidence knots, strictly increasing, in [0, 1]
+    x: tuple  # knots on the score it reads (stated or fused, see `score`); strictly increasing, in [0, 1]
     y: tuple  # calibrated confidence at each knot, non-decreasing, in [0, 1]
     n_samples: int  # records the map was fitted on
     threshold: float  # review threshold on calibrated confidence; 1.0 = flag everything
@@ -81,9 +81,9 @@ class DomainMap:
         return (signals or {}).get("stated")
 
     def __call__(self, p: float) -> float:
-        """Calibrated confidence of raw confidence `p` (clipped into [0, 1])."""
+        """Calibrated confidence of the score `p` (see `score`; clipped into [0, 1])."""
         if p is None or math.isnan(p):
-            raise ValueError(f"raw confidence must be a number in [0, 1], got {p!r}")
+            raise ValueError(f"the score a map reads must be a number in [0, 1], got {p!r}")
         return float(np.clip(np.interp(min(max(float(p), 0.0), 1.0), self.x, self.y), 0.0, 1.0))
 
     def needs_review(self, confidence: float) -> bool:
