@@ -1,4 +1,4 @@
-"""`python -m calibration` — the `calibrate` admin CLI (calibration/cli.py)."""
+"""`python -m calibration` — the `calibrate` admin CLI (calibration/cli/)."""
 
 import sys
 

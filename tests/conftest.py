@@ -57,8 +57,9 @@ NO_ANSWER = "<think>Let me see what twelve times eleven is.</think> <confidence>
 
 
 class FixedRouter:
-    """Routes every question to one domain with a fixed probability (the Route contract of routing.py);
-    below 0.5 no domain is sure, so the route is general, as the real router's threshold makes it."""
+    """Routes every question to one domain with a fixed probability (the `Route` contract of
+    assistant/routing/router.py); below 0.5 no domain is sure, so the route is general, as the real
+    router's threshold makes it."""
 
     def __init__(self, domain="math", probability=0.97):
         self.domain, self.probability = domain, probability
@@ -100,6 +101,14 @@ def make_reply(**changes) -> Reply:
         raw_output="12 * 11 = 132 <answer>132</answer> <confidence>90%</confidence>", tokens=17,
     )
     return replace(base, **changes)
+
+
+def stored_reply(store, reply_id: str) -> dict | None:
+    """The `replies` row of `reply_id` as the app reads one (`reply_dict`), straight from the store; None when unknown."""
+    from assistant.reviews.store import reply_dict
+
+    rows = store.read("SELECT * FROM replies WHERE public_id = ?", (str(reply_id),))
+    return reply_dict(rows[0]) if rows else None
 
 
 @dataclass

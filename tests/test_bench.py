@@ -10,7 +10,6 @@ from bench.load import RequestRecord, _summary, classify, run_load
 from bench.questions import QUESTIONS
 from bench.report import format_table, results_markdown, table_rows
 from bench.run import SECTIONS, Settings, parse_args, run_bench
-from bench.share import SETTINGS as SHARE_SETTINGS
 from bench.share import main as share_main
 from bench.share import share_ratios
 from bench.system import percentile, read_bandwidth, summarize
@@ -326,11 +325,29 @@ def test_share_ratios_by_hand(alone, pair, reference, expected):
     assert tuple(ratios.values()) == expected
 
 
-def test_share_settings_cover_before_and_after():
-    assert SHARE_SETTINGS["spinning"][0] == {"OMP_WAIT_POLICY": "ACTIVE"}
-    assert SHARE_SETTINGS["default now"] == ({}, None)  # the backend's own choice: nothing set for it
-    assert SHARE_SETTINGS["every core"] == ({}, "all")  # before it counted its peers: every core, fixed
-    assert SHARE_SETTINGS["share mode"] == ({"CALIBRATED_CHAT_SHARE_CPU": "1"}, None)
+@pytest.mark.parametrize("setting, sets, threads", [
+    ("spinning", {"OMP_WAIT_POLICY": "ACTIVE"}, "all"),
+    ("default now", {}, None),  # the backend's own choice: nothing set for it
+    ("every core", {}, "all"),  # before it counted its peers: every core, fixed
+    ("share mode", {"CALIBRATED_CHAT_SHARE_CPU": "1"}, None),
+])
+def test_a_share_worker_gets_its_settings_and_nothing_inherited(monkeypatch, setting, sets, threads):
+    import bench.share as share
+
+    started = []
+
+    class Ready:  # a worker that started: its first line says so
+        stdout = type("Out", (), {"readline": staticmethod(lambda: "ready\n")})()
+
+    monkeypatch.setattr(share.subprocess, "Popen", lambda cmd, env, **kw: started.append((cmd, env)) or Ready())
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # the caller's own setting must not leak into a worker
+    monkeypatch.setenv("GOMP_SPINCOUNT", "7")
+    share._start(setting, 2, 8, "/tmp/peers")
+    (command, env), = started
+    assert {k: env[k] for k in share._OMP_NAMES if k in env} == sets
+    assert env[share.PEERS_DIR_ENV] == "/tmp/peers"
+    expected = [] if threads is None else ["--threads", str(share.available_cores())]
+    assert command[command.index("--max-new-tokens") + 2:] == expected
 
 
 @pytest.mark.slow

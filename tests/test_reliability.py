@@ -41,7 +41,7 @@ from assistant.core.jsonl import read_jsonl
 from assistant.models.backend import GenerationOptions
 from assistant.models.fake import FakeBackend
 from assistant.reviews import queries
-from tests.conftest import ROOT, FixedRouter, free_port, launch, make_maps
+from tests.conftest import ROOT, FixedRouter, free_port, launch, make_maps, stored_reply
 
 MATH_MAX = 0.8  # the top of conftest's math map (raw p -> 0.8 p)
 
@@ -121,7 +121,7 @@ def test_nul_control_characters_and_a_lone_surrogate_over_http(app):
     assert status == 200 and "event: complete" in events, events
     reply = json.loads(events.split("data: ", 1)[1])[0]
     assert reply["answer"] == "132" and reply["question"] == "What is 12 times 11?\ufffd"
-    assert app.store.get_reply(reply["reply_id"])["question"] == "What is 12 times 11?\ufffd"
+    assert stored_reply(app.store, reply["reply_id"])["question"] == "What is 12 times 11?\ufffd"
 
 
 def test_invalid_utf8_body_is_a_clear_400_and_stores_nothing(app):
@@ -276,8 +276,9 @@ def test_odd_map_files_raise_map_error(tmp_path, text, words):
 
 def _store_with_active(folder: Path) -> Path:
     store = MapStore(folder)
-    store.activate(store.save_new(make_maps()))
-    return store.active_path()
+    version = store.save_new(make_maps())
+    store.activate(version)
+    return folder / f"{version}.json"
 
 
 def _edit_json(field_path, value):
@@ -463,7 +464,7 @@ RECORDS = [
 @pytest.mark.parametrize("lines, words, kept", RECORDS,
                          ids=["missing", "id-list", "model-object", "duplicate", "raw-str", "correct-str", "domain"])
 def test_messy_records_files(tmp_path, caplog, lines, words, kept):
-    from calibration.commands import load_records
+    from calibration.cli.commands import load_records
     from calibration.fitting.fit import records_to_arrays
 
     path = tmp_path / "records.jsonl"
@@ -590,7 +591,7 @@ def test_model_output_is_never_executed_or_used_as_a_path(tmp_path):
         store.request_review(rid, Actor("sam"))
         expected = parse_output(output).answer
         assert "touch" in expected or "passwd" in expected or "question" in expected or str(marker) in expected
-        assert reply.answer == expected and store.get_reply(rid)["answer"] == expected  # kept as plain text
+        assert reply.answer == expected and stored_reply(store, rid)["answer"] == expected  # kept as plain text
     for item in store.queue(limit=100):
         store.submit_verdict(item.id, "incorrect", "vik", "../../x")
     exported = tmp_path / "export.jsonl"

@@ -1,9 +1,8 @@
 """Split a model's output into reasoning and final part; extract answer and verbalized confidence.
 
-Two layers (STYLE.md): `parse_output` is lenient and never raises — whatever it
-could not find is listed in `ParsedOutput.issues` with the review-reason keys of
-`assistant/core/reply.py`; `parse_output_strict` raises `ParseError` quoting the
-(shortened) output and the expected format when the answer or confidence is missing.
+`parse_output` is lenient and never raises: whatever it could not find is listed
+in `ParsedOutput.issues` with the review-reason keys of `assistant/core/reply.py`,
+and the pipeline flags the answer for review instead of failing.
 
 Where things are looked for:
 
@@ -45,20 +44,17 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from assistant.core.errors import ParseError
 from assistant.core.refusals import is_not_attempted
 from assistant.core.reply import REVIEW_REASONS
 
 __all__ = [
     "ParsedOutput",
     "parse_output",
-    "parse_output_strict",
     "split_reasoning",
     "extract_answer",
     "extract_confidence",
     "LINGUISTIC_CONFIDENCE",
     "CONFIDENCE_LEVELS",
-    "EXPECTED_FORMAT",
 ]
 
 # Hedging phrases → probability. Searched in the final part only when no number is
@@ -111,8 +107,6 @@ CONFIDENCE_LEVELS: dict[str, float] = {
     "low": 0.3,
     "very low": 0.1,
 }
-
-EXPECTED_FORMAT = "reasoning, then <answer>your answer</answer> and <confidence>NN%</confidence> (0-100)"
 
 _PLACEHOLDER_ANSWERS = frozenset(
     {"", "...", "…", "your answer", "your final answer", "answer", "final answer"}
@@ -371,27 +365,3 @@ def parse_output(text: str) -> ParsedOutput:
     not_attempted = answer is not None and is_not_attempted(answer)
     issues += ["truncated"] * truncated + ["no_answer"] * (answer is None) + ["not_attempted"] * not_attempted
     return ParsedOutput(reasoning, final, answer, confidence, not_attempted, _ordered(issues))
-
-
-def _shorten(text: str, limit: int = 400) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]} […{len(text) - limit} characters…] {text[-half:]}"
-
-
-def parse_output_strict(text: str) -> ParsedOutput:
-    """Like `parse_output`, but raise ParseError when the answer or the confidence is missing."""
-    parsed = parse_output(text)
-    missing = [
-        name
-        for name, key in (("answer", "no_answer"), ("confidence", "no_confidence"))
-        if key in parsed.issues
-    ]
-    if missing:
-        raise ParseError(
-            f"no {' and no '.join(missing)} found in the model output "
-            f"(issues: {', '.join(parsed.issues)}); expected {EXPECTED_FORMAT}; "
-            f"output was: {_shorten(str(text))!r}"
-        )
-    return parsed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import KW_ONLY, InitVar, dataclass, field, replace
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -54,7 +54,7 @@ SIGNAL_SETS = ("stated", "fused")  # what a map's x axis is: the stated confiden
 @dataclass(frozen=True)
 class DomainMap:
     domain: str  # math, factual, science, reasoning or general
-    x: tuple  # raw-confidence knots, strictly increasing, in [0, 1]
+    x: tuple  # knots on the score it reads (stated or fused, see `score`); strictly increasing, in [0, 1]
     y: tuple  # calibrated confidence at each knot, non-decreasing, in [0, 1]
     n_samples: int  # records the map was fitted on
     threshold: float  # review threshold on calibrated confidence; 1.0 = flag everything
@@ -102,9 +102,9 @@ class DomainMap:
         return (signals or {}).get("stated")
 
     def __call__(self, p: float) -> float:
-        """Calibrated confidence of raw confidence `p` (clipped into [0, 1])."""
+        """Calibrated confidence of the score `p` (see `score`; clipped into [0, 1])."""
         if p is None or math.isnan(p):
-            raise ValueError(f"raw confidence must be a number in [0, 1], got {p!r}")
+            raise ValueError(f"the score a map reads must be a number in [0, 1], got {p!r}")
         return float(np.clip(np.interp(min(max(float(p), 0.0), 1.0), self.x, self.y), 0.0, 1.0))
 
     def needs_review(self, confidence: float) -> bool:
@@ -150,10 +150,6 @@ class CalibrationMaps:
         """The domain's map, or the general map when the domain has none."""
         return self.maps.get(domain) or self.maps["general"]
 
-    def calibrate(self, domain: str, p: float) -> float:
-        """Calibrated confidence of raw confidence `p` in `domain` (falls back to general)."""
-        return self.map_for(domain)(p)
-
     def calibrate_signals(self, domain: str, signals: dict, question: QuestionFeatures | None = None) -> float | None:
         """Calibrated confidence of an answer's signals (and its question, for question-aware maps) in
         `domain`; None when its map needs a stated confidence and there is none."""
@@ -168,10 +164,6 @@ class CalibrationMaps:
     def needs_review(self, domain: str, confidence: float) -> bool:
         """True when calibrated `confidence` in `domain` should be flagged (see DomainMap.needs_review)."""
         return self.map_for(domain).needs_review(confidence)
-
-    def with_source(self, source) -> CalibrationMaps:
-        """A copy with `source` (records files and their sha256) replaced."""
-        return replace(self, source=tuple(source))
 
     def to_dict(self) -> dict:
         """JSON-ready dict, the map-file format."""

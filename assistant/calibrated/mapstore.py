@@ -152,11 +152,6 @@ class MapStore:
             raise MapError(f"{path}: invalid version {version!r} (expected v0001, v0002, …)")
         return version
 
-    def active_path(self) -> Path | None:
-        """Path of the active map file, or None when nothing is active."""
-        version = self.active_version()
-        return None if version is None else self._path(version)
-
     def active(self) -> CalibrationMaps | None:
         """The active maps, or None when nothing is active; an invalid file raises MapError."""
         version = self.active_version()

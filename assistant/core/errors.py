@@ -16,7 +16,6 @@ __all__ = [
     "ModelNotFoundError",
     "ModelLoadError",
     "TemplateError",
-    "ParseError",
     "MapError",
     "DataError",
     "InputError",
@@ -39,10 +38,6 @@ class ModelLoadError(CalibratedChatError):
 
 class TemplateError(CalibratedChatError):
     """A prompt template is unknown, malformed, or missing a variable (named)."""
-
-
-class ParseError(CalibratedChatError):
-    """Strict parsing failed; the message quotes the model output and the expected format."""
 
 
 class MapError(CalibratedChatError):

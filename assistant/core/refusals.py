@@ -1,25 +1,16 @@
-"""One detector for answers that decline ("I don't know", "N/A", "Not enough information"), and the
-text normalisation it and grading share. The live reply (`parsing`) and grading (`calibration.labelling.grading`)
-both call `is_not_attempted`, so an answer left out of every fit is also one the app does not calibrate.
+"""One detector for answers that decline ("I don't know", "N/A", "Not enough information").
+
+The live reply (`assistant.answering.parsing`) and grading (`calibration.labelling.grading`) both call
+`is_not_attempted`, so an answer left out of every fit is also one the app does not calibrate.
 """
 
 from __future__ import annotations
 
 import re
-import string
-import unicodedata
 
-__all__ = ["is_not_attempted", "normalize_text", "strip_answer_prefix"]
+from assistant.core.normalize import normalize_text, strip_answer_prefix, strip_punctuation
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_ASCII_PUNCT = frozenset(string.punctuation)
-
-# Leading phrases a model puts before its answer; removed before every comparison.
-_ANSWER_PREFIX = re.compile(
-    r"^\s*(?:(?:so|thus|therefore|hence)\s*,?\s+)?(?:(?:my|the)\s+)?(?:final\s+|correct\s+|best\s+)?"
-    r"(?:answer|option|choice)\s*(?:is|would be|:|-)\s*:?\s*",
-    re.IGNORECASE,
-)
+__all__ = ["is_not_attempted"]
 
 # Not-attempted answers, matched on the normalised text: a refusal phrase, then only filler words.
 _REFUSAL = re.compile(
@@ -40,37 +31,6 @@ _REFUSAL_FILLER = frozenset(
 )
 
 
-def _strip_punctuation(text: str) -> str:
-    """Lower-case, fold accents, drop ASCII and Unicode punctuation (no article removal)."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(
-        ch
-        for ch in text
-        if not unicodedata.combining(ch)
-        and ch not in _ASCII_PUNCT
-        and not unicodedata.category(ch).startswith("P")
-    )
-
-
-def normalize_text(text: str) -> str:
-    """Normalise text the SQuAD / NQ-open way.
-
-    Lower-case, drop punctuation, drop the articles a/an/the, collapse
-    whitespace. Two deliberate extensions: Unicode punctuation (’ “ – …) is
-    dropped like ASCII punctuation, and accents are folded ("Zürich" ->
-    "zurich"), so typographic variants of the same name compare equal.
-
-    >>> normalize_text("  The Eiffel-Tower, Paris! ")
-    'eiffeltower paris'
-    """
-    return " ".join(_ARTICLES.sub(" ", _strip_punctuation(text)).split())
-
-
-def strip_answer_prefix(answer: str) -> str:
-    """Remove a leading "The answer is" / "Answer:" and surrounding whitespace."""
-    return _ANSWER_PREFIX.sub("", answer.strip(), count=1).strip()
-
-
 def is_not_attempted(answer: str | None) -> bool:
     """True when the answer is missing, empty, punctuation only, or an "I don't know"-like refusal.
 
@@ -84,7 +44,7 @@ def is_not_attempted(answer: str | None) -> bool:
     if answer is None or answer.strip().lower() in _NOT_APPLICABLE:
         return True
     stripped = strip_answer_prefix(answer)
-    if not _strip_punctuation(stripped).strip():
+    if not strip_punctuation(stripped).strip():
         return True
     norm = normalize_text(stripped)
     match = _REFUSAL.match(norm)

@@ -118,11 +118,8 @@ class TransformersBackend:
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device, self.dtype = _pick_device_dtype(config, torch)
-        self.load_seconds = 0.0  # wall time of the last load, for benchmarks
         self.loaded_from = ""  # the folder or file the weights came from (the cache, for a GGUF)
-        start = time.perf_counter()
         self.model, self.tokenizer = self._load()
-        self.load_seconds = time.perf_counter() - start
         self._prepare_tokenizer()
         self._lock = threading.Lock()
         # the most a prompt and its answer may hold together (None: the model does not say)

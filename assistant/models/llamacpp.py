@@ -87,7 +87,6 @@ class LlamaCppBackend:
         self._c = llama_cpp
         route_llama_logs(llama_cpp)
         self.model_id = self.source.model_id
-        start = time.perf_counter()
         self._model = load_model(llama_cpp, str(self.source.location))
         self._share = CoreShare(config.threads or shared_threads())  # or its share among llama.cpp processes
         try:
@@ -96,7 +95,6 @@ class LlamaCppBackend:
             self._share.close()
             raise
         self._share.apply = lambda n, ctx=self._ctx: llama_cpp.llama_set_n_threads(ctx, n, n)  # not self: no cycle
-        self.load_seconds = time.perf_counter() - start  # wall time of the load, for benchmarks
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)

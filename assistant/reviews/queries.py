@@ -18,7 +18,7 @@ from assistant.core.record import Record
 from assistant.reviews.store import PRIVATE, ReviewStore
 from assistant.reviews.types import ReviewStats, since_clause, stats_of
 
-__all__ = ["answered", "export_records", "records", "review_stats", "reviewed", "signal_aurocs_by_domain",
+__all__ = ["answered", "export_records", "records", "reviewed", "signal_aurocs_by_domain",
            "stats_by_domain", "verdict_arrays"]
 
 
@@ -87,10 +87,6 @@ def answered(store: ReviewStore, since: str | datetime | None = None) -> list[di
         for row in store.read(sql + " ORDER BY id", params)
     ]
 
-
-def review_stats(store: ReviewStore, since: str | datetime | None = None) -> dict[str, ReviewStats]:
-    """Reviewed answers given since `since` (UTC ISO) per domain, plus "all"."""
-    return stats_by_domain(reviewed(store, since))
 
 
 def stats_by_domain(rows: list[dict]) -> dict[str, ReviewStats]:

@@ -232,11 +232,6 @@ class ReviewStore:
             ),
         )
 
-    def get_reply(self, reply_id: str) -> dict | None:
-        """One reply row by public id, as a dict (review_reasons and timings_ms decoded); None when unknown."""
-        rows = self.read("SELECT * FROM replies WHERE public_id = ?", (str(reply_id),))
-        return reply_dict(rows[0]) if rows else None
-
     # -- feedback and the queue ---------------------------------------------------------
 
     @staticmethod

@@ -6,7 +6,7 @@ app's start-up, for a 6-layer BERT whose forward pass fits on a screen. This mod
 same folder — `model.safetensors`, `tokenizer.json` (through `tokenizers`), mean pooling,
 normalization — with torch alone. `routing.load_embedder` uses it for folders laid out exactly
 so (`BertSentenceEncoder.supports`) and SentenceTransformer for anything else;
-tests/test_encoder.py checks both give the same vectors.
+tests/assistant/test_encoder.py checks both give the same vectors.
 
 Only `encode` is offered, taking the arguments `routing.embed` passes to SentenceTransformer.
 """

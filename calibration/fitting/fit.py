@@ -1,7 +1,9 @@
 """Fit calibration maps from graded records: per-domain isotonic maps, shrinkage, review thresholds.
 
-Records are dicts as written by `calibrate collect` (see docs/architecture.md);
-only `domain`, `raw_confidence` and `correct` are read here. A record whose
+Records are `assistant.core.record.Record`s, as `calibrate collect` writes them (a plain dict is
+read with `Record.from_dict`, see `as_records`). A fit reads `domain`, `raw_confidence` (the stated
+confidence), `correct`, `signals` for a fused fit, and `population` (else the id) to weight the
+populations; question-aware fits also take the questions' features (`questions`). A record whose
 `raw_confidence` is None (no confidence could be parsed) or whose `correct` is
 None (the model did not attempt an answer) is left out of every fit and only
 counted in the parse-failure and not-attempted rates.
@@ -148,7 +150,7 @@ def fit_maps(
 
     Parameters
     ----------
-    records : list of dict
+    records : list of Record (or of dicts `Record.from_dict` reads)
         Graded records (`domain`, `raw_confidence`, `correct`, and `signals` for a fused fit).
     model, prompt : str
         What the maps are for (`CalibrationMaps.matches`).

@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from assistant.core.errors import DataError
-from assistant.core.refusals import is_not_attempted, normalize_text, strip_answer_prefix
+from assistant.core.normalize import normalize_text, strip_answer_prefix
+from assistant.core.refusals import is_not_attempted
 
 __all__ = [
     "ANSWER_TYPES",

@@ -12,17 +12,11 @@ from assistant.answering.parsing import (
     extract_answer,
     extract_confidence,
     parse_output,
-    parse_output_strict,
     split_reasoning,
 )
-from assistant.core.errors import ParseError
 from assistant.core.reply import REVIEW_REASONS
 
-NO_ANSWER = "no answer"
-NO_CONF = "no confidence"
-BOTH = "no answer and no confidence"
-
-# (id, model output, answer, raw_confidence, issues, strict error: None or a substring of ParseError)
+# (id, model output, answer, raw_confidence, issues)
 CASES = [
     # DeepSeek-R1 style: <think> trace, then the tagged answer.
     (
@@ -31,7 +25,6 @@ CASES = [
         "42",
         0.95,
         (),
-        None,
     ),
     (
         "r1_prob",
@@ -39,7 +32,6 @@ CASES = [
         "Paris",
         0.9,
         (),
-        None,
     ),
     (
         "r1_conf_only_in_think",
@@ -47,7 +39,6 @@ CASES = [
         "Tokyo",
         None,
         ("no_confidence",),
-        NO_CONF,
     ),
     (
         "r1_answer_only_in_think",
@@ -55,7 +46,6 @@ CASES = [
         None,
         0.7,
         ("no_answer",),
-        NO_ANSWER,
     ),
     (
         "r1_truncated",
@@ -63,7 +53,6 @@ CASES = [
         None,
         None,
         ("no_confidence", "no_answer", "truncated"),
-        BOTH,
     ),
     (
         "r1_markdown_after_think",
@@ -71,7 +60,6 @@ CASES = [
         "3 km",
         0.85,
         (),
-        None,
     ),
     (
         "r1_two_think_blocks",
@@ -79,7 +67,6 @@ CASES = [
         "2",
         0.6,
         (),
-        None,
     ),
     (
         "r1_reopened_think_truncated",
@@ -87,7 +74,6 @@ CASES = [
         "Mars",
         None,
         ("no_confidence", "truncated"),
-        NO_CONF,
     ),
     # Qwen3 style: the chat template already opened <think>, so the output starts inside it.
     (
@@ -96,7 +82,6 @@ CASES = [
         "Mercury",
         0.92,
         (),
-        None,
     ),
     (
         "qwen_empty_think",
@@ -104,7 +89,6 @@ CASES = [
         "Au",
         0.99,
         (),
-        None,
     ),
     (
         "qwen_answer_line",
@@ -112,7 +96,6 @@ CASES = [
         "carbon dioxide",
         0.8,
         (),
-        None,
     ),
     # No think tags: reasoning first, then tags (the confidence_tags prompt on a non-reasoning model).
     (
@@ -121,7 +104,6 @@ CASES = [
         "42",
         0.9,
         (),
-        None,
     ),
     (
         "plain_tags_conf_first",
@@ -129,18 +111,16 @@ CASES = [
         "8",
         0.95,
         (),
-        None,
     ),
-    ("plain_prob_one", "<answer>yes</answer><confidence>1</confidence>", "yes", 1.0, (), None),
-    ("plain_prob_zero", "<answer>no</answer><confidence>0</confidence>", "no", 0.0, (), None),
-    ("plain_percent_one", "<answer>no</answer><confidence>1%</confidence>", "no", 0.01, (), None),
+    ("plain_prob_one", "<answer>yes</answer><confidence>1</confidence>", "yes", 1.0, ()),
+    ("plain_prob_zero", "<answer>no</answer><confidence>0</confidence>", "no", 0.0, ()),
+    ("plain_percent_one", "<answer>no</answer><confidence>1%</confidence>", "no", 0.01, ()),
     (
         "plain_fraction_tag",
         "<answer>Shakespeare</answer><confidence>85/100</confidence>",
         "Shakespeare",
         0.85,
         (),
-        None,
     ),
     (
         "plain_fraction_ten",
@@ -148,7 +128,6 @@ CASES = [
         "Shakespeare",
         0.8,
         (),
-        None,
     ),
     (
         "plain_words_tag",
@@ -156,17 +135,15 @@ CASES = [
         "Paris",
         0.85,
         (),
-        None,
     ),
-    ("plain_level_tag", "<answer>Paris</answer><confidence>high</confidence>", "Paris", 0.8, (), None),
-    ("plain_percent_spaced", "<answer> 48 </answer>\n<confidence> 75 % </confidence>", "48", 0.75, (), None),
+    ("plain_level_tag", "<answer>Paris</answer><confidence>high</confidence>", "Paris", 0.8, ()),
+    ("plain_percent_spaced", "<answer> 48 </answer>\n<confidence> 75 % </confidence>", "48", 0.75, ()),
     (
         "plain_not_attempted",
         "<answer>I don't know</answer>\n<confidence>5%</confidence>",
         "I don't know",
         0.05,
         ("not_attempted",),
-        None,
     ),
     (
         "plain_not_attempted_curly",
@@ -174,7 +151,6 @@ CASES = [
         "I don’t know",
         0.1,
         ("not_attempted",),
-        None,
     ),
     (
         "plain_unknown_no_conf",
@@ -182,7 +158,6 @@ CASES = [
         "Unknown",
         None,
         ("no_confidence", "not_attempted"),
-        NO_CONF,
     ),
     (
         "plain_unclosed_answer",
@@ -190,7 +165,6 @@ CASES = [
         "Jupiter",
         0.7,
         (),
-        None,
     ),
     (
         "plain_unclosed_answer_at_end",
@@ -198,7 +172,6 @@ CASES = [
         "Jupiter",
         None,
         ("no_confidence",),
-        NO_CONF,
     ),
     (
         "plain_case_and_spaces",
@@ -206,7 +179,6 @@ CASES = [
         "Oslo",
         0.8,
         (),
-        None,
     ),
     # Several confidences: the last tagged one wins, with ambiguous_confidence when they differ.
     (
@@ -215,7 +187,6 @@ CASES = [
         "5",
         0.6,
         ("ambiguous_confidence",),
-        None,
     ),
     (
         "two_tags_same_value",
@@ -223,7 +194,6 @@ CASES = [
         "5",
         0.9,
         (),
-        None,
     ),
     (
         "tag_and_label_differ",
@@ -231,7 +201,6 @@ CASES = [
         "5",
         0.9,
         ("ambiguous_confidence",),
-        None,
     ),
     (
         "hedge_word_not_ambiguous",
@@ -239,7 +208,6 @@ CASES = [
         "Paris",
         0.8,
         (),
-        None,
     ),
     (
         "out_of_range_high",
@@ -247,7 +215,6 @@ CASES = [
         "5",
         1.0,
         ("confidence_out_of_range",),
-        None,
     ),
     (
         "out_of_range_negative",
@@ -255,7 +222,6 @@ CASES = [
         "5",
         0.0,
         ("confidence_out_of_range",),
-        None,
     ),
     # SmolLM-style sloppy outputs.
     (
@@ -264,19 +230,17 @@ CASES = [
         "The capital of France is Paris",
         0.9,
         (),
-        None,
     ),
-    ("smol_label_lowercase", "answer: 48\nconfidence: 0.85", "48", 0.85, (), None),
-    ("smol_bold_answer", "**Answer:** Mercury\n**Confidence:** 95%", "Mercury", 0.95, (), None),
-    ("smol_confidence_level_word", "Answer: yes\nConfidence level: high", "yes", 0.8, (), None),
-    ("smol_fraction_free", "Answer: 42\nI would rate this 85/100.", "42", 0.85, (), None),
+    ("smol_label_lowercase", "answer: 48\nconfidence: 0.85", "48", 0.85, ()),
+    ("smol_bold_answer", "**Answer:** Mercury\n**Confidence:** 95%", "Mercury", 0.95, ()),
+    ("smol_confidence_level_word", "Answer: yes\nConfidence level: high", "yes", 0.8, ()),
+    ("smol_fraction_free", "Answer: 42\nI would rate this 85/100.", "42", 0.85, ()),
     (
         "smol_linguistic",
         "Tom is an animal, so the answer is yes. This is almost certain.",
         "yes",
         0.95,
         (),
-        None,
     ),
     (
         "smol_very_unlikely_not_likely",
@@ -284,7 +248,6 @@ CASES = [
         "no",
         0.1,
         (),
-        None,
     ),
     (
         "smol_answer_is",
@@ -292,16 +255,14 @@ CASES = [
         "180 km",
         0.8,
         (),
-        None,
     ),
-    ("smol_paren_percent", "Answer: Paris (confidence 90%)", "Paris", 0.9, (), None),
+    ("smol_paren_percent", "Answer: Paris (confidence 90%)", "Paris", 0.9, ()),
     (
         "smol_answer_is_correct",
         "17 + 25 = 42\nThe answer is correct.",
         "17 + 25 = 42",
         None,
         ("no_confidence",),
-        NO_CONF,
     ),
     (
         "smol_answer_only",
@@ -309,17 +270,15 @@ CASES = [
         "Tokyo",
         None,
         ("no_confidence",),
-        NO_CONF,
     ),
-    ("smol_not_sure_loop", "I'm not sure.\n\n" * 40, None, 0.5, ("no_answer",), NO_ANSWER),
-    ("smol_negated_percent", "Answer: no\nI'm not 100% certain.", "no", None, ("no_confidence",), NO_CONF),
+    ("smol_not_sure_loop", "I'm not sure.\n\n" * 40, None, 0.5, ("no_answer",)),
+    ("smol_negated_percent", "Answer: no\nI'm not 100% certain.", "no", None, ("no_confidence",)),
     (
         "smol_answer_is_twice",
         "The answer is 80%. I'm 99.9% sure that the answer is 80.",
         "80",
         0.999,
         (),
-        None,
     ),
     (
         "smol_nines_until_cut_off",
@@ -327,7 +286,6 @@ CASES = [
         "Au",
         1.0,
         (),
-        None,
     ),
     (
         "smol_tag_answer_no_conf",
@@ -335,7 +293,6 @@ CASES = [
         "12 legs",
         None,
         ("no_confidence",),
-        NO_CONF,
     ),
     (
         "smol_template_echo",
@@ -343,7 +300,6 @@ CASES = [
         None,
         None,
         ("no_confidence", "no_answer"),
-        BOTH,
     ),
     (
         "smol_rambling",
@@ -351,10 +307,9 @@ CASES = [
         None,
         None,
         ("no_confidence", "no_answer"),
-        BOTH,
     ),
-    ("smol_short_no_conf", "Carbon dioxide", "Carbon dioxide", None, ("no_confidence",), NO_CONF),
-    ("empty", "", None, None, ("no_confidence", "no_answer"), BOTH),
+    ("smol_short_no_conf", "Carbon dioxide", "Carbon dioxide", None, ("no_confidence",)),
+    ("empty", "", None, None, ("no_confidence", "no_answer")),
     # Adversarial text.
     (
         "html_inside_answer",
@@ -362,17 +317,15 @@ CASES = [
         "Paris",
         0.8,
         (),
-        None,
     ),
-    ("nul_bytes", "<answer>4\x002</answer>\x00<confidence>9\x000%</confidence>", "42", 0.9, (), None),
-    ("nested_answer_conf", "<answer>5<confidence>70%</confidence></answer>", "5", 0.7, (), None),
+    ("nul_bytes", "<answer>4\x002</answer>\x00<confidence>9\x000%</confidence>", "42", 0.9, ()),
+    ("nested_answer_conf", "<answer>5<confidence>70%</confidence></answer>", "5", 0.7, ()),
     (
         "script_tag",
         "<script>alert(1)</script><answer>x</answer><confidence>50%</confidence>",
         "x",
         0.5,
         (),
-        None,
     ),
     (
         "closing_think_only_garbage",
@@ -380,31 +333,17 @@ CASES = [
         None,
         None,
         ("no_confidence", "no_answer"),
-        BOTH,
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    "text, answer, confidence, issues, strict_error", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_parse_table(text, answer, confidence, issues, strict_error):
+@pytest.mark.parametrize("text, answer, confidence, issues", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_parse_table(text, answer, confidence, issues):
     parsed = parse_output(text)
     assert parsed.answer == answer
     assert parsed.raw_confidence == (None if confidence is None else pytest.approx(confidence))
     assert parsed.issues == issues
     assert parsed.not_attempted == ("not_attempted" in issues)
-    if strict_error is None:
-        assert parse_output_strict(text) == parsed
-    else:
-        with pytest.raises(ParseError, match=strict_error) as error:
-            parse_output_strict(text)
-        assert "<answer>" in str(error.value)  # names the expected format
-
-
-def test_table_has_forty_cases_and_known_issue_keys():
-    assert len(CASES) >= 40
-    assert all(set(c[4]) <= set(REVIEW_REASONS) for c in CASES)
 
 
 @pytest.mark.parametrize(
@@ -446,14 +385,6 @@ def test_every_linguistic_phrase_maps_to_its_value(phrase, value):
 def test_extract_answer_ignores_placeholders_and_prefers_last_tag():
     assert extract_answer("<answer>...</answer> then <answer>7</answer>") == "7"
     assert extract_answer("<answer>7</answer> then <answer>your answer</answer>") == "7"
-
-
-def test_strict_error_quotes_a_shortened_output():
-    text = "blah " * 20_000
-    with pytest.raises(ParseError) as error:
-        parse_output_strict(text)
-    message = str(error.value)
-    assert "blah blah" in message and "characters" in message and len(message) < 1_000
 
 
 @pytest.mark.parametrize(
@@ -526,16 +457,6 @@ def test_parse_output_never_raises_and_confidence_is_a_probability(text):
     assert ("no_confidence" in parsed.issues) == (parsed.raw_confidence is None)
     assert ("no_answer" in parsed.issues) == (parsed.answer is None)
     assert parsed.answer is None or (parsed.answer and parsed.answer == parsed.answer.strip())
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.one_of(st.text(max_size=300), _tag_soup))
-def test_strict_raises_only_parse_error(text):
-    try:
-        parsed = parse_output_strict(text)
-    except ParseError:
-        return
-    assert parsed.answer is not None and parsed.raw_confidence is not None
 
 
 # Questions where the default model's greedy output states an answer and a confidence (measured).

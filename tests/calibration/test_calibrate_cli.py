@@ -91,6 +91,16 @@ def test_every_command_help_shows_an_example(command, capsys):
     assert "examples:\n  calibrate " + command.split()[0] in help_text
 
 
+def test_top_level_help_lists_every_command(capsys):
+    from calibration.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])  # crashed on the "95%" in compare's help before it was escaped
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "with 95% intervals" in out and all(c in out for c in SUBCOMMANDS if " " not in c)
+
+
 def test_make_data_writes_valid_reproducible_items(tmp_path):
     from calibration.labelling.items import validate_item
 

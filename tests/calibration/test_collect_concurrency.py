@@ -16,7 +16,7 @@ from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend
 from assistant.models.openai_http import ServerError
 from calibration.cli import build_parser
-from calibration.commands import _parallelism
+from calibration.cli.commands import _parallelism
 from calibration.labelling.collect import collect
 from tests.conftest import read_lines
 

@@ -98,7 +98,7 @@ def test_fit_maps_shrinks_small_domains_by_hand():
     # factual threshold: keep .8 -> 25 errors in 125 (bound ~.27 <= .3); keep all -> 75 in 250 (.3 seen)
     assert factual.threshold == pytest.approx(0.8) and factual.metrics["coverage"] == 0.5
     assert factual.metrics["risk_ucb"] == pytest.approx(clopper_pearson_upper(25, 125, 0.05))
-    assert maps.calibrate("science", 0.8) == pytest.approx(0.8)  # no science records: general
+    assert maps.map_for("science")(0.8) == pytest.approx(0.8)  # no science records: general
     assert maps.model == "m" and maps.prompt == "p" and maps.version == "unsaved"
 
 
@@ -223,7 +223,7 @@ def test_v1_map_files_still_load_and_read_the_stated_confidence(tmp_path):
     path.write_text(json.dumps(v1))
     maps = load_maps(path)
     assert maps.signals == "stated" and all(m.combiner is None for m in maps.maps.values())
-    assert maps.calibrate_signals("math", {"stated": 0.9}) == maps.calibrate("math", 0.9)
+    assert maps.calibrate_signals("math", {"stated": 0.9}) == maps.map_for("math")(0.9)
     assert maps.calibrate_signals("math", {"stated": None, "probe_ev": 0.8}) is None
 
 

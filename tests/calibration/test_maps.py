@@ -88,22 +88,22 @@ def _maps(**changes) -> CalibrationMaps:
 
 def test_domain_map_call_and_fallback():
     maps = _maps()
-    assert maps.calibrate("math", 0.6) == pytest.approx(0.25)
-    assert maps.calibrate("math", 0.1) == 0.0  # flat below the first knot
-    assert maps.calibrate("factual", 0.75) == pytest.approx(0.65)  # no factual map: general
-    assert maps.calibrate("general", 5.0) == pytest.approx(0.9)  # input clipped to 1
+    assert maps.map_for("math")(0.6) == pytest.approx(0.25)
+    assert maps.map_for("math")(0.1) == 0.0  # flat below the first knot
+    assert maps.map_for("factual")(0.75) == pytest.approx(0.65)  # no factual map: general
+    assert maps.map_for("general")(5.0) == pytest.approx(0.9)  # input clipped to 1
     assert (maps.threshold("math"), maps.threshold("science")) == (0.45, 0.7)
     assert maps.matches("m", "p") and not maps.matches("m", "other") and not maps.matches("x", "p")
     assert maps.needs_review("math", 0.44) and not maps.needs_review("math", 0.45)
     flag_all = DomainMap("general", (0.0, 1.0), (0.0, 1.0), 5, 1.0)
     assert flag_all.needs_review(1.0)
     with pytest.raises(ValueError):
-        maps.calibrate("math", float("nan"))
+        maps.map_for("math")(float("nan"))
 
 
 def test_dict_and_file_round_trip(tmp_path):
-    maps = _maps().with_source([{"path": "b.jsonl", "sha256": "cd" * 32}])
-    assert maps.source == ({"path": "b.jsonl", "sha256": "cd" * 32},)
+    maps = _maps(source=[{"path": "b.jsonl", "sha256": "cd" * 32}])
+    assert maps.source == ({"path": "b.jsonl", "sha256": "cd" * 32},)  # a list is kept as a tuple
     assert CalibrationMaps.from_dict(json.loads(json.dumps(maps.to_dict()))) == maps
     save_maps(maps, tmp_path / "maps.json")
     assert load_maps(tmp_path / "maps.json") == maps
@@ -214,7 +214,7 @@ def test_domain_map_validates_in_code():
 
 def test_store_versions_activate_and_rollback(tmp_path):
     store = MapStore(tmp_path / "maps")
-    assert store.active() is None and store.active_version() is None and store.active_path() is None
+    assert store.active() is None and store.active_version() is None
     assert store.list_versions() == []
     versions = [store.save_new(_maps(notes=str(i), version="unsaved")) for i in range(3)]
     assert versions == ["v0001", "v0002", "v0003"]
@@ -222,7 +222,7 @@ def test_store_versions_activate_and_rollback(tmp_path):
     for v in versions:
         store.activate(v)
     assert store.active_version() == "v0003" and store.active().notes == "2"
-    assert store.active_path() == tmp_path / "maps" / "v0003.json"
+    assert load_maps(tmp_path / "maps" / "v0003.json") == store.active()  # one file a version
     assert store.rollback() == "v0002" and store.active_version() == "v0002"
     assert store.rollback() == "v0001" and store.active().version == "v0001"
     with pytest.raises(MapError, match="no earlier"):

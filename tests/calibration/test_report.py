@@ -156,7 +156,7 @@ def test_maps_summary_and_calibrated_confidences():
     text = format_maps_summary(maps)
     assert "m / p" in text and "general" in text and "no map for math, factual, science, reasoning" in text
     c = calibrated_confidences(records, maps)
-    assert np.isnan(c[0]) and c[2] == maps.calibrate("math", records[2]["raw_confidence"])
+    assert np.isnan(c[0]) and c[2] == maps.map_for("math")(records[2]["raw_confidence"])
     cv = calibrated_confidences(records, fit_options={"min_samples": 20})
     assert np.array_equal(cv, cross_validated_predictions(records, min_samples=20), equal_nan=True)
     # target_risk is passed to the cross-validated fits: a looser target keeps more answers

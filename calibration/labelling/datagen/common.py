@@ -66,11 +66,6 @@ def _choice(
     return _item(source, question, _LETTERS[options.index(correct)], "choice", choices=options)
 
 
-def _pick(rng: random.Random, table: list, k: int, exclude=()) -> list:
-    """k distinct random entries of table, none in exclude."""
-    return rng.sample([x for x in table if x not in exclude], k)
-
-
 def _table(text: str) -> list[list[str]]:
     """Parse a '|'-separated fact table (one row a line, '#' comments)."""
     rows = []

@@ -1,4 +1,4 @@
-"""Tests for assistant/errors.py: `run_cli`, the wrapper every CLI uses to turn errors into an exit status."""
+"""Tests for assistant/core/errors.py: `run_cli`, the wrapper every CLI uses to turn errors into an exit status."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from assistant.reviews import queries
 from assistant.reviews.migrations import MIGRATIONS
 from assistant.reviews.store import DB_FILENAME, ReviewStore
 from assistant.reviews.types import Actor
-from tests.conftest import ROOT, make_reply
+from tests.conftest import ROOT, make_reply, stored_reply
 
 # The records schema of `calibrate collect`, plus how often a reviewer's verdict was revised.
 
@@ -47,10 +47,10 @@ def test_wal_mode_and_full_sync(store):
 
 def test_streaming_row_then_finished(store):
     reply_id = store.start_reply("What is 12*11?", "alice", "fake-model", "confidence_tags")
-    assert store.get_reply(reply_id)["status"] == "streaming"
+    assert stored_reply(store, reply_id)["status"] == "streaming"
     assert store.queue() == []
     store.finish_reply(reply_id, make_reply())
-    row = store.get_reply(reply_id)
+    row = stored_reply(store, reply_id)
     assert row["status"] == "ok" and row["answer"] == "132" and row["review_reasons"] == ["low_confidence"]
     assert row["user"] == "alice" and row["tokens"] == 17 and row["needs_review"] is True
     assert [item.reply_id for item in store.queue()] == [reply_id]
@@ -59,7 +59,7 @@ def test_streaming_row_then_finished(store):
 def test_cancelled_stream_keeps_partial_text(store):
     reply_id = store.start_reply("q", "alice")
     store.cancel_reply(reply_id, "partial answ", "thinking")
-    row = store.get_reply(reply_id)
+    row = stored_reply(store, reply_id)
     assert (row["status"], row["answer"], row["reasoning"]) == ("cancelled", "partial answ", "thinking")
 
 
@@ -145,11 +145,11 @@ def test_review_stats_since_fit(store):
     items = {i.reply_id: i.id for i in store.queue()}
     store.submit_verdict(items[a], "correct", "rita")  # |1 - 0.45| = 0.55
     store.submit_verdict(items[b], "incorrect", "rita")  # |0 - 0.95| = 0.95
-    stats = queries.review_stats(store)
+    stats = queries.stats_by_domain(queries.reviewed(store))
     assert stats["all"].count == 2 and stats["all"].accuracy == 0.5
     assert stats["all"].ece == pytest.approx((0.55 + 0.95) / 2)
     assert stats["factual"].accuracy == 0.0
-    assert queries.review_stats(store, since="2999-01-01T00:00:00Z")["all"].count == 0
+    assert queries.stats_by_domain(queries.reviewed(store, since="2999-01-01T00:00:00Z"))["all"].count == 0
 
 
 def test_unwritable_folder_raises_store_error(tmp_path):
@@ -192,7 +192,7 @@ def test_disk_full_raises_store_error_and_keeps_earlier_rows(store):
     with pytest.raises(StoreError, match="full"):
         for _ in range(50):
             store.record_reply(make_reply(raw_output="x" * 20000), "alice")
-    assert store.get_reply(kept)["answer"] == "132"
+    assert stored_reply(store, kept)["answer"] == "132"
     assert store.integrity_check() == []
 
 

@@ -27,7 +27,15 @@ from assistant.web.access import EXPORT_PATH
 from assistant.web.auth import Users
 from assistant.web.proxies import TrustedProxies, parse_trusted_proxies
 from assistant.web.throttle import LoginThrottle, MemoryThrottleStore
-from tests.conftest import ROOT, TEST_USERS, app_subprocess, kill_while_streaming, launch, make_users
+from tests.conftest import (
+    ROOT,
+    TEST_USERS,
+    app_subprocess,
+    kill_while_streaming,
+    launch,
+    make_users,
+    stored_reply,
+)
 
 SUE = ("sue", "staff", "sue-password")  # a second staff user
 
@@ -431,7 +439,7 @@ def test_answers_streaming_when_the_app_died_are_marked_interrupted_at_start_up(
         (item,) = queue
         assert item["question"] == "What is 12 times 11?" and "interrupted" in item["reasons"]
         assert item["status_of_reply"] == "interrupted"
-        assert running.store.get_reply(item["reply_id"])["status"] == "interrupted"
+        assert stored_reply(running.store, item["reply_id"])["status"] == "interrupted"
     finally:
         running.demo.close()
 

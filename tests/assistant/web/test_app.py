@@ -12,7 +12,7 @@ from assistant.core.errors import InputError
 from assistant.core.record import RECORD_FIELDS
 from assistant.core.reply import Reply
 from assistant.reviews.store import ReviewStore
-from tests.conftest import ROOT, TEST_USERS, launch
+from tests.conftest import ROOT, TEST_USERS, launch, stored_reply
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client  # noqa: E402
@@ -31,7 +31,7 @@ def test_ask_returns_every_reply_field(running_app):
     assert reply["answer"] == "132" and reply["raw_confidence"] == pytest.approx(0.95)
     assert reply["confidence"] == pytest.approx(0.76)  # the math map scales by 0.8
     assert reply["needs_review"] is False and reply["map_version"] == "v0001"
-    stored = running_app.store.get_reply(reply["reply_id"])
+    stored = stored_reply(running_app.store, reply["reply_id"])
     assert stored["status"] == "ok" and stored["user"] == "sam" and stored["confidence"] == pytest.approx(0.76)
 
 
@@ -40,7 +40,7 @@ def test_an_answer_with_no_final_answer_has_no_figure_over_ask(running_app):
     reply = client(running_app, "sam").predict("What is 12 times 11? [no answer]", None, api_name="/ask")
     assert reply["answer"] is None and reply["raw_confidence"] == pytest.approx(0.65)
     assert reply["confidence"] is None and reply["review_reasons"] == ["no_answer"] and reply["needs_review"]
-    assert running_app.store.get_reply(reply["reply_id"])["confidence"] is None
+    assert stored_reply(running_app.store, reply["reply_id"])["confidence"] is None
 
 
 def test_streaming_endpoint_ends_with_the_reply(running_app):
@@ -221,7 +221,7 @@ def test_killed_server_mid_stream_leaves_a_sound_store(tmp_path):
     store = ReviewStore(data)
     assert store.integrity_check() == []
     assert store.get_item(item["id"]).verdict == "correct"
-    assert store.get_reply(done["reply_id"])["status"] == "ok"
+    assert stored_reply(store, done["reply_id"])["status"] == "ok"
     streaming = store.read("SELECT question FROM replies WHERE status = 'streaming'")
     assert [row[0] for row in streaming] == ["What is 12 times 11?"]
     del job
@@ -244,7 +244,7 @@ def test_real_model_and_router_through_the_api(tmp_path):
         assert reply["model"] == assistant.backend.model_id and reply["domain"] in (
             "math", "factual", "science", "reasoning", "general")
         assert reply["raw_output"] and reply["tokens"] > 0
-        stored = app.store.get_reply(reply["reply_id"])
+        stored = stored_reply(app.store, reply["reply_id"])
         assert stored["status"] == "ok" and stored["raw_output"] == reply["raw_output"]
         if reply["needs_review"]:
             assert any(i.reply_id == reply["reply_id"] for i in app.store.queue())

@@ -1,24 +1,21 @@
 """The web app in Debian's Chromium driven by Playwright: streaming, badge, review marker, inert HTML, review.
 
 Skipped (with the reason) when /usr/bin/chromium or the playwright package is missing.
-Screenshots go to tests/artifacts/. With CALIBRATED_CHAT_UPDATE_SCREENSHOTS=1 the test
-`test_docs_screenshots` also rewrites docs/chat.png, docs/conversations.png and docs/dashboard.png using the
-real default model, the real router and the active calibration maps.
+Screenshots go to tests/artifacts/. The screenshots in docs/ are made by a script, `python docs/screenshots.py`,
+with the real default model, router and active maps.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT, TEST_USERS, launch
+from tests.conftest import ARTIFACTS, TEST_USERS, launch
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-DOCS = ROOT / "docs"
 
 pytestmark = [
     pytest.mark.browser,
@@ -151,54 +148,6 @@ def test_admin_dashboard_renders(browser, app):
     assert s.page.locator("img, svg, canvas").count() > 0
     s.shot("dashboard.png")
     s.page.close()
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("CALIBRATED_CHAT_UPDATE_SCREENSHOTS") != "1",
-                    reason="set CALIBRATED_CHAT_UPDATE_SCREENSHOTS=1 to rewrite the docs/ screenshots")
-def test_docs_screenshots(browser, tmp_path):
-    """docs/chat.png, docs/conversations.png (the list, and a reasoning section opened after streaming)
-    and docs/dashboard.png from the real model, router and active maps."""
-    from assistant.answering.pipeline import Assistant
-    from assistant.core.config import ModelConfig, set_offline_env
-    from assistant.models.backend import GenerationOptions
-
-    set_offline_env()
-    assistant = Assistant.from_config(ModelConfig(), allow_uncalibrated=True,
-                                      options=GenerationOptions(max_new_tokens=160))
-    running = launch(tmp_path / "data", assistant=assistant)
-    try:
-        from gradio_client import Client
-
-        staff = Client(running.url, auth=("sam", TEST_USERS["sam"][1]), verbose=False)
-        reviewer = Client(running.url, auth=("rita", TEST_USERS["rita"][1]), verbose=False)
-        for q in ("What is 15 + 27?", "What is the capital of Australia?", "What gas do plants absorb?"):
-            staff.predict(q, None, api_name="/ask")
-        for item in reviewer.predict("all", "all", api_name="/review_queue"):
-            reviewer.predict(item["id"], "correct" if item["confidence"] and item["confidence"] > 0.5
-                             else "incorrect", "", api_name="/submit_verdict")
-        s = Session(browser, running, "ann")
-        s.ask("Which planet is known as the Red Planet?")  # an earlier conversation, for the list
-        s.page.wait_for_selector("#cc-chat .cc-badge", timeout=120_000)
-        s.page.click("#cc-new-chat")
-        for n, q in enumerate(("What is 12 times 11?", "A farmer has 3 pens with 4 sheep each. How many sheep?")):
-            s.ask(q)
-            s.page.wait_for_selector(f"#cc-chat .cc-badge >> nth={n}", timeout=120_000)
-            s.page.wait_for_timeout(500)
-            if n == 0:  # one whole question and answer
-                s.page.locator("#cc-chat").screenshot(path=str(DOCS / "chat.png"))
-        reasoning = s.page.locator("#cc-chat .thought-group", has_text="Reasoning")
-        if reasoning.count():  # the working the model streamed, opened after the answer finished
-            reasoning.last.locator(".title").click()
-            s.page.wait_for_timeout(500)
-        s.page.screenshot(path=str(DOCS / "conversations.png"), full_page=True)
-        s.page.get_by_role("tab", name="Dashboard").click()
-        s.page.wait_for_selector("#cc-dash-summary:has-text('map')", timeout=30_000)
-        s.page.wait_for_timeout(2000)
-        s.page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
-        s.page.close()
-    finally:
-        running.demo.close()
 
 
 def test_stop_ends_the_stream_and_keeps_a_consistent_row(browser, app):

@@ -14,7 +14,7 @@ from assistant.reviews.migrations import MIGRATIONS
 from assistant.reviews.store import ReviewStore
 from assistant.reviews.types import Actor
 from assistant.web.conversations import TITLE_CHARS, Conversations, PageSessions, browser_token, owner_key
-from tests.conftest import make_assistant, make_reply
+from tests.conftest import make_assistant, make_reply, stored_reply
 
 
 @pytest.fixture
@@ -113,8 +113,8 @@ def test_a_store_from_before_conversations_keeps_its_replies(tmp_path):
     conn.close()
     store = ReviewStore(tmp_path)
     assert store.applied_migrations()[-1] == "0004_conversations"
-    assert store.get_reply("abc")["question"] == "old question"
-    assert store.get_reply("abc")["conversation_id"] is None and store.integrity_check() == []
+    assert stored_reply(store, "abc")["question"] == "old question"
+    assert stored_reply(store, "abc")["conversation_id"] is None and store.integrity_check() == []
     store.close()
 
 

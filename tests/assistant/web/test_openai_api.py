@@ -12,7 +12,7 @@ import pytest
 
 from assistant.web.auth import Users, load_users, save_users
 from assistant.web.openai_api import MODEL_ID, parse_request
-from tests.conftest import launch, make_users
+from tests.conftest import launch, make_users, stored_reply
 
 openai = pytest.importorskip("openai", reason="the endpoint tests use the official openai client")
 
@@ -56,7 +56,7 @@ def test_an_answer_comes_with_its_calibration_and_is_stored_for_its_user(keyed):
     assert cal["raw_confidence"] == 0.95 and cal["confidence"] == pytest.approx(0.76)
     assert cal["domain"] == "math" and cal["map_version"] == "v0001" and cal["needs_review"] is False
     assert cal["summary"].startswith("Chance it is right: 76% — answers like this were right about 76 times in 100.")
-    row = app.store.get_reply(cal["reply_id"])
+    row = stored_reply(app.store, cal["reply_id"])
     assert row["user"] == "sam" and row["question"] == "What is 12 times 11? [api-1]" and row["status"] == "ok"
 
 
@@ -191,7 +191,7 @@ def test_the_real_default_model_through_the_endpoint_with_the_openai_client(tmp_
         assert cal["model"] == assistant.backend.model_id and cal["map_version"] == assistant.maps.version
         assert cal["raw_confidence"] is None or 0 <= cal["raw_confidence"] <= 1
         assert cal["confidence"] is None or 0 <= cal["confidence"] <= 1
-        stored = app.store.get_reply(cal["reply_id"])
+        stored = stored_reply(app.store, cal["reply_id"])
         assert stored["answer"] == r.choices[0].message.content and stored["user"] == "sam"
         assert cal["needs_review"] == any(i.reply_id == cal["reply_id"] for i in app.store.queue())
         usage = r.usage  # what the model read (system prompt, worked examples, question) and wrote

@@ -1,4 +1,4 @@
-"""What each `calibrate` command does (`calibration.cli` parses the command line and calls these).
+"""What each `calibrate` command does (`calibration.cli.parser` reads the command line and calls these).
 
 Each `cmd_*` takes the parsed arguments and returns an exit status; a problem with the
 input raises a CalibratedChatError whose one line names the file, line or field.

@@ -26,7 +26,7 @@ from assistant.core.domains import DOMAINS
 from assistant.core.errors import run_cli
 from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_flags, positive_int
 from assistant.models.backend import GenerationOptions
-from calibration.commands import (
+from calibration.cli.commands import (
     cmd_collect,
     cmd_compare,
     cmd_eval,
@@ -64,7 +64,8 @@ _FORMAT = argparse.RawDescriptionHelpFormatter
 def _command(parent, name: str, help: str, *examples: str, on_error: bool = True, folders: bool = True):
     """A subcommand with its examples; --on-error for those that read JSONL, the folder flags for all
     that read or write the data folder (accepted before or after the command's name)."""
-    p = parent.add_parser(name, help=help, description=help, formatter_class=_FORMAT,
+    # argparse %-formats a help string (not a description): "95%" would break `calibrate --help`
+    p = parent.add_parser(name, help=help.replace("%", "%%"), description=help, formatter_class=_FORMAT,
                           epilog="examples:\n" + "\n".join("  " + e for e in examples))
     if on_error:
         p.add_argument("--on-error", choices=["stop", "skip"], default="stop",
