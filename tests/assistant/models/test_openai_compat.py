@@ -191,7 +191,7 @@ def test_stream_with_reasoning_usage_and_logprobs(server, keyed):
         usage(8),
     ]})
     backend = make_backend(server)
-    assert isinstance(backend, Backend) and backend.max_concurrency > 1
+    assert isinstance(backend, Backend) and backend.capabilities.max_concurrency > 1 and not backend.capabilities.local
     pieces, stats = drain(backend.stream(QUESTION, GenerationOptions(max_new_tokens=50)))
     text = "".join(pieces)
     assert text == "<think>Twelve elevens are 132.</think> <answer>132</answer> <confidence>90%</confidence>"
@@ -372,7 +372,9 @@ def test_closing_the_generator_closes_the_connection(server, keyed):
     gen = make_backend(server).stream(QUESTION)
     assert next(gen) == "one"
     gen.close()
-    assert gen.gi_frame is None
+    assert gen._pieces.gi_frame is None and list(gen) == []  # the generator ran to its end (its `finally`)
+    with pytest.raises(RuntimeError, match="closed before its end"):
+        _ = gen.result
 
 
 def test_unreachable_server_fails_at_start_naming_the_url_and_the_fix():
