@@ -24,6 +24,7 @@ from assistant.calibrated.support import Support, support_of
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.core.errors import InputError, MapError
 from assistant.core.reply import REVIEW_REASONS, Reply
+from assistant.core.signals import Signals
 from assistant.models.backend import Backend, GenerationOptions, Message
 from assistant.models.registry import load_backend
 from assistant.routing.router import DomainRouter, load_embedder
@@ -250,7 +251,7 @@ class Assistant:
             reasons.add("uncertain_domain")
 
         t = time.perf_counter()
-        signals = answer.signals.to_dict()
+        signals = answer.signals
         confidence, map_version, score = None, None, None  # no final answer: nothing to be right about, so no figure
         if parsed.answer is not None:
             features = QuestionFeatures.of(question, route.embedding)
@@ -280,7 +281,7 @@ class Assistant:
             **support.reply_fields(),
         )
 
-    def _calibrate(self, domain: str, signals: dict, question: QuestionFeatures,
+    def _calibrate(self, domain: str, signals: Signals, question: QuestionFeatures,
                    reasons: set) -> tuple[float | None, str | None, float | None]:
         """(calibrated confidence, map version, the score the map read) of the answer's signals (see
         assistant.core.signals) and its question (for question-aware maps); add `uncalibrated` /
@@ -295,7 +296,7 @@ class Assistant:
             reasons.add("uncalibrated")
             return None, None, None
         dmap = maps.map_for(domain)
-        score = dmap.score(signals, question)
+        score = dmap.score(signals.to_dict(), question)  # maps read signals as records hold them
         if score is None:
             return None, maps.version, None
         confidence = dmap(score)

@@ -263,7 +263,7 @@ def test_the_reply_through_the_pipeline_names_the_missing_signals(server, keyed)
     reply = assistant.ask("What is 12 times 11?")
     assert (reply.answer, reply.raw_confidence, reply.model) == ("132", 0.9, f"fake-model@127.0.0.1:{server.port}")
     assert reply.confidence == pytest.approx(0.72)  # the math map: 0.8 × 0.9
-    assert reply.signals["stated"] == 0.9 and reply.signals["answer_mean_logp"] is None
+    assert reply.signals.stated == 0.9 and reply.signals.answer_mean_logp is None
 
 
 def test_finish_reason_length_means_truncated(server, keyed):

@@ -135,8 +135,8 @@ def test_the_pipeline_answers_through_the_server(server_url, keyed):
     reply = assistant.ask("Which planet is known as the Red Planet?")
     assert reply.answer and "uncalibrated" not in reply.review_reasons
     assert reply.confidence is not None and 0.0 <= reply.confidence <= 1.0
-    assert reply.signals["answer_mean_logp"] is not None  # the server's logprobs reached the signals
-    assert reply.signals["probe_ev"] is None  # no probe through a server
+    assert reply.signals.answer_mean_logp is not None  # the server's logprobs reached the signals
+    assert reply.signals.probe_ev is None  # no probe through a server
 
 
 def test_a_server_killed_mid_stream_is_a_clear_error_not_a_hang(keyed):
