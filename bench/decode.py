@@ -41,19 +41,14 @@ def _best(runs: list[dict]) -> dict:
 
 def backend_run(backend, max_new_tokens: int) -> dict:
     """One greedy decode of the decode prompt through a project Backend, timed token by token."""
-    gen = backend.stream(decode_messages(), GenerationOptions(max_new_tokens=max_new_tokens, temperature=0.0))
-    text, first = "", None
+    stream = backend.stream(decode_messages(), GenerationOptions(max_new_tokens=max_new_tokens, temperature=0.0))
+    first = None
     start = time.perf_counter()
-    while True:
-        try:
-            piece = next(gen)
-        except StopIteration as stop:
-            stats = stop.value
-            break
+    for piece in stream:
         if piece and first is None:
             first = time.perf_counter() - start
-        text += piece
     last = time.perf_counter() - start
+    text, stats = stream.drain()
     return {
         "tokens": stats.tokens,
         "prefill_s": round(first, 4) if first is not None else None,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from assistant.answering.prompts import load_prompt
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
-from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.backend import GenerationOptions
 from assistant.models.llamacpp import LlamaCppBackend
 from bench.questions import QUESTIONS
 
@@ -28,7 +28,7 @@ __all__ = ["evidence_cost"]
 
 def _answer_seconds(backend, prompt, question: str, options) -> tuple[float, int]:
     start = time.perf_counter()
-    _, stats = run_to_end(backend.stream(prompt.messages(question), options))
+    _, stats = backend.stream(prompt.messages(question), options).drain()
     return time.perf_counter() - start, stats.tokens
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from assistant.answering.prompts import load_prompt
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
-from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.backend import GenerationOptions
 from assistant.models.llamacpp import LlamaCppBackend  # llama_cpp itself loads when a backend is built
 from assistant.models.llamacpp_c import available_cores
 from assistant.models.llamacpp_peers import PEERS_DIR_ENV
@@ -69,12 +69,12 @@ def _worker(questions: int, max_new_tokens: int, threads: int | None) -> int:
     backend = LlamaCppBackend(ModelConfig(threads=threads))
     prompt = load_prompt(DEFAULT_PROMPT)
     options = GenerationOptions(max_new_tokens=max_new_tokens)
-    run_to_end(backend.stream(prompt.messages(QUESTIONS[-1][1]), options))  # warm: the shared prefix cached
+    backend.stream(prompt.messages(QUESTIONS[-1][1]), options).drain()  # warm: the shared prefix cached
     print("ready", flush=True)
     sys.stdin.readline()
     start, tokens = time.perf_counter(), 0
     for _, question in QUESTIONS[:questions]:
-        tokens += run_to_end(backend.stream(prompt.messages(question), options))[1].tokens
+        tokens += backend.stream(prompt.messages(question), options).drain()[1].tokens
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": round(seconds, 3), "tokens": tokens, "threads": backend.threads,
                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),

@@ -82,14 +82,10 @@ def prompt():
     return load_prompt("confidence_tags")
 
 
-def drain(gen):
-    """All pieces of a `Backend.stream` generator and its stats."""
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as stop:
-            return pieces, stop.value
+def drain(stream):
+    """All pieces of a `Backend.stream` and its stats."""
+    pieces = list(stream)
+    return pieces, stream.result
 
 
 def make_reply(**changes) -> Reply:
@@ -122,7 +118,7 @@ class ScriptedBackend(FakeBackend):
     scripts: dict = field(default_factory=lambda: {"[unsure]": UNSURE, "[html]": HOSTILE, "[long]": LONG,
                                                            "[working]": WORKING, "[no answer]": NO_ANSWER})
 
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
+    def pieces(self, messages, options=GenerationOptions(), cancel=None):
         question = messages[-1]["content"].lower()
         text = next((out for key, out in self.scripts.items() if key in question), CONFIDENT)
         words = text.split(" ")

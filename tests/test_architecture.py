@@ -21,8 +21,8 @@ MAX_FUNCTION_LINES = 60  # of code: a docstring does not count
 # Declarative tables written as a function (one entry per line), not logic: the only exceptions.
 TABLES = {"calibration/labelling/datagen/factual.py:_factual_facts", "calibration/labelling/datagen/science.py:_formula"}
 # One class over llama.cpp's C API whose decoding state (KV cache, sequences, prefix) is shared by
-# every method; its small helpers already live in llamacpp_c.py.
-LONG_MODULES = {"assistant/models/llamacpp.py": 440}
+# every method; its small helpers already live in llamacpp_c.py. (447: the backend protocol's names, one a line.)
+LONG_MODULES = {"assistant/models/llamacpp.py": 447}
 
 
 def _name(path: Path) -> str:

@@ -3,7 +3,7 @@
 The chat (`pipeline.Assistant`), `python -m assistant ask` and `calibrate collect` all answer
 here, so a one-turn and a two-turn prompt behave the same everywhere:
 
-- `stream_answer` streams the first turn's text and returns the `Answer` (one question, live);
+- `stream_answer` streams the first turn's text, then holds the `Answer` (one question, live);
 - `answer_batch` answers several questions at once (batched when the backend can);
 - `answer_many` keeps `parallel` questions decoding at once over a whole run (one-turn prompts).
 
@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from assistant.answering.evidence import compute_signals
 from assistant.answering.parsing import ParsedOutput, parse_output
 from assistant.answering.prompts import Prompt
 from assistant.core.signals import Signals
-from assistant.models.backend import Backend, GenerationOptions, GenerationStats, Message, run_to_end
+from assistant.models.backend import Backend, GenerationOptions, GenerationStats, Message, Stream
 
-__all__ = ["Answer", "answer_batch", "answer_many", "combine_stats", "conversation", "merge_followup", "stream_answer"]
+__all__ = ["Answer", "answer_batch", "answer_many", "combine_stats", "conversation", "merge_followup", "stream_answer",
+           "with_probe"]
 
 FOLLOWUP_MARK = "\n\n[confidence turn]\n"  # between the two turns in `Answer.raw_output`
 
@@ -74,6 +75,12 @@ def combine_stats(first: GenerationStats, second: GenerationStats) -> Generation
     )
 
 
+def with_probe(prompt: Prompt, options: GenerationOptions) -> GenerationOptions:
+    """`options` with the prompt's probe (`Prompt.probe`) unless they name one. The probe changes the
+    signals (`probe_ev`), so it is set here, on the one answering path, for the chat and collect alike."""
+    return options if options.probe is not None else replace(options, probe=prompt.probe)
+
+
 def _needs_followup(prompt: Prompt, parsed: ParsedOutput) -> bool:
     return prompt.followup and parsed.answer is not None and not parsed.not_attempted
 
@@ -108,36 +115,33 @@ def stream_answer(
     *,
     history: list[Message] | None = None,
     cancel: threading.Event | None = None,
-) -> Generator[str, None, Answer]:
-    """Yield the first turn's text piece by piece while the model writes; return the `Answer`.
+) -> Stream[Answer]:
+    """The first turn's text piece by piece while the model writes; then `result` is the `Answer`.
 
     `history` (earlier user and assistant turns) goes between the system message and the question.
     """
-    gen = backend.stream(conversation(prompt, question, history), options, cancel)
-    pieces = []
-    while True:
-        try:
-            piece = next(gen)
-        except StopIteration as stop:
-            stats = stop.value
-            break
-        pieces.append(piece)
-        yield piece
-    first = _first_turn("".join(pieces), stats)
-    if not _needs_followup(prompt, first.parsed):
-        return first
-    followup = prompt.followup_messages(question, first.parsed.answer)
-    return _second_turn(first, *run_to_end(backend.stream(followup, options, cancel)))
+    options = with_probe(prompt, options)
+
+    def pieces():
+        first_turn = backend.stream(conversation(prompt, question, history), options, cancel)
+        yield from first_turn
+        first = _first_turn(*first_turn.drain())
+        if not _needs_followup(prompt, first.parsed):
+            return first
+        followup = prompt.followup_messages(question, first.parsed.answer)
+        return _second_turn(first, *backend.stream(followup, options, cancel).drain())
+    return Stream(pieces())
 
 
 def _generate(backend: Backend, conversations: list, options: GenerationOptions) -> list[tuple[str, GenerationStats]]:
-    if len(conversations) > 1 and getattr(backend, "supports_batching", False):
+    if len(conversations) > 1 and backend.capabilities.batching:
         return backend.generate_batch(conversations, options)
-    return [run_to_end(backend.stream(messages, options)) for messages in conversations]
+    return [backend.stream(messages, options).drain() for messages in conversations]
 
 
 def answer_batch(backend: Backend, prompt: Prompt, questions: list[str], options: GenerationOptions) -> list[Answer]:
     """The `Answer` to each question, in order (each turn generated as one batch when the backend can)."""
+    options = with_probe(prompt, options)
     outputs = _generate(backend, [prompt.messages(q) for q in questions], options)
     answers = [_first_turn(text, stats) for text, stats in outputs]
     todo = [i for i, a in enumerate(answers) if _needs_followup(prompt, a.parsed)]
@@ -152,10 +156,14 @@ def answer_many(backend: Backend, prompt: Prompt, questions: list[str], options:
                 parallel: int) -> Iterator[tuple[int, Answer]]:
     """(index, Answer) for every question as soon as it is answered, `parallel` decoding at once.
 
-    Needs a backend with `generate_many` and a one-turn prompt (a second turn needs its first answer).
+    Needs a backend with `capabilities.continuous_batching` and a one-turn prompt (a second turn needs
+    its first answer).
     """
     if prompt.followup:
         raise ValueError(f"prompt {prompt.id!r} has a follow-up turn; answer it with answer_batch")
+    if not backend.capabilities.continuous_batching:
+        raise ValueError(f"{type(backend).__name__} has no continuous batching (generate_many); "
+                         "answer with answer_batch")
     conversations = [prompt.messages(q) for q in questions]
-    for index, text, stats in backend.generate_many(conversations, options, parallel=parallel):
+    for index, text, stats in backend.generate_many(conversations, with_probe(prompt, options), parallel=parallel):
         yield index, _first_turn(text, stats)

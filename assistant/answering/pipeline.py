@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -24,11 +24,12 @@ from assistant.calibrated.support import Support, support_of
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig
 from assistant.core.errors import InputError, MapError
 from assistant.core.reply import REVIEW_REASONS, Reply
+from assistant.core.signals import Signals
 from assistant.models.backend import Backend, GenerationOptions, Message
 from assistant.models.registry import load_backend
 from assistant.routing.router import DomainRouter, load_embedder
 
-__all__ = ["Assistant", "Update", "clean_question"]
+__all__ = ["Assistant", "Question", "Update", "clean_question"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,15 @@ class Update:
     reasoning: str  # reasoning trace so far
     answer: str  # visible answer text so far (answer/confidence tags stripped)
     reply: Reply | None = None  # the finished Reply, on the last update only
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as `Assistant.check_question` passed it: cleaned, and within the model's limits.
+    Made once per request; `ask_stream` takes it as it is (a plain string it checks first)."""
+
+    text: str  # without control characters and surrounding space
+    tokens: int | None  # the model's tokens in `text`; None when the backend cannot count them
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -108,9 +118,9 @@ class Assistant:
         self.prompt = prompt
         self.router = router
         self.maps = maps
-        self.options = options if options.probe is not None else replace(options, probe=prompt.probe)
+        self.options = options  # answer.py adds the prompt's probe (GenerationOptions.probe) where none is set
         self.max_question_chars = max_question_chars
-        self.max_question_tokens = max_question_tokens  # checked when the backend can count (count_tokens)
+        self.max_question_tokens = max_question_tokens  # checked when the backend counts tokens
         self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
             log.warning(
@@ -158,34 +168,33 @@ class Assistant:
 
     # -- answering ---------------------------------------------------------------------------
 
-    def check_question(self, question: str) -> str:
+    def check_question(self, question: str) -> Question:
         """The cleaned question, or InputError for the person typing when it is empty, too long in
         characters, or longer in tokens than this model is given to read (`max_question_tokens`):
         a long question holds the one model for everyone while it is read, for no useful answer."""
-        question = clean_question(question, self.max_question_chars)
-        count = getattr(self.backend, "count_tokens", None)
-        tokens = count(question) if count is not None else 0
-        if tokens > self.max_question_tokens:
+        text = clean_question(question, self.max_question_chars)
+        tokens = self.backend.count_tokens(text) if self.backend.capabilities.counts_tokens else None
+        if tokens is not None and tokens > self.max_question_tokens:
             limit = self.max_question_tokens
             raise InputError(
                 f"the question is too long for this model to read at once: about {_words(tokens):,} words, "
                 f"and it takes up to about {_words(limit):,} ({limit:,} tokens); please shorten it, or ask "
                 "about one part at a time"
             )
-        return question
+        return Question(text, tokens)
 
-    def fit_history(self, question: str, history: list[Message] | None, *, trim: bool = True) -> list[Message] | None:
+    def fit_history(self, question: Question, history: list[Message] | None, *, trim: bool = True) -> list[Message] | None:
         """`history` as it can go to the model with `question`: the whole prompt must fit the model's
         context (`backend.context_tokens`, counted by `backend.count_prompt`) and leave room for the
         answer (`options.max_new_tokens`, at most half the context). With `trim` the oldest exchanges
         are left out until it fits; without, InputError says the conversation is too long. InputError
         also when the question alone does not fit. Backends that cannot count are trusted as they are."""
-        context, count = getattr(self.backend, "context_tokens", None), getattr(self.backend, "count_prompt", None)
-        if not context or count is None:
+        if not self.backend.capabilities.counts_tokens or not self.backend.context_tokens:
             return history
+        context, count = self.backend.context_tokens, self.backend.count_prompt
         room = min(self.options.max_new_tokens, context // 2)
         turns = list(history or [])
-        while (tokens := count(conversation(self.prompt, question, turns))) > context - room:
+        while (tokens := count(conversation(self.prompt, question.text, turns))) > context - room:
             if not turns:
                 raise InputError(f"the question is too long for this model: with its instructions it is {tokens:,} "
                                  f"tokens, and the model reads at most {context - room:,} (it keeps {room:,} of its "
@@ -201,7 +210,7 @@ class Assistant:
                      len(history) - len(turns))
         return turns if history is not None else None
 
-    def ask(self, question: str, history: list[Message] | None = None) -> Reply:
+    def ask(self, question: str | Question, history: list[Message] | None = None) -> Reply:
         """Answer one question; return the finished Reply."""
         for update in self.ask_stream(question, history):
             if update.reply is not None:
@@ -210,26 +219,25 @@ class Assistant:
 
     def ask_stream(
         self,
-        question: str,
+        question: str | Question,
         history: list[Message] | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[Update]:
-        """Yield `Update`s while the model writes; the last one carries the Reply."""
-        question = self.check_question(question)
+        """Yield `Update`s while the model writes; the last one carries the Reply. A `Question` from
+        `check_question` is not checked again; a string is checked here."""
+        if not isinstance(question, Question):
+            question = self.check_question(question)
         history = self.fit_history(question, history)
         start = time.perf_counter()
         text = ""
-        gen = stream_answer(self.backend, self.prompt, question, self.options, history=history, cancel=cancel)
-        while True:
-            try:
-                text += next(gen)
-            except StopIteration as stop:
-                answer = stop.value
-                break
+        stream = stream_answer(self.backend, self.prompt, question.text, self.options, history=history, cancel=cancel)
+        for piece in stream:
+            text += piece
             reasoning, final = split_reasoning(text)
             yield Update(reasoning=reasoning, answer=_visible(final))
+        answer = stream.result
         timings = {"parse": answer.parse_ms, "generation": (time.perf_counter() - start) * 1000 - answer.parse_ms}
-        reply = self._finish(question, answer, timings)
+        reply = self._finish(question.text, answer, timings)
         yield Update(reasoning=reply.reasoning, answer=reply.answer or "", reply=reply)
 
     def _finish(self, question: str, answer: Answer, timings: dict[str, float]) -> Reply:
@@ -243,7 +251,7 @@ class Assistant:
             reasons.add("uncertain_domain")
 
         t = time.perf_counter()
-        signals = answer.signals.to_dict()
+        signals = answer.signals
         confidence, map_version, score = None, None, None  # no final answer: nothing to be right about, so no figure
         if parsed.answer is not None:
             features = QuestionFeatures.of(question, route.embedding)
@@ -273,7 +281,7 @@ class Assistant:
             **support.reply_fields(),
         )
 
-    def _calibrate(self, domain: str, signals: dict, question: QuestionFeatures,
+    def _calibrate(self, domain: str, signals: Signals, question: QuestionFeatures,
                    reasons: set) -> tuple[float | None, str | None, float | None]:
         """(calibrated confidence, map version, the score the map read) of the answer's signals (see
         assistant.core.signals) and its question (for question-aware maps); add `uncalibrated` /
@@ -288,7 +296,7 @@ class Assistant:
             reasons.add("uncalibrated")
             return None, None, None
         dmap = maps.map_for(domain)
-        score = dmap.score(signals, question)
+        score = dmap.score(signals.to_dict(), question)  # maps read signals as records hold them
         if score is None:
             return None, maps.version, None
         confidence = dmap(score)

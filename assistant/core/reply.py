@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from assistant.core.signals import Signals
+
 __all__ = ["Reply", "REVIEW_REASONS", "QUEUE_REASONS", "REASON_TEXT"]
 
 # Every reason an answer can be flagged for a human check, in plain words for the UI.
@@ -52,7 +54,7 @@ class Reply:
     raw_output: str = ""  # the model's whole output, for review and debugging
     tokens: int = 0  # new tokens generated
     prompt_tokens: int | None = None  # tokens the model read (prompt and history); None where the backend cannot say
-    signals: dict = field(default_factory=dict)  # assistant.core.signals.Signals as a dict: what went into `confidence`
+    signals: Signals | None = None  # what went into `confidence`; None: not known (a reply made by hand)
     confidence_low: float | None = None  # low end of the range on `confidence` (assistant.calibrated.intervals); None: no range
     confidence_high: float | None = None  # high end of that range; None: no range
     range_level: float | None = None  # how often the true rate lies inside the range (0.9); None: no range
@@ -63,4 +65,5 @@ class Reply:
         """A JSON-ready dict (tuples become lists)."""
         d = asdict(self)
         d["review_reasons"] = list(self.review_reasons)
+        d["signals"] = self.signals.to_dict() if self.signals is not None else {}
         return d

@@ -1,7 +1,7 @@
 """The model-backend protocol: what every backend takes (options) and gives (text, stats, token evidence).
 
 A backend turns a list of chat messages into streamed text. One method to
-implement (`stream`); capability flags are class attributes. Heavy imports
+implement (`stream`, returning a `Stream`); what else it can do is declared in its `capabilities`. Heavy imports
 (torch, transformers, llama_cpp) live in the implementations, so importing this
 module stays cheap.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Generator, Literal, Protocol, runtime_checkable
+from typing import Generator, Generic, Iterator, Literal, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "Message",
@@ -18,7 +18,8 @@ __all__ = [
     "GenerationStats",
     "TokenEvidence",
     "Backend",
-    "run_to_end",
+    "Capabilities",
+    "Stream",
 ]
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
@@ -60,44 +61,116 @@ class GenerationStats:
     prompt_tokens: int | None = None  # tokens the model read before answering (chat template included); None: unknown
 
 
+R = TypeVar("R")
+
+
+class Stream(Generic[R]):
+    """Text pieces as they are written, then the result they add up to (after simonw/llm's `Response`).
+
+    Iterate it for the pieces; once it is exhausted, `result` holds what the generation returned
+    (a `GenerationStats` from `Backend.stream`, an `Answer` from `answer.stream_answer`) and `text()`
+    the whole text. `drain()` reads whatever is left and returns both. `close()` stops the generation
+    (the result is then never known). Nothing runs until the first piece is asked for.
+    """
+
+    def __init__(self, pieces: Generator[str, None, R]):
+        self._pieces = pieces
+        self._text: list[str] = []
+        self._done = False  # read to its end: `_result` is what the generation returned
+        self._closed = False  # stopped before its end: there is no result
+        self._result: R | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self._done or self._closed:
+            raise StopIteration
+        try:
+            piece = next(self._pieces)
+        except StopIteration as stop:
+            self._done, self._result = True, stop.value
+            raise StopIteration from None
+        self._text.append(piece)
+        return piece
+
+    @property
+    def done(self) -> bool:
+        """True once every piece has been read (and `result` is known)."""
+        return self._done
+
+    @property
+    def result(self) -> R:
+        """What the generation returned; RuntimeError before the stream has been read to its end."""
+        if self._closed:
+            raise RuntimeError("the stream was closed before its end, so it has no result")
+        if not self._done:
+            raise RuntimeError("the stream has not been read to its end: iterate it, or call drain(), first")
+        return self._result  # type: ignore[return-value]  # set with _done
+
+    def text(self) -> str:
+        """The whole text, reading what is left of the stream first."""
+        for _ in self:
+            pass
+        return "".join(self._text)
+
+    def drain(self) -> tuple[str, R]:
+        """(the whole text, the result), reading what is left of the stream first."""
+        return self.text(), self.result
+
+    def close(self) -> None:
+        """Stop the generation now (as closing a generator does); nothing is read after it."""
+        if not self._done:
+            self._closed = True
+        self._pieces.close()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond `stream`, declared by each backend (`Backend.capabilities`)."""
+
+    local: bool  # runs the model in this process (False: a server answers, e.g. OpenAICompatBackend)
+    batching: bool = False  # `generate_batch` decodes several conversations as one batch
+    continuous_batching: bool = False  # `generate_many` keeps `parallel` conversations decoding over a run
+    counts_tokens: bool = False  # `count_tokens`, `count_prompt` and `context_tokens` are there
+    logprobs: bool = False  # `GenerationStats.evidence` can hold token probabilities (TokenEvidence)
+    max_concurrency: int = 1  # `stream` calls served at once from different threads; 1: one at a time
+
+    def __post_init__(self):
+        if self.continuous_batching and not self.batching:
+            raise ValueError("a backend with continuous_batching also batches: set batching=True")
+        if isinstance(self.max_concurrency, bool) or not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be a whole number of at least 1, not {self.max_concurrency!r}")
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """Streams text for chat messages.
+    """Streams text for chat messages; `capabilities` says what else it does.
 
-    `stream` is a generator: it yields text pieces as they are decoded and
-    *returns* a `GenerationStats` (read it with `run_to_end` or from
-    `StopIteration.value`). Implementations serialise generations on one model
-    with a lock. Setting `cancel` (a `threading.Event`) stops generation early.
+    `stream` returns a `Stream`: iterate it for text pieces as they are decoded, then read its
+    `result`, a `GenerationStats` (`drain()` does both). Implementations serialise generations on
+    one model with a lock. Setting `cancel` (a `threading.Event`) stops generation early.
 
-    Optional: `generate_batch(batch, options)` when `supports_batching` (several message
-    lists decoded together, results in order), and `generate_many(batch, options, parallel)`
-    for continuous batching (results yielded as each conversation finishes); `count_tokens(text)`,
-    how many of the model's tokens a text is (the chat refuses a question over its token limit);
-    `count_prompt(messages)` with `context_tokens`, how many tokens the model reads for a conversation
-    (template included) and the most a prompt and its answer may hold (older turns are left out, or
-    an API call refused, when they would not fit: `Assistant.fit_history`);
-    `max_concurrency`, how many `stream` calls may run at once from different threads (taken
-    as 1 when absent: `TransformersBackend` serialises on one lock; `LlamaCppBackend` decodes
-    that many together in one batch; a remote server, e.g. `OpenAICompatBackend`, serves
-    several and batches them itself).
+    The other methods exist where `capabilities` declares them:
+    - `batching`: `generate_batch(batch, options)`, several message lists decoded together, results in order;
+    - `continuous_batching`: `generate_many(batch, options, parallel)`, results yielded as each
+      conversation finishes;
+    - `counts_tokens`: `count_tokens(text)`, how many of the model's tokens a text is (the chat refuses
+      a question over its token limit); `count_prompt(messages)` with `context_tokens`, how many tokens
+      the model reads for a conversation (template included) and the most a prompt and its answer may
+      hold, or None when unknown (older turns are left out, or an API call refused, when they would not
+      fit: `Assistant.fit_history`).
+    `capabilities.max_concurrency` is how many `stream` calls may run at once from different threads
+    (`TransformersBackend` serialises on one lock: 1; `LlamaCppBackend` decodes that many together in
+    one batch; a remote server, e.g. `OpenAICompatBackend`, serves several and batches them itself).
     """
 
     model_id: str  # names the model in replies and calibration maps
-    supports_batching: bool  # True if `generate_batch` runs prompts as one batch
+    capabilities: Capabilities  # what it can do beyond `stream`
 
     def stream(
         self,
         messages: list[Message],
         options: GenerationOptions = GenerationOptions(),
         cancel: threading.Event | None = None,
-    ) -> Generator[str, None, GenerationStats]: ...
-
-
-def run_to_end(gen: Generator[str, None, GenerationStats]) -> tuple[str, GenerationStats]:
-    """Drain a `Backend.stream` generator; return the whole text and its stats."""
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as stop:
-            return "".join(pieces), stop.value
+    ) -> Stream[GenerationStats]: ...

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from assistant.models.backend import GenerationOptions, GenerationStats
+from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats, Stream
 
 __all__ = ["FakeBackend"]
 
@@ -15,11 +16,13 @@ class FakeBackend:
     """A scripted backend for tests (after llm's MockModel).
 
     `enqueue` the outputs it should give; each `stream` call pops one and yields
-    it word by word. `history` records every message list it was sent.
+    it word by word. `history` records every message list it was sent. A test backend
+    that scripts its output otherwise overrides `pieces`, the generator `stream` wraps.
     """
 
     model_id: str = "fake-model"
-    supports_batching: bool = False
+    # Counts words as tokens; no batching, no token probabilities, one answer at a time.
+    capabilities: Capabilities = Capabilities(local=True, counts_tokens=True)
     outputs: deque = field(default_factory=deque)
     history: list = field(default_factory=list)
     default_output: str | None = None  # used when the queue is empty; None raises
@@ -37,7 +40,11 @@ class FakeBackend:
         """The words of every message: what `stream` counts as read."""
         return sum(self.count_tokens(m["content"]) for m in messages)
 
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
+    def stream(self, messages, options=GenerationOptions(), cancel=None) -> Stream[GenerationStats]:
+        """The next output word by word, then its GenerationStats."""
+        return Stream(self.pieces(messages, options, cancel))
+
+    def pieces(self, messages, options, cancel) -> Generator[str, None, GenerationStats]:
         self.history.append(list(messages))
         if self.outputs:
             text = self.outputs.popleft()
@@ -52,4 +59,4 @@ class FakeBackend:
             yield word if i == 0 else " " + word
         reason = "length" if len(words) > options.max_new_tokens else "stop"
         return GenerationStats(tokens=min(len(words), options.max_new_tokens), finish_reason=reason,
-                               prompt_tokens=self.count_prompt(messages))
+                               prompt_tokens=self.count_prompt(messages) if self.capabilities.counts_tokens else None)

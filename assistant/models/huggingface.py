@@ -28,7 +28,14 @@ from pathlib import Path
 from assistant.core.config import ModelConfig, set_offline_env
 from assistant.core.errors import ModelLoadError, ModelNotFoundError
 from assistant.core.files import private_folder
-from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
+from assistant.models.backend import (
+    Capabilities,
+    GenerationOptions,
+    GenerationStats,
+    Message,
+    Stream,
+    TokenEvidence,
+)
 from assistant.models.sources import resolve_model
 
 __all__ = ["TransformersBackend", "gguf_cache_folder", "hidden_token_ids", "save_model_atomically"]
@@ -105,7 +112,8 @@ class _StopOnEvent:
 class TransformersBackend:
     """Any causal LM through transformers; see the module docstring."""
 
-    supports_batching = True
+    # one lock serialises `stream` calls (max_concurrency 1); `generate_batch` decodes several as one batch
+    capabilities = Capabilities(local=True, batching=True, counts_tokens=True, logprobs=True)
 
     def __init__(self, config: ModelConfig = ModelConfig(), source=None):
         set_offline_env()
@@ -251,8 +259,11 @@ class TransformersBackend:
             return len(new_ids), "length"
         return len(new_ids), "cancelled" if cancelled else "stop"
 
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
-        """Yield decoded pieces; return GenerationStats. Closing the generator stops generation."""
+    def stream(self, messages, options=GenerationOptions(), cancel=None) -> Stream[GenerationStats]:
+        """The decoded pieces, then GenerationStats. Closing the stream stops generation."""
+        return Stream(self._stream(messages, options, cancel))
+
+    def _stream(self, messages, options, cancel):
         abandoned = threading.Event()  # set when the consumer stops early or closes the generator
         kwargs = self._generate_kwargs(options, cancel, abandoned)
         result: dict = {}

@@ -35,7 +35,14 @@ import numpy as np
 
 from assistant.core.config import ModelConfig
 from assistant.core.errors import InputError, ModelLoadError
-from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
+from assistant.models.backend import (
+    Capabilities,
+    GenerationOptions,
+    GenerationStats,
+    Message,
+    Stream,
+    TokenEvidence,
+)
 from assistant.models.llamacpp_batch import CLOSED, ChatBatcher
 from assistant.models.llamacpp_c import (
     PROBE_CELLS,
@@ -68,7 +75,6 @@ log = logging.getLogger(__name__)
 class LlamaCppBackend:
     """A .gguf model through llama.cpp; see the module docstring."""
 
-    supports_batching = True
     evidence = True  # read token probabilities (TokenEvidence); bench/evidence.py turns it off to time its cost
     context_tokens = N_CTX - PROBE_CELLS  # the most one conversation's prompt and answer may hold together
 
@@ -109,8 +115,10 @@ class LlamaCppBackend:
         self._leave = weakref.finalize(self, self._share.close)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
         self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, Jinja2ChatFormatter, self.source.location)
-        self.max_concurrency = max(1, min(config.parallel, MAX_SEQUENCES))  # chat requests decoded together
-        self._batcher = ChatBatcher(self._decode, self._lock, self._piece, self._evidence, self.max_concurrency, self._stopping)
+        parallel = max(1, min(config.parallel, MAX_SEQUENCES))  # chat requests decoded together
+        self.capabilities = Capabilities(local=True, batching=True, continuous_batching=True, counts_tokens=True,
+                                         logprobs=True, max_concurrency=parallel)
+        self._batcher = ChatBatcher(self._decode, self._lock, self._piece, self._evidence, parallel, self._stopping)
 
     # -- loading --------------------------------------------------------------------------
 
@@ -182,19 +190,18 @@ class LlamaCppBackend:
 
     # -- generation -----------------------------------------------------------------------
 
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
-        """Yield decoded pieces; return GenerationStats. Closing the generator stops generation.
-
-        Calls from several threads decode together, up to `max_concurrency` at once (`ChatBatcher`);
-        a call alone decodes exactly as `generate_many` does one conversation.
-        """
-        if cancel is not None and cancel.is_set():
-            return GenerationStats(0, "cancelled")
-        if not self._free.alive:
-            raise ModelLoadError(CLOSED)
-        prompt = self._prompt_tokens(messages)
-        seq = Sequence(0, prompt, self._budget(prompt, options), options, cancel)
-        return (yield from self._batcher.stream(seq))
+    def stream(self, messages, options=GenerationOptions(), cancel=None) -> Stream[GenerationStats]:
+        """Decoded pieces, then GenerationStats; closing it stops generation. Calls from several threads
+        decode together, up to `max_concurrency` (`ChatBatcher`); one alone as `generate_many` does one."""
+        def pieces():  # runs from the first piece asked for, as the stream is read
+            if cancel is not None and cancel.is_set():
+                return GenerationStats(0, "cancelled")
+            if not self._free.alive:
+                raise ModelLoadError(CLOSED)
+            prompt = self._prompt_tokens(messages)
+            seq = Sequence(0, prompt, self._budget(prompt, options), options, cancel)
+            return (yield from self._batcher.stream(seq))
+        return Stream(pieces())
 
     def generate_batch(self, batch, options=GenerationOptions()) -> list[tuple[str, GenerationStats]]:
         """Generate for several message lists decoded together, results in order."""

@@ -44,7 +44,7 @@ from pathlib import Path
 from assistant.core.config import ModelConfig, model_config_from_env
 from assistant.core.errors import CalibratedChatError, ModelLoadError, run_cli
 from assistant.core.files import atomic_write
-from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.backend import GenerationOptions
 from assistant.models.llamacpp import LlamaCppBackend
 from assistant.models.sources import default_model_path, resolve_model
 
@@ -317,7 +317,7 @@ def _child(model: Path) -> int:
     if prompt_tokens <= PROBE_PROMPT_TOKENS:
         raise CalibratedChatError(f"probe prompt has {prompt_tokens} tokens, not over {PROBE_PROMPT_TOKENS}")
     options = GenerationOptions(max_new_tokens=PROBE_NEW_TOKENS)
-    _, stats = run_to_end(backend.stream(messages, options))
+    _, stats = backend.stream(messages, options).drain()
     second = [{"role": "user", "content": "Name three colours."}]
     many = sorted(index for index, _, _ in backend.generate_many([messages, second], options, parallel=2))
     backend.close()

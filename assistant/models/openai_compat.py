@@ -41,7 +41,14 @@ import time
 
 from assistant.core.config import ModelConfig
 from assistant.core.errors import ModelLoadError
-from assistant.models.backend import GenerationOptions, GenerationStats, Message, TokenEvidence
+from assistant.models.backend import (
+    Capabilities,
+    GenerationOptions,
+    GenerationStats,
+    Message,
+    Stream,
+    TokenEvidence,
+)
 from assistant.models.openai_http import Endpoint, Retry, ServerError, Timeouts, sse_events
 
 __all__ = ["OpenAICompatBackend", "TOP_LOGPROBS"]
@@ -143,8 +150,6 @@ class _Reply:
 class OpenAICompatBackend:
     """A model behind an OpenAI-compatible server; see the module docstring."""
 
-    supports_batching = False  # one request per conversation; run several at once instead
-    max_concurrency = 8  # requests it may have in flight at once (the server batches them)
 
     def __init__(self, config: ModelConfig = ModelConfig(), source=None, *, timeouts: Timeouts = Timeouts(),
                  retry: Retry = Retry(), check: bool = True):
@@ -162,6 +167,8 @@ class OpenAICompatBackend:
         self.url = self._endpoint.url  # the base URL, without any credentials or query
         # Optional request fields not sent: those this server rejected, and log probabilities when switched off.
         self._left_out: set[str] = set() if config.logprobs else set(_OPTIONAL_FIELDS["logprobs"])
+        # One request per conversation, 8 in flight at once (the server batches them); no tokenizer here.
+        self.capabilities = Capabilities(local=False, logprobs=config.logprobs, max_concurrency=8)
         if check:
             self.check_health()
 
@@ -211,9 +218,12 @@ class OpenAICompatBackend:
                 log.info("model server %s rejected %r; asking without it", self.url, rejected)
                 self._left_out.update(_OPTIONAL_FIELDS[rejected])
 
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
-        """Yield text pieces as the server streams them; return GenerationStats. Setting `cancel` or closing
-        the generator closes the connection."""
+    def stream(self, messages, options=GenerationOptions(), cancel=None) -> Stream[GenerationStats]:
+        """The text pieces as the server streams them, then GenerationStats. Setting `cancel` or closing
+        the stream closes the connection."""
+        return Stream(self._stream(messages, options, cancel))
+
+    def _stream(self, messages, options, cancel):
         if cancel is not None and cancel.is_set():
             return GenerationStats(0, "cancelled")
         start = time.perf_counter()

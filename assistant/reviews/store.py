@@ -227,7 +227,7 @@ class ReviewStore:
                 reply.tokens,
                 json.dumps(reply.timings_ms),
                 status,
-                json.dumps(reply.signals),
+                json.dumps(reply.to_dict()["signals"]),
                 reply_id,
             ),
         )

@@ -233,8 +233,8 @@ class ChatTab:
             return
         history = history_of(turns)
         token = self.pages.page(ctx.session_of(request), token, asking=True).token
-        conversation = self._start(conversation, question, token, request)
-        turn = new_turn(question)
+        conversation = self._start(conversation, question.text, token, request)
+        turn = new_turn(question.text)
         turns.append(turn)
         yield turns, flatten(turns), "", "", conversation, token
         cancel = threading.Event()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from assistant.answering.pipeline import Assistant
+from assistant.answering.pipeline import Assistant, Question
 from assistant.core.errors import InputError, StoreError
 from assistant.reviews.store import ReviewStore
 from assistant.reviews.types import Actor
@@ -64,7 +64,7 @@ class WebContext:
     @property
     def model_concurrency(self) -> int:
         """How many answers the model serves at once: what its backend declares (1 for a local model)."""
-        return max(1, int(getattr(self.assistant.backend, "max_concurrency", 1) or 1))
+        return self.assistant.backend.capabilities.max_concurrency
 
     def user_of(self, request) -> str | None:
         return getattr(request, "username", None) if request is not None else None
@@ -99,7 +99,7 @@ class WebContext:
         return Actor(self.user_of(request), self.session_of(request),
                      role_at_least(self.role_of(request), "reviewer"), self.owner_of(request, token))
 
-    def answer(self, question: str, history: list | None, request, cancel: threading.Event,
+    def answer(self, question: Question, history: list | None, request, cancel: threading.Event,
                conversation: str | None = None):
         """`session.answer_and_store` for this caller in its turn at the model: (update, reply id, note)
         while the model answers. Raises `fairness.Busy` (at the first step) when the caller is over
@@ -113,7 +113,7 @@ class WebContext:
         finally:
             self.admission.leave(ticket)
 
-    def answer_for(self, user: str | None, session: str | None, question: str, history: list | None,
+    def answer_for(self, user: str | None, session: str | None, question: Question, history: list | None,
                    cancel: threading.Event, conversation: str | None = None):
         """`answer`, for a caller named outside Gradio (the OpenAI-compatible endpoint)."""
         return answer_and_store(self.assistant, self.store, question, history, user=user, session=session,

@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from assistant.answering.pipeline import Question
 from assistant.core.errors import CalibratedChatError, InputError
 from assistant.core.reply import Reply
 from assistant.web import render
@@ -173,7 +174,7 @@ class OpenAIEndpoint:
             self.ctx.admission.leave(ticket)
         return JSONResponse(answer.completion(reply, reply_id))
 
-    def question_of(self, body: bytes) -> tuple[str, list[dict], bool, bool] | JSONResponse:
+    def question_of(self, body: bytes) -> tuple[Question, list[dict], bool, bool] | JSONResponse:
         """`parse_request` of the body, with the question checked and the history fitted to the
         model's context; a 400 naming what is wrong otherwise."""
         try:
@@ -205,7 +206,7 @@ class OpenAIEndpoint:
 class Answering:
     """One request's answer, given and stored through the app's one answering path."""
 
-    def __init__(self, ctx: WebContext, user: str | None, question: str, history: list[dict]):
+    def __init__(self, ctx: WebContext, user: str | None, question: Question, history: list[dict]):
         self.ctx, self.question, self.history = ctx, question, history
         self.user, self.session = user, f"api-{secrets.token_hex(8)}"
         self.id, self.created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from assistant.answering.pipeline import Assistant, Update
+from assistant.answering.pipeline import Assistant, Question, Update
 from assistant.core.errors import StoreError
 from assistant.core.reply import Reply
 from assistant.reviews.store import ReviewStore
@@ -28,7 +28,7 @@ STORE_DOWN = "⚠ Reviews cannot be saved (the review store is not writable); an
 def answer_and_store(
     assistant: Assistant,
     store: ReviewStore | None,
-    question: str,
+    question: Question,
     history: list | None,
     *,
     user: str | None,
@@ -41,7 +41,7 @@ def answer_and_store(
     reply_id, note = None, "" if store is not None else STORE_DOWN
     if store is not None:
         try:
-            reply_id = store.start_reply(question, user, assistant.backend.model_id, assistant.prompt.id,
+            reply_id = store.start_reply(question.text, user, assistant.backend.model_id, assistant.prompt.id,
                                          session=session, conversation=conversation)
         except StoreError as err:
             log.error("review store write failed: %s", err)

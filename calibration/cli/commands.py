@@ -188,15 +188,13 @@ def _parallelism(args, backend) -> tuple[int, int]:
     """(batch size, concurrency) for `backend`: --batch-size where it decodes batches, --concurrency where
     several `stream` calls may run at once (default: a server's `max_concurrency`; 1 for a local model,
     whose concurrent calls would be batched: --batch-size says so explicitly)."""
-    name = type(backend).__name__
+    name, can = type(backend).__name__, backend.capabilities
     batch_size = args.batch_size
-    if batch_size > 1 and not getattr(backend, "supports_batching", False):
+    if batch_size > 1 and not can.batching:
         print(f"note: {name} does not batch; --batch-size is ignored", file=sys.stderr)
         batch_size = 1
-    most = getattr(backend, "max_concurrency", None)
-    local = getattr(backend, "supports_batching", False)
-    concurrency = args.concurrency or (1 if local else most) or 1
-    if concurrency > 1 and most is None:
+    concurrency = args.concurrency or (1 if can.local else can.max_concurrency)
+    if concurrency > 1 and can.max_concurrency == 1:
         print(f"note: {name} answers one question at a time; --concurrency is ignored "
               "(--batch-size decodes several together)", file=sys.stderr)
         concurrency = 1

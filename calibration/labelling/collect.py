@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answering.answer import Answer, answer_batch, answer_many
@@ -177,9 +177,7 @@ def collect(
     if batch_size > 1 and concurrency > 1:
         raise DataError("--batch-size and --concurrency are both over 1: batch on a local model, or send "
                         "concurrent requests to a server, not both")
-    options = options or GenerationOptions()
-    if options.probe is None:
-        options = replace(options, probe=prompt.probe)
+    options = options or GenerationOptions()  # answer.py adds the prompt's probe
     out = Path(out)
     start = time.perf_counter()
     with append_private(out) as f:
@@ -214,11 +212,11 @@ def collect(
 def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, options) -> Iterator[tuple[dict, Answer | None]]:
     """(item, its Answer or None when refused) for every item, each as soon as it is answered.
 
-    A backend with `generate_many` keeps `batch_size` questions decoding at once across the
+    A backend with continuous batching (`generate_many`) keeps `batch_size` questions decoding at once across the
     whole run (a finished answer's place goes to the next question); others answer in
     batches of `batch_size`. One-turn prompts only: a follow-up turn needs its first answer.
     """
-    if batch_size > 1 and not prompt.followup and hasattr(backend, "generate_many"):
+    if batch_size > 1 and not prompt.followup and backend.capabilities.continuous_batching:
         answered = 0
         try:
             for index, answer in answer_many(backend, prompt, [item["question"] for item in items], options,

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 
 from assistant.answering.answer import FOLLOWUP_MARK, answer_batch, answer_many, stream_answer
 from assistant.answering.prompts import load_prompt
-from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.backend import Capabilities, GenerationOptions
 from assistant.models.fake import FakeBackend
 
 ONE_TURN = "12 times 11 is 132. <answer>132</answer> <confidence>85%</confidence>"
@@ -16,14 +18,9 @@ OPTIONS = GenerationOptions(max_new_tokens=64)
 
 
 def _streamed(backend, prompt, question, **kw):
-    gen = stream_answer(backend, prompt, question, OPTIONS, **kw)
-    pieces, answer = [], None
-    while answer is None:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as stop:
-            answer = stop.value
-    return "".join(pieces), answer
+    stream = stream_answer(backend, prompt, question, OPTIONS, **kw)
+    pieces = list(stream)
+    return "".join(pieces), stream.result
 
 
 @pytest.mark.parametrize("prompt_id, outputs, confidence", [
@@ -64,13 +61,38 @@ def test_history_goes_between_the_system_message_and_the_question():
 
 
 def test_answer_many_is_for_one_turn_prompts_only():
+    @dataclass
     class Many(FakeBackend):
+        capabilities: Capabilities = Capabilities(local=True, batching=True, continuous_batching=True)
+
         def generate_many(self, conversations, options, parallel):
             for i, messages in enumerate(conversations):
-                yield (i, *run_to_end(self.stream(messages, options)))
+                yield (i, *self.stream(messages, options).drain())
 
     got = dict(answer_many(Many().enqueue(ONE_TURN, ONE_TURN), load_prompt("confidence_tags"), ["a", "b"], OPTIONS,
                            parallel=2))
     assert sorted(got) == [0, 1] and got[1].parsed.raw_confidence == 0.85
     with pytest.raises(ValueError, match="follow-up turn"):
         next(answer_many(Many(), load_prompt("self_reflection"), ["a"], OPTIONS, parallel=2))
+
+
+@dataclass
+class ProbeRecorder(FakeBackend):
+    """Notes the probe each generation was asked for."""
+
+    probes: list = field(default_factory=list)
+
+    def pieces(self, messages, options, cancel):
+        self.probes.append(options.probe)
+        return (yield from super().pieces(messages, options, cancel))
+
+
+def test_the_prompts_probe_is_set_on_the_one_answering_path():
+    prompt = load_prompt("confidence_tags")
+    live, batch = ProbeRecorder(default_output=ONE_TURN), ProbeRecorder(default_output=ONE_TURN)
+    _streamed(live, prompt, "q")
+    answer_batch(batch, prompt, ["q", "r"], OPTIONS)
+    assert prompt.probe and live.probes == [prompt.probe] and batch.probes == [prompt.probe] * 2
+    named = ProbeRecorder(default_output=ONE_TURN)
+    answer_batch(named, prompt, ["q"], GenerationOptions(probe="<c>"))  # a probe named by the caller is kept
+    assert named.probes == ["<c>"]

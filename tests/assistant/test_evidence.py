@@ -86,15 +86,15 @@ def test_real_model_evidence_and_signals():
     pytest.importorskip("llama_cpp")
     from assistant.answering.prompts import load_prompt
     from assistant.core.config import ModelConfig
-    from assistant.models.backend import GenerationOptions, run_to_end
+    from assistant.models.backend import GenerationOptions
     from assistant.models.llamacpp import LlamaCppBackend
 
     backend = LlamaCppBackend(ModelConfig(threads=2))
     prompt = load_prompt("confidence_tags")
     with_probe = GenerationOptions(max_new_tokens=96, probe=prompt.probe)
-    plain_text, _ = run_to_end(backend.stream(prompt.messages("What is 12 times 11?"),
-                                              GenerationOptions(max_new_tokens=96)))
-    text, stats = run_to_end(backend.stream(prompt.messages("What is 12 times 11?"), with_probe))
+    plain_text, _ = backend.stream(prompt.messages("What is 12 times 11?"),
+                                              GenerationOptions(max_new_tokens=96)).drain()
+    text, stats = backend.stream(prompt.messages("What is 12 times 11?"), with_probe).drain()
     assert text == plain_text  # reading the evidence and the probe never changes the answer
     ev = stats.evidence
     assert "".join(ev.pieces) == text and len(ev.logprobs) == stats.tokens == len(ev.pieces)
@@ -111,8 +111,8 @@ def test_real_model_evidence_and_signals():
         assert signals.stated_ev == pytest.approx(expected_percent(ev.numbers[first], written), abs=1e-6)
     assert signals.answer_mean_logp is not None and signals.answer_min_logp <= signals.answer_mean_logp <= 0
     # A question it answers without a tag still gets a confidence, from the probe.
-    _, untagged = run_to_end(backend.stream(
-        [{"role": "user", "content": "Say hello to me in French, in one word."}], with_probe))
+    _, untagged = backend.stream(
+        [{"role": "user", "content": "Say hello to me in French, in one word."}], with_probe).drain()
     assert untagged.evidence.probe is not None
     digits, first = untagged.evidence.probe
     assert first and 0.0 < sum(first.values()) <= 1.0 + 1e-6 and (digits == "" or digits.isdigit())

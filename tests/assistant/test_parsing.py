@@ -467,14 +467,14 @@ REAL_QUESTIONS = ["What is 12 times 4?", "What is the capital of Japan?"]
 def test_real_default_model_output_parses():
     from assistant.answering.prompts import load_prompt
     from assistant.core.config import ModelConfig
-    from assistant.models.backend import GenerationOptions, run_to_end
+    from assistant.models.backend import GenerationOptions
     from assistant.models.registry import load_backend
 
     backend = load_backend(ModelConfig())
     prompt = load_prompt("confidence_tags")
     parsed_all = []
     for question in REAL_QUESTIONS:
-        text, _ = run_to_end(backend.stream(prompt.messages(question), GenerationOptions(max_new_tokens=80)))
+        text, _ = backend.stream(prompt.messages(question), GenerationOptions(max_new_tokens=80)).drain()
         parsed = parse_output(text)
         assert parsed.answer, f"no answer parsed from {text!r}"
         assert parsed.raw_confidence is None or 0.0 <= parsed.raw_confidence <= 1.0

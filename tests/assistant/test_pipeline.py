@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from assistant.answering.prompts import load_prompt
 from assistant.calibrated.maps import CalibrationMaps, DomainMap
 from assistant.core.errors import InputError
 from assistant.core.reply import REVIEW_REASONS
-from assistant.models.backend import GenerationOptions
+from assistant.models.backend import Capabilities, GenerationOptions
 from assistant.models.fake import FakeBackend
 from tests.conftest import FixedRouter
 
@@ -147,6 +148,37 @@ def test_bad_questions_are_refused_with_a_clear_message(question, error):
     with pytest.raises(InputError, match=error):
         assistant.ask(question)
     assert assistant.backend.history == []  # nothing was sent to the model
+
+
+@dataclasses.dataclass
+class CountingFake(FakeBackend):
+    """Notes every text it tokenizes (`count_tokens`; `count_prompt` counts each message's text)."""
+
+    counted: list = dataclasses.field(default_factory=list)
+
+    def count_tokens(self, text: str) -> int:
+        self.counted.append(text)
+        return super().count_tokens(text)
+
+
+def test_a_question_is_checked_and_tokenized_once_per_request():
+    assistant = Assistant(CountingFake(default_output="<answer>4</answer> <confidence>90%</confidence>"),
+                          load_prompt("confidence_tags"), FixedRouter(), make_maps())
+    question = assistant.check_question("  What is 2 + 2?\x00 ")  # as the web app checks it before answering
+    assert (question.text, question.tokens) == ("What is 2 + 2?", 5)
+    assert assistant.ask(question).question == "What is 2 + 2?"
+    assistant.ask("What is 3 + 3?")  # a string is checked on the way in
+    assert (assistant.backend.counted.count("What is 2 + 2?"), assistant.backend.counted.count("What is 3 + 3?")) == (1, 1)
+
+
+def test_a_backend_that_cannot_count_tokens_is_not_asked_to():
+    backend = FakeBackend(default_output="<answer>4</answer>",
+                          capabilities=Capabilities(local=False, max_concurrency=8))  # as a server
+    backend.count_tokens = backend.count_prompt = None  # calling either would fail
+    assistant = Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), make_maps(),
+                          max_question_tokens=1)
+    question = assistant.check_question("What is 2 + 2?")
+    assert question.tokens is None and assistant.ask(question).answer == "4"
 
 
 def test_clean_question_strips_control_characters_and_bad_surrogates():

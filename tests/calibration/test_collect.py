@@ -10,7 +10,7 @@ import pytest
 from assistant.answering.prompts import load_prompt
 from assistant.core.errors import DataError, InputError
 from assistant.core.record import RECORD_FIELDS
-from assistant.models.backend import GenerationOptions, GenerationStats, run_to_end
+from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend
 from calibration.labelling.collect import collect, existing_ids
 from tests.conftest import read_lines
@@ -32,12 +32,12 @@ def item(i: int, answer: str = "65", answer_type: str = "number", domain: str = 
 class BatchingFake(FakeBackend):
     """A FakeBackend that claims batching and records the size of every batch it is given."""
 
-    supports_batching: bool = True
+    capabilities: Capabilities = Capabilities(local=True, batching=True)
     batch_sizes: list = field(default_factory=list)
 
     def generate_batch(self, batch, options=None):
         self.batch_sizes.append(len(batch))
-        return [run_to_end(self.stream(messages, options or GenerationOptions())) for messages in batch]
+        return [self.stream(messages, options or GenerationOptions()).drain() for messages in batch]
 
 
 @dataclass
@@ -58,13 +58,14 @@ class ContinuousFake(BatchingFake, RefusingFake):
     """Adds `generate_many`: every prompt is checked first (as the real one tokenizes them all
     before decoding), then every conversation is answered, yielded last first."""
 
+    capabilities: Capabilities = Capabilities(local=True, batching=True, continuous_batching=True)
     calls: list = field(default_factory=list)  # (conversations, parallel) per generate_many call
 
     def generate_many(self, batch, options=None, parallel=16):
         self.calls.append((len(batch), parallel))
         for messages in batch:
             self.refuse_too_long(messages)
-        results = [run_to_end(self.stream(messages, options or GenerationOptions())) for messages in batch]
+        results = [self.stream(messages, options or GenerationOptions()).drain() for messages in batch]
         for index in reversed(range(len(batch))):
             yield index, *results[index]
 
@@ -235,7 +236,7 @@ def test_bad_batch_size(tmp_path, prompt, batch_size):
 def test_stats_seconds_are_recorded(tmp_path, prompt):
     @dataclass
     class Timed(FakeBackend):
-        def stream(self, messages, options=None, cancel=None):
+        def pieces(self, messages, options=None, cancel=None):
             yield "<answer>65</answer>"
             return GenerationStats(tokens=4, finish_reason="stop", seconds=1.23456)
 

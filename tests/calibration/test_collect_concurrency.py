@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from assistant.core.errors import DataError, InputError
-from assistant.models.backend import GenerationOptions, GenerationStats
+from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend
 from assistant.models.openai_http import ServerError
 from calibration.cli import build_parser
@@ -47,7 +47,7 @@ class CountingBackend(FakeBackend):
     barrier: threading.Barrier | None = None
     writer_threads: set = field(default_factory=set)
 
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
+    def pieces(self, messages, options=GenerationOptions(), cancel=None):
         question = messages[-1]["content"]
         with self.lock:
             self.in_flight += 1
@@ -151,13 +151,17 @@ def test_cli_refuses_concurrency_below_one(capsys):
 
 @dataclass
 class Remote(FakeBackend):
-    max_concurrency: int = 8  # as OpenAICompatBackend declares
+    capabilities: Capabilities = Capabilities(local=False, max_concurrency=8)  # as OpenAICompatBackend declares
 
 
 @dataclass
 class LocalBatching(FakeBackend):  # as LlamaCppBackend: batches, and folds concurrent calls into its batch
-    supports_batching: bool = True
-    max_concurrency: int = 16
+    capabilities: Capabilities = Capabilities(local=True, batching=True, continuous_batching=True, max_concurrency=16)
+
+
+@dataclass
+class RemoteBatching(FakeBackend):  # a server whose client can send a batch in one request
+    capabilities: Capabilities = Capabilities(local=False, batching=True, max_concurrency=8)
 
 
 @pytest.mark.parametrize("backend, flags, expected, note", [
@@ -170,6 +174,7 @@ class LocalBatching(FakeBackend):  # as LlamaCppBackend: batches, and folds conc
     (LocalBatching(), [], (1, 1), ""),  # one at a time unless asked: what the shipped maps were collected as
     (LocalBatching(), ["--batch-size", "8"], (8, 1), ""),
     (LocalBatching(), ["--concurrency", "4"], (1, 4), ""),  # four at once through the chat's batching
+    (RemoteBatching(), [], (1, 8), ""),  # batching does not make a server local: still its max_concurrency
 ])
 def test_default_concurrency_comes_from_the_backend(capsys, backend, flags, expected, note):
     args = build_parser().parse_args(["collect", "--data", "d.jsonl", "--out", "r.jsonl", *flags])

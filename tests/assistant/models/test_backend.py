@@ -17,7 +17,7 @@ import pytest
 from assistant.core.config import ModelConfig
 from assistant.core.errors import ModelLoadError, ModelNotFoundError
 from assistant.models import registry as loading
-from assistant.models.backend import Backend, GenerationOptions, run_to_end
+from assistant.models.backend import Backend, Capabilities, GenerationOptions
 from assistant.models.fake import FakeBackend
 from assistant.models.registry import choose_backend, load_backend
 from assistant.models.sources import ModelSource, default_model_path, resolve_model
@@ -50,7 +50,7 @@ def test_fake_streams_words(text, max_new, pieces, reason):
 
 def test_fake_queue_history_and_default():
     fake = FakeBackend(default_output="fallback").enqueue("first", "second")
-    outputs = [run_to_end(fake.stream([{"role": "user", "content": q}]))[0] for q in "xyz"]
+    outputs = [fake.stream([{"role": "user", "content": q}]).drain()[0] for q in "xyz"]
     assert outputs == ["first", "second", "fallback"]
     assert [h[0]["content"] for h in fake.history] == ["x", "y", "z"]
     assert isinstance(fake, Backend)
@@ -58,7 +58,7 @@ def test_fake_queue_history_and_default():
 
 def test_fake_without_output_raises():
     with pytest.raises(AssertionError, match="no output enqueued"):
-        run_to_end(FakeBackend().stream(QUESTION))
+        FakeBackend().stream(QUESTION).drain()
 
 
 def test_fake_cancel_stops():
@@ -69,6 +69,54 @@ def test_fake_cancel_stops():
     pieces, stats = drain(gen)
     assert pieces == []
     assert (stats.tokens, stats.finish_reason) == (1, "cancelled")
+
+
+# ---- Stream and Capabilities ----------------------------------------------------------------
+
+
+def test_a_stream_gives_its_pieces_then_keeps_its_stats():
+    stream = FakeBackend().enqueue("a b c d").stream(QUESTION, GenerationOptions(max_new_tokens=3))
+    assert next(stream) == "a" and not stream.done
+    with pytest.raises(RuntimeError, match="not been read to its end"):
+        _ = stream.result
+    assert list(stream) == [" b", " c"] and stream.done
+    assert (stream.result.tokens, stream.result.finish_reason) == (3, "length")
+    assert list(stream) == [] and stream.drain() == ("a b c", stream.result)  # read once, kept
+
+
+def test_drain_reads_the_rest_and_nothing_runs_before_the_first_piece():
+    fake = FakeBackend().enqueue("one two")
+    stream = fake.stream(QUESTION)
+    assert fake.history == []  # the model is not asked until the stream is read
+    text, stats = stream.drain()
+    assert (text, stats.tokens, stats.finish_reason) == ("one two", 2, "stop") and len(fake.history) == 1
+
+
+def test_a_closed_stream_has_no_result():
+    stream = FakeBackend().enqueue("a b c").stream(QUESTION)
+    next(stream)
+    stream.close()
+    assert list(stream) == [] and not stream.done
+    with pytest.raises(RuntimeError, match="closed before its end"):
+        _ = stream.result
+
+
+@pytest.mark.parametrize("fields, error", [
+    ({"local": True, "continuous_batching": True}, "also batches"),
+    ({"local": False, "max_concurrency": 0}, "at least 1, not 0"),
+    ({"local": False, "max_concurrency": True}, "not True"),
+])
+def test_capabilities_that_contradict_themselves_are_refused(fields, error):
+    with pytest.raises(ValueError, match=error):
+        Capabilities(**fields)
+
+
+def test_every_backend_class_declares_its_capabilities():
+    from assistant.models.huggingface import TransformersBackend
+
+    assert TransformersBackend.capabilities == Capabilities(local=True, batching=True, counts_tokens=True,
+                                                            logprobs=True)
+    assert FakeBackend().capabilities == Capabilities(local=True, counts_tokens=True)
 
 
 # ---- resolving the model --------------------------------------------------------------------
@@ -253,7 +301,7 @@ OPTS = GenerationOptions(max_new_tokens=40)
 @pytest.mark.slow
 def test_real_stream_greedy_and_deterministic(real):
     pieces, stats = drain(real.stream(QUESTION, OPTS))
-    again, _ = run_to_end(real.stream(QUESTION, OPTS))
+    again, _ = real.stream(QUESTION, OPTS).drain()
     assert real.model_id == DEFAULT_STEM
     assert len(pieces) > 3 and "".join(pieces) == again
     assert 0 < stats.tokens <= 40 and stats.finish_reason in ("stop", "length")
@@ -263,7 +311,7 @@ def test_real_stream_greedy_and_deterministic(real):
 @pytest.mark.slow
 def test_real_backends_return_token_evidence_and_probe(real):
     """Both backends: log probabilities of every generated token, digit distributions, and the probe."""
-    text, stats = run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=40, probe="<confidence>")))
+    text, stats = real.stream(QUESTION, GenerationOptions(max_new_tokens=40, probe="<confidence>")).drain()
     ev = stats.evidence
     assert "".join(ev.pieces) == text and len(ev.logprobs) == len(ev.pieces) == stats.tokens
     assert all(lp <= 1e-4 for lp in ev.logprobs) and sum(ev.logprobs) < 0
@@ -277,7 +325,7 @@ def test_real_backends_return_token_evidence_and_probe(real):
 @pytest.mark.slow
 def test_real_sampling_is_seeded(real):
     outputs = [
-        run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=12, temperature=1.0, seed=seed)))
+        real.stream(QUESTION, GenerationOptions(max_new_tokens=12, temperature=1.0, seed=seed)).drain()
         for seed in (7, 7)
     ]
     assert outputs[0][0] == outputs[1][0] and outputs[0][1].tokens > 0
@@ -285,7 +333,7 @@ def test_real_sampling_is_seeded(real):
 
 @pytest.mark.slow
 def test_real_length_limit(real):
-    text, stats = run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=5)))
+    text, stats = real.stream(QUESTION, GenerationOptions(max_new_tokens=5)).drain()
     assert (stats.tokens, stats.finish_reason) == (5, "length")
     assert text
 
@@ -300,7 +348,7 @@ def test_real_cancel(real):
     assert stats.finish_reason == "cancelled" and stats.tokens < 40
     already = threading.Event()
     already.set()
-    _, stats = run_to_end(real.stream(QUESTION, OPTS, already))
+    _, stats = real.stream(QUESTION, OPTS, already).drain()
     assert stats.finish_reason == "cancelled" and stats.tokens <= 1
 
 
@@ -311,7 +359,7 @@ def test_real_abandoned_stream_releases_lock(real):
     gen.close()
     assert real._lock.acquire(timeout=30), "an abandoned stream kept the model"  # llama.cpp: at its next step
     real._lock.release()
-    assert run_to_end(real.stream(QUESTION, GenerationOptions(max_new_tokens=3)))[1].tokens == 3
+    assert real.stream(QUESTION, GenerationOptions(max_new_tokens=3)).drain()[1].tokens == 3
 
 
 @pytest.mark.slow
@@ -319,11 +367,11 @@ def test_transformers_concurrent_streams_are_serialised(transformers_backend):
     """One at a time, so each gets exactly its answer alone (llama.cpp batches them: test_llamacpp_batch)."""
     questions = [QUESTION, [{"role": "user", "content": "Name a planet."}]]
     opts = GenerationOptions(max_new_tokens=20)
-    sequential = [run_to_end(transformers_backend.stream(q, opts))[0] for q in questions]
+    sequential = [transformers_backend.stream(q, opts).drain()[0] for q in questions]
     results = [None, None]
 
     def ask(i):
-        results[i] = run_to_end(transformers_backend.stream(questions[i], opts))[0]
+        results[i] = transformers_backend.stream(questions[i], opts).drain()[0]
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
     for t in threads:
@@ -335,8 +383,8 @@ def test_transformers_concurrent_streams_are_serialised(transformers_backend):
 
 @pytest.mark.slow
 def test_real_batch_matches_stream(real):
-    assert real.supports_batching
-    streamed, stats = run_to_end(real.stream(QUESTION, OPTS))
+    assert real.capabilities.batching
+    streamed, stats = real.stream(QUESTION, OPTS).drain()
     [(batched, batch_stats)] = real.generate_batch([QUESTION], OPTS)
     assert (batched, batch_stats.tokens, batch_stats.finish_reason) == (streamed, stats.tokens, stats.finish_reason)
     # Rows of a batch may differ in the last float bits from unbatched runs, so only the shape is checked.
@@ -355,8 +403,8 @@ def test_llamacpp_reused_prefix_keeps_greedy_output(llamacpp_backend):
     fresh = []
     for messages in first:
         llamacpp_backend._drop_prefix()  # the next prompt is prefilled whole
-        fresh.append(run_to_end(llamacpp_backend.stream(messages, opts))[0])
-    reused = [run_to_end(llamacpp_backend.stream(m, opts))[0] for m in [*first, *first]]
+        fresh.append(llamacpp_backend.stream(messages, opts).drain()[0])
+    reused = [llamacpp_backend.stream(m, opts).drain()[0] for m in [*first, *first]]
     assert reused == fresh + fresh
 
 
@@ -381,7 +429,7 @@ def test_llamacpp_greedy_answers_equal_raw_llama_cpp(llamacpp_backend):
         raw.close()
     opts = GenerationOptions(max_new_tokens=64)
     llamacpp_backend._drop_prefix()
-    assert [run_to_end(llamacpp_backend.stream(prompt.messages(q), opts))[0] for q in questions] == expected
+    assert [llamacpp_backend.stream(prompt.messages(q), opts).drain()[0] for q in questions] == expected
 
 
 @pytest.mark.slow
@@ -433,7 +481,7 @@ def test_gguf_cache_created_then_used(tmp_path, torch_threads_restored):
     assert not [w for w in caught if "cache" in str(w.message)]  # a readable cache is used as is
     assert second.loaded_from == str(folder) and second.model_id == first.model_id == DEFAULT_STEM
     opts = GenerationOptions(max_new_tokens=8)
-    assert run_to_end(second.stream(QUESTION, opts))[0] == run_to_end(first.stream(QUESTION, opts))[0]
+    assert second.stream(QUESTION, opts).drain()[0] == first.stream(QUESTION, opts).drain()[0]
 
 
 @pytest.mark.slow

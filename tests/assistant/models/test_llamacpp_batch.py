@@ -17,7 +17,7 @@ import pytest
 from assistant.core.config import ModelConfig
 from assistant.core.errors import ModelLoadError
 from assistant.models import registry
-from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.backend import GenerationOptions
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def _in_threads(backend, questions, options=OPTS):
     results = [None] * len(questions)
 
     def ask(i):
-        results[i] = run_to_end(backend.stream(questions[i], options))
+        results[i] = backend.stream(questions[i], options).drain()
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(questions))]
     for t in threads:
@@ -74,7 +74,7 @@ def _in_threads(backend, questions, options=OPTS):
 
 
 def test_the_backend_declares_how_many_it_decodes_at_once(batching, serial):
-    assert (batching.max_concurrency, serial.max_concurrency) == (16, 1)
+    assert (batching.capabilities.max_concurrency, serial.capabilities.max_concurrency) == (16, 1)
 
 
 def test_a_stream_that_starts_while_another_decodes_joins_its_steps(batching, widths):
@@ -85,7 +85,7 @@ def test_a_stream_that_starts_while_another_decodes_joins_its_steps(batching, wi
     text2 = next(second)
     for piece in first:
         text += piece
-    rest, stats2 = run_to_end(second)
+    rest, stats2 = second.drain()
     assert 2 in widths, "the two streams never shared a decode step"
     assert text.strip() and (text2 + rest).strip() and 0 < stats2.tokens <= OPTS.max_new_tokens
 
@@ -98,20 +98,20 @@ def test_many_threads_all_get_answers(batching, widths):
 
 def test_a_stream_alone_is_unchanged_by_batching(batching, serial):
     """Alone, a call decodes as one sequence: the greedy answer the maps were fitted on."""
-    alone = [run_to_end(batching.stream(q, OPTS))[0] for q in QUESTIONS[:3]]
-    assert alone == [run_to_end(serial.stream(q, OPTS))[0] for q in QUESTIONS[:3]]
+    alone = [batching.stream(q, OPTS).drain()[0] for q in QUESTIONS[:3]]
+    assert alone == [serial.stream(q, OPTS).drain()[0] for q in QUESTIONS[:3]]
 
 
 def test_parallel_one_answers_in_turn_exactly_as_alone(serial, widths):
     """A request that waited while another decoded starts as a request alone does (the prefix made for it)."""
-    alone = [run_to_end(serial.stream(q, OPTS))[0] for q in QUESTIONS[:3]]
+    alone = [serial.stream(q, OPTS).drain()[0] for q in QUESTIONS[:3]]
     widths.clear()
     for i, j in itertools.permutations(range(3), 2):
         first = serial.stream(QUESTIONS[i], OPTS)
         next(first)
         second = serial.stream(QUESTIONS[j], OPTS)  # handed in while the first decodes; it waits
         waited = next(second) + "".join(second)
-        run_to_end(first)
+        first.drain()
         assert waited == alone[j], (i, j)
     together = [text for text, _ in _in_threads(serial, QUESTIONS[:3])]
     assert together == alone and set(widths) == {1}
@@ -123,9 +123,9 @@ def test_closing_one_stream_leaves_the_other_running(batching, widths):
     second = batching.stream(QUESTIONS[1], OPTS)
     next(second)
     first.close()  # the reader leaves: its sequence ends at the next step
-    text, stats = run_to_end(second)
+    text, stats = second.drain()
     assert stats.finish_reason in ("stop", "length") and 2 in widths
-    alone = run_to_end(batching.stream(QUESTIONS[1], OPTS))
+    alone = batching.stream(QUESTIONS[1], OPTS).drain()
     assert alone[1].tokens > 0  # the abandoned sequence freed its place and cache
 
 
@@ -135,12 +135,12 @@ def test_cancel_ends_a_stream_that_is_still_waiting(serial):
     next(first)  # it holds the only place for a while
     waiting = serial.stream(QUESTIONS[1], OPTS, cancel)
     result = {}
-    reader = threading.Thread(target=lambda: result.update(out=run_to_end(waiting)))
+    reader = threading.Thread(target=lambda: result.update(out=waiting.drain()))
     reader.start()
     while len(serial._batcher._outlets) < 2:  # handed in, behind the first
         time.sleep(0.01)
     cancel.set()
-    run_to_end(first)
+    first.drain()
     reader.join(timeout=120)
     text, stats = result["out"]
     assert (text, stats.tokens, stats.finish_reason) == ("", 0, "cancelled")
@@ -161,18 +161,18 @@ def test_a_decode_failure_reaches_every_reader_and_the_model_recovers(batching, 
     broken.set()
     for reader in readers:
         with pytest.raises(RuntimeError, match="status 1"):
-            run_to_end(reader)
+            reader.drain()
     broken.clear()
-    text, stats = run_to_end(batching.stream(QUESTIONS[2], OPTS))
+    text, stats = batching.stream(QUESTIONS[2], OPTS).drain()
     assert text.strip() and stats.tokens > 0
 
 
 def test_a_closed_backend_refuses_new_streams():
     backend = _backend(4)
-    assert run_to_end(backend.stream(QUESTIONS[0], GenerationOptions(max_new_tokens=2)))[1].tokens == 2
+    assert backend.stream(QUESTIONS[0], GenerationOptions(max_new_tokens=2)).drain()[1].tokens == 2
     backend.close()
     with pytest.raises(ModelLoadError, match="closed"):
-        run_to_end(backend.stream(QUESTIONS[0], OPTS))
+        backend.stream(QUESTIONS[0], OPTS).drain()
     with pytest.raises(ModelLoadError, match="closed"):
         backend.generate_batch([QUESTIONS[0]], OPTS)
 

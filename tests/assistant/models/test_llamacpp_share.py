@@ -124,12 +124,12 @@ def test_a_share_follows_the_peers_and_a_fixed_count_never_changes(tmp_path, oth
 PEER = """
 import sys
 from assistant.core.config import ModelConfig
-from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.backend import GenerationOptions
 from assistant.models.llamacpp import LlamaCppBackend
 backend = LlamaCppBackend(ModelConfig())
 print(backend.threads, flush=True)
 for line in sys.stdin:
-    run_to_end(backend.stream([{"role": "user", "content": "Hi"}], GenerationOptions(max_new_tokens=2)))
+    backend.stream([{"role": "user", "content": "Hi"}], GenerationOptions(max_new_tokens=2)).drain()
     print(backend.threads, flush=True)
 """
 

@@ -193,7 +193,7 @@ def test_stream_with_reasoning_usage_and_logprobs(server, keyed):
         usage(8),
     ]})
     backend = make_backend(server)
-    assert isinstance(backend, Backend) and backend.max_concurrency > 1
+    assert isinstance(backend, Backend) and backend.capabilities.max_concurrency > 1 and not backend.capabilities.local
     pieces, stats = drain(backend.stream(QUESTION, GenerationOptions(max_new_tokens=50)))
     text = "".join(pieces)
     assert text == "<think>Twelve elevens are 132.</think> <answer>132</answer> <confidence>90%</confidence>"
@@ -265,7 +265,7 @@ def test_the_reply_through_the_pipeline_names_the_missing_signals(server, keyed)
     reply = assistant.ask("What is 12 times 11?")
     assert (reply.answer, reply.raw_confidence, reply.model) == ("132", 0.9, f"fake-model@127.0.0.1:{server.port}")
     assert reply.confidence == pytest.approx(0.72)  # the math map: 0.8 × 0.9
-    assert reply.signals["stated"] == 0.9 and reply.signals["answer_mean_logp"] is None
+    assert reply.signals.stated == 0.9 and reply.signals.answer_mean_logp is None
 
 
 def test_finish_reason_length_means_truncated(server, keyed):
@@ -374,7 +374,9 @@ def test_closing_the_generator_closes_the_connection(server, keyed):
     gen = make_backend(server).stream(QUESTION)
     assert next(gen) == "one"
     gen.close()
-    assert gen.gi_frame is None
+    assert gen._pieces.gi_frame is None and list(gen) == []  # the generator ran to its end (its `finally`)
+    with pytest.raises(RuntimeError, match="closed before its end"):
+        _ = gen.result
 
 
 def test_unreachable_server_fails_at_start_naming_the_url_and_the_fix():

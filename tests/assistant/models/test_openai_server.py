@@ -16,7 +16,7 @@ from dataclasses import replace
 import pytest
 
 from assistant.core.config import ModelConfig
-from assistant.models.backend import GenerationOptions, run_to_end
+from assistant.models.backend import GenerationOptions
 from assistant.models.openai_compat import OpenAICompatBackend
 from assistant.models.openai_http import ServerError
 from tests.assistant.models.llama_server import (
@@ -76,7 +76,7 @@ def test_the_backend_streams_from_the_real_server(server_url, keyed):
     assert backend.model_id == f"{ALIAS}@{server_url.split('/')[2]}"
     assert backend.check_health() == [ALIAS]
     messages = [{"role": "user", "content": "What is 12 times 11? Answer, then give your confidence in percent."}]
-    text, stats = run_to_end(backend.stream(messages, GenerationOptions(max_new_tokens=40)))
+    text, stats = backend.stream(messages, GenerationOptions(max_new_tokens=40)).drain()
     assert text.strip() and stats.finish_reason in ("stop", "length") and 0 < stats.tokens <= 40
     assert stats.first_token_seconds is not None and stats.first_token_seconds < stats.seconds
     evidence = stats.evidence  # llama.cpp's server gives logprobs and top_logprobs
@@ -97,10 +97,10 @@ def test_greedy_answers_equal_the_local_backend(server_url, keyed):
     questions = shared_questions()
     options = GenerationOptions(max_new_tokens=64)
     backend = remote(server_url)
-    served = [run_to_end(backend.stream(prompt.messages(q), options)) for q in questions]
+    served = [backend.stream(prompt.messages(q), options).drain() for q in questions]
     local_backend = LlamaCppBackend(ModelConfig(threads=THREADS))
     try:
-        local = [run_to_end(local_backend.stream(prompt.messages(q), options)) for q in questions]
+        local = [local_backend.stream(prompt.messages(q), options).drain() for q in questions]
     finally:
         local_backend.close()
     differ = [i for i, (a, b) in enumerate(zip(served, local)) if a[0] != b[0]]
@@ -135,8 +135,8 @@ def test_the_pipeline_answers_through_the_server(server_url, keyed):
     reply = assistant.ask("Which planet is known as the Red Planet?")
     assert reply.answer and "uncalibrated" not in reply.review_reasons
     assert reply.confidence is not None and 0.0 <= reply.confidence <= 1.0
-    assert reply.signals["answer_mean_logp"] is not None  # the server's logprobs reached the signals
-    assert reply.signals["probe_ev"] is None  # no probe through a server
+    assert reply.signals.answer_mean_logp is not None  # the server's logprobs reached the signals
+    assert reply.signals.probe_ev is None  # no probe through a server
 
 
 def test_a_server_killed_mid_stream_is_a_clear_error_not_a_hang(keyed):
@@ -153,7 +153,7 @@ def test_a_server_killed_mid_stream_is_a_clear_error_not_a_hang(keyed):
         os.kill(server.proc.pid, signal.SIGKILL)
         start = time.perf_counter()
         with pytest.raises(ServerError, match=r"broke off the reply after \d+ text pieces: .*is it still running"):
-            run_to_end(gen)
+            gen.drain()
         assert time.perf_counter() - start < 10
     finally:
         stop_server(server)

@@ -11,6 +11,7 @@ import pytest
 from assistant.core.errors import InputError
 from assistant.core.record import RECORD_FIELDS
 from assistant.core.reply import Reply
+from assistant.core.signals import Signals
 from assistant.reviews.store import ReviewStore
 from tests.conftest import ROOT, TEST_USERS, launch, stored_reply
 
@@ -118,7 +119,7 @@ def test_admin_sees_the_live_auroc_of_each_signal_from_reviewed_answers(tmp_path
         verdict_of = {}
         for first_logp, confidence, verdict in ((-0.1, 0.2, "correct"), (-0.3, 0.3, "correct"),
                                                 (-2.0, 0.8, "incorrect"), (-3.0, 0.9, "incorrect")):
-            reply = make_reply(signals={"answer_first_logp": first_logp}, confidence=confidence, raw_confidence=None)
+            reply = make_reply(signals=Signals(answer_first_logp=first_logp), confidence=confidence, raw_confidence=None)
             verdict_of[app.store.record_reply(reply, "sam")] = verdict
         for item in app.store.queue():
             app.store.submit_verdict(item.id, verdict_of[item.reply_id], "rita")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from dataclasses import replace
 
 import pytest
 
@@ -218,7 +219,7 @@ def test_concurrency_follows_the_backend_and_beyond_the_waiting_limit_the_answer
 
     assistant = make_assistant()
     assert WebContext(assistant, None, Users()).model_concurrency == 1  # a local model: one at a time
-    assistant.backend.max_concurrency = 4  # as a server that batches declares
+    assistant.backend.capabilities = replace(assistant.backend.capabilities, max_concurrency=4)  # as a server declares
     ctx = WebContext(assistant, None, Users(), limits=Limits(max_waiting=1))
     assert ctx.model_concurrency == 4 and ctx.admission.slots == 4  # the chat, /ask and this endpoint: 4 at once
     demo = ChatApp(assistant, None, Users()).build()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.core.reply import REVIEW_REASONS
+from assistant.core.signals import Signals
 from assistant.web import charts, inert
 from assistant.web import render as ui
 
@@ -131,7 +132,7 @@ def reviewed_store(path, verdicts):
     store = ReviewStore(path)
     verdict_of = {}
     for signals, confidence, verdict in verdicts:
-        reply = make_reply(signals=signals, confidence=confidence, raw_confidence=signals.get("stated"))
+        reply = make_reply(signals=Signals(**signals), confidence=confidence, raw_confidence=signals.get("stated"))
         verdict_of[store.record_reply(reply, "sam")] = verdict
     for item in store.queue():
         store.submit_verdict(item.id, verdict_of[item.reply_id], "rita")

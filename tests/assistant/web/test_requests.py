@@ -44,10 +44,10 @@ class HeldBackend(ScriptedBackend):
     started: list = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
-    def stream(self, messages, options=GenerationOptions(), cancel=None):
+    def pieces(self, messages, options=GenerationOptions(), cancel=None):
         self.started.append(messages[-1]["content"])
         self.release.wait(120)
-        return (yield from super().stream(messages, options, cancel))
+        return (yield from super().pieces(messages, options, cancel))
 
 
 def serve_app(tmp_path, *, backend=None, users=None, anonymous_role="admin", limits=Limits()) -> RunningApp:
@@ -321,20 +321,20 @@ def test_a_malformed_history_on_ask_is_refused_with_its_shape_and_no_traceback(k
 
 
 def test_fit_history_leaves_out_the_oldest_exchanges_until_the_prompt_fits():
-    from assistant.answering.pipeline import Assistant
+    from assistant.answering.pipeline import Assistant, Question
     from assistant.answering.prompts import load_prompt
 
     backend = ScriptedBackend(model_id="fake-model", context_tokens=700)
     assistant = Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), make_maps(),
                           options=GenerationOptions(max_new_tokens=256))
-    history = _long_history(100)
-    kept = assistant.fit_history("What is 2+2?", history)
+    history, question = _long_history(100), assistant.check_question("What is 2+2?")
+    kept = assistant.fit_history(question, history)
     assert kept == history[-len(kept):] and 0 < len(kept) < len(history) and kept[0]["role"] == "user"
-    assert assistant.fit_history("What is 2+2?", history[-2:], trim=False) == history[-2:]
+    assert assistant.fit_history(question, history[-2:], trim=False) == history[-2:]
     with pytest.raises(InputError, match="the conversation is too long"):
-        assistant.fit_history("What is 2+2?", history, trim=False)
+        assistant.fit_history(question, history, trim=False)
     with pytest.raises(InputError, match="the question is too long for this model"):
-        assistant.fit_history(" ".join(["long"] * 600), None)
+        assistant.fit_history(Question(" ".join(["long"] * 600), 600), None)  # within a higher question limit
 
 
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
