@@ -23,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Every test, and every process a test starts, keeps its data (map versions, review store, runs,
 # caches) in a fresh folder, never in the user's data folder.
 os.environ["CALIBRATED_CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="calibrated-chat-tests-")
-for _name in ("MAPS_DIR", "CACHE_DIR"):
+for _name in ("MAPS_DIR", "CACHE_DIR", "STORE"):
     os.environ.pop("CALIBRATED_CHAT_" + _name, None)
 
 from assistant.answering.prompts import load_prompt  # noqa: E402
@@ -33,6 +33,7 @@ from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend  # noqa: E402
 from assistant.routing.router import Route  # noqa: E402
 from assistant.web.auth import Users  # noqa: E402
+from tests.postgres_server import pg_server, pg_url  # noqa: E402, F401 (fixtures: a real PostgreSQL server)
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SHARED = ROOT.parent / "shared"  # the benchmark questions beside the clone (evaluation and fitting data)
