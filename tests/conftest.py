@@ -172,12 +172,13 @@ class RunningApp:
 
 
 def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
-           assistant=None, queue_size=32, throttle=None, trusted_proxies=()) -> RunningApp:
-    """Start the app on a free port in this process (a background thread); `users` may be a `UsersFile`."""
+           assistant=None, queue_size=32, throttle=None, trusted_proxies=(), store_url=None, server="") -> RunningApp:
+    """Start the app on a free port in this process (a background thread); `users` may be a `UsersFile`.
+    `store_url`: a PostgreSQL store (`server` names this server in it) instead of SQLite in `data_dir`."""
     from assistant.reviews.store import ReviewStore
     from assistant.web.app import ChatApp, serve
 
-    store = ReviewStore(data_dir)
+    store = ReviewStore(data_dir, url=store_url, server=server)
     store.mark_interrupted()  # as main() does at start-up
     assistant = assistant or make_assistant(delay=delay)
     users = users if users is not None else make_users()
@@ -197,14 +198,14 @@ def running_app(tmp_path_factory):
     app.demo.close()
 
 
-def app_subprocess(data_dir: Path, delay: float):
+def app_subprocess(data_dir: Path, delay: float, store_url: str | None = None, server: str = ""):
     """(process, url) of the scripted app served by a child process on `data_dir` (for kill tests)."""
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parent.parent
     code = f"import sys; sys.path.insert(0, {str(root)!r}); from tests.conftest import serve_in_subprocess; " \
-           f"serve_in_subprocess({str(data_dir)!r}, {delay})"
+           f"serve_in_subprocess({str(data_dir)!r}, {delay}, {store_url!r}, {server!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, cwd=root)
     return proc, proc.stdout.readline().strip()
@@ -229,8 +230,8 @@ def kill_while_streaming(proc, data_dir: Path) -> None:
             proc.kill()
 
 
-def serve_in_subprocess(data_dir: str, delay: float) -> None:
+def serve_in_subprocess(data_dir: str, delay: float, store_url: str | None = None, server: str = "") -> None:
     """Entry point of a server subprocess (for kill tests): `python -c 'from tests.conftest import ...'`."""
-    app = launch(Path(data_dir), delay=delay)
+    app = launch(Path(data_dir), delay=delay, store_url=store_url, server=server)
     print(app.url, flush=True)
     app.demo.block_thread()

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from assistant.core.errors import InputError
 from assistant.core.files import PRIVATE_FILE, private_folder
 from assistant.reviews.migrations import apply_migrations
+from assistant.reviews.postgres import PostgresDialect
 
 __all__ = ["STORE_URL_SCHEMES", "Connection", "Dialect", "SQLiteDialect", "dialect_for"]
 
@@ -107,9 +108,4 @@ def dialect_for(path: Path, url: str | None) -> Dialect:
     if not url.startswith(STORE_URL_SCHEMES):
         raise InputError("--store / CALIBRATED_CHAT_STORE must be a PostgreSQL URL starting postgresql:// "
                          "(postgresql://user@host/database); leave it unset for the SQLite file in the data folder")
-    try:
-        from assistant.reviews.postgres import PostgresDialect  # imports psycopg: only for a PostgreSQL store
-    except ImportError as err:
-        raise InputError(f"a PostgreSQL store needs psycopg 3 ({err}): pip install 'calibrated-chat[postgres]' "
-                         "(or 'psycopg[binary]')") from err
     return PostgresDialect(url)

@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
-import psycopg
-from psycopg.pq import TransactionStatus
-
+from assistant.core.errors import InputError
 from assistant.reviews.migrations import SERVERS_AND_THROTTLE
 from assistant.reviews.types import utc_now
 
@@ -116,6 +115,16 @@ POSTGRES_MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+def _psycopg() -> ModuleType:
+    """psycopg 3, imported only for a PostgreSQL store; InputError saying how to install it when it is missing."""
+    try:
+        import psycopg
+    except ImportError as err:
+        raise InputError(f"a PostgreSQL store needs psycopg 3 ({err}): pip install 'calibrated-chat[postgres]' "
+                         "(or 'psycopg[binary]')") from err
+    return psycopg
+
+
 class Row(dict):
     """A result row read by column name, or by position as `sqlite3.Row` also is."""
 
@@ -137,12 +146,12 @@ class PgConnection:
         self._url = url
         self._conn = self._open()
 
-    def _open(self) -> psycopg.Connection:
-        return psycopg.connect(self._url, autocommit=True, row_factory=_rows, connect_timeout=10)
+    def _open(self):
+        return _psycopg().connect(self._url, autocommit=True, row_factory=_rows, connect_timeout=10)
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+        return self._conn.info.transaction_status.name in ("INTRANS", "INERROR")
 
     def execute(self, sql: str, params: Sequence[Any] = ()):
         if self._conn.closed:
@@ -159,7 +168,14 @@ class PgConnection:
 class PostgresDialect:
     url: str  # postgresql://user[:password]@host[:port]/database[?options]
     shared = True
-    errors = (psycopg.Error,)
+
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        try:
+            import psycopg
+        except ImportError:  # connect() has said how to install it
+            return ()
+        return (psycopg.Error,)
 
     @property
     def location(self) -> str:
