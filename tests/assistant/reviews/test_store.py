@@ -264,3 +264,17 @@ def test_a_bad_store_url_is_named_without_its_password(tmp_path, url, message):
     with pytest.raises((InputError, StoreError), match=message) as raised:
         ReviewStore(tmp_path, url=url)
     assert "s3cret" not in str(raised.value) and not (tmp_path / DB_FILENAME).exists()
+
+
+def test_a_lost_postgresql_connection_fails_one_call_and_the_next_one_connects_again(tmp_path, pg_url):
+    import psycopg
+
+    store = ReviewStore(tmp_path, url=pg_url)
+    kept = store.record_reply(make_reply(), "alice")
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # as a database restart would
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                      "AND datname = current_database()")
+    with pytest.raises(StoreError, match="PostgreSQL server is running"):
+        store.get_reply(kept)
+    assert store.get_reply(kept)["answer"] == "132"
+    assert store.get_reply(store.record_reply(make_reply(), "bob"))["user"] == "bob"
