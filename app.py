@@ -2,6 +2,7 @@
 
     calibrated-chat [--users users.json] [--data-dir DIR] [--host 127.0.0.1] [--port 7860] [--share]
     python app.py ...          # the same; also how a Hugging Face Space starts it
+    python app.py --store postgresql://chat@db/chat --port 7861   # one of several servers on one store
 
 This file reads the command line, decides who may use the app (`access_policy`), loads the
 model, maps and review store, and starts `assistant.web.app.ChatApp`. The app itself (tabs,
@@ -11,6 +12,7 @@ API, sign-in) lives in `assistant.web`.
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from assistant.reviews.store import ReviewStore
 from assistant.web.auth import UsersFile, load_users
 from assistant.web.fairness import Limits
 from assistant.web.proxies import TRUSTED_PROXIES_ENV, parse_trusted_proxies
+from assistant.web.throttle import LoginThrottle, SharedThrottleStore
 
 __all__ = ["main", "access_policy", "LOCAL_HOSTS", "EPHEMERAL_SPACE"]
 
@@ -51,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860))
+    p.add_argument("--store", default=os.environ.get(ENV_PREFIX + "STORE") or None, metavar="postgresql://…",
+                   help="keep replies, conversations, reviews and the sign-in throttle in this PostgreSQL database, "
+                        "which several app servers may share (default: a SQLite file in the data folder) "
+                        f"[env {ENV_PREFIX}STORE]")
+    p.add_argument("--server-name", default=os.environ.get(ENV_PREFIX + "SERVER_NAME") or None,
+                   help="this server's name in a shared store, the same at each restart and different from the "
+                        f"other servers' (default: HOST:PORT) [env {ENV_PREFIX}SERVER_NAME]")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs users)")
     p.add_argument("--share-without-auth", action="store_true",
                    help="allow --share with no users configured (everyone gets the staff role)")
@@ -105,6 +115,22 @@ def trusted_proxies(values: list[str] | None, env) -> tuple:
     return parse_trusted_proxies([env.get(TRUSTED_PROXIES_ENV, "")], TRUSTED_PROXIES_ENV)
 
 
+def open_store(args, data_dir: Path) -> ReviewStore | None:
+    """The review store, its cut-off replies marked interrupted. A SQLite store that fails leaves the app
+    answering without saving (a warning); a PostgreSQL store given with --store that fails stops the start
+    (StoreError), since this server alone would then not share what the others see."""
+    server = args.server_name or f"{socket.gethostname()}:{args.port}"
+    try:
+        store = ReviewStore(data_dir, url=args.store, server=server)
+        store.mark_interrupted()
+        return store
+    except StoreError as err:
+        if args.store:
+            raise
+        print(f"warning: reviews cannot be saved: {err}", file=sys.stderr)
+        return None
+
+
 def _users(path: Path | None):
     """The users: a file with users is read again whenever it changes (`UsersFile`); sign-in itself is
     switched on or off at start, so a file that names nobody then acts as no file until a restart."""
@@ -127,17 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         users = _users(args.users)
         proxies = trusted_proxies(args.trusted_proxy, os.environ)
         anonymous_role, notices = access_policy(users, args.host, args.share, args.share_without_auth)
+        store = open_store(args, data_dir)
     except CalibratedChatError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not users and args.share:
         print("warning: sharing a public link WITHOUT a login (--share-without-auth)", file=sys.stderr)
-    try:
-        store = ReviewStore(data_dir)
-        store.mark_interrupted()
-    except StoreError as err:
-        print(f"warning: reviews cannot be saved: {err}", file=sys.stderr)
-        store = None
     options = GenerationOptions(**({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}))
     try:  # load everything before listening, so a broken model or map never half-starts the app
         assistant = Assistant.from_config(
@@ -157,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices, limits=limits)
     demo = chat_app.build()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
-    serve(demo, chat_app.ctx, trusted_proxies=proxies, server_name=args.host, server_port=args.port,
+    throttle = LoginThrottle(store=SharedThrottleStore(store)) if store is not None and store.shared else None
+    serve(demo, chat_app.ctx, throttle=throttle, trusted_proxies=proxies, server_name=args.host, server_port=args.port,
           share=args.share, auth_message="Sign in to calibrated-chat", prevent_thread_lock=True, quiet=False,
           show_error=True)
     if args.share and not demo.share_url:

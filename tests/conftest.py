@@ -23,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # Every test, and every process a test starts, keeps its data (map versions, review store, runs,
 # caches) in a fresh folder, never in the user's data folder.
 os.environ["CALIBRATED_CHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="calibrated-chat-tests-")
-for _name in ("MAPS_DIR", "CACHE_DIR"):
+for _name in ("MAPS_DIR", "CACHE_DIR", "STORE"):
     os.environ.pop("CALIBRATED_CHAT_" + _name, None)
 
 from assistant.answering.prompts import load_prompt  # noqa: E402
@@ -33,6 +33,7 @@ from assistant.models.backend import GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend  # noqa: E402
 from assistant.routing.router import Route  # noqa: E402
 from assistant.web.auth import Users  # noqa: E402
+from tests.postgres_server import pg_server, pg_url  # noqa: E402, F401 (fixtures: a real PostgreSQL server)
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SHARED = ROOT.parent / "shared"  # the benchmark questions beside the clone (evaluation and fitting data)
@@ -176,12 +177,13 @@ class RunningApp:
 
 
 def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
-           assistant=None, queue_size=32, throttle=None, trusted_proxies=()) -> RunningApp:
-    """Start the app on a free port in this process (a background thread); `users` may be a `UsersFile`."""
+           assistant=None, queue_size=32, throttle=None, trusted_proxies=(), store_url=None, server="") -> RunningApp:
+    """Start the app on a free port in this process (a background thread); `users` may be a `UsersFile`.
+    `store_url`: a PostgreSQL store (`server` names this server in it) instead of SQLite in `data_dir`."""
     from assistant.reviews.store import ReviewStore
     from assistant.web.app import ChatApp, serve
 
-    store = ReviewStore(data_dir)
+    store = ReviewStore(data_dir, url=store_url, server=server)
     store.mark_interrupted()  # as main() does at start-up
     assistant = assistant or make_assistant(delay=delay)
     users = users if users is not None else make_users()
@@ -201,14 +203,14 @@ def running_app(tmp_path_factory):
     app.demo.close()
 
 
-def app_subprocess(data_dir: Path, delay: float):
+def app_subprocess(data_dir: Path, delay: float, store_url: str | None = None, server: str = ""):
     """(process, url) of the scripted app served by a child process on `data_dir` (for kill tests)."""
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parent.parent
     code = f"import sys; sys.path.insert(0, {str(root)!r}); from tests.conftest import serve_in_subprocess; " \
-           f"serve_in_subprocess({str(data_dir)!r}, {delay})"
+           f"serve_in_subprocess({str(data_dir)!r}, {delay}, {store_url!r}, {server!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, cwd=root)
     return proc, proc.stdout.readline().strip()
@@ -233,8 +235,8 @@ def kill_while_streaming(proc, data_dir: Path) -> None:
             proc.kill()
 
 
-def serve_in_subprocess(data_dir: str, delay: float) -> None:
+def serve_in_subprocess(data_dir: str, delay: float, store_url: str | None = None, server: str = "") -> None:
     """Entry point of a server subprocess (for kill tests): `python -c 'from tests.conftest import ...'`."""
-    app = launch(Path(data_dir), delay=delay)
+    app = launch(Path(data_dir), delay=delay, store_url=store_url, server=server)
     print(app.url, flush=True)
     app.demo.block_thread()

@@ -10,7 +10,7 @@ import sqlite3
 
 from assistant.reviews.types import utc_now
 
-__all__ = ["MIGRATIONS", "apply_migrations"]
+__all__ = ["MIGRATIONS", "SERVERS_AND_THROTTLE", "apply_migrations"]
 
 _REPLY_COLUMNS = """created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
@@ -30,6 +30,17 @@ _REPLY_COLUMNS = """created_at TEXT NOT NULL,
             raw_output TEXT NOT NULL DEFAULT '',
             tokens INTEGER NOT NULL DEFAULT 0,
             timings_ms TEXT NOT NULL DEFAULT '{}'"""
+# 0005 in SQL that SQLite and PostgreSQL read alike (`assistant.reviews.postgres` applies it there).
+SERVERS_AND_THROTTLE = """
+        ALTER TABLE replies ADD COLUMN server TEXT;
+        CREATE TABLE sign_in_throttle (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_at DOUBLE PRECISION NOT NULL,
+            last_check_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX sign_in_throttle_last ON sign_in_throttle (last_at);
+        """
 _REPLY_NAMES = ", ".join(line.split()[0] for line in _REPLY_COLUMNS.splitlines())
 
 # Applied in order, each once, inside one transaction with its `migrations` row.
@@ -138,6 +149,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX replies_conversation ON replies (conversation_id, id);
         """,
     ),
+    # Each reply names the app server that streams it (so a server's start-up marks only its own cut-off
+    # replies as interrupted); the sign-in throttle's tallies, for servers that share one store.
+    ("0005_servers_and_sign_in_throttle", SERVERS_AND_THROTTLE),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The review store: replies, feedback and human verdicts in one SQLite file.
+"""The review store: replies, feedback and human verdicts, in one SQLite file or in PostgreSQL.
 
 Everything the web app must not lose lives here: every answer given (written
 when streaming starts, completed when it ends, so a kill mid-stream leaves a
@@ -6,9 +6,11 @@ consistent row), thumbs up/down, and the review queue with reviewers' verdicts.
 Verdicts export as graded records (`assistant.reviews.queries`), so `calibrate fit`
 can refit from human labels; the schema is `assistant.reviews.migrations`.
 
-The database is `<data dir>/reviews.sqlite3` in WAL mode with `synchronous=FULL`:
-a write method returns only after its transaction is durable. Schema changes
-are migrations applied by name and recorded in the `migrations` table.
+By default the database is `<data dir>/reviews.sqlite3` in WAL mode with
+`synchronous=FULL`: a write method returns only after its transaction is durable.
+With a PostgreSQL URL (`url=`, the app's `--store`) several app servers share one
+store (`assistant.reviews.dialect` holds what differs). Schema changes are
+migrations applied by name and recorded in the `migrations` table.
 
     store = ReviewStore(Path("data"))
     reply_id = store.record_reply(reply, user="alice")
@@ -21,19 +23,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-import sqlite3
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 from assistant.core.errors import InputError, StoreError
-from assistant.core.files import PRIVATE_FILE, private_folder
+from assistant.core.files import PRIVATE_FILE
 from assistant.core.reply import Reply
-from assistant.reviews.migrations import apply_migrations
+from assistant.reviews.dialect import Connection, dialect_for
 from assistant.reviews.types import Actor, QueueItem, utc_now
 
 __all__ = ["DB_FILENAME", "MAX_COMMENT_CHARS", "PRIVATE", "VERDICTS", "ReviewStore", "reply_dict"]
@@ -41,13 +42,12 @@ __all__ = ["DB_FILENAME", "MAX_COMMENT_CHARS", "PRIVATE", "VERDICTS", "ReviewSto
 DB_FILENAME = "reviews.sqlite3"
 VERDICTS = ("correct", "incorrect", "not_answerable")
 MAX_COMMENT_CHARS = 2000  # longest feedback comment accepted
-_BUSY_TIMEOUT_MS = 10_000
 PRIVATE = PRIVATE_FILE  # the database, its -wal/-shm files and exports: readable by the app's user only
 
 log = logging.getLogger(__name__)
 
 
-def reply_dict(row: sqlite3.Row) -> dict:
+def reply_dict(row: Mapping) -> dict:
     """A `replies` row as a dict, its JSON columns decoded and needs_review a bool."""
     d = dict(row)
     for column in ("review_reasons", "timings_ms", "signals"):
@@ -57,45 +57,39 @@ def reply_dict(row: sqlite3.Row) -> dict:
 
 
 class ReviewStore:
-    """The SQLite review store in one data folder; safe to share between threads."""
+    """The review store: SQLite in one data folder, or PostgreSQL at `url`; safe to share between threads.
 
-    def __init__(self, data_dir: Path):
+    `server` names this app server in the replies it streams (for `mark_interrupted`); give each
+    server sharing a PostgreSQL store its own.
+    """
+
+    def __init__(self, data_dir: Path, *, url: str | None = None, server: str = ""):
         self.data_dir = Path(data_dir)
-        self.path = self.data_dir / DB_FILENAME
+        self.path = self.data_dir / DB_FILENAME  # the SQLite file (unused with a PostgreSQL `url`)
+        self.dialect = dialect_for(self.path, url)
+        self.server = server
         self._lock = threading.RLock()
         try:
-            private_folder(self.data_dir)
-            # SQLite gives the -wal and -shm files the database file's mode, so 0600 covers all three.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE))
-            if self.path.stat().st_mode & 0o077:
-                os.chmod(self.path, PRIVATE)  # a store created before files were private
-            self._conn = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise sqlite3.OperationalError(f"could not switch to WAL mode (got {mode})")
-            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn: Connection = self.dialect.connect()
             self.migrate()
-            self._conn.execute("PRAGMA foreign_keys = ON")
-        except (sqlite3.Error, OSError) as err:
+        except (*self.dialect.errors, OSError) as err:
             raise StoreError(self._explain(err)) from err
 
+    @property
+    def shared(self) -> bool:
+        """Several app servers may use this store at once (PostgreSQL)."""
+        return self.dialect.shared
+
     def _explain(self, err: Exception) -> str:
-        return (
-            f"review store {self.path}: {err} — check that the data folder is writable and the disk "
-            "has space (set it with --data-dir or CALIBRATED_CHAT_DATA_DIR)"
-        )
+        return f"review store {self.dialect.location}: {err} — {self.dialect.advice()}"
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One durable write transaction (also for `assistant.web.conversations`); any SQLite or OS
-        failure becomes StoreError."""
+    def write(self) -> Iterator[Connection]:
+        """One durable write transaction (also for `assistant.web.conversations`), with no other writer
+        beside it; any database or OS failure becomes StoreError."""
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self.dialect.begin_write(self._conn)
                 try:
                     yield self._conn
                     self._conn.execute("COMMIT")
@@ -103,15 +97,15 @@ class ReviewStore:
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
-            except (sqlite3.Error, OSError) as err:
+            except (*self.dialect.errors, OSError) as err:
                 raise StoreError(self._explain(err)) from err
 
-    def read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: tuple = ()) -> list[Mapping]:
         """Rows of one read-only query (for `assistant.reviews.queries`); a failure becomes StoreError."""
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as err:
+            except self.dialect.errors as err:
                 raise StoreError(self._explain(err)) from err
 
     def close(self) -> None:
@@ -123,7 +117,7 @@ class ReviewStore:
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded (`assistant.reviews.migrations`); return the names applied now."""
         with self._lock:
-            return apply_migrations(self._conn)
+            return self.dialect.migrate(self._conn)
 
     def applied_migrations(self) -> list[str]:
         return [row[0] for row in self.read("SELECT name FROM migrations ORDER BY name")]
@@ -141,9 +135,13 @@ class ReviewStore:
     def mark_interrupted(self) -> int:
         """At the app's start-up: replies still 'streaming' were cut off when it last stopped. Mark them
         'interrupted' and put them in the review queue; return how many. (Not on every open: a
-        `calibrate reviews export` beside a running app must not touch its answers in flight.)"""
+        `calibrate reviews export` beside a running app must not touch its answers in flight.)
+        In a shared store only this server's replies (and those that name no server): the other
+        servers' replies in flight are still streaming."""
+        mine = " AND (server = ? OR server IS NULL)" if self.shared else ""
         with self.write() as db:
-            rows = db.execute("SELECT id FROM replies WHERE status = 'streaming'").fetchall()
+            rows = db.execute("SELECT id FROM replies WHERE status = 'streaming'" + mine,
+                              (self.server,) if mine else ()).fetchall()
             for row in rows:
                 db.execute("UPDATE replies SET status = 'interrupted', updated_at = ? WHERE id = ?",
                            (utc_now(), row["id"]))
@@ -153,7 +151,7 @@ class ReviewStore:
                         "as 'interrupted'", len(rows))
         return len(rows)
 
-    def _internal_id(self, db: sqlite3.Connection, public_id: str) -> int:
+    def _internal_id(self, db: Connection, public_id: str) -> int:
         row = db.execute("SELECT id FROM replies WHERE public_id = ?", (str(public_id),)).fetchone()
         if row is None:
             raise InputError(f"no reply with id {public_id!r}")
@@ -173,9 +171,9 @@ class ReviewStore:
                 internal = int(row["id"])
                 db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, internal))
             db.execute(
-                "INSERT INTO replies (created_at, updated_at, user, question, model, prompt, public_id, session, "
-                "conversation_id, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'streaming')",
-                (now, now, user, question, model, prompt, public_id, session, internal),
+                'INSERT INTO replies (created_at, updated_at, "user", question, model, prompt, public_id, session, '
+                "conversation_id, server, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'streaming')",
+                (now, now, user, question, model, prompt, public_id, session, internal, self.server),
             )
         return public_id
 
@@ -203,7 +201,7 @@ class ReviewStore:
         return reply_id
 
     @staticmethod
-    def _fill(db: sqlite3.Connection, reply_id: int, reply: Reply, status: str) -> None:
+    def _fill(db: Connection, reply_id: int, reply: Reply, status: str) -> None:
         db.execute(
             "UPDATE replies SET updated_at = ?, question = ?, answer = ?, reasoning = ?, raw_confidence = ?, "
             "confidence = ?, domain = ?, domain_probability = ?, needs_review = ?, review_reasons = ?, "
@@ -235,20 +233,19 @@ class ReviewStore:
     # -- feedback and the queue ---------------------------------------------------------
 
     @staticmethod
-    def _flag(db: sqlite3.Connection, reply_id: int, reasons) -> int:
+    def _flag(db: Connection, reply_id: int, reasons) -> int:
         """Open (or add reasons to) the review item of a reply; return the item id."""
         row = db.execute("SELECT id, reasons FROM reviews WHERE reply_id = ?", (reply_id,)).fetchone()
         if row is None:
-            cur = db.execute(
-                "INSERT INTO reviews (reply_id, created_at, reasons) VALUES (?, ?, ?)",
+            return int(db.execute(
+                "INSERT INTO reviews (reply_id, created_at, reasons) VALUES (?, ?, ?) RETURNING id",
                 (reply_id, utc_now(), json.dumps(list(dict.fromkeys(reasons)))),
-            )
-            return int(cur.lastrowid)
+            ).fetchone()["id"])
         merged = list(dict.fromkeys([*json.loads(row["reasons"]), *reasons]))
         db.execute("UPDATE reviews SET reasons = ? WHERE id = ?", (json.dumps(merged), row["id"]))
         return int(row["id"])
 
-    def _owned(self, db: sqlite3.Connection, reply_id: str, actor: Actor) -> int:
+    def _owned(self, db: Connection, reply_id: str, actor: Actor) -> int:
         """The internal id of `reply_id` when `actor` may act on it; else InputError, the same as for an
         unknown id, so nobody learns which ids exist."""
         row = db.execute("SELECT r.id, r.user, r.session, c.owner FROM replies r LEFT JOIN conversations c "
@@ -280,13 +277,13 @@ class ReviewStore:
                              "shorten it and send it again")
         with self.write() as db:
             internal = self._owned(db, reply_id, actor)
-            cur = db.execute(
-                "INSERT INTO feedback (reply_id, created_at, user, thumbs, comment) VALUES (?, ?, ?, ?, ?)",
-                (internal, utc_now(), actor.user, thumbs, comment),
-            )
+            feedback_id = int(db.execute(
+                'INSERT INTO feedback (reply_id, created_at, "user", thumbs, comment) VALUES (?, ?, ?, ?, ?) '
+                "RETURNING id", (internal, utc_now(), actor.user, thumbs, comment),
+            ).fetchone()["id"])
             if thumbs == "down":
                 self._flag(db, internal, ["thumbs_down"])
-            return int(cur.lastrowid)
+            return feedback_id
 
     def feedback_for(self, reply_id: str) -> list[dict]:
         return [dict(r) for r in self.read(
@@ -322,7 +319,7 @@ class ReviewStore:
         return replace(item, feedback=feedback)
 
     @staticmethod
-    def _item(row: sqlite3.Row) -> QueueItem:
+    def _item(row: Mapping) -> QueueItem:
         return QueueItem(
             id=row["id"],
             reply_id=row["public_id"],

@@ -1,5 +1,6 @@
 """Sign-in throttling: failed sign-ins per user name and per client address, the spacing they earn and a
-name's lock-out (`LoginThrottle`), kept in a `ThrottleStore`."""
+name's lock-out (`LoginThrottle`), kept in a `ThrottleStore`: this process's memory, or the review
+store's `sign_in_throttle` table when several app servers share one PostgreSQL store."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-__all__ = ["Admission", "LoginThrottle", "MemoryThrottleStore", "Tally", "ThrottleStore"]
+from assistant.reviews.store import ReviewStore
+
+__all__ = ["Admission", "LoginThrottle", "MemoryThrottleStore", "SharedThrottleStore", "Tally", "ThrottleStore"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,37 @@ class MemoryThrottleStore:
             while len(self._tallies) > self.max_keys:
                 self._tallies.popitem(last=False)
             return new
+
+
+class SharedThrottleStore:
+    """Tallies in the review store's `sign_in_throttle` table, which every app server on that store sees.
+    `update` is one write transaction (no other writer runs beside it); tallies untouched for
+    `keep_seconds` are deleted on the way, so random names cannot grow the table without bound."""
+
+    def __init__(self, store: ReviewStore, keep_seconds: float = 24 * 3600, clock: Callable[[], float] = time.time):
+        self.store, self.keep_seconds, self.clock = store, keep_seconds, clock
+
+    _SELECT = "SELECT failures, last_at, last_check_at FROM sign_in_throttle WHERE key = ?"
+
+    @staticmethod
+    def _tally(row) -> Tally | None:
+        return None if row is None else Tally(row["failures"], row["last_at"], row["last_check_at"])
+
+    def get(self, key: str) -> Tally | None:
+        rows = self.store.read(self._SELECT, (key,))
+        return self._tally(rows[0] if rows else None)
+
+    def update(self, key: str, change: Callable[[Tally | None], Tally | None]) -> Tally | None:
+        with self.store.write() as db:
+            db.execute("DELETE FROM sign_in_throttle WHERE last_at < ?", (self.clock() - self.keep_seconds,))
+            new = change(self._tally(db.execute(self._SELECT, (key,)).fetchone()))
+            if new is None:
+                db.execute("DELETE FROM sign_in_throttle WHERE key = ?", (key,))
+            else:
+                db.execute("INSERT INTO sign_in_throttle (key, failures, last_at, last_check_at) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at, "
+                           "last_check_at = excluded.last_check_at", (key, new.count, new.last, new.last_check))
+        return new
 
 
 @dataclass(frozen=True)

@@ -380,7 +380,7 @@ def cmd_maps(args) -> int:
 
 
 def cmd_reviews(args) -> int:
-    store = ReviewStore(_data_dir(args))
+    store = ReviewStore(_data_dir(args), url=args.store)
     n = queries.export_records(store, Path(args.out))
     revised = sum(1 for r in queries.records(store) if r.revisions)
     print(f"wrote {n} reviewed records to {args.out} ({revised} with a revised verdict; the latest is used)")

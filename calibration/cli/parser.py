@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -229,6 +230,9 @@ def _add_admin_commands(sub) -> None:
     e = _command(actions, "export", "write verdicts as records (same schema as collect)",
                  "calibrate reviews export --out reviews.jsonl --data-dir data/", on_error=False)
     e.add_argument("--out", required=True)
+    e.add_argument("--store", default=os.environ.get("CALIBRATED_CHAT_STORE") or None, metavar="postgresql://…",
+                   help="read the reviews from this PostgreSQL store, as the app's --store "
+                        "(default: the SQLite file in the data folder) [env CALIBRATED_CHAT_STORE]")
     p.set_defaults(func=cmd_reviews)
 
 

@@ -512,3 +512,19 @@ def test_records_strip_drops_benchmark_text_and_rebuild_restores_the_question(tm
     missing = calibrate(tmp_path, "records", "strip", "--records", records, "--data", tmp_path / "none.jsonl",
                         "--out", "x.jsonl")
     assert_one_line_error(missing, "none.jsonl", "no such file")
+
+
+def test_reviews_export_reads_a_postgresql_store(tmp_path, pg_url, capsys):
+    """`calibrate reviews export --store postgresql://…` writes the verdicts given on the servers' shared store."""
+    from assistant.reviews.store import ReviewStore
+    from calibration.cli import main
+    from tests.conftest import make_reply
+
+    store = ReviewStore(tmp_path / "app", url=pg_url, server="web-1")
+    store.record_reply(make_reply(needs_review=True, review_reasons=("low_confidence",)), "sam")
+    store.submit_verdict(store.queue()[0].id, "incorrect", "rita", "133")
+    out = tmp_path / "reviews.jsonl"
+    assert main(["reviews", "export", "--out", str(out), "--store", pg_url, "--data-dir", str(tmp_path / "cli")]) == 0
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (record["gold"], record["correct"], record["population"]) == ("133", False, "review")
+    assert not (tmp_path / "cli" / "reviews.sqlite3").exists()  # read from PostgreSQL, not a new SQLite file

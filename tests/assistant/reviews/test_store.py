@@ -15,6 +15,7 @@ import pytest
 from assistant.core.errors import InputError, StoreError
 from assistant.core.record import RECORD_FIELDS
 from assistant.reviews import queries
+from assistant.reviews.dialect import SQLiteDialect
 from assistant.reviews.migrations import MIGRATIONS
 from assistant.reviews.store import DB_FILENAME, ReviewStore
 from assistant.reviews.types import Actor
@@ -24,8 +25,17 @@ from tests.conftest import ROOT, make_reply, stored_reply
 
 
 @pytest.fixture
-def store(tmp_path):
+def sqlite_store(tmp_path):
     s = ReviewStore(tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The store's behaviour, the same on SQLite and on a real PostgreSQL server."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    s = ReviewStore(tmp_path / "data", url=url)
     yield s
     s.close()
 
@@ -39,7 +49,8 @@ def test_migrations_are_applied_once_by_name(tmp_path):
     assert again.migrate() == [] and again.applied_migrations() == [name for name, _ in MIGRATIONS]
 
 
-def test_wal_mode_and_full_sync(store):
+def test_wal_mode_and_full_sync(sqlite_store):
+    store = sqlite_store
     assert store.journal_mode() == "wal"
     assert store.read("PRAGMA synchronous")[0][0] == 2  # FULL
     assert store.read("PRAGMA busy_timeout")[0][0] > 0
@@ -175,6 +186,7 @@ def test_read_only_database_file_raises_on_write(tmp_path):
     ReviewStore(tmp_path).close()
     store = ReviewStore.__new__(ReviewStore)  # open the same file read-only, as a read-only mount would
     store.data_dir, store.path = tmp_path, tmp_path / DB_FILENAME
+    store.dialect, store.server = SQLiteDialect(store.path), ""
     import threading
 
     store._lock = threading.RLock()
@@ -185,7 +197,8 @@ def test_read_only_database_file_raises_on_write(tmp_path):
         store.record_reply(make_reply(), "alice")
 
 
-def test_disk_full_raises_store_error_and_keeps_earlier_rows(store):
+def test_disk_full_raises_store_error_and_keeps_earlier_rows(sqlite_store):
+    store = sqlite_store
     kept = store.record_reply(make_reply(), "alice")
     pages = store.read("PRAGMA page_count")[0][0]
     store._conn.execute(f"PRAGMA max_page_count = {pages}")  # no room for one more page
@@ -228,3 +241,40 @@ def test_sigkilled_writer_leaves_a_sound_store(tmp_path):
     assert all(closed[i].verdict == "correct" for i in acknowledged)
     statuses = {row[0] for row in store.read("SELECT status FROM replies")}
     assert statuses <= {"streaming", "ok"}
+
+
+def test_postgresql_has_the_same_named_migrations_applied_once(tmp_path, pg_url):
+    from assistant.reviews.postgres import POSTGRES_MIGRATIONS
+
+    assert [name for name, _ in POSTGRES_MIGRATIONS] == [name for name, _ in MIGRATIONS]
+    first = ReviewStore(tmp_path, url=pg_url)
+    assert first.applied_migrations() == [name for name, _ in MIGRATIONS]
+    kept = first.record_reply(make_reply(), "alice")
+    first.close()
+    again = ReviewStore(tmp_path, url=pg_url)  # re-opening applies nothing and keeps the data
+    assert again.migrate() == [] and stored_reply(again, kept)["answer"] == "132"
+    assert not (tmp_path / DB_FILENAME).exists()  # nothing went to SQLite
+
+
+@pytest.mark.parametrize("url, message", [
+    ("mysql://app@db/chat", "must be a PostgreSQL URL starting postgresql://"),
+    ("postgresql://app:s3cret@127.0.0.1:1/chat?connect_timeout=2", "PostgreSQL server is running and reachable"),
+])
+def test_a_bad_store_url_is_named_without_its_password(tmp_path, url, message):
+    with pytest.raises((InputError, StoreError), match=message) as raised:
+        ReviewStore(tmp_path, url=url)
+    assert "s3cret" not in str(raised.value) and not (tmp_path / DB_FILENAME).exists()
+
+
+def test_a_lost_postgresql_connection_fails_one_call_and_the_next_one_connects_again(tmp_path, pg_url):
+    import psycopg
+
+    store = ReviewStore(tmp_path, url=pg_url)
+    kept = store.record_reply(make_reply(), "alice")
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # as a database restart would
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                      "AND datname = current_database()")
+    with pytest.raises(StoreError, match="PostgreSQL server is running"):
+        stored_reply(store, kept)
+    assert stored_reply(store, kept)["answer"] == "132"
+    assert stored_reply(store, store.record_reply(make_reply(), "bob"))["user"] == "bob"
