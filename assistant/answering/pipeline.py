@@ -21,12 +21,14 @@ from assistant.answering.prompts import Prompt, load_prompt
 from assistant.calibrated.mapstore import map_store
 from assistant.calibrated.questions import QuestionFeatures
 from assistant.calibrated.support import Support, support_of
-from assistant.core.config import DEFAULT_PROMPT, ModelConfig
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig, default_data_dir
+from assistant.core.domainfile import load_domains
 from assistant.core.errors import InputError, MapError
 from assistant.core.reply import REVIEW_REASONS, Reply
 from assistant.models.backend import Backend, GenerationOptions, Message
 from assistant.models.registry import load_backend
-from assistant.routing.router import DomainRouter, load_embedder
+from assistant.routing.learn import load_router
+from assistant.routing.router import load_embedder
 
 __all__ = ["Assistant", "Update", "clean_question"]
 
@@ -144,7 +146,8 @@ class Assistant:
             log.warning("active calibration map is invalid (%s); running uncalibrated", err)
             maps = None
         backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
-        router = DomainRouter.load(embedder=load_embedder())
+        folder = data_dir or default_data_dir()
+        router = load_router(folder, load_domains(folder), embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         return cls(backend, prompt, router, maps, options=options,
                    max_question_chars=max_question_chars, max_question_tokens=max_question_tokens, map_store=store)
