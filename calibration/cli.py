@@ -247,7 +247,7 @@ def _add_domains_command(sub) -> None:
         _command(actions, action, help, f"calibrate domains {action} it-helpdesk", on_error=False).add_argument("name")
     a = _command(actions, "add", "add a domain and refit the router", "calibrate domains add NAME --description "
                  "TEXT --examples FILE", on_error=False)
-    a.add_argument("name", help="2-32 lowercase letters, digits or '-' (e.g. it-helpdesk)")
+    a.add_argument("name", help="lowercase words joined by '-' (e.g. it-helpdesk)")
     a.add_argument("--description", required=True, help="plain words shown to staff and reviewers")
     a.add_argument("--examples", required=True, help=f"at least {MIN_EXAMPLES} example questions: JSONL with a "
                                                      "'question' per line, or text, one per line")

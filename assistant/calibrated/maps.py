@@ -21,7 +21,7 @@ from assistant.calibrated.fusion import Combiner
 from assistant.calibrated.intervals import Bands
 from assistant.calibrated.ood import OodScore, Reference
 from assistant.calibrated.questions import QuestionFeatures
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import CUSTOM_NAMES, MAP_DOMAINS, is_domain_name
 from assistant.core.errors import MapError
 from assistant.core.files import atomic_write
 
@@ -283,9 +283,9 @@ def _check_file_fields(data, where: str) -> None:
     if not isinstance(maps, dict):
         _fail(where, "maps", "must be an object mapping domain -> map")
     for domain in maps:
-        if domain not in MAP_DOMAINS:
+        if not is_domain_name(domain):
             shown = domain if domain.isprintable() else ascii(domain)  # errors stay one line
-            _fail(where, f"maps.{shown}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+            _fail(where, f"maps.{shown}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)} or {CUSTOM_NAMES})")
     if "general" not in maps:
         _fail(where, "maps.general", "missing (every map file needs a general map)")
     _reference(data.get("ood"), where)
@@ -296,8 +296,8 @@ def _check_map_fields(m, prefix: str, where: str) -> None:
     if not isinstance(m, dict):
         _fail(where, prefix, "must be an object")
     domain = prefix.split(".", 1)[1]
-    if domain not in MAP_DOMAINS:
-        _fail(where, prefix, f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+    if not is_domain_name(domain):
+        _fail(where, prefix, f"unknown domain (allowed: {', '.join(MAP_DOMAINS)} or {CUSTOM_NAMES})")
     for name in ("x", "y", "n_samples", "threshold"):
         if name not in m:
             _fail(where, f"{prefix}.{name}", "missing")

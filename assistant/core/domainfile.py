@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from assistant.core.domains import DOMAINS, GENERAL, MAP_DOMAINS
+from assistant.core.domains import DOMAINS, GENERAL, MAP_DOMAINS, is_domain_name
 from assistant.core.errors import DataError
 from assistant.core.files import atomic_write
 
@@ -29,8 +28,7 @@ SCHEMA_VERSION = 1  # of the domains file
 MIN_EXAMPLES = 20  # example questions a custom domain needs for the router to learn it
 FILE_NAME = "domains.json"
 SHIPPED_DOMAINS_PATH = Path(str(resources.files("assistant").joinpath("data", FILE_NAME)))
-_NAME = re.compile(r"[a-z][a-z0-9-]{1,31}")  # a domain's name: a slug, also a map key and a review filter
-_RESERVED = {"all", "review", "benchmark", "everyday", "generated"}  # filter and population words
+MAX_NAME = 32  # characters in a domain's name
 _KEYS = {"name", "description", "builtin", "examples", "labelled_files", "heldout_files", "target_risk"}
 
 
@@ -158,9 +156,9 @@ def _parse_entry(entry, where: str, fail, base: Path) -> Domain:
     if not isinstance(entry, dict):
         fail(where, "must be an object")
     name = entry.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        fail(f"{where} field 'name'", f"is {name!r}; use 2-32 lowercase letters, digits or '-', starting "
-                                      "with a letter (e.g. it-helpdesk)")
+    if not is_domain_name(name) or len(name) > MAX_NAME:
+        fail(f"{where} field 'name'", f"is {name!r}; use lowercase words joined by '-', at most {MAX_NAME} "
+                                      "characters (e.g. it-helpdesk, hr-policy)")
     where = f"domain {name!r}"
     unknown = sorted(set(entry) - _KEYS)
     if unknown:
@@ -173,8 +171,8 @@ def _parse_entry(entry, where: str, fail, base: Path) -> Domain:
             fail(where, f"is marked builtin, but only {', '.join(MAP_DOMAINS)} are, and they hold only a "
                         "name and a description")
         return Domain(name, description.strip(), builtin=True)
-    if name in MAP_DOMAINS or name in _RESERVED:
-        fail(f"{where} field 'name'", "is taken by a built-in domain or a filter word; choose another name")
+    if name in MAP_DOMAINS:
+        fail(f"{where} field 'name'", "is taken by a built-in domain; choose another name")
     return Domain(name, description.strip(), examples=_examples(entry, where, fail),
                   labelled_files=_files(entry, "labelled_files", where, fail, base),
                   heldout_files=_files(entry, "heldout_files", where, fail, base),

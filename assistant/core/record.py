@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import CUSTOM_NAMES, MAP_DOMAINS, is_domain_name
 from assistant.core.errors import DataError
 
 __all__ = ["Record", "RECORD_FIELDS", "REQUIRED_FIELDS"]
@@ -23,7 +23,7 @@ _TEXT_FIELDS = ("id", "model", "prompt", "population")  # compared and used as k
 @dataclass(frozen=True)
 class Record:
     id: str  # the data item's id (`review-<public id>` for a reviewed answer)
-    domain: str  # one of MAP_DOMAINS
+    domain: str  # one of MAP_DOMAINS or a custom domain's name (assistant.core.domainfile)
     raw_confidence: float | None  # the stated confidence in [0, 1]; None when none was stated
     correct: bool | None  # the grade or the reviewer's verdict; None when not attempted or not answerable
     model: str  # the model that answered
@@ -69,8 +69,9 @@ class Record:
         nested = [k for k in _TEXT_FIELDS if isinstance(data.get(k), (list, dict))]
         if nested:
             raise DataError(f"{where}: field(s) {', '.join(nested)} must be text, not a list or object")
-        if data.get("domain") not in MAP_DOMAINS:
-            raise DataError(f"{where}: field domain: {data.get('domain')!r} is not one of {', '.join(MAP_DOMAINS)}")
+        if not is_domain_name(data.get("domain")):
+            raise DataError(f"{where}: field domain: {data.get('domain')!r} is not one of {', '.join(MAP_DOMAINS)} "
+                            f"or {CUSTOM_NAMES}")
         conf, correct = data.get("raw_confidence"), data.get("correct")
         if conf is not None and (isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0 <= conf <= 1):
             raise DataError(f"{where}: field raw_confidence: {conf!r} is not null or a number in [0, 1]")

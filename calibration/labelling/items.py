@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from assistant.core.domains import DOMAINS
+from assistant.core.domains import CUSTOM_NAMES, DOMAINS, GENERAL, is_domain_name
 from assistant.core.errors import DataError
 from assistant.core.jsonl import read_numbered
 from calibration.labelling.grading import ANSWER_TYPES, parse_boolean, parse_number
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def validate_item(item: dict, path: str | os.PathLike = "<items>", lineno: int = 0) -> dict:
     """Check one data item's fields and types; return it, or raise `DataError` naming file, line and field.
 
-    Required: ``id`` (non-empty str), ``domain`` (one of DOMAINS), ``question``
+    Required: ``id`` (non-empty str), ``domain`` (one of DOMAINS, or a custom domain's name), ``question``
     (non-empty str), ``answer`` (non-empty str), ``answer_type`` (number, text,
     choice, boolean). ``aliases``, when present, is a list of str. A choice
     item needs ``choices`` (at least 2 non-empty str) and a letter answer
@@ -44,8 +44,8 @@ def validate_item(item: dict, path: str | os.PathLike = "<items>", lineno: int =
         value = item.get(field)
         if not isinstance(value, str) or not value.strip():
             raise fail(field, "must be a non-empty string")
-    if item.get("domain") not in DOMAINS:
-        raise fail("domain", f"must be one of {', '.join(DOMAINS)}, got {item.get('domain')!r}")
+    if not is_domain_name(item.get("domain")) or item.get("domain") == GENERAL:
+        raise fail("domain", f"must be one of {', '.join(DOMAINS)} or {CUSTOM_NAMES}, got {item.get('domain')!r}")
     answer_type = item.get("answer_type")
     if answer_type not in ANSWER_TYPES:
         raise fail("answer_type", f"must be one of {', '.join(ANSWER_TYPES)}, got {answer_type!r}")

@@ -19,7 +19,7 @@ from assistant.calibrated import metrics as M
 from assistant.calibrated.fusion import SIGNAL_COLUMNS, signal_matrix
 from assistant.calibrated.maps import CalibrationMaps
 from assistant.calibrated.measures import SHORT_NAMES, signal_aurocs
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import MAP_DOMAINS, in_order
 from assistant.core.errors import DataError
 from calibration.fitting.fit import as_records, cross_validate, fit_maps, records_to_arrays
 
@@ -124,7 +124,7 @@ def _pipeline(records, maps: CalibrationMaps | None, fit_options: dict, cv_folds
         # selective accuracy apply each record's own fold's threshold (t).
         fitted = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options}, questions=questions)
         source = f"{cv_folds}-fold cross-validated on these records"
-    present = [d for d in MAP_DOMAINS if (domains == d).any()]
+    present = in_order(domains.tolist())
     signals = signal_matrix([r.signals_or_stated() for r in records])
     return {
         "signals": fitted.signals,
@@ -285,9 +285,7 @@ def format_maps_summary(maps: CalibrationMaps) -> str:
             f"{'domain':<10} {'n':>5} {'right':>5} {'wrong':>5} {'knots':>5} {'shrink':>6} {'thresh':>6} {'cover':>6} "
             f"{'risk≤':>6} {'ECE raw→cal (in-sample)':>24}  combiner weights")
     lines = [head, "-" * len(head.splitlines()[1])]
-    for domain in MAP_DOMAINS:
-        if domain not in maps.maps:
-            continue
+    for domain in in_order(maps.maps):
         m = maps.maps[domain]
         g = m.metrics.get
         how = (g("combiner_fit") or {}).get("weights", "-")

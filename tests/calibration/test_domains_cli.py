@@ -73,7 +73,7 @@ def test_add_refits_the_router_and_reports_held_out_recall_per_domain(data, caps
 
 @pytest.mark.parametrize("extra, kwargs, message", [
     ((), {"name": "math"}, "already in"),
-    ((), {"name": "IT"}, "lowercase letters"),
+    ((), {"name": "IT"}, "lowercase words joined by '-'"),
     ((), {"examples": "missing.jsonl"}, "no such file"),
     (("--labelled", "nowhere.jsonl"), {}, "which is not a file"),
     (("--target-risk", "2"), {}, "target_risk"),
@@ -89,7 +89,7 @@ def test_too_few_examples_and_a_duplicate_name_change_nothing(data, capsys):
     assert add(data) == 0
     before = files(data / "d")
     (data / "few.jsonl").write_text("".join(json.dumps({"question": q}) + "\n" for q in IT[:3]))
-    assert add(data, name="hr", examples="few.jsonl") == 2
+    assert add(data, name="hr-policy", examples="few.jsonl") == 2
     assert "has 3 different questions" in capsys.readouterr().err
     assert add(data) == 2
     assert "already in" in capsys.readouterr().err

@@ -68,16 +68,17 @@ BAD = [
     ("repeated examples", with_custom(custom(examples=EXAMPLES[:2] * 10)), "has 2 different questions"),
     ("unknown labelled file", with_custom(custom(labelled_files=["nowhere.jsonl"])), "'nowhere.jsonl', which is not a file"),
     ("unknown held-out file", with_custom(custom(heldout_files=["gone.jsonl"])), "'gone.jsonl', which is not a file"),
-    ("bad name", with_custom(custom(name="IT Help")), "lowercase letters"),
+    ("bad name", with_custom(custom(name="IT Help")), "lowercase words joined by '-'"),
     ("built-in name", with_custom(custom(name="math")), "taken by a built-in domain"),
-    ("filter word", with_custom(custom(name="all")), "taken by a built-in domain or a filter word"),
+    ("one word", with_custom(custom(name="helpdesk")), "lowercase words joined by '-'"),
+    ("too long", with_custom(custom(name="a-" + "b" * 40)), "at most 32"),
     ("no description", with_custom(custom(description=" ")), "field 'description'"),
     ("unknown field", with_custom(custom(example=[])), "unknown field 'example'"),
     ("bad target risk", with_custom(custom(target_risk=1.5)), "field 'target_risk'"),
     ("examples not a list", with_custom(custom(examples="q")), "must be a list of example questions"),
     ("a built-in dropped", {"schema_version": 1, "domains": shipped_entries()[1:]}, "must start with the built-in"),
     ("custom after general", {"schema_version": 1, "domains": [*shipped_entries(), custom()]}, "'general' last"),
-    ("fake built-in", with_custom({"name": "hr", "description": "x", "builtin": True}), "marked builtin"),
+    ("fake built-in", with_custom({"name": "hr-policy", "description": "x", "builtin": True}), "marked builtin"),
 ]
 
 
