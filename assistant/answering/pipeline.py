@@ -105,6 +105,7 @@ class Assistant:
         max_question_chars: int = 8000,
         max_question_tokens: int = 512,
         map_store=None,
+        domains=None,
     ):
         self.backend = backend
         self.prompt = prompt
@@ -114,6 +115,7 @@ class Assistant:
         self.max_question_chars = max_question_chars
         self.max_question_tokens = max_question_tokens  # checked when the backend can count (count_tokens)
         self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
+        self.domains = domains  # the DomainSet the router was fitted on (descriptions); None: names only
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
             log.warning(
                 "calibration maps %s were fitted for model %r / prompt %r, not %r / %r: "
@@ -147,10 +149,11 @@ class Assistant:
             maps = None
         backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
         folder = data_dir or default_data_dir()
-        router = load_router(folder, load_domains(folder), embedder=load_embedder())
+        domains = load_domains(folder)
+        router = load_router(folder, domains, embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
-        return cls(backend, prompt, router, maps, options=options,
-                   max_question_chars=max_question_chars, max_question_tokens=max_question_tokens, map_store=store)
+        return cls(backend, prompt, router, maps, options=options, max_question_chars=max_question_chars,
+                   max_question_tokens=max_question_tokens, map_store=store, domains=domains)
 
     def reload_maps(self) -> str | None:
         """Re-read the active map version from `map_store`; return it (None if none)."""
@@ -261,6 +264,7 @@ class Assistant:
             raw_confidence=parsed.raw_confidence,
             confidence=confidence,
             domain=route.domain,
+            domain_description=self.domains.description(route.domain) if self.domains else "",
             domain_probability=round(float(route.probability), 4),
             needs_review=bool(ordered),
             review_reasons=ordered,

@@ -223,6 +223,8 @@ def fit_maps(
             if int((mask & usable).sum()) >= max(min_samples, 1):
                 maps[domain] = (fitter.fused_domain(domain, mask) if fused
                                 else fitter.stated_domain(domain, mask, general, shrink_below, shrink_k))
+            else:  # it borrows the pooled (general) map, which its answers are part of; say with how many
+                general.metrics.setdefault("borrowed_by", {})[domain] = int((mask & usable).sum())
     return CalibrationMaps(
         model=model, prompt=prompt, version=version,
         fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

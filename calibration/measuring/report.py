@@ -293,7 +293,11 @@ def format_maps_summary(maps: CalibrationMaps) -> str:
                      f"{len(m.x):>5} {_fmt(g('shrink_weight'), '.2f'):>6} "
                      f"{m.threshold:>6.2f} {_fmt(g('coverage')):>6} {_fmt(g('risk_ucb')):>6} "
                      f"{_fmt(g('ece_raw')) + '→' + _fmt(g('ece_calibrated')):>24}  {how}")
-    missing = [d for d in MAP_DOMAINS if d not in maps.maps]
+    borrowed = maps.maps["general"].metrics.get("borrowed_by") or {}
+    for domain, n in borrowed.items():
+        lines.append(f"{domain}: {n} usable graded answers, too few for a map of its own: it borrows the pooled "
+                     "(general) map, fitted on every domain's answers")
+    missing = [d for d in MAP_DOMAINS if d not in maps.maps and d not in borrowed]
     if missing:
         lines.append(f"(no map for {', '.join(missing)}: they use the general map)")
     lines.append("right, wrong: the fitting answers each map rests on (review thresholds are tested on others)")
