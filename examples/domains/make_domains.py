@@ -99,7 +99,35 @@ I cannot hear anything in my video calls
 How do I change the default printer?
 The browser says the page cannot be reached but others can open it
 How do I share my screen in a Teams meeting?
-Why does my computer say the disk is almost full?""".splitlines()
+Why does my computer say the disk is almost full?
+Which shortcut opens File Explorer on Windows?
+What does the error "DNS server not responding" mean?
+Which port does the mail server use for secure IMAP?
+What does it mean when Outlook says it is working offline?
+What is the difference between a VPN and remote desktop?
+Which command shows my computer's host name?
+What does two-factor authentication protect against?
+What is a strong password policy for staff accounts?
+Which file types are blocked as email attachments?
+What does the blue screen error code mean on Windows?
+How big can an attachment be in a company email?
+What does the padlock icon in the browser address bar mean?
+Which Windows setting turns on dark mode?
+What is the shortcut to switch between open windows?
+What does SharePoint do compared with OneDrive?
+What is a MAC address on a network card?
+Which version of Windows is my laptop running?
+What is the name of the Mac app for managing disks?
+What does a 404 error on the intranet mean?
+What is malware and how does it get onto a laptop?
+Which key combination restarts a frozen Mac?
+What is the IP address of the office router usually?
+What does it mean to whitelist an email sender?
+What is the difference between RAM and disk storage?
+How many devices can I register for company email?
+Which browser does IT support for the intranet?
+What is a firewall and why does it block my app?
+Which shortcut minimises all windows on Windows?""".splitlines()
 
 with (HERE / "it-helpdesk.jsonl").open("w") as f:
     for i, (q, a, aliases) in enumerate(QA, 1):
@@ -154,6 +182,12 @@ How long do I rest a steak after cooking?
 How do I convert cups to grams for flour?
 What is the best oil for deep frying?
 How do I make whipped cream stiff?
+What temperature should a fridge be set to?
+Which flour is best for bread?
+What is the difference between baking soda and baking powder?
+How many grams of flour are in a cup?
+Which knife is best for chopping vegetables?
+What does it mean to fold in egg whites?
 Can I cook a frozen chicken breast without thawing it?
 How do I thicken a soup without flour?
 Why do my pancakes come out flat?""".splitlines()
