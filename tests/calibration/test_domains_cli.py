@@ -131,3 +131,14 @@ def test_remove_of_an_unused_domain_refits_without_it(data):
     domains = load_domains(data / "d")
     assert "it-helpdesk" not in domains.names
     assert load_router(data / "d", domains).classes == domains.names
+
+
+def test_show_prints_the_entry_and_its_routing_recall(data, capsys):
+    assert add(data) == 0
+    capsys.readouterr()
+    assert main(["domains", "show", "it-helpdesk", "--data-dir", str(data / "d")]) == 0
+    out = capsys.readouterr().out
+    assert '"description": "Laptops, VPN, passwords."' in out and "'n': 30" in out
+    assert "router: fitted on these domains" in out
+    assert main(["domains", "show", "hr-policy", "--data-dir", str(data / "d")]) == 2
+    assert "no domain 'hr-policy'" in capsys.readouterr().err
