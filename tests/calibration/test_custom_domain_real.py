@@ -56,10 +56,11 @@ def test_it_helpdesk_route_collect_fit_report_ask(tmp_path, monkeypatch, capsys)
         "--limit", 12, "--max-new-tokens", 60, "--quiet")
     records = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert len(records) == 12 and {r["domain"] for r in records} == {"it-helpdesk"}
-    fit = run(tmp_path, "calibration", "fit", "--records", "records.jsonl", "--min-samples", 5, "--signals",
-              "stated", "--holdout", 0, "--activate")
+    fit = run(tmp_path, "calibration", "fit", "--records", "records.jsonl", "--min-samples", 5, "--holdout", 0,
+              "--questions", EXAMPLES / "it-helpdesk.jsonl", "--activate")
     assert "it-helpdesk" in fit.stdout and "activated v0001" in fit.stdout
-    report = run(tmp_path, "calibration", "report", "--records", "records.jsonl", "--maps", "active")
+    report = run(tmp_path, "calibration", "report", "--records", "records.jsonl", "--maps", "active",
+                 "--questions", EXAMPLES / "it-helpdesk.jsonl")
     assert "it-helpdesk" in report.stdout
 
     ask = run(tmp_path, "assistant", "ask", "My laptop VPN keeps dropping when I work from home", "--json",
