@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -58,7 +59,8 @@ def test_it_helpdesk_route_collect_fit_report_ask(tmp_path, monkeypatch, capsys)
     assert len(records) == 12 and {r["domain"] for r in records} == {"it-helpdesk"}
     fit = run(tmp_path, "calibration", "fit", "--records", "records.jsonl", "--min-samples", 5, "--holdout", 0,
               "--questions", EXAMPLES / "it-helpdesk.jsonl", "--activate")
-    assert "it-helpdesk" in fit.stdout and "activated v0001" in fit.stdout
+    assert "it-helpdesk" in fit.stdout, fit.stdout  # its own map, or how many answers it borrows with
+    version = re.search(r"activated (v\d+)", fit.stdout).group(1)  # after the shipped versions
     report = run(tmp_path, "calibration", "report", "--records", "records.jsonl", "--maps", "active",
                  "--questions", EXAMPLES / "it-helpdesk.jsonl")
     assert "it-helpdesk" in report.stdout
@@ -67,4 +69,4 @@ def test_it_helpdesk_route_collect_fit_report_ask(tmp_path, monkeypatch, capsys)
               "--max-new-tokens", 60)
     reply = json.loads(ask.stdout)
     assert reply["domain"] == "it-helpdesk" and reply["domain_description"].startswith("IT helpdesk")
-    assert reply["map_version"] == "v0001"
+    assert reply["map_version"] == version
