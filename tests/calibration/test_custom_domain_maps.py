@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,30 @@ def test_the_reply_and_the_openai_object_carry_the_domains_description():
     shown = calibration_of(reply, "r1", assistant.maps)
     assert shown["domain"] == "it-helpdesk" and shown["domain_description"] == "Laptops, VPN and passwords."
     assert "Laptops, VPN and passwords." in shown["summary"]
+
+
+def test_reviewers_verdicts_on_a_custom_domain_reach_its_queue_export_and_dashboard_row(tmp_path):
+    from assistant.calibrated.maps import CalibrationMaps, DomainMap
+    from assistant.reviews.queries import export_records, review_stats
+    from assistant.reviews.store import ReviewStore
+    from assistant.web import charts
+    from calibration.commands import load_records
+    from tests.conftest import make_reply
+
+    store = ReviewStore(tmp_path / "d")
+    for _ in range(3):
+        store.record_reply(make_reply(domain="it-helpdesk", question="How do I lock my PC?"), "sam")
+    store.record_reply(make_reply(), "sam")  # a math one, which the filter leaves out
+    queue = store.queue(domain="it-helpdesk")
+    assert len(queue) == 3 and {item.domain for item in queue} == {"it-helpdesk"}
+    for item, verdict in zip(queue, ("correct", "incorrect", "correct")):
+        store.submit_verdict(item.id, verdict, "rita")
+    stats = review_stats(store)
+    assert stats["it-helpdesk"].count == 3 and stats["it-helpdesk"].accuracy == pytest.approx(2 / 3)
+    assert export_records(store, tmp_path / "reviews.jsonl") == 3
+    assert {r.domain for r in load_records([tmp_path / "reviews.jsonl"])} == {"it-helpdesk"}
+    flat = DomainMap(domain="it-helpdesk", x=(0.0, 1.0), y=(0.0, 1.0), n_samples=40, threshold=0.5, metrics={})
+    maps = CalibrationMaps(model="m", prompt="p", version="v0009", fitted_at="2026-12-03T00:00:00+00:00",
+                           maps={"it-helpdesk": flat, "general": replace(flat, domain="general")})
+    row = charts.dashboard_rows(maps, stats)[0]
+    assert row[0] == "it-helpdesk" and row[10] == "3"  # its reviewed answers since the fit
