@@ -101,6 +101,11 @@ def _questions_of(path: Path) -> list[str]:
     return questions
 
 
+def _absolute(paths) -> tuple[str, ...]:
+    """Paths as absolute ones, so the domains file finds them from any working folder."""
+    return tuple(str(Path(p).resolve()) for p in paths or ())
+
+
 def _checked(domains: DomainSet, data_dir: Path) -> DomainSet:
     """`domains` checked as the data folder's file would be (DataError before anything is written)."""
     path = domains_path(data_dir)
@@ -112,9 +117,8 @@ def _add(args, data_dir: Path) -> int:
     if args.name in domains.names:
         raise DataError(f"a domain called {args.name!r} is already in {domains.source}; choose another name, "
                         f"or `calibrate domains remove {args.name}` first")
-    resolve = lambda paths: tuple(str(Path(p).resolve()) for p in paths or ())  # noqa: E731
     new = Domain(args.name, args.description, examples=tuple(_questions_of(Path(args.examples))),
-                 labelled_files=resolve(args.labelled), heldout_files=resolve(args.heldout),
+                 labelled_files=_absolute(args.labelled), heldout_files=_absolute(args.heldout),
                  target_risk=args.target_risk)
     wanted = _checked(replace(domains, domains=(*domains.domains[:-1], new, domains.domains[-1])), data_dir)
     return _refit_and_save(wanted, data_dir, f"added {args.name!r}")

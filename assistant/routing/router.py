@@ -1,4 +1,4 @@
-"""Route a question to a domain (math, factual, science, reasoning) or to `general`.
+"""Route a question to a domain (math, factual, science, reasoning, and an admin's own: routing/learn.py) or to `general`.
 
 A multinomial logistic regression over normalized all-MiniLM-L6-v2 sentence embeddings with a
 fifth class, `general`, for questions that belong to no domain (chit-chat, writing requests,
@@ -62,10 +62,11 @@ _HIDDEN = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.D
 
 @dataclass(frozen=True)
 class Route:
-    domain: str  # one of DOMAINS, or GENERAL when general is likelier or no domain reaches the threshold
+    domain: str  # one of the router's domains (DOMAINS, then custom ones), or GENERAL when general is
+    # likelier or no domain reaches the threshold
     probability: float  # probability that `domain` is right: P(general) for GENERAL (version 1 routers,
     # which have no general class: the top domain's probability)
-    probabilities: dict[str, float]  # probability of each of DOMAINS and GENERAL, in that order (sum 1)
+    probabilities: dict[str, float]  # probability of each of the router's domains and GENERAL, in that order (sum 1)
     confident: bool  # False when domain is GENERAL
     # the question's unit-length embedding, as routed (`route`/`route_many`); calibration reads it too
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
