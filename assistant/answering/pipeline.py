@@ -21,13 +21,15 @@ from assistant.answering.prompts import Prompt, load_prompt
 from assistant.calibrated.mapstore import map_store
 from assistant.calibrated.questions import QuestionFeatures
 from assistant.calibrated.support import Support, support_of
-from assistant.core.config import DEFAULT_PROMPT, ModelConfig
+from assistant.core.config import DEFAULT_PROMPT, ModelConfig, default_data_dir
+from assistant.core.domainfile import load_domains
 from assistant.core.errors import InputError, MapError
 from assistant.core.reply import REVIEW_REASONS, Reply
 from assistant.core.signals import Signals
 from assistant.models.backend import Backend, GenerationOptions, Message
 from assistant.models.registry import load_backend
-from assistant.routing.router import DomainRouter, load_embedder
+from assistant.routing.learn import load_router
+from assistant.routing.router import load_embedder
 
 __all__ = ["Assistant", "Question", "Update", "clean_question"]
 
@@ -113,6 +115,7 @@ class Assistant:
         max_question_chars: int = 8000,
         max_question_tokens: int = 512,
         map_store=None,
+        domains=None,
     ):
         self.backend = backend
         self.prompt = prompt
@@ -122,6 +125,7 @@ class Assistant:
         self.max_question_chars = max_question_chars
         self.max_question_tokens = max_question_tokens  # checked when the backend counts tokens
         self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
+        self.domains = domains  # the DomainSet the router was fitted on (descriptions); None: names only
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
             log.warning(
                 "calibration maps %s were fitted for model %r / prompt %r, not %r / %r: "
@@ -154,10 +158,12 @@ class Assistant:
             log.warning("active calibration map is invalid (%s); running uncalibrated", err)
             maps = None
         backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
-        router = DomainRouter.load(embedder=load_embedder())
+        folder = data_dir or default_data_dir()
+        domains = load_domains(folder)
+        router = load_router(folder, domains, embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
-        return cls(backend, prompt, router, maps, options=options,
-                   max_question_chars=max_question_chars, max_question_tokens=max_question_tokens, map_store=store)
+        return cls(backend, prompt, router, maps, options=options, max_question_chars=max_question_chars,
+                   max_question_tokens=max_question_tokens, map_store=store, domains=domains)
 
     def reload_maps(self) -> str | None:
         """Re-read the active map version from `map_store`; return it (None if none)."""
@@ -266,6 +272,7 @@ class Assistant:
             raw_confidence=parsed.raw_confidence,
             confidence=confidence,
             domain=route.domain,
+            domain_description=self.domains.description(route.domain) if self.domains else "",
             domain_probability=round(float(route.probability), 4),
             needs_review=bool(ordered),
             review_reasons=ordered,

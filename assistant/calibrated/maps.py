@@ -21,7 +21,7 @@ from assistant.calibrated.fusion import Combiner
 from assistant.calibrated.intervals import Bands
 from assistant.calibrated.ood import OodScore, Reference
 from assistant.calibrated.questions import QuestionFeatures
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import CUSTOM_NAMES, MAP_DOMAINS, is_domain_name
 from assistant.core.errors import MapError
 from assistant.core.files import atomic_write
 from assistant.core.validate import (
@@ -293,9 +293,9 @@ def _check_file_fields(data, where: str) -> None:
         _fail(where, name, f"unknown field (known: {', '.join(sorted(_FILE_FIELDS))})")
     check(data, _FILE_RULES, lambda name, problem: _fail(where, name, problem))
     for domain in data["maps"]:
-        if domain not in MAP_DOMAINS:
+        if not is_domain_name(domain):
             shown = domain if domain.isprintable() else ascii(domain)  # errors stay one line
-            _fail(where, f"maps.{shown}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+            _fail(where, f"maps.{shown}", f"unknown domain (allowed: {', '.join(MAP_DOMAINS)} or {CUSTOM_NAMES})")
     if "general" not in data["maps"]:
         _fail(where, "maps.general", "missing (every map file needs a general map)")
 

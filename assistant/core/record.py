@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import CUSTOM_NAMES, MAP_DOMAINS, is_domain_name
 from assistant.core.errors import DataError
 from assistant.core.validate import Rule, check, is_unit, list_of, missing
 
@@ -20,7 +20,7 @@ __all__ = ["Record", "RECORD_FIELDS", "REQUIRED_FIELDS"]
 REQUIRED_FIELDS = ("id", "domain", "raw_confidence", "correct", "model", "prompt")
 _TEXT_FIELDS = ("id", "model", "prompt", "population")  # compared and used as keys: a list or object here is refused
 _RULES = {
-    "domain": Rule(lambda v: v in MAP_DOMAINS, f"{{value}} is not one of {', '.join(MAP_DOMAINS)}"),
+    "domain": Rule(is_domain_name, f"{{value}} is not one of {', '.join(MAP_DOMAINS)} or {CUSTOM_NAMES}"),
     "raw_confidence": Rule(lambda v: v is None or is_unit(v), "{value} is not null or a number in [0, 1]"),
     "correct": Rule(lambda v: v is None or v in (True, False, 0, 1), "{value} is not true, false or null"),
     "issues": Rule(lambda v: not v or list_of(lambda i: isinstance(i, str))(v),
@@ -31,7 +31,7 @@ _RULES = {
 @dataclass(frozen=True)
 class Record:
     id: str  # the data item's id (`review-<public id>` for a reviewed answer)
-    domain: str  # one of MAP_DOMAINS
+    domain: str  # one of MAP_DOMAINS or a custom domain's name (assistant.core.domainfile)
     raw_confidence: float | None  # the stated confidence in [0, 1]; None when none was stated
     correct: bool | None  # the grade or the reviewer's verdict; None when not attempted or not answerable
     model: str  # the model that answered

@@ -60,6 +60,7 @@ class Reply:
     range_level: float | None = None  # how often the true rate lies inside the range (0.9); None: no range
     ood_score: float | None = None  # distance to the map's fitting questions / its threshold; None: not measured
     extrapolating: bool | None = None  # ood_score > 1: unlike the fitting questions; None: not measured
+    domain_description: str = ""  # the domain's plain-words description from the domains file; "" when unknown
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (tuples become lists)."""

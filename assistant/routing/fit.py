@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from assistant.calibrated.metrics import brier_score, expected_calibration_error
-from assistant.core.domains import DOMAINS, GENERAL
+from assistant.core.domains import GENERAL
 from assistant.core.errors import DataError
 from assistant.routing.router import CLASSES, DomainRouter, embed, readable_text
 
@@ -47,8 +47,8 @@ THRESHOLD_GRID = tuple(round(0.3 + 0.05 * i, 2) for i in range(13))  # 0.3 ... 0
 MAX_IN_DOMAIN_GENERAL = 0.01
 
 
-def read_labelled(paths: Iterable[Path | str]) -> list[tuple[str, str]]:
-    """(question, class) pairs from JSONL files, class one of DOMAINS or GENERAL; DataError names file:line."""
+def read_labelled(paths: Iterable[Path | str], classes: Sequence[str] = CLASSES) -> list[tuple[str, str]]:
+    """(question, class) pairs from JSONL files, class one of `classes`; DataError names file:line."""
     pairs = []
     for path in map(Path, paths):
         try:
@@ -67,8 +67,8 @@ def read_labelled(paths: Iterable[Path | str]) -> list[tuple[str, str]]:
             question, domain = item.get("question"), item.get("domain")
             if not isinstance(question, str) or not question.strip():
                 raise DataError(f"{path}:{number}: field 'question' must be a non-empty string")
-            if domain not in CLASSES:
-                raise DataError(f"{path}:{number}: field 'domain' must be one of {list(CLASSES)}, got {domain!r}")
+            if domain not in classes:
+                raise DataError(f"{path}:{number}: field 'domain' must be one of {list(classes)}, got {domain!r}")
             pairs.append((question, domain))
     return pairs
 
@@ -118,7 +118,7 @@ def _scores(routes, truth: Sequence[str]) -> dict:
             "off_domain_fallback_rate": share(outside.count(GENERAL), len(outside))}
 
 
-def choose_threshold(probs: np.ndarray, truth: Sequence[str], *,
+def choose_threshold(probs: np.ndarray, truth: Sequence[str], *, classes: Sequence[str] = CLASSES,
                      max_in_domain_general: float = MAX_IN_DOMAIN_GENERAL) -> tuple[float, list[dict]]:
     """The highest threshold of THRESHOLD_GRID that sends at most `max_in_domain_general` of the
     in-domain questions to GENERAL (the lowest one if none does), and the table of every threshold.
@@ -129,15 +129,16 @@ def choose_threshold(probs: np.ndarray, truth: Sequence[str], *,
     """
     table = []
     for t in THRESHOLD_GRID:
-        router = DomainRouter(np.zeros((len(CLASSES), 1)), np.zeros(len(CLASSES)), classes=CLASSES, threshold=t)
+        router = DomainRouter(np.zeros((len(classes), 1)), np.zeros(len(classes)), classes=classes, threshold=t)
         table.append({"threshold": t, **_scores([router.route_probabilities(p) for p in probs], truth)})
     allowed = [row["threshold"] for row in table if row["in_domain_general_rate"] <= max_in_domain_general]
     return (max(allowed) if allowed else THRESHOLD_GRID[0]), table
 
 
 def fit_router(examples: Sequence[tuple[str, str]], embedder, *, threshold: float | None = None, folds: int = 5,
-               C: float = 10.0, fitted_on: Sequence[dict] = ()) -> DomainRouter:
-    """Fit the router on (question, class) pairs covering every domain and GENERAL (see the module docstring).
+               C: float = 10.0, fitted_on: Sequence[dict] = (), classes: Sequence[str] = CLASSES) -> DomainRouter:
+    """Fit the router on (question, class) pairs covering every class of `classes` (the domains, then
+    GENERAL; see the module docstring).
 
     threshold: None chooses it by cross-validation (`choose_threshold`); the table is kept either way.
     """
@@ -145,10 +146,11 @@ def fit_router(examples: Sequence[tuple[str, str]], embedder, *, threshold: floa
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     truth = [c for _, c in examples]
-    if set(truth) != set(CLASSES):
-        raise DataError(f"examples must cover every domain {list(DOMAINS)} and {GENERAL!r} (off-domain "
+    classes = tuple(classes)
+    if set(truth) != set(classes):
+        raise DataError(f"examples must cover every domain {list(classes[:-1])} and {GENERAL!r} (off-domain "
                         f"questions, e.g. assistant/data/off_domain_fit.jsonl); got {sorted(set(truth))}")
-    labels = np.array([CLASSES.index(c) for c in truth])
+    labels = np.array([classes.index(c) for c in truth])
     vectors = embed(embedder, [readable_text(q) for q, _ in examples])
     # balanced: each class weighs the same, so ~200 off-domain examples are not drowned by thousands.
     model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced")
@@ -156,8 +158,8 @@ def fit_router(examples: Sequence[tuple[str, str]], embedder, *, threshold: floa
     oof_logits = cross_val_predict(model, vectors, labels, cv=splitter, method="decision_function")
     temperature = fit_temperature(oof_logits, labels)
     oof = _softmax(oof_logits / temperature)
-    chosen, table = choose_threshold(oof, truth)
-    router = DomainRouter(np.zeros((len(CLASSES), vectors.shape[1])), np.zeros(len(CLASSES)), classes=CLASSES,
+    chosen, table = choose_threshold(oof, truth, classes=classes)
+    router = DomainRouter(np.zeros((len(classes), vectors.shape[1])), np.zeros(len(classes)), classes=classes,
                           threshold=chosen if threshold is None else threshold, temperature=temperature,
                           embedder=embedder)
     oof_routes = [router.route_probabilities(p) for p in oof]
@@ -170,8 +172,18 @@ def fit_router(examples: Sequence[tuple[str, str]], embedder, *, threshold: floa
     router.extra = {"C": C, "class_weight": "balanced", "cv_folds": folds, "threshold_chosen_by_cv": chosen,
                     "cv": {**_scores(oof_routes, truth), "ece": _ece(oof_routes, truth),
                            "ece_before_temperature": _ece(uncalibrated, truth)},
+                    "cv_recall": _recalls(oof_routes, truth, classes),
                     "cv_threshold_table": table, "fitted_on": list(fitted_on)}
     return router
+
+
+def _recalls(routes, truth: Sequence[str], classes: Sequence[str]) -> dict[str, dict]:
+    """Each class's out-of-fold recall (share routed to it) and count: examples its fold did not fit on."""
+    rows = {}
+    for c in classes:
+        hits = [r.domain == c for r, t in zip(routes, truth) if t == c]
+        rows[c] = {"recall": round(sum(hits) / len(hits), 4) if hits else None, "n": len(hits)}
+    return rows
 
 
 def _ece(routes, truth: Sequence[str]) -> float:
@@ -202,8 +214,9 @@ def evaluate(router: DomainRouter, labelled: Sequence[tuple[str, str]]) -> Routi
     routes = router.route_many([q for q, _ in labelled])
     predicted = [r.domain for r in routes]
     truth = [d for _, d in labelled]
-    rows = (*DOMAINS, GENERAL) if GENERAL in truth else DOMAINS
-    confusion = {t: {p: 0 for p in CLASSES} for t in rows}
+    classes = (*router.domains, GENERAL)
+    rows = [c for c in classes if c != GENERAL or GENERAL in truth]
+    confusion = {t: {p: 0 for p in classes} for t in rows}
     for t, p in zip(truth, predicted):
         confusion[t][p] += 1
     per_domain = {}

@@ -1,4 +1,4 @@
-"""Route a question to a domain (math, factual, science, reasoning) or to `general`.
+"""Route a question to a domain (math, factual, science, reasoning, and an admin's own: routing/learn.py) or to `general`.
 
 A multinomial logistic regression over normalized all-MiniLM-L6-v2 sentence embeddings with a
 fifth class, `general`, for questions that belong to no domain (chit-chat, writing requests,
@@ -63,10 +63,11 @@ _HIDDEN = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.D
 
 @dataclass(frozen=True)
 class Route:
-    domain: str  # one of DOMAINS, or GENERAL when general is likelier or no domain reaches the threshold
+    domain: str  # one of the router's domains (DOMAINS, then custom ones), or GENERAL when general is
+    # likelier or no domain reaches the threshold
     probability: float  # probability that `domain` is right: P(general) for GENERAL (version 1 routers,
     # which have no general class: the top domain's probability)
-    probabilities: dict[str, float]  # probability of each of DOMAINS and GENERAL, in that order (sum 1)
+    probabilities: dict[str, float]  # probability of each of the router's domains and GENERAL, in that order (sum 1)
     confident: bool  # False when domain is GENERAL
     # the question's unit-length embedding, as routed (`route`/`route_many`); calibration reads it too
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
@@ -174,9 +175,11 @@ class DomainRouter:
     def __init__(self, coef, intercept, *, threshold: float = DEFAULT_THRESHOLD, classes: Sequence[str] = DOMAINS,
                  temperature: float = 1.0, embedding_model: str = EMBEDDING_MODEL, n_examples: int = 0,
                  cv_accuracy: float | None = None, fitted_at: str = "", embedder=None, extra: dict | None = None):
-        self.classes = tuple(classes)  # DOMAINS, or CLASSES (the domains, then GENERAL)
-        if self.classes not in (DOMAINS, CLASSES):
-            raise ValueError(f"classes must be {list(DOMAINS)} or {list(CLASSES)}, got {list(self.classes)}")
+        self.classes = tuple(classes)  # DOMAINS, or the domains (built-in, then custom), then GENERAL
+        if self.classes != DOMAINS and not _ordered(self.classes):
+            raise ValueError(f"classes must be {list(DOMAINS)}, or {list(DOMAINS)} then custom domains then "
+                             f"{GENERAL!r}, got {list(self.classes)}")
+        self.domains = tuple(c for c in self.classes if c != GENERAL)  # the classes a question is routed to
         self.coef = np.asarray(coef, dtype=np.float64)  # (len(classes), dim), rows in `classes` order
         self.intercept = np.asarray(intercept, dtype=np.float64)  # (len(classes),)
         self.threshold = float(threshold)  # a domain below it goes to GENERAL
@@ -209,14 +212,14 @@ class DomainRouter:
         first domain wins a tie, as np.argmax does.
         """
         by_class = {c: float(p) for c, p in zip(self.classes, probs)}
-        best = max(DOMAINS, key=by_class.__getitem__)
+        best = max(self.domains, key=by_class.__getitem__)
         general = by_class.get(GENERAL, 0.0)
         confident = by_class[best] >= self.threshold and by_class[best] >= general
         legacy = GENERAL not in self.classes  # no P(general) to report: keep the top domain's
         return Route(
             domain=best if confident else GENERAL,
             probability=by_class[best] if confident or legacy else general,
-            probabilities={c: by_class.get(c, 0.0) for c in CLASSES},
+            probabilities={c: by_class.get(c, 0.0) for c in (*self.domains, GENERAL)},
             confident=confident,
         )
 
@@ -306,12 +309,15 @@ class DomainRouter:
 
 
 def _read_arrays(data: dict, fail) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """classes, coef and intercept of a router dict, rows reordered to DOMAINS (then GENERAL) order."""
+    """classes, coef and intercept of a router dict, rows reordered to DOMAINS (then custom, then GENERAL) order."""
     classes = data["classes"]
-    if not isinstance(classes, list) or sorted(map(str, classes)) not in (sorted(DOMAINS), sorted(CLASSES)):
-        fail("classes", f"must list the domains {list(DOMAINS)}, and {GENERAL!r} or not, "
-                        f"got {reprlib.repr(classes)}")
-    order = CLASSES if GENERAL in classes else DOMAINS
+    if (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)
+            or len(set(classes)) != len(classes) or not set(DOMAINS) <= set(classes)
+            or (GENERAL not in classes and len(classes) != len(DOMAINS))):
+        fail("classes", f"must list the domains {list(DOMAINS)}, and {GENERAL!r} or not (with {GENERAL!r}: "
+                        f"custom domains too), got {reprlib.repr(classes)}")
+    custom = [c for c in classes if c not in CLASSES]
+    order = (*DOMAINS, *custom, GENERAL) if GENERAL in classes else DOMAINS
     try:
         coef = np.asarray(data["coef"], dtype=np.float64)
     except (TypeError, ValueError):
@@ -327,8 +333,15 @@ def _read_arrays(data: dict, fail) -> tuple[tuple[str, ...], np.ndarray, np.ndar
     for name, array in (("coef", coef), ("intercept", intercept)):
         if not np.isfinite(array).all():  # Python's json reads NaN and Infinity
             fail(name, "must hold finite numbers only")
-    rows = [classes.index(c) for c in order]  # store rows in DOMAINS order whatever the file's
+    rows = [classes.index(c) for c in order]  # store rows in DOMAINS (custom, GENERAL) order whatever the file's
     return order, coef[rows], intercept[rows]
+
+
+def _ordered(classes: tuple[str, ...]) -> bool:
+    """Whether `classes` are the built-in domains, then distinct custom ones, then GENERAL."""
+    custom = classes[len(DOMAINS):-1]
+    return (classes[:len(DOMAINS)] == DOMAINS and classes[-1:] == (GENERAL,) and len(set(custom)) == len(custom)
+            and not set(custom) & set(CLASSES))
 
 
 # The router file's numbers and model name, in this order (a long bad value is shortened by reprlib).

@@ -58,7 +58,7 @@ def calibration_of(reply: Reply, reply_id: str | None, maps=None) -> dict:
     """What the chat shows under an answer, as the response's `calibration` object (`maps`: the active
     calibration maps, so the summary says when every answer in the domain is checked)."""
     return {"confidence": reply.confidence, "raw_confidence": reply.raw_confidence, "domain": reply.domain,
-            "domain_probability": reply.domain_probability, "needs_review": reply.needs_review,
+            "domain_description": reply.domain_description, "domain_probability": reply.domain_probability, "needs_review": reply.needs_review,
             "review_reasons": list(reply.review_reasons), "map_version": reply.map_version,
             "confidence_low": reply.confidence_low, "confidence_high": reply.confidence_high,
             "range_level": reply.range_level, "ood_score": reply.ood_score, "extrapolating": reply.extrapolating,

@@ -225,7 +225,9 @@ def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
     headline = _headline(reply)
     raw_text = f"Model said: {pct(raw)}" if raw is not None else "Model said: nothing"
     prob = get("domain_probability")
-    domain_text = f"Domain: {domain}" + (f" ({pct(prob)} sure)" if prob is not None else "")
+    about = get("domain_description")  # a stored row has none: its domain's name is shown alone
+    domain_text = (f"Domain: {domain}" + (f" ({pct(prob)} sure)" if prob is not None else "")
+                   + (f": {about}" if about else ""))
     promise = guarantee_sentence(maps, domain) if confidence is not None and not get("needs_review") else ""
     return headline, raw_text, domain_text, promise
 

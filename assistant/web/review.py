@@ -24,7 +24,8 @@ class ReviewTab:
         """The tab's components and events (inside `tab`)."""
         with gr.Row():
             f_status = gr.Radio(["open", "closed", "all"], value="open", label="Status")
-            f_domain = gr.Dropdown(["all", *MAP_DOMAINS], value="all", label="Domain")
+            domains = self.ctx.assistant.domains  # the admin's domains file; None: the built-in ones
+            f_domain = gr.Dropdown(["all", *(domains.names if domains else MAP_DOMAINS)], value="all", label="Domain")
             refresh = gr.Button("Refresh", elem_id="cc-review-refresh")
         table = gr.Dataframe(headers=QUEUE_COLUMNS, interactive=False, wrap=True)
         item = gr.Dropdown(label="Item", choices=[], elem_id="cc-item")

@@ -8,6 +8,7 @@
     calibrate eval --data ../shared/data/math.jsonl --maps active
     calibrate maps list | show VERSION | activate VERSION | rollback
     calibrate reviews export --out reviews.jsonl
+    calibrate domains list | show NAME | add NAME --description TEXT --examples FILE | remove NAME | refit
 
 Exit status: 0 done, 2 bad input (one line on stderr, `error: …`, names the
 file/line/field and what to do), 1 unexpected failure, 130 interrupted (Ctrl-C or
@@ -23,6 +24,7 @@ import signal
 from pathlib import Path
 
 from assistant.calibrated.maps import SIGNAL_SETS
+from assistant.core.domainfile import MIN_EXAMPLES
 from assistant.core.domains import DOMAINS
 from assistant.core.errors import run_cli
 from assistant.core.flags import add_answer_flags, add_folder_flags, add_model_flags, positive_int
@@ -38,6 +40,7 @@ from calibration.cli.commands import (
     cmd_report,
     cmd_reviews,
 )
+from calibration.domains import cmd_domains
 
 __all__ = ["build_parser", "main"]
 
@@ -236,6 +239,29 @@ def _add_admin_commands(sub) -> None:
     p.set_defaults(func=cmd_reviews)
 
 
+def _add_domains_command(sub) -> None:
+    p = _command(sub, "domains", "your own domains: list, show, add, remove; add/remove/refit refit the router",
+                 "calibrate domains list", "calibrate domains add it-helpdesk --description 'Laptops, VPN, "
+                 "passwords' --examples it.jsonl --labelled it-qa.jsonl", "calibrate domains remove it-helpdesk",
+                 on_error=False)
+    actions = p.add_subparsers(dest="domains_command", required=True, metavar="ACTION")
+    _command(actions, "list", "every domain and whether the router was fitted on them", "calibrate domains list",
+             on_error=False)
+    _command(actions, "refit", "refit the router on the domains file", "calibrate domains refit", on_error=False)
+    for action, help in (("show", "one domain, with its routing recall"), ("remove", "remove one of your domains")):
+        _command(actions, action, help, f"calibrate domains {action} it-helpdesk", on_error=False).add_argument("name")
+    a = _command(actions, "add", "add a domain and refit the router", "calibrate domains add NAME --description "
+                 "TEXT --examples FILE", on_error=False)
+    a.add_argument("name", help="lowercase words joined by '-' (e.g. it-helpdesk)")
+    a.add_argument("--description", required=True, help="plain words shown to staff and reviewers")
+    a.add_argument("--examples", required=True, help=f"at least {MIN_EXAMPLES} example questions: JSONL with a "
+                                                     "'question' per line, or text, one per line")
+    a.add_argument("--labelled", nargs="+", help="question JSONL files with answers, to collect and fit on")
+    a.add_argument("--heldout", nargs="+", help="question JSONL files only ever measured on")
+    a.add_argument("--target-risk", type=float, help="its review threshold's target risk (default: fit's)")
+    p.set_defaults(func=cmd_domains)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="calibrate", description=__doc__.split("\n\n")[0],
                      epilog=__doc__.split("\n\n", 1)[1], formatter_class=_FORMAT)
@@ -245,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_fit_commands(sub)
     _add_admin_commands(sub)
+    _add_domains_command(sub)
     return parser
 
 

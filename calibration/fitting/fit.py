@@ -23,7 +23,7 @@ from assistant.calibrated.fusion import SIGNAL_COLUMNS, signal_matrix
 from assistant.calibrated.intervals import N_BOOT, bootstrap_bands
 from assistant.calibrated.maps import SIGNAL_SETS, CalibrationMaps, DomainMap, _json_safe
 from assistant.calibrated.ood import reference_of
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import GENERAL, in_order
 from assistant.core.errors import DataError
 from assistant.core.record import Record
 from calibration.fitting.fusion_fit import FusionFit, fit_fused
@@ -120,7 +120,7 @@ def _holdout_mask(domains: np.ndarray, usable: np.ndarray, share: float, seed: i
     held = np.zeros(len(domains), dtype=bool)
     if share <= 0:
         return held
-    for domain in MAP_DOMAINS:
+    for domain in in_order(domains.tolist()):
         idx = rng.permutation(np.flatnonzero((domains == domain) & usable))
         held[idx[: int(round(share * len(idx)))]] = True
     return held
@@ -220,11 +220,13 @@ def fit_maps(
             fitter.fuse(domains, questions, seed)
         general = fitter.general()
         maps = {"general": general}
-        for domain in MAP_DOMAINS[:-1]:
+        for domain in [d for d in in_order(domains.tolist()) if d != GENERAL]:
             mask = domains == domain
             if int((mask & usable).sum()) >= max(min_samples, 1):
                 maps[domain] = (fitter.fused_domain(domain, mask) if fused
                                 else fitter.stated_domain(domain, mask, general, shrink_below, shrink_k))
+            else:  # it borrows the pooled (general) map, which its answers are part of; say with how many
+                general.metrics.setdefault("borrowed_by", {})[domain] = int((mask & usable).sum())
     return CalibrationMaps(
         model=model, prompt=prompt, version=version,
         fitted_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -300,7 +302,7 @@ def fold_numbers(records, *, k: int = 5, seed: int = 0) -> np.ndarray:
     domains, _, y = records_to_arrays(records)
     rng = np.random.default_rng(seed)
     folds = np.full(len(domains), -1)
-    for domain in MAP_DOMAINS:
+    for domain in in_order(domains.tolist()):
         idx = np.flatnonzero((domains == domain) & ~np.isnan(y))
         folds[rng.permutation(idx)] = np.arange(len(idx)) % k
     return folds

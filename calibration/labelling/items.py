@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from assistant.core.domains import DOMAINS
+from assistant.core.domains import CUSTOM_NAMES, DOMAINS, GENERAL, is_domain_name
 from assistant.core.errors import DataError
 from assistant.core.jsonl import read_numbered
 from assistant.core.validate import Rule, check, is_text, list_of
@@ -29,7 +29,8 @@ _TEXT = Rule(is_text, "must be a non-empty string")
 # Every item's fields, in this order; an absent id, question, answer, domain or answer_type is refused too.
 _RULES = {
     "id": _TEXT, "question": _TEXT, "answer": _TEXT,
-    "domain": Rule(lambda v: v in DOMAINS, f"must be one of {', '.join(DOMAINS)}, got {{value}}"),
+    "domain": Rule(lambda v: is_domain_name(v) and v != GENERAL,
+                   f"must be one of {', '.join(DOMAINS)} or {CUSTOM_NAMES}, got {{value}}"),
     "answer_type": Rule(lambda v: v in ANSWER_TYPES, f"must be one of {', '.join(ANSWER_TYPES)}, got {{value}}"),
     "aliases": Rule(list_of(lambda a: isinstance(a, str)), "must be a list of strings"),
 }
@@ -45,7 +46,7 @@ _ANSWERS = {
 def validate_item(item: dict, path: str | os.PathLike = "<items>", lineno: int = 0) -> dict:
     """Check one data item's fields and types; return it, or raise `DataError` naming file, line and field.
 
-    Required: ``id`` (non-empty str), ``domain`` (one of DOMAINS), ``question``
+    Required: ``id`` (non-empty str), ``domain`` (one of DOMAINS, or a custom domain's name), ``question``
     (non-empty str), ``answer`` (non-empty str), ``answer_type`` (number, text,
     choice, boolean). ``aliases``, when present, is a list of str. A choice
     item needs ``choices`` (at least 2 non-empty str) and a letter answer

@@ -21,7 +21,7 @@ from assistant.calibrated import metrics as M
 from assistant.calibrated.intervals import bin_coverage
 from assistant.calibrated.maps import CalibrationMaps
 from assistant.calibrated.support import support_of
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import MAP_DOMAINS, in_order
 from calibration.fitting.fit import as_records, records_to_arrays
 
 __all__ = ["TARGETS", "HeldoutSet", "format_side_by_side", "side_by_side"]
@@ -84,7 +84,7 @@ def _pipeline(maps: CalibrationMaps, sets: list[HeldoutSet], question_aware: boo
         domains, _, y = records_to_arrays(records)
         c, low, high, kept = _scores(maps, records, s.questions if question_aware else None)
         rows[s.name] = {d: _cells(y[domains == d], c[domains == d], low[domains == d], high[domains == d],
-                                  kept[domains == d]) for d in MAP_DOMAINS if (domains == d).any()}
+                                  kept[domains == d]) for d in in_order(domains.tolist())}
         rows[s.name]["all"] = _cells(y, c, low, high, kept)
         together_y.append(y)
         together_c.append(c)

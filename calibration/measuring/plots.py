@@ -15,7 +15,7 @@ import numpy as np
 from assistant.calibrated import metrics as M
 from assistant.calibrated.fusion import signal_matrix
 from assistant.calibrated.measures import risk_coverage_axes
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import in_order
 from assistant.core.files import private_folder
 from calibration.fitting.fit import as_records, records_to_arrays
 
@@ -68,7 +68,7 @@ def write_plots(records, calibrated, folder) -> list[Path]:
         raise ValueError(f"calibrated has {len(c)} values for {len(p)} records")
     folder = private_folder(Path(folder))
     signals = signal_matrix([r.signals_or_stated() for r in records])
-    groups = [(d, domains == d) for d in MAP_DOMAINS if (domains == d).any()]
+    groups = [(d, domains == d) for d in in_order(domains.tolist())]
     groups.append(("overall", np.ones(len(p), dtype=bool)))
     written = []
     for name, mask in groups:

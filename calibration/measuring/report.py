@@ -19,7 +19,7 @@ from assistant.calibrated import metrics as M
 from assistant.calibrated.fusion import SIGNAL_COLUMNS, signal_matrix
 from assistant.calibrated.maps import CalibrationMaps
 from assistant.calibrated.measures import SHORT_NAMES, signal_aurocs
-from assistant.core.domains import MAP_DOMAINS
+from assistant.core.domains import MAP_DOMAINS, in_order
 from assistant.core.errors import DataError
 from assistant.core.validate import is_number
 from calibration.fitting.fit import as_records, cross_validate, fit_maps, records_to_arrays
@@ -125,7 +125,7 @@ def _pipeline(records, maps: CalibrationMaps | None, fit_options: dict, cv_folds
         # selective accuracy apply each record's own fold's threshold (t).
         fitted = fit_maps(records, **{"model": "report", "prompt": "report", **fit_options}, questions=questions)
         source = f"{cv_folds}-fold cross-validated on these records"
-    present = [d for d in MAP_DOMAINS if (domains == d).any()]
+    present = in_order(domains.tolist())
     signals = signal_matrix([r.signals_or_stated() for r in records])
     return {
         "signals": fitted.signals,
@@ -286,9 +286,7 @@ def format_maps_summary(maps: CalibrationMaps) -> str:
             f"{'domain':<10} {'n':>5} {'right':>5} {'wrong':>5} {'knots':>5} {'shrink':>6} {'thresh':>6} {'cover':>6} "
             f"{'risk≤':>6} {'ECE raw→cal (in-sample)':>24}  combiner weights")
     lines = [head, "-" * len(head.splitlines()[1])]
-    for domain in MAP_DOMAINS:
-        if domain not in maps.maps:
-            continue
+    for domain in in_order(maps.maps):
         m = maps.maps[domain]
         g = m.metrics.get
         how = (g("combiner_fit") or {}).get("weights", "-")
@@ -296,7 +294,11 @@ def format_maps_summary(maps: CalibrationMaps) -> str:
                      f"{len(m.x):>5} {_fmt(g('shrink_weight'), '.2f'):>6} "
                      f"{m.threshold:>6.2f} {_fmt(g('coverage')):>6} {_fmt(g('risk_ucb')):>6} "
                      f"{_fmt(g('ece_raw')) + '→' + _fmt(g('ece_calibrated')):>24}  {how}")
-    missing = [d for d in MAP_DOMAINS if d not in maps.maps]
+    borrowed = maps.maps["general"].metrics.get("borrowed_by") or {}
+    for domain, n in borrowed.items():
+        lines.append(f"{domain}: {n} usable graded answers, too few for a map of its own: it borrows the pooled "
+                     "(general) map, fitted on every domain's answers")
+    missing = [d for d in MAP_DOMAINS if d not in maps.maps and d not in borrowed]
     if missing:
         lines.append(f"(no map for {', '.join(missing)}: they use the general map)")
     lines.append("right, wrong: the fitting answers each map rests on (review thresholds are tested on others)")

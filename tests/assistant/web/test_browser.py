@@ -399,3 +399,55 @@ def test_a_badge_says_first_when_every_answer_is_checked_and_shows_no_figure_for
     finally:
         page.close()
         app.demo.close()
+
+
+def test_a_custom_domain_answer_shows_its_badge_and_a_verdict_moves_its_dashboard_row(browser, tmp_path):
+    """Issue 22: an it-helpdesk answer's badge names the domain and its description; the reviewer's verdict
+    on it moves that domain's since-the-fit accuracy and ECE on the admin's dashboard."""
+    from dataclasses import replace
+
+    from assistant.core.domainfile import Domain, DomainSet, load_domains
+    from tests.conftest import FixedRouter, make_assistant
+
+    shipped = load_domains(None)
+    mine = Domain("it-helpdesk", "IT helpdesk: laptops, VPN, passwords", examples=tuple(f"q{i}" for i in range(20)))
+    assistant = make_assistant(delay=0.02)
+    assistant.router, assistant.domains = FixedRouter("it-helpdesk"), DomainSet(
+        (*shipped.domains[:-1], mine, shipped.domains[-1]), "test")
+    general = assistant.maps.maps["general"]
+    assistant.maps = replace(assistant.maps, maps={**assistant.maps.maps,
+                                                   "it-helpdesk": replace(general, domain="it-helpdesk")})
+    app = launch(tmp_path, assistant=assistant)
+    rows = """() => [...document.querySelectorAll('#cc-dash-table tbody tr')]
+                     .map(r => [...r.querySelectorAll('td')].map(td => td.textContent.trim()))"""
+
+    def since_the_fit() -> tuple[str, str]:
+        s = Session(browser, app, "ann")
+        s.page.get_by_role("tab", name="Dashboard").click()
+        s.page.wait_for_function(f"() => ({rows})().some(r => r[0] === 'it-helpdesk')", timeout=30_000)
+        row = next(r for r in s.page.evaluate(rows) if r and r[0] == "it-helpdesk")
+        s.page.close()
+        return row[11], row[12]  # accuracy and ECE since the fit
+
+    try:
+        s = Session(browser, app, "sam")
+        s.ask("How do I lock my laptop? [unsure]")
+        s.page.wait_for_selector("#cc-chat .cc-badge", timeout=30_000)
+        badge = s.page.locator("#cc-chat .cc-badge").last.inner_text()
+        assert "Domain: it-helpdesk" in badge and "IT helpdesk: laptops, VPN, passwords" in badge
+        s.shot("custom-domain-badge.png")
+        s.page.close()
+        assert since_the_fit() == ("—", "—")
+        item = app.store.queue(domain="it-helpdesk")[0]
+        r = Session(browser, app, "rita")
+        r.page.get_by_role("tab", name="Review").click()
+        r.page.wait_for_selector(f"#cc-item-detail:has-text('Item {item.id}')", timeout=30_000)
+        r.page.get_by_label("Incorrect").check()
+        r.page.click("#cc-submit-verdict")
+        r.page.wait_for_function(
+            f"() => !document.querySelector('#cc-item-detail').innerText.includes('Item {item.id} ')", timeout=30_000)
+        r.page.close()
+        assert app.store.get_item(item.id).verdict == "incorrect"
+        assert since_the_fit() == ("0%", "0.300 (n=1: too few)")  # one incorrect verdict at 30% confidence
+    finally:
+        app.demo.close()
