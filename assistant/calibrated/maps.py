@@ -71,8 +71,8 @@ class DomainMap:
         for name in ("x", "y"):
             if isinstance(getattr(self, name), np.ndarray):  # knots from a fit: checked as a file's lists are
                 object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.domain not in MAP_DOMAINS:
-            _fail(where, prefix, f"unknown domain (allowed: {', '.join(MAP_DOMAINS)})")
+        if not is_domain_name(self.domain):
+            _fail(where, prefix, f"unknown domain (allowed: {', '.join(MAP_DOMAINS)} or {CUSTOM_NAMES})")
         check(vars(self), _MAP_RULES, lambda name, problem: _fail(where, f"{prefix}.{name}", problem))
         _check_knots(self.x, self.y, prefix, where)
         object.__setattr__(self, "x", tuple(float(v) for v in self.x))

@@ -67,10 +67,10 @@ def test_the_reply_and_the_openai_object_carry_the_domains_description():
 
 def test_reviewers_verdicts_on_a_custom_domain_reach_its_queue_export_and_dashboard_row(tmp_path):
     from assistant.calibrated.maps import CalibrationMaps, DomainMap
-    from assistant.reviews.queries import export_records, review_stats
+    from assistant.reviews.queries import export_records, reviewed, stats_by_domain
     from assistant.reviews.store import ReviewStore
     from assistant.web import charts
-    from calibration.commands import load_records
+    from calibration.cli.commands import load_records
     from tests.conftest import make_reply
 
     store = ReviewStore(tmp_path / "d")
@@ -81,7 +81,7 @@ def test_reviewers_verdicts_on_a_custom_domain_reach_its_queue_export_and_dashbo
     assert len(queue) == 3 and {item.domain for item in queue} == {"it-helpdesk"}
     for item, verdict in zip(queue, ("correct", "incorrect", "correct")):
         store.submit_verdict(item.id, verdict, "rita")
-    stats = review_stats(store)
+    stats = stats_by_domain(reviewed(store))
     assert stats["it-helpdesk"].count == 3 and stats["it-helpdesk"].accuracy == pytest.approx(2 / 3)
     assert export_records(store, tmp_path / "reviews.jsonl") == 3
     assert {r.domain for r in load_records([tmp_path / "reviews.jsonl"])} == {"it-helpdesk"}
