@@ -1,5 +1,6 @@
 """`calibrate`: the admin CLI that builds, measures and versions calibration maps.
 
+    calibrate data --sources benchmarks/ --out questions/   # fitting + held-out questions
     calibrate make-data --domain math --n 300 --seed 1 --out data/math.jsonl
     calibrate collect --data data/*.jsonl --out records.jsonl [--model M] [--batch-size N]
     calibrate collect --backend openai --base-url URL --model NAME --data … --out … [--concurrency N]
@@ -37,6 +38,7 @@ from calibration.commands import (
     cmd_report,
     cmd_reviews,
 )
+from calibration.sourcedata import add_data_command
 
 __all__ = ["build_parser", "main"]
 
@@ -237,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and warnings to stderr")
     add_folder_flags(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_data_command(sub, _command)
     _add_data_commands(sub)
     _add_fit_commands(sub)
     _add_admin_commands(sub)

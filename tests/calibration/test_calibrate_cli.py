@@ -28,7 +28,7 @@ from tests.conftest import ROOT
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
                 "n_calibrated", "no_confidence_rate", "signal_auroc",
                 "selective_accuracy"}
-SUBCOMMANDS = ["make-data", "collect", "fit", "report", "compare", "eval", "maps", "maps list", "maps show",
+SUBCOMMANDS = ["data", "make-data", "collect", "fit", "report", "compare", "eval", "maps", "maps list", "maps show",
                "maps activate", "maps rollback", "reviews", "reviews export", "records", "records strip",
                "records rebuild"]
 
