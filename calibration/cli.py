@@ -33,11 +33,11 @@ from calibration.commands import (
     cmd_eval,
     cmd_fit,
     cmd_make_data,
-    cmd_maps,
     cmd_records,
     cmd_report,
     cmd_reviews,
 )
+from calibration.mapcommands import cmd_maps
 from calibration.sourcedata import add_data_command
 
 __all__ = ["build_parser", "main"]
@@ -212,16 +212,21 @@ def _add_admin_commands(sub) -> None:
                  "calibrate maps list", "calibrate maps show v0002", "calibrate maps activate v0002",
                  "calibrate maps rollback", on_error=False)
     actions = p.add_subparsers(dest="maps_command", required=True, metavar="ACTION")
-    _command(actions, "list", "every version; * marks the active one", "calibrate maps list", on_error=False)
+    _command(actions, "list", "every version; * marks the active one of each (model, prompt) pair",
+             "calibrate maps list", on_error=False)
     sp = _command(actions, "show", "print one version (a table, or JSON with --json)",
                   "calibrate maps show v0002 --json", on_error=False)
     sp.add_argument("version")
     sp.add_argument("--json", action="store_true", help="the whole map file as JSON")
-    sp = _command(actions, "activate", "make a version live (atomic)", "calibrate maps activate v0002",
+    sp = _command(actions, "activate", "make a version live for the model and prompt it was fitted for (atomic)",
+                  "calibrate maps activate v0002",
                   on_error=False)
     sp.add_argument("version")
-    _command(actions, "rollback", "re-activate the previously active version", "calibrate maps rollback",
-             on_error=False)
+    sp = _command(actions, "rollback", "re-activate the version active before for one (model, prompt) pair",
+                  "calibrate maps rollback",
+                  "calibrate maps rollback --model Qwen2.5-0.5B-Instruct --prompt confidence_tags", on_error=False)
+    sp.add_argument("--model", help="the model id the maps were fitted for (needed when several pairs have maps)")
+    sp.add_argument("--prompt", help="the prompt id (needed when several pairs have maps)")
     p.set_defaults(func=cmd_maps)
 
     p = _command(sub, "reviews", "turn reviewers' verdicts into records", "calibrate reviews export --out reviews.jsonl",

@@ -135,25 +135,25 @@ class Assistant:
         """Load the model, prompt, router and active maps. Errors name what to fix."""
         store = map_store(maps_dir, data_dir)
         prompt = load_prompt(prompt_id)
+        backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
         try:
-            maps = store.active()
+            maps = store.active(backend.model_id, prompt.id)  # this model's and prompt's own active maps
         except MapError as err:
             if not allow_uncalibrated:
                 raise
             # one line naming the file and field, as when refusing to start; a traceback says no more
             log.warning("active calibration map is invalid (%s); running uncalibrated", err)
             maps = None
-        backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
         router = DomainRouter.load(embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         return cls(backend, prompt, router, maps, options=options,
                    max_question_chars=max_question_chars, max_question_tokens=max_question_tokens, map_store=store)
 
     def reload_maps(self) -> str | None:
-        """Re-read the active map version from `map_store`; return it (None if none)."""
+        """Re-read this model's and prompt's active map version from `map_store`; return it (None if none)."""
         if self.map_store is None:
             raise MapError("this assistant was built without a maps folder, so there is nothing to reload")
-        self.maps = self.map_store.active()
+        self.maps = self.map_store.active(self.backend.model_id, self.prompt.id)
         return self.maps.version if self.maps else None
 
     # -- answering ---------------------------------------------------------------------------

@@ -135,14 +135,17 @@ def test_fit_report_and_map_versions(tmp_path):
 
     for version, expected in (("v0001", "v0001"), ("v0002", "v0002")):
         act = calibrate(tmp_path, "maps", "activate", version, "--maps-dir", maps)
-        assert (act.returncode, act.stdout.strip()) == (0, f"active map is now {expected}")
-    assert calibrate(tmp_path, "maps", "rollback", "--maps-dir", maps).stdout.strip() == "active map is now v0001"
+        assert (act.returncode, act.stdout.strip()) == (0, f"{PAIR} is now {expected}")
+    assert calibrate(tmp_path, "maps", "rollback", "--maps-dir", maps).stdout.strip() == f"{PAIR} is now v0001"
     assert store.active_version() == "v0001"
 
     show = calibrate(tmp_path, "maps", "show", "v0002", "--json", "--maps-dir", maps)
     assert json.loads(show.stdout)["maps"]["general"]["n_samples"] == 240
     assert "synth-model / confidence_tags  v0002" in calibrate(tmp_path, "maps", "show", "v0002",
                                                                "--maps-dir", maps).stdout
+
+
+PAIR = "active map for model synth-model / prompt confidence_tags"
 
 
 def check_report_shape(report: dict, domains: list[str]) -> None:
