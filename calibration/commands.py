@@ -120,7 +120,7 @@ def _resolve_maps(args, spec: str, pair: tuple[str, str] | None = None):
     if spec == "active":
         maps = _store(args).active(*(pair or (None, None)))
         if maps is None:
-            which = f" for model {pair[0]} / prompt {pair[1]}" if pair else ""
+            which = f" for model {pair[0]} / prompt {pair[1]}" if pair and all(pair) else ""
             raise MapError(f"no active map version{which} in {_store(args).folder}: run `calibrate fit` then "
                            "`calibrate maps activate VERSION`")
         return maps
@@ -286,8 +286,7 @@ def _side_by_side(args) -> int:
     """`calibrate report --heldout NAME FILE… [--heldout …] --maps V [--baseline-maps B]`."""
     if not args.maps:
         raise DataError("--heldout needs --maps (the maps to measure): held-out sets are never fitted on")
-    pair = (args.keep_model, args.keep_prompt) if args.keep_model and args.keep_prompt else None
-    maps = _resolve_maps(args, args.maps, pair)
+    maps = _resolve_maps(args, args.maps, (args.keep_model, args.keep_prompt))
     baseline = _resolve_maps(args, args.baseline_maps, (maps.model, maps.prompt)) if args.baseline_maps else None
     sets = []
     for name, *paths in args.heldout:

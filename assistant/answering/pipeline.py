@@ -135,15 +135,18 @@ class Assistant:
         """Load the model, prompt, router and active maps. Errors name what to fix."""
         store = map_store(maps_dir, data_dir)
         prompt = load_prompt(prompt_id)
-        backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
-        try:
-            maps = store.active(backend.model_id, prompt.id)  # this model's and prompt's own active maps
+        usable = True
+        try:  # every pair's active map must load, checked before the model loads: a broken one fails fast
+            for version in store.active_pairs().values():
+                store.load(version)
         except MapError as err:
             if not allow_uncalibrated:
                 raise
             # one line naming the file and field, as when refusing to start; a traceback says no more
             log.warning("active calibration map is invalid (%s); running uncalibrated", err)
-            maps = None
+            usable = False
+        backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
+        maps = store.active(backend.model_id, prompt.id) if usable else None  # this model's and prompt's own
         router = DomainRouter.load(embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         return cls(backend, prompt, router, maps, options=options,

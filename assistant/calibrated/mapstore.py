@@ -149,7 +149,8 @@ class MapStore:
         if len(fits) > 1:
             listing = "; ".join(f"model={m} prompt={p}" for m, p in fits)
             raise MapError(f"{self.folder}: several (model, prompt) pairs have active maps ({listing}): "
-                           "say which with --model and --prompt")
+                           "name the model and prompt (`maps rollback --model M --prompt P`, `report --keep-model M "
+                           "--keep-prompt P`)")
         return fits[0] if fits else None
 
     def _append(self, version: str, action: str, pair: Pair) -> None:

@@ -3,6 +3,7 @@ read with their history and active version kept."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,7 +98,22 @@ def test_cli_activate_list_and_rollback_per_pair(tmp_path):
     listing = calibrate("list").stdout.splitlines()
     assert [line[0] for line in listing] == [" ", "*", "*"]
     refused = calibrate("rollback")
-    assert refused.returncode == 2 and "say which with --model and --prompt" in refused.stderr
+    assert refused.returncode == 2 and "name the model and prompt" in refused.stderr
     done = calibrate("rollback", "--model", "model-a", "--prompt", "p")
     assert done.returncode == 0 and "model model-a / prompt p is now v0001" in done.stdout
     assert store.active_pairs() == {A: "v0001", B: "v0002"}
+
+
+def test_report_with_the_active_maps_picks_the_pair_of_its_records(tmp_path):
+    from tests.calibration.test_calibrate_cli import calibrate, synth_records
+
+    maps = tmp_path / "maps"
+    for model in ("model-a", "model-b"):
+        records = synth_records(tmp_path / f"{model}.jsonl", model=model)
+        fit = calibrate(tmp_path, "fit", "--records", records, "--maps-dir", maps, "--holdout", "0", "--activate",
+                        "--signals", "stated")
+        assert fit.returncode == 0, fit.stderr
+    held = synth_records(tmp_path / "held.jsonl", model="model-a", prefix="h", seed=5)
+    report = calibrate(tmp_path, "report", "--records", held, "--maps", "active", "--maps-dir", maps, "--json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["source"] == "maps v0001"  # model-a's, though v0002 was activated last
