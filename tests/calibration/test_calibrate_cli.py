@@ -408,7 +408,7 @@ def test_kill_fit_and_activate_never_breaks_the_maps_folder(tmp_path):
             proc.send_signal(signal.SIGKILL)
         killed += proc.wait(timeout=60) == -signal.SIGKILL
         proc.stderr.close()
-        active = store.active()  # never raises: ACTIVE and every file it can name are whole
+        active = store.active()  # never raises: HISTORY and every file it names are whole (a cut line is ignored)
         rows = store.list_versions()
         assert all(row["error"] is None for row in rows), rows
         new = {row["version"] for row in rows} - versions_before
