@@ -36,7 +36,7 @@ def bench_maps_dir(folder: Path, model_id: str, prompt_id: str) -> tuple[Path, s
     """
 
     try:
-        active = map_store().active()
+        active = map_store().active(model_id, prompt_id)
     except Exception:  # an invalid active map: the bench still runs, on its own map
         active = None
     if active is not None and active.matches(model_id, prompt_id):

@@ -274,11 +274,20 @@ def test_odd_map_files_raise_map_error(tmp_path, text, words):
     assert str(path) in str(info.value) and all(w in str(info.value) for w in words)
 
 
-def _store_with_active(folder: Path) -> Path:
+DEFAULT_MODEL = "SmolLM2-135M-Instruct.Q4_1"  # the model id of the default model, which the real app runs
+
+
+def _store_with_active(folder: Path, model: str = DEFAULT_MODEL) -> Path:
+    """A maps folder whose one version is active for `model` and the default prompt; its file."""
     store = MapStore(folder)
-    version = store.save_new(make_maps())
+    version = store.save_new(make_maps(model=model))
     store.activate(version)
     return folder / f"{version}.json"
+
+
+def _history_names_a_missing_version(path: Path) -> None:
+    with (path.parent / "HISTORY").open("a") as f:
+        f.write(f"v0009\tactivate\t{DEFAULT_MODEL}\tconfidence_tags\t2026-01-01T00:00:00+00:00\n")
 
 
 def _edit_json(field_path, value):
@@ -302,7 +311,7 @@ CORRUPT_ACTIVE = [
     (lambda p: p.write_text(p.read_text()[:100]), "v0001.json", ["not valid JSON", "truncated"]),
     (lambda p: p.write_text("[" * 100_000), "v0001.json", ["not valid JSON"]),
     (lambda p: (p.parent / "ACTIVE").write_bytes(b"\xff\xfe garbage"), "ACTIVE", ["active-version pointer"]),
-    (lambda p: (p.parent / "ACTIVE").write_text("v0009\n"), "maps", ["no map version v0009"]),
+    (_history_names_a_missing_version, "maps", ["no map version v0009"]),
 ]
 CORRUPT_IDS = ["non-monotone", "threshold", "schema", "domain", "truncated", "deep", "active-bytes", "active-missing"]
 
@@ -351,7 +360,7 @@ def test_allow_uncalibrated_runs_with_every_answer_flagged(tmp_path, monkeypatch
     from assistant.routing.router import DomainRouter
 
     corrupt, _, _ = CORRUPT_ACTIVE[0]
-    corrupt(_store_with_active(tmp_path / "maps"))
+    corrupt(_store_with_active(tmp_path / "maps", model="fake-model"))
     outputs = ["<answer>132</answer> <confidence>95%</confidence>", "<answer>x</answer>", ""]
     monkeypatch.setattr(assistant.models.registry, "load_backend",
                         lambda config: FakeBackend(model_id="fake-model").enqueue(*outputs))

@@ -149,27 +149,30 @@ class Assistant:
         """Load the model, prompt, router and active maps. Errors name what to fix."""
         store = map_store(maps_dir, data_dir)
         prompt = load_prompt(prompt_id)
-        try:
-            maps = store.active()
+        usable = True
+        try:  # every pair's active map must load, checked before the model loads: a broken one fails fast
+            for version in store.active_pairs().values():
+                store.load(version)
         except MapError as err:
             if not allow_uncalibrated:
                 raise
             # one line naming the file and field, as when refusing to start; a traceback says no more
             log.warning("active calibration map is invalid (%s); running uncalibrated", err)
-            maps = None
+            usable = False
         backend = load_backend(model_config or ModelConfig())  # before the router: a bad model fails fast
         folder = data_dir or default_data_dir()
         domains = load_domains(folder)
+        maps = store.active(backend.model_id, prompt.id) if usable else None  # this model's and prompt's own
         router = load_router(folder, domains, embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         return cls(backend, prompt, router, maps, options=options, max_question_chars=max_question_chars,
                    max_question_tokens=max_question_tokens, map_store=store, domains=domains)
 
     def reload_maps(self) -> str | None:
-        """Re-read the active map version from `map_store`; return it (None if none)."""
+        """Re-read this model's and prompt's active map version from `map_store`; return it (None if none)."""
         if self.map_store is None:
             raise MapError("this assistant was built without a maps folder, so there is nothing to reload")
-        self.maps = self.map_store.active()
+        self.maps = self.map_store.active(self.backend.model_id, self.prompt.id)
         return self.maps.version if self.maps else None
 
     # -- answering ---------------------------------------------------------------------------

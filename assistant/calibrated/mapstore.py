@@ -1,5 +1,5 @@
-"""The versioned map store: numbered map files (`v0001.json`, …) in one folder, an `ACTIVE`
-pointer and an append-only `HISTORY` that `rollback` walks back. `map_store()` is the one the
+"""The versioned map store: numbered map files (`v0001.json`, …) in one folder and an append-only
+`HISTORY` that gives each (model, prompt) pair its own active version, which `rollback` walks back. `map_store()` is the one the
 app and the CLIs use: the data folder's maps laid over the read-only maps shipped in the package.
 """
 
@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
+from assistant.calibrated.maphistory import Pair, history_line, replay
 from assistant.calibrated.maps import CalibrationMaps, load_maps
 from assistant.core.config import default_data_dir, explicit_maps_dir
 from assistant.core.errors import MapError
@@ -24,10 +25,11 @@ _VERSION_RE = re.compile(r"^v\d{4}$")
 
 
 class MapStore:
-    """Numbered map versions in one folder, an ACTIVE pointer and an append-only HISTORY.
+    """Numbered map versions in one folder and an append-only HISTORY, one active version per pair.
 
-    HISTORY lines are ``<version>\\t<activate|rollback>\\t<ISO time>``; replaying
-    them (activate pushes, rollback pops) gives the stack `rollback` walks back.
+    Replaying HISTORY (`assistant.calibrated.maphistory`: activate pushes, rollback pops) gives
+    each (model, prompt) pair the stack `rollback` walks back; folders written before pairs (one
+    ACTIVE pointer for all models) are read as they are, history and active version kept.
 
     `base` is a read-only folder laid out the same way (the maps shipped inside the
     package): its versions, ACTIVE and HISTORY come first, and every write (a new
@@ -37,6 +39,7 @@ class MapStore:
     def __init__(self, folder, base=None):
         self.folder = Path(folder)
         self.base = Path(base) if base is not None else None
+        self._pairs: dict[tuple, Pair] = {}  # the pair of each version file read, by its state
 
     def _folders(self) -> list[Path]:
         """The read-only base (when any), then the writable folder: later ones win."""
@@ -62,14 +65,14 @@ class MapStore:
         """Every stored version, oldest first, as dicts for listing.
 
         Keys: ``version``, ``model``, ``prompt``, ``fitted_at``, ``n_samples``
-        (records behind the general map), ``active`` (bool) and ``error`` (why
+        (records behind the general map), ``active`` (bool: active for its pair) and ``error`` (why
         the file does not load, else None; the other fields are then None).
         """
-        active = self.active_version()
+        active = set(self.active_pairs().values())
         out = []
         for v in self._versions():
             row = {"version": v, "model": None, "prompt": None, "fitted_at": None, "n_samples": None,
-                   "active": v == active, "error": None}
+                   "active": v in active, "error": None}
             try:
                 m = load_maps(self._path(v))
                 row.update(model=m.model, prompt=m.prompt, fitted_at=m.fitted_at,
@@ -100,47 +103,18 @@ class MapStore:
             except FileExistsError:  # another process took this number first
                 number += 1
 
-    def _history(self) -> list[str]:
-        """Replay HISTORY (the base's, then the folder's) into the stack of activated versions."""
-        lines = [line for folder in self._folders() if (folder / "HISTORY").exists()
-                 for line in (folder / "HISTORY").read_text(encoding="utf-8").splitlines()]
-        stack: list[str] = []
-        for line in lines:
-            parts = line.split("\t")
-            if len(parts) >= 2 and parts[1] == "rollback":
-                if stack:
-                    stack.pop()
-            elif parts[0]:
-                stack.append(parts[0])
-        return stack
+    def _pair_of(self, version: str) -> Pair:
+        """The (model, prompt) a version was fitted for; remembered per file state (a map is read once)."""
+        path = self._path(version)
+        stat = path.stat() if path.exists() else None
+        key = (version, stat and (stat.st_mtime_ns, stat.st_size))
+        if key not in self._pairs:
+            maps = self.load(version)
+            self._pairs[key] = (maps.model, maps.prompt)
+        return self._pairs[key]
 
-    def _set_active(self, version: str, action: str) -> None:
-        atomic_write(version + "\n", self.folder / "ACTIVE")
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with append_private(self.folder / "HISTORY") as f:
-            f.write(f"{version}\t{action}\t{stamp}\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def activate(self, version: str) -> None:
-        """Make `version` the active one after checking its file loads."""
-        self.load(version)
-        if self.active_version() == version:
-            return
-        self._set_active(version, "activate")
-
-    def rollback(self) -> str:
-        """Re-activate the version active before the current one and return it."""
-        stack = self._history()
-        if len(stack) < 2:
-            raise MapError(f"{self.folder}: no earlier active version to roll back to")
-        previous = stack[-2]
-        self.load(previous)
-        self._set_active(previous, "rollback")
-        return previous
-
-    def active_version(self) -> str | None:
-        """The version named in ACTIVE, or None when nothing is active."""
+    def _pointer(self) -> str | None:
+        """The older single-pointer ACTIVE file's version (folder, else base), or None."""
         path = self._file("ACTIVE")
         if not path.exists():
             return None
@@ -152,9 +126,77 @@ class MapStore:
             raise MapError(f"{path}: invalid version {version!r} (expected v0001, v0002, …)")
         return version
 
-    def active(self) -> CalibrationMaps | None:
-        """The active maps, or None when nothing is active; an invalid file raises MapError."""
-        version = self.active_version()
+    def _stacks(self) -> dict[Pair, list[str]]:
+        """Every pair's stack of activated versions, replayed from HISTORY (see maphistory)."""
+        texts = []
+        for folder in self._folders():
+            path = folder / "HISTORY"
+            try:
+                texts.append(path.read_text(encoding="utf-8") if path.exists() else "")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise MapError(f"{path}: cannot read the activation history ({exc})") from exc
+        return replay(texts, self._pointer(), self._pair_of, lambda v: bool(_VERSION_RE.match(v)))
+
+    def active_pairs(self) -> dict[Pair, str]:
+        """The active version of every (model, prompt) pair that has one."""
+        return {pair: stack[-1] for pair, stack in self._stacks().items()}
+
+    def _pair(self, model: str | None, prompt: str | None, stacks: dict[Pair, list[str]]) -> Pair | None:
+        """The pair asked for; with model or prompt left out, the one active pair that fits, if any."""
+        if model is not None and prompt is not None:
+            return (model, prompt)
+        fits = [p for p in stacks if model in (None, p[0]) and prompt in (None, p[1])]
+        if len(fits) > 1:
+            listing = "; ".join(f"model={m} prompt={p}" for m, p in fits)
+            raise MapError(f"{self.folder}: several (model, prompt) pairs have active maps ({listing}): "
+                           "name the model and prompt (`maps rollback --model M --prompt P`, `report --keep-model M "
+                           "--keep-prompt P`)")
+        return fits[0] if fits else None
+
+    def _append(self, version: str, action: str, pair: Pair) -> None:
+        if any(c in "\t\n" for c in "".join(pair)):
+            raise MapError(f"map {version}: model {pair[0]!r} / prompt {pair[1]!r} hold a tab or newline; "
+                           "refit with plain names")
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        path = self.folder / "HISTORY"
+        whole = not path.exists() or path.read_bytes()[-1:] in (b"", b"\n")
+        with append_private(path) as f:
+            f.write(("" if whole else "\n") + history_line(version, action, pair, stamp))
+            f.flush()
+            os.fsync(f.fileno())
+
+    def activate(self, version: str) -> None:
+        """Make `version` the active one for its own (model, prompt) pair after checking its file loads."""
+        maps = self.load(version)
+        pair = (maps.model, maps.prompt)
+        if self.active_version(*pair) == version:
+            return
+        self._append(version, "activate", pair)
+
+    def rollback(self, model: str | None = None, prompt: str | None = None) -> str:
+        """Re-activate the version active before the current one for this pair (or the one active
+        pair) and return it."""
+        stacks = self._stacks()
+        pair = self._pair(model, prompt, stacks)
+        stack = stacks.get(pair, []) if pair else []
+        if len(stack) < 2:
+            which = f" for model {pair[0]} / prompt {pair[1]}" if pair else ""
+            raise MapError(f"{self.folder}: no earlier active version{which} to roll back to")
+        previous = stack[-2]
+        self.load(previous)
+        self._append(previous, "rollback", pair)
+        return previous
+
+    def active_version(self, model: str | None = None, prompt: str | None = None) -> str | None:
+        """The active version for this (model, prompt) pair, or None when it has none. With either
+        left out: the one active pair that fits (MapError when several do)."""
+        stacks = self._stacks()
+        pair = self._pair(model, prompt, stacks)
+        return stacks[pair][-1] if pair in stacks else None
+
+    def active(self, model: str | None = None, prompt: str | None = None) -> CalibrationMaps | None:
+        """The pair's active maps, or None when it has none; an invalid file raises MapError."""
+        version = self.active_version(model, prompt)
         return None if version is None else self.load(version)
 
 

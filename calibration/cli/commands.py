@@ -42,7 +42,7 @@ from calibration.measuring.report import (
     format_report,
 )
 
-__all__ = ["cmd_collect", "cmd_compare", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_maps", "cmd_records", "cmd_report",
+__all__ = ["cmd_collect", "cmd_compare", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_records", "cmd_report",
            "cmd_reviews", "load_records"]
 
 log = logging.getLogger("calibrate")
@@ -114,12 +114,14 @@ def _store(args):
     return map_store(args.maps_dir, args.data_dir)
 
 
-def _resolve_maps(args, spec: str):
-    """A maps file path, a version name (v0003), or 'active'."""
+def _resolve_maps(args, spec: str, pair: tuple[str, str] | None = None):
+    """A maps file path, a version name (v0003), or 'active': the active version of `pair` (the
+    model and prompt of the records or of the model being run; None: the one active pair)."""
     if spec == "active":
-        maps = _store(args).active()
+        maps = _store(args).active(*(pair or (None, None)))
         if maps is None:
-            raise MapError(f"no active map version in {_store(args).folder}: run `calibrate fit` then "
+            which = f" for model {pair[0]} / prompt {pair[1]}" if pair and all(pair) else ""
+            raise MapError(f"no active map version{which} in {_store(args).folder}: run `calibrate fit` then "
                            "`calibrate maps activate VERSION`")
         return maps
     if Path(spec).suffix == ".json" or Path(spec).exists():
@@ -165,10 +167,10 @@ def cmd_make_data(args) -> int:
     return 0
 
 
-def _run_collect(args, items: Iterator[dict], out: Path, maps=None):
-    """Load the model, check it matches `maps` (when given), then collect records into `out`."""
+def _run_collect(args, items: Iterator[dict], out: Path, maps=None, backend=None):
+    """Load the model (unless given), check it matches `maps` (when given), then collect records into `out`."""
     prompt = load_prompt(args.prompt)
-    backend = load_backend(model_config_from_args(args))
+    backend = backend or load_backend(model_config_from_args(args))
     if maps is not None and not maps.matches(backend.model_id, prompt.id):
         raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, not "
                        f"{backend.model_id!r} / {prompt.id!r}: pass the matching --model/--prompt or other --maps")
@@ -251,6 +253,10 @@ def _fitted_on(maps, paths, data_dir: Path) -> bool:
     return any(file_sha256(p) in used or source_path(p, data_dir) in used for p in paths)
 
 
+def _pair(records) -> tuple[str, str]:
+    return (records[0].model, records[0].prompt)
+
+
 def _check_matches(maps, records) -> None:
     if not maps.matches(records[0].model, records[0].prompt):
         raise MapError(f"map {maps.version} was fitted for model {maps.model!r} / prompt {maps.prompt!r}, "
@@ -262,7 +268,7 @@ def _baseline_maps(args, records, paths=()):
     (then None: the baseline is cross-validated on the records instead, and a note says so)."""
     if not args.baseline_maps:
         return None
-    maps = _resolve_maps(args, args.baseline_maps)
+    maps = _resolve_maps(args, args.baseline_maps, _pair(records))
     _check_matches(maps, records)
     if maps.signals != "stated":
         raise MapError(f"--baseline-maps {maps.version} reads {maps.signals} signals: the baseline is the "
@@ -278,8 +284,8 @@ def _side_by_side(args) -> int:
     """`calibrate report --heldout NAME FILE… [--heldout …] --maps V [--baseline-maps B]`."""
     if not args.maps:
         raise DataError("--heldout needs --maps (the maps to measure): held-out sets are never fitted on")
-    maps = _resolve_maps(args, args.maps)
-    baseline = _resolve_maps(args, args.baseline_maps) if args.baseline_maps else None
+    maps = _resolve_maps(args, args.maps, (args.keep_model, args.keep_prompt))
+    baseline = _resolve_maps(args, args.baseline_maps, (maps.model, maps.prompt)) if args.baseline_maps else None
     sets = []
     for name, *paths in args.heldout:
         if not paths:
@@ -305,7 +311,7 @@ def cmd_report(args) -> int:
         raise DataError("calibrate report needs --records FILE… (or --heldout NAME FILE… with --maps)")
     records = load_records(args.records, on_error=args.on_error, keep_model=args.keep_model,
                            keep_prompt=args.keep_prompt)
-    maps = _resolve_maps(args, args.maps) if args.maps else None
+    maps = _resolve_maps(args, args.maps, _pair(records)) if args.maps else None
     if maps is not None:
         _check_matches(maps, records)
         if _fitted_on(maps, args.records, _data_dir(args)):
@@ -324,7 +330,7 @@ def cmd_report(args) -> int:
 def cmd_compare(args) -> int:
     before, after = (load_records(paths, on_error=args.on_error, keep_model=args.keep_model,
                                   keep_prompt=args.keep_prompt) for paths in (args.records, args.against))
-    maps = _resolve_maps(args, args.maps)
+    maps = _resolve_maps(args, args.maps, _pair(before))
     for records in (before, after):
         _check_matches(maps, records)
     if _fitted_on(maps, [*args.records, *args.against], _data_dir(args)):
@@ -335,10 +341,13 @@ def cmd_compare(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    maps = _resolve_maps(args, args.maps)
+    if args.maps != "active" or not _store(args).active_pairs():
+        _resolve_maps(args, args.maps)  # a missing or broken map stops us before the model loads
     items = _read_items(args.data, args.on_error)
+    backend = load_backend(model_config_from_args(args))
+    maps = _resolve_maps(args, args.maps, (backend.model_id, load_prompt(args.prompt).id))
     out = Path(args.out) if args.out else _data_dir(args) / "runs" / f"eval-{maps.version}-{_data_key(args.data)}.jsonl"
-    _run_collect(args, items, out, maps=maps)
+    _run_collect(args, items, out, maps=maps, backend=backend)
     ids = {item["id"] for item in _items_again(args.data, args.on_error)}
     records = [r for r in load_records([out]) if r.id in ids]
     if not records:
@@ -352,31 +361,6 @@ def _data_dir(args) -> Path:
 
 def _data_key(paths) -> str:
     return hashlib.sha256("|".join(sorted(str(Path(p).resolve()) for p in paths)).encode()).hexdigest()[:10]
-
-
-def cmd_maps(args) -> int:
-    store = _store(args)
-    if args.maps_command == "list":
-        rows = store.list_versions()
-        if not rows:
-            print(f"no map versions in {store.folder}")
-        for row in rows:
-            mark = "*" if row["active"] else " "
-            if row["error"]:
-                print(f"{mark} {row['version']}  UNREADABLE: {row['error']}")
-            else:
-                print(f"{mark} {row['version']}  fitted {row['fitted_at']}  n={row['n_samples']}  "
-                      f"model={row['model']}  prompt={row['prompt']}")
-    elif args.maps_command == "show":
-
-        maps = store.load(args.version)
-        print(json.dumps(maps.to_dict(), indent=2) if args.json else format_maps_summary(maps))
-    elif args.maps_command == "activate":
-        store.activate(args.version)
-        print(f"active map is now {args.version}")
-    elif args.maps_command == "rollback":
-        print(f"active map is now {store.rollback()}")
-    return 0
 
 
 def cmd_reviews(args) -> int:

@@ -1,5 +1,6 @@
 """`calibrate`: the admin CLI that builds, measures and versions calibration maps.
 
+    calibrate data --sources benchmarks/ --out questions/   # fitting + held-out questions
     calibrate make-data --domain math --n 300 --seed 1 --out data/math.jsonl
     calibrate collect --data data/*.jsonl --out records.jsonl [--model M] [--batch-size N]
     calibrate collect --backend openai --base-url URL --model NAME --data … --out … [--concurrency N]
@@ -35,12 +36,13 @@ from calibration.cli.commands import (
     cmd_eval,
     cmd_fit,
     cmd_make_data,
-    cmd_maps,
     cmd_records,
     cmd_report,
     cmd_reviews,
 )
-from calibration.domains import cmd_domains
+from calibration.cli.data import add_data_command
+from calibration.cli.domains import cmd_domains
+from calibration.cli.maps import cmd_maps
 
 __all__ = ["build_parser", "main"]
 
@@ -215,16 +217,21 @@ def _add_admin_commands(sub) -> None:
                  "calibrate maps list", "calibrate maps show v0002", "calibrate maps activate v0002",
                  "calibrate maps rollback", on_error=False)
     actions = p.add_subparsers(dest="maps_command", required=True, metavar="ACTION")
-    _command(actions, "list", "every version; * marks the active one", "calibrate maps list", on_error=False)
+    _command(actions, "list", "every version; * marks the active one of each (model, prompt) pair",
+             "calibrate maps list", on_error=False)
     sp = _command(actions, "show", "print one version (a table, or JSON with --json)",
                   "calibrate maps show v0002 --json", on_error=False)
     sp.add_argument("version")
     sp.add_argument("--json", action="store_true", help="the whole map file as JSON")
-    sp = _command(actions, "activate", "make a version live (atomic)", "calibrate maps activate v0002",
+    sp = _command(actions, "activate", "make a version live for the model and prompt it was fitted for (atomic)",
+                  "calibrate maps activate v0002",
                   on_error=False)
     sp.add_argument("version")
-    _command(actions, "rollback", "re-activate the previously active version", "calibrate maps rollback",
-             on_error=False)
+    sp = _command(actions, "rollback", "re-activate the version active before for one (model, prompt) pair",
+                  "calibrate maps rollback",
+                  "calibrate maps rollback --model Qwen2.5-0.5B-Instruct --prompt confidence_tags", on_error=False)
+    sp.add_argument("--model", help="the model id the maps were fitted for (needed when several pairs have maps)")
+    sp.add_argument("--prompt", help="the prompt id (needed when several pairs have maps)")
     p.set_defaults(func=cmd_maps)
 
     p = _command(sub, "reviews", "turn reviewers' verdicts into records", "calibrate reviews export --out reviews.jsonl",
@@ -268,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and warnings to stderr")
     add_folder_flags(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_data_command(sub, _command)
     _add_data_commands(sub)
     _add_fit_commands(sub)
     _add_admin_commands(sub)

@@ -28,7 +28,7 @@ from tests.conftest import ROOT
 SECTION_KEYS = {"n", "n_stated", "accuracy_all", "raw", "calibrated", "threshold", "coverage",
                 "n_calibrated", "no_confidence_rate", "signal_auroc",
                 "selective_accuracy"}
-SUBCOMMANDS = ["make-data", "collect", "fit", "report", "compare", "eval", "maps", "maps list", "maps show",
+SUBCOMMANDS = ["data", "make-data", "collect", "fit", "report", "compare", "eval", "maps", "maps list", "maps show",
                "maps activate", "maps rollback", "reviews", "reviews export", "records", "records strip",
                "records rebuild"]
 
@@ -145,14 +145,17 @@ def test_fit_report_and_map_versions(tmp_path):
 
     for version, expected in (("v0001", "v0001"), ("v0002", "v0002")):
         act = calibrate(tmp_path, "maps", "activate", version, "--maps-dir", maps)
-        assert (act.returncode, act.stdout.strip()) == (0, f"active map is now {expected}")
-    assert calibrate(tmp_path, "maps", "rollback", "--maps-dir", maps).stdout.strip() == "active map is now v0001"
+        assert (act.returncode, act.stdout.strip()) == (0, f"{PAIR} is now {expected}")
+    assert calibrate(tmp_path, "maps", "rollback", "--maps-dir", maps).stdout.strip() == f"{PAIR} is now v0001"
     assert store.active_version() == "v0001"
 
     show = calibrate(tmp_path, "maps", "show", "v0002", "--json", "--maps-dir", maps)
     assert json.loads(show.stdout)["maps"]["general"]["n_samples"] == 240
     assert "synth-model / confidence_tags  v0002" in calibrate(tmp_path, "maps", "show", "v0002",
                                                                "--maps-dir", maps).stdout
+
+
+PAIR = "active map for model synth-model / prompt confidence_tags"
 
 
 def check_report_shape(report: dict, domains: list[str]) -> None:
@@ -415,7 +418,7 @@ def test_kill_fit_and_activate_never_breaks_the_maps_folder(tmp_path):
             proc.send_signal(signal.SIGKILL)
         killed += proc.wait(timeout=60) == -signal.SIGKILL
         proc.stderr.close()
-        active = store.active()  # never raises: ACTIVE and every file it can name are whole
+        active = store.active()  # never raises: HISTORY and every file it names are whole (a cut line is ignored)
         rows = store.list_versions()
         assert all(row["error"] is None for row in rows), rows
         new = {row["version"] for row in rows} - versions_before

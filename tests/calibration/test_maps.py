@@ -292,7 +292,7 @@ def test_store_over_a_read_only_base_writes_only_to_its_own_folder(tmp_path):
     with pytest.raises(MapError, match="no earlier"):
         store.rollback()
     assert _tree(tmp_path / "shipped") == shipped
-    assert sorted(_tree(tmp_path / "data" / "maps")) == ["ACTIVE", "HISTORY", "v0002.json"]
+    assert sorted(_tree(tmp_path / "data" / "maps")) == ["HISTORY", "v0002.json"]
 
 
 def test_default_store_is_the_data_folder_over_the_shipped_maps(tmp_path, monkeypatch):

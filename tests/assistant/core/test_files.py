@@ -110,5 +110,5 @@ def test_a_new_data_folder_with_its_maps_cache_and_store_is_private(tmp_path, um
     assert {str(p.relative_to(tmp_path)): _mode(p) for p in folders} == {
         str(p.relative_to(tmp_path)): 0o700 for p in folders}
     made = [p for p in data.rglob("*") if p.is_file()]
-    assert {p.name for p in made} >= {"HISTORY", "ACTIVE", "reviews.sqlite3", "llama-cpp-verdicts.json"}
+    assert {p.name for p in made} >= {"HISTORY", "v0006.json", "reviews.sqlite3", "llama-cpp-verdicts.json"}
     assert {p.name: _mode(p) for p in made} == {p.name: 0o600 for p in made}
