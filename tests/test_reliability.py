@@ -356,15 +356,15 @@ def test_app_refuses_to_start_on_a_corrupt_active_map(tmp_path, corrupt, named, 
 
 def test_allow_uncalibrated_runs_with_every_answer_flagged(tmp_path, monkeypatch, caplog):
     """The start-up path of `--allow-uncalibrated` (Assistant.from_config) with a scripted model."""
+    import assistant.answering.pipeline
     import assistant.models.registry
-    from assistant.routing.router import DomainRouter
 
     corrupt, _, _ = CORRUPT_ACTIVE[0]
     corrupt(_store_with_active(tmp_path / "maps", model="fake-model"))
     outputs = ["<answer>132</answer> <confidence>95%</confidence>", "<answer>x</answer>", ""]
     monkeypatch.setattr(assistant.models.registry, "load_backend",
                         lambda config: FakeBackend(model_id="fake-model").enqueue(*outputs))
-    monkeypatch.setattr(DomainRouter, "load", classmethod(lambda cls, *a, **k: FixedRouter()))
+    monkeypatch.setattr(assistant.answering.pipeline, "load_router", lambda *a, **k: FixedRouter())
     with pytest.raises(MapError, match="maps.math.y"):
         Assistant.from_config(maps_dir=tmp_path / "maps")
     assistant = Assistant.from_config(maps_dir=tmp_path / "maps", allow_uncalibrated=True)

@@ -14,7 +14,7 @@ from assistant.core.errors import DataError
 from assistant.reviews.store import ReviewStore
 from assistant.routing import learn
 from assistant.routing.learn import REFIT, load_router, router_path
-from calibration import domains as domains_cmd
+from calibration.cli import domains as domains_cmd
 from calibration.cli import main
 from tests.conftest import make_reply
 
