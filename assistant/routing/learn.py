@@ -25,6 +25,7 @@ from typing import Sequence
 from assistant.core.domainfile import DomainSet
 from assistant.core.domains import GENERAL
 from assistant.core.errors import DataError
+from assistant.core.jsonl import read_numbered
 from assistant.routing.fit import RoutingReport, evaluate, file_summary, fit_router, read_labelled
 from assistant.routing.router import (
     DATA_DIR,
@@ -35,7 +36,7 @@ from assistant.routing.router import (
     DomainRouter,
 )
 
-__all__ = ["ROUTER_FILE", "REFIT", "LearnedRouter", "router_path", "check_router", "load_router", "base_example_files",
+__all__ = ["ROUTER_FILE", "REFIT", "LearnedRouter", "read_questions", "router_path", "check_router", "load_router", "base_example_files",
            "heldout_examples", "learn_domains", "format_learned"]
 
 ROUTER_FILE = "router.json"  # the data folder's own router, fitted on its domains file
@@ -94,22 +95,17 @@ def heldout_examples(domains: DomainSet) -> list[tuple[str, str]]:
     base = Path(domains.source).parent
     for domain in domains.custom:
         for path in (*domain.labelled_files, *domain.heldout_files):
-            pairs += [(q, domain.name) for q in _questions(base / path)]
+            pairs += [(q, domain.name) for q in read_questions(base / path)]
     return pairs
 
 
-def _questions(path: Path) -> list[str]:
+def read_questions(path: Path) -> list[str]:
     """The `question` of each JSON line of `path`; DataError names the file and line."""
     questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise DataError(f"{path}:{number}: expected an object with a 'question' string")
-            questions.append(item["question"])
+    for number, item in read_numbered(path, "stop"):
+        if not isinstance(item.get("question"), str):
+            raise DataError(f"{path}:{number}: expected an object with a 'question' string")
+        questions.append(item["question"])
     return questions
 
 

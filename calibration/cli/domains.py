@@ -36,6 +36,7 @@ from assistant.routing.learn import (
     format_learned,
     learn_domains,
     load_router,
+    read_questions,
     router_path,
 )
 from assistant.routing.router import load_embedder
@@ -86,19 +87,9 @@ def _questions_of(path: Path) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: no such file; give --examples a JSONL file of {{\"question\": ...}} lines "
                         "or a text file with one question per line")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if path.suffix != ".jsonl":
-        return lines
-    questions = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-            raise DataError(f"{path}:{number}: expected an object with a 'question' string")
-        questions.append(item["question"])
-    return questions
+    if path.suffix == ".jsonl":
+        return read_questions(path)
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _absolute(paths) -> tuple[str, ...]:
