@@ -96,8 +96,8 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
 
     `throttle`: the sign-in limits (default: LoginThrottle's documented policy). `trusted_proxies`: the
     networks (`proxies.parse_trusted_proxies`) whose forwarded headers name the caller's address. In front of all,
-    `RequestGuard` refuses uploads; answers take turns at `ctx.admission`. `ctx.watch` reports this server's
-    map version now and follows the maps folder from here on.
+    `RequestGuard` refuses uploads; answers take turns at `ctx.admission`. Once it listens, `ctx.watch` reports this
+    server's map version and follows the maps folder until the server is closed.
     """
     users, store = ctx.users, ctx.store
 
@@ -113,5 +113,9 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
     launch_kwargs = {"max_file_size": 0, "max_threads": max(40, ctx.admission.capacity + 16), **launch_kwargs}
     # uvicorn would itself believe X-Forwarded-For from 127.0.0.1: TrustedProxies decides, from the list alone.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
-    ctx.watch.start()
-    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, **launch_kwargs)
+    block = not launch_kwargs.pop("prevent_thread_lock", False)
+    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, prevent_thread_lock=True,
+                **launch_kwargs)
+    ctx.watch.start(serving=lambda: demo.is_running)  # once serving, so that its thread ends with the server
+    if block:
+        demo.block_thread()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from assistant.answering.pipeline import Assistant
 from assistant.core.errors import StoreError
@@ -73,18 +74,19 @@ class MapWatch:
                 log.warning("this server's map version could not be reported to the store: %s", err)
             self._report_failed = True
 
-    def start(self) -> None:
-        """Look and report now, then every `poll_seconds` (at least MIN_HEARTBEAT_SECONDS) in a daemon thread."""
+    def start(self, serving: Callable[[], bool] = lambda: True) -> None:
+        """Look and report now, then every `poll_seconds` (at least MIN_HEARTBEAT_SECONDS) in a daemon thread,
+        which ends with `stop()` or once `serving()` is false (the web server closed)."""
         self.check(force=True)
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="map-watch", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(serving,), name="map-watch", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _run(self) -> None:
-        while not self._stop.wait(max(self.poll_seconds, MIN_HEARTBEAT_SECONDS)):
+    def _run(self, serving: Callable[[], bool]) -> None:
+        while not self._stop.wait(max(self.poll_seconds, MIN_HEARTBEAT_SECONDS)) and serving():
             try:
                 self.check(force=True)
             except Exception as err:  # noqa: BLE001 (the thread must outlive any one look; one line, next look)
