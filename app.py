@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--server-name", default=os.environ.get(ENV_PREFIX + "SERVER_NAME") or None,
                    help="this server's name in a shared store, the same at each restart and different from the "
                         f"other servers' (default: HOST:PORT) [env {ENV_PREFIX}SERVER_NAME]")
+    p.add_argument("--maps-poll-seconds", type=_seconds, default=10.0, metavar="SECONDS",
+                   help="look this often at the maps folder for a newly activated map version, and load it, without a "
+                        "restart (default 10; 0: before every answer); servers sharing one maps folder all follow it")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (needs users)")
     p.add_argument("--share-without-auth", action="store_true",
                    help="allow --share with no users configured (everyone gets the staff role)")
@@ -73,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="requests waiting beyond this are refused with 'busy, try again'")
     _add_limit_flags(p)
     return p
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds, 0 or more (argparse's message otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, not {text!r}")
+    return value
 
 
 def _add_limit_flags(p: argparse.ArgumentParser) -> None:
@@ -175,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         notices.append(EPHEMERAL_SPACE)
     limits = Limits(per_user=args.max_waiting_per_user, visitor_waiting=args.visitor_max_waiting,
                     visitor_per_minute=args.visitor_questions_per_minute, max_waiting=args.queue_size)
-    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices, limits=limits)
+    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices, limits=limits,
+                       maps_poll_seconds=args.maps_poll_seconds)
     demo = chat_app.build()
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
     throttle = LoginThrottle(store=SharedThrottleStore(store)) if store is not None and store.shared else None

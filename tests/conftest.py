@@ -146,13 +146,29 @@ def make_maps(model="fake-model", prompt="confidence_tags"):
                            maps=maps)
 
 
-def make_assistant(delay: float = 0.0, max_question_chars: int = 8000):
+def make_assistant(delay: float = 0.0, max_question_chars: int = 8000, map_store=None):
+    """The scripted assistant with `make_maps()`; with a `map_store`, that store's active maps (and it reloads from there)."""
     from assistant.answering.pipeline import Assistant
     from assistant.answering.prompts import load_prompt
 
     backend = ScriptedBackend(model_id="fake-model", delay=delay)
-    return Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), make_maps(),
-                     max_question_chars=max_question_chars)
+    maps = make_maps() if map_store is None else map_store.active("fake-model", "confidence_tags")
+    return Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), maps,
+                     max_question_chars=max_question_chars, map_store=map_store)
+
+
+def shared_maps(folder: Path):
+    """A maps folder as servers share it: v0001 (`make_maps`) active, v0002 saved beside it, not yet active, whose
+    math map halves the model's figure (so an answer shows which one was applied)."""
+    from assistant.calibrated.maps import DomainMap
+    from assistant.calibrated.mapstore import MapStore
+
+    store = MapStore(folder)
+    first = make_maps()
+    store.activate(store.save_new(first))
+    halved = DomainMap("math", (0.0, 1.0), (0.0, 0.5), 300, 0.5, first.maps["math"].metrics)
+    store.save_new(replace(first, maps={**first.maps, "math": halved}))
+    return store
 
 
 def make_users() -> Users:
@@ -177,7 +193,8 @@ class RunningApp:
 
 
 def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, notices=None,
-           assistant=None, queue_size=32, throttle=None, trusted_proxies=(), store_url=None, server="") -> RunningApp:
+           assistant=None, queue_size=32, throttle=None, trusted_proxies=(), store_url=None, server="",
+           maps_poll_seconds=10.0) -> RunningApp:
     """Start the app on a free port in this process (a background thread); `users` may be a `UsersFile`.
     `store_url`: a PostgreSQL store (`server` names this server in it) instead of SQLite in `data_dir`."""
     from assistant.reviews.store import ReviewStore
@@ -187,7 +204,8 @@ def launch(data_dir: Path, *, users=None, anonymous_role="admin", delay=0.0, not
     store.mark_interrupted()  # as main() does at start-up
     assistant = assistant or make_assistant(delay=delay)
     users = users if users is not None else make_users()
-    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices)
+    chat_app = ChatApp(assistant, store, users, anonymous_role=anonymous_role, notices=notices,
+                       maps_poll_seconds=maps_poll_seconds)
     demo = chat_app.build()
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
     serve(demo, chat_app.ctx, throttle=throttle, trusted_proxies=trusted_proxies, server_name="127.0.0.1",

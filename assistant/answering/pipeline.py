@@ -126,6 +126,7 @@ class Assistant:
         self.max_question_tokens = max_question_tokens  # checked when the backend counts tokens
         self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
         self.domains = domains  # the DomainSet the router was fitted on (descriptions); None: names only
+        self._map_problem: str | None = None  # the last map failure `follow_maps` logged (each is logged once)
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
             log.warning(
                 "calibration maps %s were fitted for model %r / prompt %r, not %r / %r: "
@@ -174,6 +175,31 @@ class Assistant:
             raise MapError("this assistant was built without a maps folder, so there is nothing to reload")
         self.maps = self.map_store.active(self.backend.model_id, self.prompt.id)
         return self.maps.version if self.maps else None
+
+    @property
+    def map_version(self) -> str | None:
+        """The version of the maps this assistant applies; None when it answers uncalibrated."""
+        return self.maps.version if self.maps else None
+
+    def follow_maps(self) -> str | None:
+        """Reload when the active version of this model and prompt in `map_store` is not the one loaded
+        (another process activated or rolled back one); return the version applied after. A version that
+        fails to load leaves the old maps in use and is logged once, in one line."""
+        if self.map_store is None:
+            return self.map_version
+        try:
+            version = self.map_store.active_version(self.backend.model_id, self.prompt.id)
+            if version == self.map_version:
+                return version
+            maps = None if version is None else self.map_store.load(version)
+        except MapError as err:
+            if str(err) != self._map_problem:
+                log.warning("calibration maps not reloaded, %s stays in use: %s", self.map_version or "none", err)
+            self._map_problem = str(err)
+            return self.map_version
+        log.info("calibration maps %s now in use (was %s)", version or "none", self.map_version or "none")
+        self.maps, self._map_problem = maps, None
+        return version
 
     # -- answering ---------------------------------------------------------------------------
 

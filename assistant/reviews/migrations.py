@@ -10,7 +10,7 @@ import sqlite3
 
 from assistant.reviews.types import utc_now
 
-__all__ = ["MIGRATIONS", "SERVERS_AND_THROTTLE", "apply_migrations"]
+__all__ = ["MIGRATIONS", "SERVERS_AND_THROTTLE", "SERVER_STATUS", "apply_migrations"]
 
 _REPLY_COLUMNS = """created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
@@ -40,6 +40,17 @@ SERVERS_AND_THROTTLE = """
             last_check_at DOUBLE PRECISION NOT NULL
         );
         CREATE INDEX sign_in_throttle_last ON sign_in_throttle (last_at);
+        """
+# 0006, read alike by both: each app server's last report (assistant.reviews.servers), one row a server.
+SERVER_STATUS = """
+        CREATE TABLE server_status (
+            server TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            map_version TEXT,
+            started_at TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
         """
 _REPLY_NAMES = ", ".join(line.split()[0] for line in _REPLY_COLUMNS.splitlines())
 
@@ -152,6 +163,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     # Each reply names the app server that streams it (so a server's start-up marks only its own cut-off
     # replies as interrupted); the sign-in throttle's tallies, for servers that share one store.
     ("0005_servers_and_sign_in_throttle", SERVERS_AND_THROTTLE),
+    # Which map version each app server answers with, and when it last said so (the dashboard's servers).
+    ("0006_server_status", SERVER_STATUS),
 ]
 
 

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from assistant.core.errors import InputError
-from assistant.reviews.migrations import SERVERS_AND_THROTTLE
+from assistant.reviews.migrations import SERVER_STATUS, SERVERS_AND_THROTTLE
 from assistant.reviews.types import utc_now
 
 __all__ = ["POSTGRES_MIGRATIONS", "PgConnection", "PostgresDialect"]
@@ -112,6 +112,7 @@ POSTGRES_MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX replies_conversation ON replies (conversation_id, id);
         """),
     ("0005_servers_and_sign_in_throttle", SERVERS_AND_THROTTLE),
+    ("0006_server_status", SERVER_STATUS),
 ]
 
 

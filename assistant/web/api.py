@@ -105,6 +105,7 @@ class Api:
         return self.dashboard.reload_maps() or ""
 
     def dashboard_stats(self, request: gr.Request = None) -> dict:
-        """Live figures from reviewed answers since the active map's fit, per domain (admins only)."""
+        """Live figures from reviewed answers since the active map's fit, per domain, and the map version each
+        app server runs (`servers`; admins only)."""
         self.ctx.require(request, "admin")
         return self.dashboard.stats()

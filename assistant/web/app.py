@@ -54,12 +54,13 @@ TAGLINE = "Answers with a confidence you can trust: the model's own figure, corr
 class ChatApp:
     def __init__(self, assistant: Assistant, store: ReviewStore | None, users: Users | None, *,
                  anonymous_role: str | None = "admin", notices: list[str] | None = None,
-                 title: str = "calibrated-chat", limits: Limits = Limits()):
+                 title: str = "calibrated-chat", limits: Limits = Limits(), maps_poll_seconds: float = 10.0):
         """`store` None: reviews cannot be saved. `users` empty: no sign-in, every visitor has
         `anonymous_role`. `notices` (a list, read on each page load) feeds the banner. `limits`: each
-        caller's share of the model (`fairness.Limits`)."""
+        caller's share of the model (`fairness.Limits`). `maps_poll_seconds`: how often the maps folder is
+        looked at for a newly activated version (`mapwatch`)."""
         self.ctx = WebContext(assistant, store, users, anonymous_role, notices if notices is not None else [],
-                              limits)
+                              limits, maps_poll_seconds)
         self.title = title
         self.chat, self.review, self.dashboard = ChatTab(self.ctx), ReviewTab(self.ctx), DashboardTab(self.ctx)
 
@@ -95,7 +96,8 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
 
     `throttle`: the sign-in limits (default: LoginThrottle's documented policy). `trusted_proxies`: the
     networks (`proxies.parse_trusted_proxies`) whose forwarded headers name the caller's address. In front of all,
-    `RequestGuard` refuses uploads; answers take turns at `ctx.admission`.
+    `RequestGuard` refuses uploads; answers take turns at `ctx.admission`. Once it listens, `ctx.watch` reports this
+    server's map version and follows the maps folder until the server is closed.
     """
     users, store = ctx.users, ctx.store
 
@@ -111,4 +113,9 @@ def serve(demo: gr.Blocks, ctx: WebContext, *, throttle: LoginThrottle | None = 
     launch_kwargs = {"max_file_size": 0, "max_threads": max(40, ctx.admission.capacity + 16), **launch_kwargs}
     # uvicorn would itself believe X-Forwarded-For from 127.0.0.1: TrustedProxies decides, from the list alone.
     os.environ["FORWARDED_ALLOW_IPS"] = ""
-    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, **launch_kwargs)
+    block = not launch_kwargs.pop("prevent_thread_lock", False)
+    demo.launch(auth=users.authenticate if users else None, app_kwargs=app_kwargs, css=CSS, prevent_thread_lock=True,
+                **launch_kwargs)
+    ctx.watch.start(serving=lambda: demo.is_running)  # once serving, so that its thread ends with the server
+    if block:
+        demo.block_thread()

@@ -14,9 +14,9 @@ from assistant.calibrated.metrics import reliability_bins
 from assistant.core.domains import MAP_DOMAINS
 from assistant.core.validate import is_number
 from assistant.reviews.queries import verdict_arrays
-from assistant.web.render import MIN_TO_JUDGE
+from assistant.web.render import MIN_TO_JUDGE, human_date
 
-__all__ = ["DASHBOARD_COLUMNS", "LIVE_SIGNAL_COLUMNS", "dashboard_rows", "histogram_figure", "live_signal_rows",
+__all__ = ["DASHBOARD_COLUMNS", "LIVE_SIGNAL_COLUMNS", "SERVER_COLUMNS", "dashboard_rows", "server_rows", "histogram_figure", "live_signal_rows",
            "num", "reliability_figure", "risk_coverage_figure"]
 
 DASHBOARD_COLUMNS = [
@@ -25,6 +25,8 @@ DASHBOARD_COLUMNS = [
     "ECE since fit", "signals", "ECE held-out", "AUROC held-out", "AUROC per signal (held-out)",
     "range on the figure", "unlike the fitting questions beyond", "guarantee",
 ]
+
+SERVER_COLUMNS = ["server", "map version", "model", "prompt", "last seen"]
 
 
 def num(value, percent: bool = False) -> str:
@@ -51,6 +53,12 @@ def dashboard_rows(maps, stats: dict) -> list[list[str]]:
             _range_cell(dm), _unlike_cell(maps, domain), _guarantee_cell(dm, m),
         ])
     return rows
+
+
+def server_rows(statuses) -> list[list[str]]:
+    """One row per app server that reported to the store (`assistant.reviews.servers.ServerStatus`)."""
+    return [[s.server or "(unnamed)", s.map_version or "none (uncalibrated)", s.model, s.prompt, human_date(s.seen_at)]
+            for s in statuses]
 
 
 def _range_cell(dm) -> str:

@@ -20,6 +20,7 @@ from assistant.reviews.types import Actor
 from assistant.web.auth import Users, UsersFile, role_at_least
 from assistant.web.conversations import owner_key
 from assistant.web.fairness import Admission, Caller, Limits
+from assistant.web.mapwatch import MapWatch
 from assistant.web.proxies import client_address
 from assistant.web.session import STORE_DOWN, answer_and_store
 
@@ -55,11 +56,14 @@ class WebContext:
     anonymous_role: str | None = "admin"
     notices: list[str] = field(default_factory=list)  # banner lines, read on each page load
     limits: Limits = Limits()  # each caller's share of the model (`fairness`)
+    maps_poll_seconds: float = 10.0  # how often the active map version is looked for (`mapwatch`)
     admission: Admission = field(init=False, repr=False)  # the one gate every answer passes
+    watch: MapWatch = field(init=False, repr=False)  # follows the maps folder, reports this server's version
     _proxy_noted: bool = field(default=False, init=False, repr=False)  # the untrusted-proxy line was logged
 
     def __post_init__(self):
         self.admission = Admission(self.model_concurrency, self.limits)
+        self.watch = MapWatch(self.assistant, self.store, self.maps_poll_seconds)
 
     @property
     def model_concurrency(self) -> int:
@@ -115,7 +119,9 @@ class WebContext:
 
     def answer_for(self, user: str | None, session: str | None, question: Question, history: list | None,
                    cancel: threading.Event, conversation: str | None = None):
-        """`answer`, for a caller named outside Gradio (the OpenAI-compatible endpoint)."""
+        """`answer`, for a caller named outside Gradio (the OpenAI-compatible endpoint). A map version
+        activated since the last look (`maps_poll_seconds`) is loaded first."""
+        self.watch.check()
         return answer_and_store(self.assistant, self.store, question, history, user=user, session=session,
                                 cancel=cancel, conversation=conversation)
 

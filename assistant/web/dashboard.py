@@ -1,6 +1,6 @@
 """The Dashboard tab (admins): the active map's fit figures next to what reviewers found since (how
 well each confidence signal ranks their verdicts), reliability, risk–coverage and confidence plots,
-and reloading the maps after a refit."""
+the map version each app server runs, and reloading the maps after a refit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import gradio as gr
 
 from assistant.core.errors import CalibratedChatError
 from assistant.reviews import queries
+from assistant.reviews.servers import server_statuses
 from assistant.web import charts, render
 from assistant.web.context import WebContext
 
@@ -42,8 +43,12 @@ class DashboardTab:
         reliability = gr.Plot(label="Reliability per domain")
         risk_coverage = gr.Plot(label="Risk–coverage of answers reviewed since the fit, one curve per signal")
         histogram = gr.Plot(label="Confidence of answers given since the fit, per domain")
+        # Shown as plain text (datatype "str"), as the review queue shows questions: nothing is rendered.
+        servers = gr.Dataframe(headers=charts.SERVER_COLUMNS, datatype="str", interactive=False, wrap=True,
+                               label="Servers: the calibration map each app server answers with",
+                               elem_id="cc-dash-servers")
 
-        outs = [summary, metrics, live, reliability, risk_coverage, histogram]
+        outs = [summary, metrics, live, reliability, risk_coverage, histogram, servers]
         private = {"api_visibility": "private"}
         tab.select(self.show, None, outs, **private)
         refresh.click(self.show, None, outs, **private)
@@ -51,7 +56,7 @@ class DashboardTab:
 
     def show(self, request: gr.Request):
         """(summary, map table rows, live per-signal AUROC rows, reliability, risk–coverage and histogram
-        figures) since the active map's fit."""
+        figures) since the active map's fit, and the servers table."""
         self.ctx.require(request, "admin")
         maps, store, since = self._since_fit()
         reviewed = queries.reviewed(store, since) if store is not None else []  # read once, for all
@@ -60,7 +65,11 @@ class DashboardTab:
         return (self.summary(maps, stats), charts.dashboard_rows(maps, stats),
                 charts.live_signal_rows(queries.signal_aurocs_by_domain(reviewed)),
                 charts.reliability_figure(maps, reviewed), charts.risk_coverage_figure(maps, reviewed),
-                charts.histogram_figure(maps, answered))
+                charts.histogram_figure(maps, answered), charts.server_rows(self._servers()))
+
+    def _servers(self):
+        """Every app server's last report (`assistant.reviews.servers`); none without a store."""
+        return server_statuses(self.ctx.store) if self.ctx.store is not None else []
 
     def _since_fit(self):
         """(the active maps, the store, the time the maps were fitted: what "since the fit" counts from)."""
@@ -91,16 +100,20 @@ class DashboardTab:
     def reload_maps(self) -> str | None:
         """Re-read the active map version; a broken one keeps the old maps (and says so)."""
         try:
-            return self.ctx.assistant.reload_maps()
+            version = self.ctx.assistant.reload_maps()
         except CalibratedChatError as err:
             raise gr.Error(f"Maps not reloaded (the old ones stay active): {err}") from None
+        self.ctx.watch.report()
+        return version
 
     def stats(self) -> dict:
-        """Live figures from reviewed answers since the active map's fit, per domain."""
+        """Live figures from reviewed answers since the active map's fit, per domain, and each server's map."""
         maps, store, since = self._since_fit()
+        servers = [status.to_dict() for status in self._servers()]
         if store is None:
-            return {"map_version": maps.version if maps else None, "since": since, "domains": {}, "signal_auroc": {}}
+            return {"map_version": maps.version if maps else None, "since": since, "domains": {}, "signal_auroc": {},
+                    "servers": servers}
         reviewed = queries.reviewed(store, since)
         return {"map_version": maps.version if maps else None, "since": since,
                 "domains": {d: s.__dict__ for d, s in queries.stats_by_domain(reviewed).items()},
-                "signal_auroc": queries.signal_aurocs_by_domain(reviewed)}
+                "signal_auroc": queries.signal_aurocs_by_domain(reviewed), "servers": servers}

@@ -132,7 +132,7 @@ def test_admin_sees_the_live_auroc_of_each_signal_from_reviewed_answers(tmp_path
         from assistant.web.context import WebContext
         from assistant.web.dashboard import DashboardTab
 
-        summary, _, live, _, risk_coverage, _ = DashboardTab(WebContext(app.assistant, app.store, None)).show(None)
+        summary, _, live, _, risk_coverage, *_ = DashboardTab(WebContext(app.assistant, app.store, None)).show(None)
         assert "**4** answers reviewed" in summary
         assert live[0][:2] == ["math", "4 (n=4: too few)"] and "1.00 (n=4: too few)" in live[0]
         labels = [line.get_label() for ax in risk_coverage.axes for line in ax.get_lines()]

@@ -21,7 +21,7 @@ from assistant.web.chat import ChatTab
 from assistant.web.context import WebContext
 from assistant.web.conversations import Conversations, owner_key
 from assistant.web.throttle import LoginThrottle, SharedThrottleStore
-from tests.conftest import TEST_USERS, app_subprocess, launch, make_assistant, stored_reply
+from tests.conftest import TEST_USERS, app_subprocess, launch, make_assistant, shared_maps, stored_reply
 
 
 def _client(app, name: str) -> Client:
@@ -50,6 +50,28 @@ def test_a_reply_given_on_one_server_is_reviewed_on_the_other_and_counts_on_both
         stats = _client(server, "ann").predict(api_name="/dashboard_stats")
         assert (stats["domains"]["all"]["count"], stats["domains"]["all"]["correct"]) == (1, 0)
     assert [r["gold"] for r in _client(a, "rita").predict(api_name="/export_reviews")] == ["Paris"]
+
+
+def test_a_map_activated_in_the_shared_maps_folder_reaches_both_servers_and_both_dashboards_list_it(tmp_path, pg_url):
+    """Servers a and b share one store and one maps folder (the default of 10 s between looks, shortened to
+    every answer here); `MapStore.activate`, as `calibrate maps activate` does, reaches both without a restart."""
+    maps = shared_maps(tmp_path / "maps")
+    a, b = (launch(tmp_path / name, store_url=pg_url, server=name, assistant=make_assistant(map_store=maps),
+                   maps_poll_seconds=0) for name in ("a", "b"))
+    try:
+        def versions(server) -> list[tuple[str, str]]:
+            return [(s["server"], s["map_version"]) for s in
+                    _client(server, "ann").predict(api_name="/dashboard_stats")["servers"]]
+
+        assert versions(a) == versions(b) == [("a", "v0001"), ("b", "v0001")]  # each reported when it started
+        maps.activate("v0002")
+        for server in (a, b):
+            reply = _client(server, "sam").predict("What is 12 times 11?", None, api_name="/ask")
+            assert (reply["map_version"], reply["confidence"]) == ("v0002", 0.475)
+        assert versions(a) == versions(b) == [("a", "v0002"), ("b", "v0002")]
+    finally:
+        a.demo.close()
+        b.demo.close()
 
 
 def test_a_conversation_started_on_one_server_reopens_on_the_other(two_servers):
