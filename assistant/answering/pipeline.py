@@ -18,6 +18,7 @@ from typing import Iterator
 from assistant.answering.answer import Answer, conversation, stream_answer
 from assistant.answering.parsing import split_reasoning
 from assistant.answering.prompts import Prompt, load_prompt
+from assistant.calibrated.maps import CalibrationMaps
 from assistant.calibrated.mapstore import map_store
 from assistant.calibrated.questions import QuestionFeatures
 from assistant.calibrated.support import Support, support_of
@@ -286,12 +287,13 @@ class Assistant:
             reasons.add("uncertain_domain")
 
         t = time.perf_counter()
+        maps = self.maps  # read once: a reload while this answer is calibrated cannot mix two versions
         signals = answer.signals
         confidence, map_version, score = None, None, None  # no final answer: nothing to be right about, so no figure
         if parsed.answer is not None:
             features = QuestionFeatures.of(question, route.embedding)
-            confidence, map_version, score = self._calibrate(route.domain, signals, features, reasons)
-        support = self._support(route, score, confidence, reasons)
+            confidence, map_version, score = self._calibrate(maps, route.domain, signals, features, reasons)
+        support = self._support(maps, route, score, confidence, reasons)
         timings["calibrate"] = (time.perf_counter() - t) * 1000
 
         ordered = tuple(r for r in REVIEW_REASONS if r in reasons)
@@ -317,12 +319,11 @@ class Assistant:
             **support.reply_fields(),
         )
 
-    def _calibrate(self, domain: str, signals: Signals, question: QuestionFeatures,
+    def _calibrate(self, maps: CalibrationMaps | None, domain: str, signals: Signals, question: QuestionFeatures,
                    reasons: set) -> tuple[float | None, str | None, float | None]:
         """(calibrated confidence, map version, the score the map read) of the answer's signals (see
         assistant.core.signals) and its question (for question-aware maps); add `uncalibrated` /
         `low_confidence` to reasons."""
-        maps = self.maps
         if maps is None:
             reasons.add("uncalibrated")
             return None, None, None
@@ -340,11 +341,11 @@ class Assistant:
             reasons.add("low_confidence")
         return round(confidence, 4), maps.version, score
 
-    def _support(self, route, score: float | None, confidence: float | None, reasons: set) -> Support:
+    def _support(self, maps: CalibrationMaps | None, route, score: float | None, confidence: float | None,
+                 reasons: set) -> Support:
         """The range on `confidence` and how far the question lies from the map's fitting questions
         (assistant.calibrated.support); add `unlike_fitting` to reasons when it lies beyond the threshold. A
         Route without an `embedding` gives no distance."""
-        maps = self.maps
         if maps is None or not maps.matches(self.backend.model_id, self.prompt.id):
             return Support()
         support = support_of(maps, route.domain, score, confidence, route.embedding)
