@@ -130,7 +130,8 @@ def test_the_pipeline_answers_through_the_server(server_url, keyed):
     assert assistant.backend.model_id == f"{ALIAS}@{server_url.split('/')[2]}"
     reply = assistant.ask("What is 12 times 11?")
     assert reply.model == assistant.backend.model_id and "uncalibrated" in reply.review_reasons
-    shipped = assistant.maps
+    assert assistant.maps is None  # the active maps are the local model's, so none is loaded for this one
+    shipped = assistant.map_store.active(prompt=assistant.prompt.id)
     assistant.maps = replace(shipped, model=assistant.backend.model_id)  # as if fitted through this server
     reply = assistant.ask("Which planet is known as the Red Planet?")
     assert reply.answer and "uncalibrated" not in reply.review_reasons
