@@ -175,7 +175,7 @@ class Assistant:
         if self.map_store is None:
             raise MapError("this assistant was built without a maps folder, so there is nothing to reload")
         self.maps = self.map_store.active(self.backend.model_id, self.prompt.id)
-        return self.maps.version if self.maps else None
+        return self.map_version
 
     @property
     def map_version(self) -> str | None:
