@@ -43,7 +43,7 @@ from calibration.measuring.report import (
 )
 
 __all__ = ["cmd_collect", "cmd_compare", "cmd_eval", "cmd_fit", "cmd_make_data", "cmd_records", "cmd_report",
-           "cmd_reviews", "load_records"]
+           "cmd_reviews", "load_records", "question_items", "run_collect"]
 
 log = logging.getLogger("calibrate")
 
@@ -54,7 +54,7 @@ def _check_exists(paths) -> None:
             raise DataError(f"{path}: no such file")
 
 
-def _read_items(paths: list[Path], on_error: str) -> Iterator[dict]:
+def question_items(paths: list[Path], on_error: str) -> Iterator[dict]:
     """Check every data file in one streaming pass (so bad input stops us before the model loads),
     then stream the items again; DataError when there are none. Nothing is held in memory whole."""
     _check_exists(paths)
@@ -167,7 +167,7 @@ def cmd_make_data(args) -> int:
     return 0
 
 
-def _run_collect(args, items: Iterator[dict], out: Path, maps=None, backend=None):
+def run_collect(args, items: Iterator[dict], out: Path, maps=None, backend=None):
     """Load the model (unless given), check it matches `maps` (when given), then collect records into `out`."""
     prompt = load_prompt(args.prompt)
     backend = backend or load_backend(model_config_from_args(args))
@@ -204,7 +204,7 @@ def _parallelism(args, backend) -> tuple[int, int]:
 
 
 def cmd_collect(args) -> int:
-    _run_collect(args, _read_items(args.data, args.on_error), Path(args.out))
+    run_collect(args, question_items(args.data, args.on_error), Path(args.out))
     return 0
 
 
@@ -343,11 +343,11 @@ def cmd_compare(args) -> int:
 def cmd_eval(args) -> int:
     if args.maps != "active" or not _store(args).active_pairs():
         _resolve_maps(args, args.maps)  # a missing or broken map stops us before the model loads
-    items = _read_items(args.data, args.on_error)
+    items = question_items(args.data, args.on_error)
     backend = load_backend(model_config_from_args(args))
     maps = _resolve_maps(args, args.maps, (backend.model_id, load_prompt(args.prompt).id))
     out = Path(args.out) if args.out else _data_dir(args) / "runs" / f"eval-{maps.version}-{_data_key(args.data)}.jsonl"
-    _run_collect(args, items, out, maps=maps, backend=backend)
+    run_collect(args, items, out, maps=maps, backend=backend)
     ids = {item["id"] for item in _items_again(args.data, args.on_error)}
     records = [r for r in load_records([out]) if r.id in ids]
     if not records:

@@ -7,6 +7,7 @@
     calibrate fit --records records.jsonl [more …]            # saves a new map version
     calibrate report --records records.jsonl --maps v0002 --plots plots/
     calibrate eval --data ../shared/data/math.jsonl --maps active
+    calibrate compare-models --data heldout/*.jsonl --runs runs/ --pair A "--prompt direct" --pair B "--model M"
     calibrate maps list | show VERSION | activate VERSION | rollback
     calibrate reviews export --out reviews.jsonl
     calibrate domains list | show NAME | add NAME --description TEXT --examples FILE | remove NAME | refit
@@ -22,6 +23,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 from assistant.calibrated.maps import SIGNAL_SETS
@@ -43,6 +45,7 @@ from calibration.cli.commands import (
 from calibration.cli.data import add_data_command
 from calibration.cli.domains import cmd_domains
 from calibration.cli.maps import cmd_maps
+from calibration.cli.models import add_models_command
 
 __all__ = ["build_parser", "main"]
 
@@ -278,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_command(sub, _command)
     _add_data_commands(sub)
     _add_fit_commands(sub)
+    add_models_command(sub, _command)
     _add_admin_commands(sub)
     _add_domains_command(sub)
     return parser
@@ -289,6 +293,7 @@ def _interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed, for reports that show it
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends like Ctrl-C: the records file stays whole

@@ -19,7 +19,7 @@ from assistant.core.domains import in_order
 from assistant.core.files import private_folder
 from calibration.fitting.fit import as_records, records_to_arrays
 
-__all__ = ["write_plots"]
+__all__ = ["write_model_plots", "write_plots"]
 
 def _reliability_axes(ax, y, q, title):
     bins = M.reliability_bins(y, q, 10)
@@ -93,3 +93,31 @@ def write_plots(records, calibrated, folder) -> list[Path]:
         written.append(folder / f"risk_coverage_{name}.png")
         fig.savefig(written[-1], dpi=100)
     return written
+
+
+MODEL_PANELS = (("accuracy", "accuracy"), ("raw_ece", "raw ECE (stated)"), ("ece", "calibrated ECE"),
+                ("auroc", "calibrated AUROC"))
+
+
+def write_model_plots(comparison: dict, folder) -> list[Path]:
+    """`compare-models.png` in `folder`: accuracy, raw and calibrated ECE and AUROC per domain and overall,
+    a bar per pair (`calibration.measuring.models.compare_models`'s result)."""
+    folder = private_folder(Path(folder))
+    sections = [*comparison["domains"].items(), ("overall", comparison["overall"])]
+    names = [p["name"] for p in comparison["pairs"]]
+    fig = _figure((13, 8))
+    width = 0.8 / len(names)
+    for i, (key, title) in enumerate(MODEL_PANELS):
+        ax = fig.add_subplot(2, 2, i + 1)
+        for k, name in enumerate(names):
+            values = [s["pairs"][k][key]["value"] for _, s in sections]
+            ax.bar(np.arange(len(sections)) + k * width, [np.nan if v is None else v for v in values], width,
+                   label=name)
+        ax.set_xticks(np.arange(len(sections)) + width * (len(names) - 1) / 2, [d for d, _ in sections])
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    fig.axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path = folder / "compare-models.png"
+    fig.savefig(path, dpi=90)
+    return [path]
