@@ -4,6 +4,7 @@
     calibrate make-data --domain math --n 300 --seed 1 --out data/math.jsonl
     calibrate collect --data data/*.jsonl --out records.jsonl [--model M] [--batch-size N]
     calibrate collect --backend openai --base-url URL --model NAME --data … --out … [--concurrency N]
+    calibrate onboard --questions questions/ [--model M | --backend openai --base-url URL --model NAME]
     calibrate fit --records records.jsonl [more …]            # saves a new map version
     calibrate report --records records.jsonl --maps v0002 --plots plots/
     calibrate eval --data ../shared/data/math.jsonl --maps active
@@ -46,6 +47,7 @@ from calibration.cli.data import add_data_command
 from calibration.cli.domains import cmd_domains
 from calibration.cli.maps import cmd_maps
 from calibration.cli.models import add_models_command
+from calibration.cli.onboard import cmd_onboard
 
 __all__ = ["build_parser", "main"]
 
@@ -98,7 +100,7 @@ def _collect_flags(p) -> None:
     add_model_flags(p)
 
 
-def _fit_flags(p) -> None:
+def _fit_flags(p, question_files: bool = True) -> None:
     p.add_argument("--target-risk", type=float, default=0.1,
                    help="max error rate among answers not flagged (default 0.1)")
     p.add_argument("--delta", type=float, default=0.05, help="1 - confidence level of the risk bound")
@@ -110,9 +112,10 @@ def _fit_flags(p) -> None:
     p.add_argument("--holdout", type=_share, default=1 / 3,
                    help="share of each domain's records held out to test review thresholds on, which "
                         "makes their guarantee hold (default 1/3; 0: no guarantee)")
-    p.add_argument("--questions", nargs="+", type=Path,
-                   help="question JSONL files giving the text of records that carry only an id (default: "
-                        "../shared/calib/*.jsonl where it exists), for the question features")
+    if question_files:
+        p.add_argument("--questions", nargs="+", type=Path,
+                       help="question JSONL files giving the text of records that carry only an id (default: "
+                            "../shared/calib/*.jsonl where it exists), for the question features")
     p.add_argument("--no-question-features", action="store_true",
                    help="fused combiners read the answer's signals only, not the question's embedding and length")
 
@@ -215,6 +218,33 @@ def _add_fit_commands(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+def _add_onboard_command(sub) -> None:
+    p = _command(sub, "onboard", "one command from a model to active maps: collect, fit, measure on held-out "
+                 "questions, write a calibration card, activate if not worse than the active maps",
+                 "calibrate onboard --questions questions/   # the default model",
+                 "calibrate onboard --questions questions/ --backend openai --base-url http://127.0.0.1:8000/v1 "
+                 "--model M --per-domain 200",
+                 "(questions/ as `calibrate data` writes it; re-run after a crash to resume; exit 3: the gate "
+                 "kept the active maps, --force activates anyway)")
+    p.add_argument("--questions", required=True, type=Path,
+                   help="a folder with fitting/<domain>.jsonl and heldout/<domain>.jsonl (`calibrate data --out`)")
+    p.add_argument("--per-domain", type=positive_int, default=100, help="fitting answers per domain (default 100)")
+    p.add_argument("--heldout-per-domain", type=positive_int, default=50,
+                   help="held-out answers per domain, for the card and the gate (default 50)")
+    p.add_argument("--card", type=Path, help="the calibration card's folder (default <data folder>/onboard/<model>--"
+                                             "<prompt>/card)")
+    p.add_argument("--force", action="store_true", help="activate the new maps even if the gate refuses them")
+    p.add_argument("--resamples", type=positive_int, default=1000, help="the gate's bootstrap resamples (default 1000)")
+    p.add_argument("--batch-size", type=positive_int, default=1, help="questions decoded together (local models)")
+    p.add_argument("--concurrency", type=positive_int, default=None,
+                   help="questions sent to a model server at once (default: the backend's max_concurrency)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_answer_flags(p, max_new_tokens=GenerationOptions.max_new_tokens, uncalibrated=False)
+    add_model_flags(p)
+    _fit_flags(p, question_files=False)
+    p.set_defaults(func=cmd_onboard, limit=None)
+
+
 def _add_admin_commands(sub) -> None:
     p = _command(sub, "maps", "list, show, activate or roll back map versions",
                  "calibrate maps list", "calibrate maps show v0002", "calibrate maps activate v0002",
@@ -281,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_command(sub, _command)
     _add_data_commands(sub)
     _add_fit_commands(sub)
+    _add_onboard_command(sub)
     add_models_command(sub, _command)
     _add_admin_commands(sub)
     _add_domains_command(sub)

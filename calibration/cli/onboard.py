@@ -1,0 +1,126 @@
+"""`calibrate onboard`: one command from a model to active maps.
+
+    calibrate data --sources benchmarks/ --out questions/
+    calibrate onboard --questions questions/ --backend openai --base-url http://127.0.0.1:8000/v1 --model M
+
+collects `--per-domain` answers to the fitting questions and `--heldout-per-domain` to the held-out ones
+(resumable, into <data folder>/onboard/<model>--<prompt>/), fits maps on the fitting answers and saves them
+as a new version, measures them on the held-out answers beside the stated-only baseline, writes a
+calibration card, and activates the new maps only if `calibration.measuring.gate` finds them not worse
+than the pair's active maps beyond noise (`--force` activates regardless). Exit 0 when activated, 3 when
+the gate refused.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from assistant.answering.prompts import load_prompt
+from assistant.calibrated.mapstore import map_store
+from assistant.core.config import default_data_dir
+from assistant.core.errors import DataError, MapError
+from assistant.core.flags import model_config_from_args
+from assistant.models.registry import load_backend
+from calibration.cli.commands import load_records, question_items, run_collect
+from calibration.fitting.fit import fit_maps
+from calibration.fitting.sources import describe_sources
+from calibration.labelling.collect import existing_ids
+from calibration.labelling.question_text import question_features
+from calibration.measuring.card import Card, write_card
+from calibration.measuring.gate import answers_needed, gate
+from calibration.measuring.plots import write_plots
+from calibration.measuring.report import build_report, calibrated_confidences
+
+__all__ = ["GATE_REFUSED", "cmd_onboard"]
+
+GATE_REFUSED = 3  # exit status when the gate kept the active maps
+
+
+def _split_files(folder: Path) -> dict[str, list[Path]]:
+    files = {part: sorted((folder / part).glob("*.jsonl")) for part in ("fitting", "heldout")}
+    if not folder.is_dir() or not all(files.values()):
+        raise DataError(f"--questions {folder}: needs fitting/<domain>.jsonl and heldout/<domain>.jsonl, as "
+                        f"`calibrate data --sources BENCHMARKS --out {folder}` writes them")
+    return files
+
+
+def _first_per_domain(paths: list[Path], n: int, on_error: str) -> list[dict]:
+    taken: dict[str, int] = defaultdict(int)
+    items = []
+    for item in question_items(paths, on_error):
+        if taken[item["domain"]] < n:
+            taken[item["domain"]] += 1
+            items.append(item)
+    return items
+
+
+def _collect(args, backend, items: list[dict], out: Path) -> tuple[list, float | None]:
+    """Answer what `out` lacks of `items`; (the records of `items`, answers per minute or None if none were new)."""
+    missing = [item for item in items if item["id"] not in existing_ids(out)]
+    rate = None
+    if missing:
+        print(f"{out.stem}: {len(missing)} of {len(items)} questions to answer", file=sys.stderr)
+        summary = run_collect(args, iter(missing), out, backend=backend)
+        rate = summary.written / summary.seconds * 60 if summary.seconds > 0 and summary.written else None
+    wanted = {item["id"] for item in items}
+    records = [r for r in load_records([out]) if r.id in wanted]
+    if len(records) < len(items):
+        raise DataError(f"{out}: {len(items) - len(records)} of {len(items)} questions are still unanswered (the "
+                        "model refused them, see above): re-run to try again")
+    return records, rate
+
+
+def _features(args, records, files, data_dir: Path):
+    if args.signals != "fused" or args.no_question_features:
+        return None
+    return question_features(records, question_files=files, cache=data_dir / "cache" / "question-embeddings.npz")
+
+
+def cmd_onboard(args) -> int:
+    files = _split_files(Path(args.questions))
+    fitting_items = _first_per_domain(files["fitting"], args.per_domain, args.on_error)
+    heldout_items = _first_per_domain(files["heldout"], args.heldout_per_domain, args.on_error)
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    store = map_store(args.maps_dir, args.data_dir)
+    prompt = load_prompt(args.prompt)
+    backend = load_backend(model_config_from_args(args))
+    model = backend.model_id
+    folder = data_dir / "onboard" / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{model}--{prompt.id}")
+    fitting, fit_rate = _collect(args, backend, fitting_items, folder / "fitting.jsonl")
+    heldout, held_rate = _collect(args, backend, heldout_items, folder / "heldout.jsonl")
+    print("\n".join(answers_needed(fitting)))
+
+    options = {"target_risk": args.target_risk, "delta": args.delta, "min_samples": args.min_samples,
+               "holdout": args.holdout}
+    fit_q, held_q = (_features(args, records, files[part], data_dir)
+                     for records, part in ((fitting, "fitting"), (heldout, "heldout")))
+    new = fit_maps(fitting, model=model, prompt=prompt.id, signals=args.signals, **options, questions=fit_q,
+                   source=describe_sources([folder / "fitting.jsonl"], data_dir),
+                   notes=f"calibrate onboard: {len(fitting)} fitting answers")
+    version = store.save_new(new)
+    new = store.load(version)
+    stated = fit_maps(fitting, model=model, prompt=prompt.id, signals="stated", **options)
+    report = build_report(heldout, new, baseline_maps=stated, questions=held_q)
+    try:
+        active = store.active(model, prompt.id)
+    except MapError as error:  # a broken active file: anything that loads is better
+        print(f"note: the active maps cannot be read ({error}); the gate compares with none", file=sys.stderr)
+        active = None
+    decision = gate(heldout, new, active, questions=held_q, resamples=args.resamples)
+    activated = decision.passed or args.force
+    if activated:
+        store.activate(version)
+    card_dir = Path(args.card) if args.card else folder / "card"
+    plots = write_plots(heldout, calibrated_confidences(heldout, new, questions=held_q), card_dir)
+    rates = [r for r in (fit_rate, held_rate) if r]
+    card = write_card(Card(model, prompt.id, version, fitting, heldout, report, decision, activated, args.argv,
+                           sum(rates) / len(rates) if rates else None), card_dir, plots)
+    for check in decision.checks:
+        print(check.line())
+    verdict = ("activated" if decision.passed else "activated anyway (--force)") if activated else "NOT activated"
+    print(f"{version} {verdict} for {model} / {prompt.id}: {decision.reason}")
+    print(f"calibration card: {card}")
+    return 0 if activated else GATE_REFUSED
