@@ -30,6 +30,7 @@ from assistant.core.reply import REVIEW_REASONS
 from assistant.models.backend import GenerationOptions
 from assistant.routing import fit as router_fit
 from assistant.routing import router as routing
+from assistant.web.render import EVERY_ANSWER_CHECKED, every_answer_checked
 
 __all__ = ["main", "build_parser", "format_reply"]
 
@@ -66,8 +67,9 @@ def _likeness(reply) -> str:
     return f"NO, the figure may not hold ({distance})" if reply.extrapolating else f"yes ({distance})"
 
 
-def format_reply(reply, show_reasoning: bool = False) -> str:
-    """The human-readable form of a Reply for the terminal."""
+def format_reply(reply, show_reasoning: bool = False, maps=None) -> str:
+    """The human-readable form of a Reply for the terminal. With `maps` (those that calibrated it), a domain
+    where every answer is checked says so, instead of that this answer's figure is below a cut-off."""
     lines = []
     if show_reasoning and reply.reasoning:
         lines += ["Reasoning:", textwrap.indent(reply.reasoning.strip(), "  "), ""]
@@ -81,7 +83,9 @@ def format_reply(reply, show_reasoning: bool = False) -> str:
     ]
     if reply.needs_review:
         lines.append("Human check: NEEDED")
-        lines += [f"  - {REVIEW_REASONS[r]} ({r})" for r in reply.review_reasons]
+        checked = every_answer_checked(maps, reply.domain)
+        lines += [f"  - {EVERY_ANSWER_CHECKED if r == 'low_confidence' and checked else REVIEW_REASONS[r]} ({r})"
+                  for r in reply.review_reasons]
     else:
         lines.append("Human check: not needed")
     return "\n".join(lines)
@@ -100,7 +104,7 @@ def _ask(args) -> int:
     if args.json:
         print(json.dumps(reply.to_dict(), ensure_ascii=False))
     else:
-        print(format_reply(reply, args.show_reasoning))
+        print(format_reply(reply, args.show_reasoning, assistant.maps))
     return 0
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "INTERRUPTED",
     "NO_ANSWER",
     "EVERY_ANSWER_CHECKED",
+    "every_answer_checked",
 ]
 
 # Colour bands of calibrated confidence: (lower bound, label, colour).
@@ -232,7 +233,7 @@ def _badge_lines(reply, maps) -> tuple[str, str, str, str]:
     return headline, raw_text, domain_text, promise
 
 
-def _every_answer_checked(maps, domain: str) -> bool:
+def every_answer_checked(maps, domain: str) -> bool:
     """Whether `domain`'s cut-off is 100%: no cut-off was shown safe, so every answer gets a human check."""
     return maps is not None and maps.map_for(domain).threshold >= 1.0
 
@@ -243,7 +244,7 @@ def _reasons(reply, maps=None) -> list[str]:
     if not _field(reply, "needs_review"):
         return []
     keys = list(_field(reply, "review_reasons") or ())
-    if "low_confidence" in keys and _every_answer_checked(maps, _field(reply, "domain") or "general"):
+    if "low_confidence" in keys and every_answer_checked(maps, _field(reply, "domain") or "general"):
         keys.remove("low_confidence")
         return [EVERY_ANSWER_CHECKED] + [REASON_TEXT.get(r, r) for r in keys]
     return [REASON_TEXT.get(r, r) for r in keys]

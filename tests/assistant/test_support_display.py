@@ -124,3 +124,16 @@ def test_dashboard_shows_range_and_threshold_per_domain():
     old_row = charts.dashboard_rows(replace(maps, ood=None), {})[0]
     assert dict(zip(charts.DASHBOARD_COLUMNS, old_row))["unlike the fitting questions beyond"].startswith("not")
     assert "90% range" in support_summary(maps) and "140 stored fitting questions" in support_summary(maps)
+
+
+def test_the_terminal_says_every_answer_is_checked_where_no_cut_off_was_shown_safe():
+    """A 100% cut-off means no cut-off held on held-out answers: the CLI must not call the figure too low."""
+    from dataclasses import replace
+
+    strict = make_maps()
+    strict = replace(strict, maps={d: replace(m, threshold=1.0) for d, m in strict.maps.items()})
+    reply = ask(NEAR, strict)
+    assert reply.review_reasons == ("low_confidence",)
+    said = format_reply(reply, maps=strict)
+    assert f"  - {render.EVERY_ANSWER_CHECKED} (low_confidence)" in said and "below the cut-off" not in said
+    assert "below the cut-off" in format_reply(reply)  # without the maps it cannot tell
