@@ -3,7 +3,8 @@
     calibrate data --sources benchmarks/ --out questions/
     calibrate onboard --questions questions/ --backend openai --base-url http://127.0.0.1:8000/v1 --model M
 
-collects `--per-domain` answers to the fitting questions and `--heldout-per-domain` to the held-out ones
+collects `--per-domain` answers to the fitting questions and `--heldout-per-domain` to the held-out ones,
+from the --questions folder and as many again from the project's everyday set unless --no-everyday
 (resumable, into <data folder>/onboard/<model>--<prompt>/), fits maps on the fitting answers and saves them
 as a new version, measures them on the held-out answers beside the stated-only baseline, writes a
 calibration card, and activates the new maps only if `calibration.measuring.gate` finds them not worse
@@ -26,6 +27,7 @@ from assistant.core.flags import model_config_from_args
 from assistant.models.registry import load_backend
 from calibration.cli.commands import load_records, question_items, run_collect
 from calibration.fitting.fit import fit_maps
+from calibration.fitting.populations import population_of
 from calibration.fitting.sources import describe_sources
 from calibration.labelling.collect import existing_ids
 from calibration.labelling.question_text import question_features
@@ -34,26 +36,37 @@ from calibration.measuring.gate import answers_needed, gate
 from calibration.measuring.plots import write_plots
 from calibration.measuring.report import build_report, calibrated_confidences
 
-__all__ = ["GATE_REFUSED", "cmd_onboard"]
+__all__ = ["EVERYDAY", "GATE_REFUSED", "cmd_onboard"]
 
 GATE_REFUSED = 3  # exit status when the gate kept the active maps
+# The project's own everyday questions (calibration/everyday/README.md): fitted and measured on beside the
+# benchmarks by default, so a model is calibrated for the questions staff type too, not only for benchmarks.
+EVERYDAY = Path(__file__).resolve().parents[1] / "everyday"
 
 
-def _split_files(folder: Path) -> dict[str, list[Path]]:
+def _split_files(folder: Path, everyday: bool) -> dict[str, list[list[Path]]]:
+    """Per part (fitting, heldout): the groups of question files, each group taking its own per-domain share:
+    the --questions folder, then (`everyday`) the project's own everyday questions."""
     files = {part: sorted((folder / part).glob("*.jsonl")) for part in ("fitting", "heldout")}
     if not folder.is_dir() or not all(files.values()):
         raise DataError(f"--questions {folder}: needs fitting/<domain>.jsonl and heldout/<domain>.jsonl, as "
                         f"`calibrate data --sources BENCHMARKS --out {folder}` writes them")
-    return files
+    groups = {part: [paths] for part, paths in files.items()}
+    if everyday:
+        for part, prefix in (("fitting", "fit"), ("heldout", "heldout")):
+            groups[part].append(sorted(EVERYDAY.glob(f"{prefix}-*.jsonl")))
+    return groups
 
 
-def _first_per_domain(paths: list[Path], n: int, on_error: str) -> list[dict]:
-    taken: dict[str, int] = defaultdict(int)
+def _first_per_domain(groups: list[list[Path]], n: int, on_error: str) -> list[dict]:
+    """The first `n` questions of each domain from each group of files."""
     items = []
-    for item in question_items(paths, on_error):
-        if taken[item["domain"]] < n:
-            taken[item["domain"]] += 1
-            items.append(item)
+    for paths in groups:
+        taken: dict[str, int] = defaultdict(int)
+        for item in question_items(paths, on_error):
+            if taken[item["domain"]] < n:
+                taken[item["domain"]] += 1
+                items.append(item)
     return items
 
 
@@ -80,7 +93,7 @@ def _features(args, records, files, data_dir: Path):
 
 
 def cmd_onboard(args) -> int:
-    files = _split_files(Path(args.questions))
+    files = _split_files(Path(args.questions), not args.no_everyday)
     fitting_items = _first_per_domain(files["fitting"], args.per_domain, args.on_error)
     heldout_items = _first_per_domain(files["heldout"], args.heldout_per_domain, args.on_error)
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
@@ -95,7 +108,7 @@ def cmd_onboard(args) -> int:
 
     options = {"target_risk": args.target_risk, "delta": args.delta, "min_samples": args.min_samples,
                "holdout": args.holdout}
-    fit_q, held_q = (_features(args, records, files[part], data_dir)
+    fit_q, held_q = (_features(args, records, [f for group in files[part] for f in group], data_dir)
                      for records, part in ((fitting, "fitting"), (heldout, "heldout")))
     new = fit_maps(fitting, model=model, prompt=prompt.id, signals=args.signals, **options, questions=fit_q,
                    source=describe_sources([folder / "fitting.jsonl"], data_dir),
@@ -103,7 +116,11 @@ def cmd_onboard(args) -> int:
     version = store.save_new(new)
     new = store.load(version)
     stated = fit_maps(fitting, model=model, prompt=prompt.id, signals="stated", **options)
-    report = build_report(heldout, new, baseline_maps=stated, questions=held_q)
+    reports = {}  # per population of held-out questions (benchmark, everyday), each on its own
+    for population in sorted({population_of(r) for r in heldout}):
+        rows = [i for i, r in enumerate(heldout) if population_of(r) == population]
+        reports[population] = build_report([heldout[i] for i in rows], new, baseline_maps=stated,
+                                           questions=None if held_q is None else [held_q[i] for i in rows])
     try:
         active = store.active(model, prompt.id)
     except MapError as error:  # a broken active file: anything that loads is better
@@ -116,7 +133,7 @@ def cmd_onboard(args) -> int:
     card_dir = Path(args.card) if args.card else folder / "card"
     plots = write_plots(heldout, calibrated_confidences(heldout, new, questions=held_q), card_dir)
     rates = [r for r in (fit_rate, held_rate) if r]
-    card = write_card(Card(model, prompt.id, version, fitting, heldout, report, decision, activated, args.argv,
+    card = write_card(Card(model, prompt.id, version, fitting, heldout, reports, decision, activated, args.argv,
                            sum(rates) / len(rates) if rates else None), card_dir, plots)
     for check in decision.checks:
         print(check.line())

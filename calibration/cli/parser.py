@@ -228,9 +228,13 @@ def _add_onboard_command(sub) -> None:
                  "kept the active maps, --force activates anyway)")
     p.add_argument("--questions", required=True, type=Path,
                    help="a folder with fitting/<domain>.jsonl and heldout/<domain>.jsonl (`calibrate data --out`)")
-    p.add_argument("--per-domain", type=positive_int, default=100, help="fitting answers per domain (default 100)")
+    p.add_argument("--per-domain", type=positive_int, default=100,
+                   help="fitting answers per domain (default 100), from --questions and again from the everyday set")
     p.add_argument("--heldout-per-domain", type=positive_int, default=50,
-                   help="held-out answers per domain, for the card and the gate (default 50)")
+                   help="held-out answers per domain for the card and the gate (default 50), likewise")
+    p.add_argument("--no-everyday", action="store_true",
+                   help="only the --questions folder: not also the project's own everyday questions "
+                        "(calibration/everyday), which are fitted and measured on by default")
     p.add_argument("--card", type=Path, help="the calibration card's folder (default <data folder>/onboard/<model>--"
                                              "<prompt>/card)")
     p.add_argument("--force", action="store_true", help="activate the new maps even if the gate refuses them")

@@ -117,7 +117,7 @@ def _onboard(folder, tmp_path, *extra):
     from calibration.cli import main
 
     return main(["--data-dir", str(tmp_path / "data"), "onboard", "--questions", str(folder), "--per-domain", "6",
-                 "--heldout-per-domain", "6", "--min-samples", "4", "--no-question-features", "--quiet",
+                 "--heldout-per-domain", "6", "--min-samples", "4", "--no-question-features", "--no-everyday", "--quiet",
                  "--resamples", "100", *extra])
 
 
@@ -130,6 +130,7 @@ def test_onboard_collects_fits_writes_a_card_and_activates_then_resumes_without_
     assert backend.asked == 24
     card = next((tmp_path / "data" / "onboard").glob("*/card/card.md")).read_text()
     assert "# Calibration card: fake-model / confidence_tags" in card and "**Gate: activated" in card
+    assert "fitted on 12 answers to fitting questions (12 generated;" in card and "**generated questions**" in card
     assert "| math | 6 | 3 |" in card and "![reliability_math](reliability_math.png)" in card
     assert "math: 3 right, 3 wrong: its own signal weights need 15" in card
 
@@ -184,9 +185,11 @@ def test_the_readme_path_through_a_real_llama_cpp_server(tmp_path):
     assert onboard.returncode == 0, onboard.stderr
     assert f"activated for {ALIAS}@127.0.0.1" in onboard.stdout
     card = next((tmp_path / "data" / "onboard").glob("*/card/card.md")).read_text()
-    assert "fitted on 8 graded answers" in card and "measured on\n8 answers" in card
+    # two per domain from the benchmarks' files and two from the project's everyday set, each measured apart
+    assert "fitted on 16 answers to fitting questions (8 benchmark, 8 everyday;" in card
+    assert "**benchmark questions**" in card and "**everyday questions**" in card
     records = [json.loads(line) for line in next((tmp_path / "data" / "onboard").glob("*/heldout.jsonl")).open()]
-    assert {r["domain"] for r in records} == {"math", "factual", "science", "reasoning"}
+    assert {r["domain"] for r in records} == {"math", "factual", "science", "reasoning"} and len(records) == 16
     assert all(r["signals"].get("answer_mean_logp") is not None for r in records if r["answer"])  # the server's logprobs
 
 
