@@ -118,8 +118,8 @@ calibrate {' '.join(shlex.quote(a) for a in args.argv)}
 |---|---|---|
 {pairs}
 
-How to read it: accuracy counts "I don't know" as not right. Calibrated figures come from maps fitted on
-each pair's own answers here, 5-fold cross-validated. Coverage at the target risk is the largest share of
+How to read it: accuracy counts "I don't know" and no answer (cut off, or none given) as not right.
+Calibrated figures come from maps fitted on each pair's own answers here, 5-fold cross-validated. Coverage at the target risk is the largest share of
 graded answers that could go out unchecked with an error rate at or below it (the best cut-off on these
 answers, so an upper figure). A pair after the first shows its change from the first pair and the 95%
 paired-bootstrap interval of that change; `~` marks an interval that holds 0 (within noise).

@@ -4,8 +4,9 @@
 domain and overall, how often each pair is right, how honestly it says how sure it is, how many of
 its answers could go out unchecked at the target risk, and what an answer costs:
 
-- accuracy: the share of all questions answered right ("I don't know" counts as not right);
-- idk_rate: the share answered "I don't know";
+- accuracy: the share of all questions answered right ("I don't know" and no answer count as not right);
+- idk_rate, no_answer_rate: the shares answered "I don't know", and with no final answer to read (cut off
+  at the length limit, or no answer given);
 - raw ECE / Brier / AUROC: of the stated confidence, over the answers that state one;
 - ECE / Brier / AUROC: of the calibrated confidence, over every graded answer. Each pair's maps are
   fitted on its own held-out answers, 5-fold cross-validated (no answer is scored by a map fitted
@@ -35,7 +36,7 @@ from assistant.core.errors import DataError
 from assistant.core.record import Record
 from calibration.fitting.fit import cross_validate
 
-__all__ = ["METRICS", "Run", "compare_models", "format_markdown"]
+__all__ = ["COLUMN_GROUPS", "METRICS", "Run", "compare_models", "format_markdown"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class _Answers:
     calibrated: np.ndarray  # cross-validated calibrated confidence, NaN where none
     tokens: np.ndarray
     seconds: np.ndarray
+    idk: np.ndarray  # the model said it does not know (the `not_attempted` issue)
+    no_answer: np.ndarray  # no final answer could be read (`no_answer`: cut off, or no answer tag)
 
 
 def _scored(y, c):
@@ -87,7 +90,8 @@ def _metrics(target_risk: float) -> dict:
     """name -> (label, f(answers, rows)); rows index the shared questions."""
     return {
         "accuracy": ("accuracy", lambda a, rows: float(np.nansum(a.y[rows]) / len(rows))),
-        "idk_rate": ("I don't know", lambda a, rows: float(np.isnan(a.y[rows]).mean())),
+        "idk_rate": ("I don't know", lambda a, rows: float(a.idk[rows].mean())),
+        "no_answer_rate": ("no answer", lambda a, rows: float(a.no_answer[rows].mean())),
         "raw_ece": ("raw ECE", _on("raw", M.expected_calibration_error)),
         "ece": ("calibrated ECE", _on("calibrated", M.expected_calibration_error)),
         "raw_brier": ("raw Brier", _on("raw", M.brier_score)),
@@ -132,7 +136,9 @@ def _answers(run: Run, ids: list[str], seed: int) -> _Answers:
     as_float = lambda values: np.array([np.nan if v is None else float(v) for v in values])  # noqa: E731
     return _Answers(y=as_float(r.correct for r in records), raw=as_float(r.raw_confidence for r in records),
                     calibrated=calibrated, tokens=as_float(r.tokens for r in records),
-                    seconds=as_float(r.seconds for r in records))
+                    seconds=as_float(r.seconds for r in records),
+                    idk=np.array(["not_attempted" in r.issues for r in records]),
+                    no_answer=np.array(["no_answer" in r.issues for r in records]))
 
 
 def _interval(first: _Answers, other: _Answers, metric, rows, draws) -> list[float | None]:
@@ -196,15 +202,23 @@ def _cell(cell: dict, name: str) -> str:
     return f"{text} ({cell['change']:+{spec}} [{low:+{spec}}, {high:+{spec}}]{noise})"
 
 
-def format_markdown(result: dict, columns: tuple[str, ...] = METRICS) -> str:
-    """One Markdown table per domain and overall: a row per pair, a column per metric. A pair after the first
+# The report's two tables per domain: how often right and how honest about it; then the Brier score,
+# how much could go out unchecked, and the cost.
+COLUMN_GROUPS = (("accuracy", "idk_rate", "no_answer_rate", "raw_ece", "ece", "raw_auroc", "auroc"),
+                 ("raw_brier", "brier", "coverage_at_risk", "tokens", "seconds"))
+
+
+def format_markdown(result: dict, groups: tuple[tuple[str, ...], ...] = COLUMN_GROUPS) -> str:
+    """Markdown tables per domain and overall, one per group of metrics: a row per pair. A pair after the first
     shows its change from the first and the change's 95% interval; `~` marks an interval that holds 0."""
     labels = result["labels"]
     lines = []
-    head = "| pair | right / wrong | " + " | ".join(labels[c] for c in columns) + " |"
     for title, section in [*result["domains"].items(), ("overall", result["overall"])]:
-        lines += ["", f"**{title}** ({section['n']} questions)", "", head, "|---" * (len(columns) + 2) + "|"]
-        for pair, cells in zip(result["pairs"], section["pairs"]):
-            row = " | ".join(_cell(cells[c], c) for c in columns)
-            lines.append(f"| {pair['name']} | {cells['right']} / {cells['wrong']} | {row} |")
+        lines += ["", f"**{title}** ({section['n']} questions)"]
+        for columns in groups:
+            head = "| pair | right / wrong | " + " | ".join(labels[c] for c in columns) + " |"
+            lines += ["", head, "|---" * (len(columns) + 2) + "|"]
+            for pair, cells in zip(result["pairs"], section["pairs"]):
+                row = " | ".join(_cell(cells[c], c) for c in columns)
+                lines.append(f"| {pair['name']} | {cells['right']} / {cells['wrong']} | {row} |")
     return "\n".join(lines).lstrip("\n")

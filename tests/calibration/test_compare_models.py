@@ -16,7 +16,7 @@ import pytest
 from assistant.core.errors import DataError
 from assistant.core.jsonl import write_jsonl
 from calibration.fitting.fit import as_records
-from calibration.measuring.models import METRICS, Run, compare_models, format_markdown
+from calibration.measuring.models import COLUMN_GROUPS, METRICS, Run, compare_models, format_markdown
 from tests.calibration.test_report import overconfident_records
 
 
@@ -52,16 +52,17 @@ def test_a_pair_right_more_often_and_one_whose_confidence_ranks_nothing_show_out
 
 
 def test_i_dont_know_counts_as_not_right_and_has_its_own_rate(first):
-    idk = [dataclasses.replace(r, correct=None) if r.domain == "math" else r for r in first]
+    idk = [dataclasses.replace(r, correct=None, issues=("not_attempted",)) if r.domain == "math" else r for r in first]
     math = compare_models([Run("a", first), Run("idk", idk)], resamples=50)["domains"]["math"]["pairs"][1]
-    assert math["accuracy"]["value"] == 0 and math["idk_rate"]["value"] == 1
+    assert math["accuracy"]["value"] == 0 and math["idk_rate"]["value"] == 1 and math["no_answer_rate"]["value"] == 0
     assert math["ece"]["value"] is None  # nothing graded: no calibration figure
 
 
 def test_the_markdown_shows_a_row_per_pair_and_marks_changes_within_noise(first):
     text = format_markdown(compare_models([Run("a", first), Run("b", first)], resamples=50))
-    assert text.count("| a |") == text.count("| b |") == 5  # four domains and overall
+    assert text.count("| a |") == text.count("| b |") == 10  # two tables each for four domains and overall
     assert "~)" in text and "(+0.000 [+0.000, +0.000] ~)" in text
+    assert sorted(sum(COLUMN_GROUPS, ())) == sorted(METRICS)  # every metric is in exactly one table
 
 
 @pytest.mark.parametrize("runs, error", [
