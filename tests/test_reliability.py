@@ -11,6 +11,7 @@ output never executed, upload and export names.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import logging
 import os
@@ -48,7 +49,10 @@ MATH_MAX = 0.8  # the top of conftest's math map (raw p -> 0.8 p)
 
 def make_assistant(*outputs, max_new_tokens=256, max_question_chars=8000, maps="default"):
     backend = FakeBackend(model_id="fake-model").enqueue(*outputs)
-    return Assistant(backend, load_prompt("confidence_tags"), FixedRouter(), make_maps() if maps == "default" else maps,
+    # Without the prompt's stop text: each output is the whole of what a model wrote (a real model asked with
+    # the stop text would have ended some of them at their first `</confidence>`).
+    prompt = dataclasses.replace(load_prompt("confidence_tags"), stop=())
+    return Assistant(backend, prompt, FixedRouter(), make_maps() if maps == "default" else maps,
                      options=GenerationOptions(max_new_tokens=max_new_tokens), max_question_chars=max_question_chars)
 
 

@@ -57,17 +57,31 @@ class StopText:
         self._thinking = False
 
     def completed_by(self, piece: str) -> bool:
-        """Whether `piece`, the output's next text, completes one of the stop texts."""
+        """Whether `piece`, the output's next text, completes one of the stop texts outside a think block."""
         if not self.stop:
             return False
         start = len(self._tail)
         self._tail += piece
-        opened, closed = (self._tail.rfind(tag, max(0, start - len(tag) + 1)) for tag in (THINK_OPEN, THINK_CLOSE))
-        if opened != closed:  # -1 for neither
-            self._thinking = opened > closed
-        found = not self._thinking and any(self._tail.find(s, max(0, start - len(s) + 1)) >= 0 for s in self.stop)
+        marks = sorted((at, text) for text in (THINK_OPEN, THINK_CLOSE, *self.stop)
+                       for at in _ends(self._tail, text, start))  # in order: a piece may close a block, then stop
+        found = False
+        for _, text in marks:
+            if text in (THINK_OPEN, THINK_CLOSE):
+                self._thinking = text == THINK_OPEN
+            elif not self._thinking:
+                found = True
+                break
         self._tail = self._tail[-self._keep:]
         return found
+
+
+def _ends(text: str, sub: str, start: int) -> list[int]:
+    """Where each occurrence of `sub` that ends after `start` ends in `text`."""
+    ends, at = [], text.find(sub, max(0, start - len(sub) + 1))
+    while at >= 0:
+        ends.append(at + len(sub))
+        at = text.find(sub, at + 1)
+    return ends
 
 
 @dataclass(frozen=True)

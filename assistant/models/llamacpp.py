@@ -87,7 +87,6 @@ class LlamaCppBackend:
         template = read_chat_template(config.chat_template)  # before loading: a bad file costs no load
         try:
             import llama_cpp
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as error:
             raise ModelLoadError(f"the llamacpp backend needs llama-cpp-python ({error}): install it with "
                                  "`pip install llama-cpp-python` (or `make install`)") from error
@@ -115,8 +114,7 @@ class LlamaCppBackend:
                                       self._ctx, self._model)
         self._leave = weakref.finalize(self, self._share.close)
         self._prefix: list[int] = []  # the tokens whose KV cache sequence 0 holds
-        self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, Jinja2ChatFormatter, self.source.location,
-                                         template)
+        self._formatter = chat_formatter(llama_cpp, self._model, self._vocab, self.source.location, template)
         parallel = max(1, min(config.parallel, MAX_SEQUENCES))  # chat requests decoded together
         self.capabilities = Capabilities(local=True, batching=True, continuous_batching=True, counts_tokens=True,
                                          logprobs=True, max_concurrency=parallel)

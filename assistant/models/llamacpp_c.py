@@ -79,8 +79,10 @@ def load_model(c, path: str):
     return model
 
 
-def chat_formatter(c, model, vocab, formatter_cls, location, override: str | None = None):
+def chat_formatter(c, model, vocab, location, override: str | None = None):
     """llama-cpp-python's Jinja2 formatter over `override`, else the chat template stored in the GGUF."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
     template = override.encode("utf-8") if override else c.llama_model_chat_template(model, None)
     if not template:
         raise ModelLoadError(f"{location} holds no chat template: use an instruct/chat GGUF, or give a base "
@@ -89,7 +91,7 @@ def chat_formatter(c, model, vocab, formatter_cls, location, override: str | Non
     def text(token: int) -> str:
         return c.llama_vocab_get_text(vocab, token).decode("utf-8") if token != -1 else ""
 
-    return formatter_cls(
+    return Jinja2ChatFormatter(
         template=template.decode("utf-8"),
         eos_token=text(c.llama_vocab_eos(vocab)),
         bos_token=text(c.llama_vocab_bos(vocab)),

@@ -37,6 +37,7 @@ QUESTION = [{"role": "user", "content": "What is 17 + 25? Answer with a short re
     (["<answer>5</answer> <confidence>90%</confidence>"], 0),
     (["<think>I will write <confidence>50%</confidence>", " then</th", "ink> <confidence>7", "0%</confidence>"], 3),
     (["<think>a</think><think>b <confidence>1%</confidence>", "</think><confidence>2%</confidence>"], 1),
+    (["<think>I am 90% sure. <confidence>90%</confidence></think>", " <answer>Paris</answer>"], None),  # one piece
     (["no tag at all", " here"], None),
 ])
 def test_a_stop_text_is_found_across_pieces_and_never_inside_a_think_block(pieces, stops_at):
