@@ -129,7 +129,7 @@ def _answers(run: Run, ids: list[str], seed: int) -> _Answers:
     by_id = {r.id: r for r in run.records}
     records = [by_id[i] for i in ids]
     try:
-        calibrated, _ = cross_validate(records, k=5, seed=seed, signals="fused", n_boot=10)  # ranges unused here
+        calibrated, _ = cross_validate(records, k=5, seed=seed, signals="fused")
     except DataError as error:  # too few answers to fit maps in folds: the calibrated figures stay empty
         log.warning("%s: no calibrated figures (%s)", run.name, error)
         calibrated = np.full(len(records), np.nan)
