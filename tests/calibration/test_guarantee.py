@@ -26,7 +26,8 @@ def _true_risk(dmap) -> float | None:
     if dmap.threshold >= 1.0:
         return None
     grid = np.linspace(0, 1, 20001)
-    kept = np.array([dmap(dmap.score({"stated": s})) for s in grid]) >= dmap.threshold
+    assert not dmap.combiner  # stated-only: the map reads the stated confidence itself, so dmap(s) for every s is
+    kept = np.clip(np.interp(grid, dmap.x, dmap.y), 0.0, 1.0) >= dmap.threshold  # ... this, at once
     if not kept.any():
         return None
     return (1 - grid[np.argmax(kept)]) / 2

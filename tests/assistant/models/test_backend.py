@@ -316,10 +316,16 @@ def torch_threads_restored():
 
 
 @pytest.fixture(scope="module")
-def transformers_backend(torch_threads_restored):
+def transformers_cache(tmp_path_factory):
+    """The dense copy of the GGUF the transformers backend makes on its first load (see the cache test)."""
+    return tmp_path_factory.mktemp("transformers-cache")
+
+
+@pytest.fixture(scope="module")
+def transformers_backend(torch_threads_restored, transformers_cache):
     from assistant.models.huggingface import TransformersBackend
 
-    return TransformersBackend(ModelConfig(threads=THREADS))
+    return TransformersBackend(ModelConfig(threads=THREADS, cache_dir=transformers_cache))
 
 
 @pytest.fixture(scope="module")
@@ -537,12 +543,13 @@ def test_real_think_markers_survive_decoding(transformers_backend):
 
 
 @pytest.mark.slow
-def test_gguf_cache_created_then_used(tmp_path, torch_threads_restored):
+def test_gguf_cache_created_then_used(transformers_backend, transformers_cache):
+    """The module's backend converted the GGUF into an empty cache folder; a second load reads that copy."""
     from assistant.models.huggingface import TransformersBackend
 
-    config = ModelConfig(cache_dir=tmp_path, threads=THREADS)
-    first = TransformersBackend(config)
-    [folder] = [p for p in tmp_path.iterdir()]
+    config = ModelConfig(cache_dir=transformers_cache, threads=THREADS)
+    first = transformers_backend
+    [folder] = [p for p in transformers_cache.iterdir()]
     assert folder.name.startswith(DEFAULT_STEM + "-") and (folder / "config.json").is_file()
     assert first.loaded_from == str(default_model_path())
     with warnings.catch_warnings(record=True) as caught:
