@@ -33,6 +33,7 @@ from assistant.models.backend import (
     GenerationOptions,
     GenerationStats,
     Message,
+    StopText,
     Stream,
     TokenEvidence,
 )
@@ -109,6 +110,21 @@ class _StopOnEvent:
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
+class _StopOnText:
+    """A StoppingCriteria that ends each row once its new text completes a stop text outside a think block
+    (GenerationOptions.stop), as the other backends do: transformers' own `stop_strings` knows no think blocks."""
+
+    def __init__(self, decode, stop: tuple[str, ...], rows: int):
+        self.decode, self.watch, self.done = decode, [StopText(stop) for _ in range(rows)], [False] * rows
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        for i, token in enumerate(input_ids[:, -1].tolist()):
+            self.done[i] = self.done[i] or self.watch[i].completed_by(self.decode([token]))
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+
+
 class TransformersBackend:
     """Any causal LM through transformers; see the module docstring."""
 
@@ -129,8 +145,7 @@ class TransformersBackend:
         self.device, self.dtype = _pick_device_dtype(config, torch)
         self.loaded_from = ""  # the folder or file the weights came from (the cache, for a GGUF)
         self.model, self.tokenizer = self._load()
-        if template is not None:
-            self.tokenizer.chat_template = template
+        self.tokenizer.chat_template = template or self.tokenizer.chat_template
         self._prepare_tokenizer()
         self._lock = threading.Lock()
         # the most a prompt and its answer may hold together (None: the model does not say)
@@ -227,18 +242,17 @@ class TransformersBackend:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return enc.to(self.device)
 
-    def _generate_kwargs(self, options: GenerationOptions, *events) -> dict:
+    def _generate_kwargs(self, options: GenerationOptions, *events, rows: int = 1) -> dict:
         from transformers import StoppingCriteriaList
 
+        stops = [_StopOnText(self._decode, options.stop, rows)] if options.stop else []
         kwargs = dict(
             max_new_tokens=options.max_new_tokens,
             pad_token_id=self.tokenizer.pad_token_id,
-            stopping_criteria=StoppingCriteriaList([_StopOnEvent(*events)]),
+            stopping_criteria=StoppingCriteriaList([_StopOnEvent(*events), *stops]),
             output_logits=True,  # the raw logits of every step: TokenEvidence
             return_dict_in_generate=True,
         )
-        if options.stop:  # transformers ends a row with the token that completes a stop text, as llama.cpp here does
-            kwargs.update(stop_strings=list(options.stop), tokenizer=self.tokenizer)
         if options.temperature > 0:
             kwargs.update(do_sample=True, temperature=options.temperature)
         else:  # clear a sampling default a model's generation_config may carry
@@ -256,9 +270,9 @@ class TransformersBackend:
         return self.tokenizer.decode(kept, skip_special_tokens=False)
 
     def _finish(self, new_ids: list[int], max_new: int, cancelled: bool) -> tuple[int, str]:
-        """(tokens before the end-of-sequence token, finish reason) for one row of new tokens."""
+        """(tokens before the end, finish reason) for one row: an end-of-sequence token, or the pad after a stop text."""
         for n, token in enumerate(new_ids):
-            if token in self._eos_ids:
+            if token in self._eos_ids or token == self.tokenizer.pad_token_id:
                 return n, "stop"
         if len(new_ids) >= max_new:
             return len(new_ids), "length"
@@ -350,7 +364,7 @@ class TransformersBackend:
         """Generate for several message lists as one left-padded batch; each gets the batch's wall time."""
         if not batch:
             return []
-        kwargs = self._generate_kwargs(options)
+        kwargs = self._generate_kwargs(options, rows=len(batch))
         with self._lock:
             start = time.perf_counter()
             inputs = self._encode(batch)

@@ -395,6 +395,9 @@ def test_real_backends_end_with_the_token_that_completes_a_stop_text(real):
     assert full.startswith(text) and len(text) < len(full) and stats.finish_reason == "stop"
     before_last_token = "".join(stats.evidence.pieces[:-1])
     assert stop in text and stop not in before_last_token
+    # A batch ends a row with the token that completes the stop text too (a token is a few characters).
+    [(row, row_stats)] = real.generate_batch([QUESTION], GenerationOptions(max_new_tokens=40, stop=(stop,)))
+    assert stop in row and row_stats.finish_reason == "stop" and len(row) - row.index(stop) - len(stop) < 12
 
 
 @pytest.mark.slow
