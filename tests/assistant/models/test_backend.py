@@ -316,16 +316,11 @@ def torch_threads_restored():
 
 
 @pytest.fixture(scope="module")
-def transformers_cache(tmp_path_factory):
-    """The dense copy of the GGUF the transformers backend makes on its first load (see the cache test)."""
-    return tmp_path_factory.mktemp("transformers-cache")
-
-
-@pytest.fixture(scope="module")
-def transformers_backend(torch_threads_restored, transformers_cache):
+def transformers_backend(torch_threads_restored):
+    # The default cache folder: the dense copy of the GGUF made here serves the later tests that load it too.
     from assistant.models.huggingface import TransformersBackend
 
-    return TransformersBackend(ModelConfig(threads=THREADS, cache_dir=transformers_cache))
+    return TransformersBackend(ModelConfig(threads=THREADS))
 
 
 @pytest.fixture(scope="module")
@@ -546,13 +541,12 @@ def test_real_think_markers_survive_decoding(transformers_backend):
 
 
 @pytest.mark.slow
-def test_gguf_cache_created_then_used(transformers_backend, transformers_cache):
-    """The module's backend converted the GGUF into an empty cache folder; a second load reads that copy."""
+def test_gguf_cache_created_then_used(tmp_path, torch_threads_restored):
     from assistant.models.huggingface import TransformersBackend
 
-    config = ModelConfig(cache_dir=transformers_cache, threads=THREADS)
-    first = transformers_backend
-    [folder] = [p for p in transformers_cache.iterdir()]
+    config = ModelConfig(cache_dir=tmp_path, threads=THREADS)
+    first = TransformersBackend(config)
+    [folder] = [p for p in tmp_path.iterdir()]
     assert folder.name.startswith(DEFAULT_STEM + "-") and (folder / "config.json").is_file()
     assert first.loaded_from == str(default_model_path())
     with warnings.catch_warnings(record=True) as caught:
