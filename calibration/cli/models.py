@@ -14,14 +14,13 @@ import argparse
 import json
 import shlex
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 from assistant.core.errors import DataError
 from assistant.core.flags import add_answer_flags, add_model_flags, positive_int
 from assistant.models.backend import GenerationOptions
-from calibration.cli.commands import load_records, question_items, run_collect
-from calibration.labelling.collect import existing_ids
+from calibration.cli.answering import answer_missing, first_per_domain
+from calibration.cli.commands import load_records
 from calibration.measuring.models import Run, compare_models, format_markdown
 from calibration.measuring.plots import write_model_plots
 
@@ -59,36 +58,18 @@ def _pairs(specs: list[str], quiet: bool) -> list[tuple[str, argparse.Namespace]
     return pairs
 
 
-def _questions(paths: list[Path], per_domain: int | None, on_error: str) -> list[dict]:
-    """The first `per_domain` questions of each domain in `paths`, in file order."""
-    taken: dict[str, int] = defaultdict(int)
-    items = []
-    for item in question_items(paths, on_error):
-        if per_domain is None or taken[item["domain"]] < per_domain:
-            taken[item["domain"]] += 1
-            items.append(item)
-    return items
-
-
 def cmd_compare_models(args) -> int:
     pairs = _pairs(args.pair, args.quiet)  # every pair's flags are checked before any model loads
-    items = _questions(args.data, args.per_domain, args.on_error) if args.data else None
-    runs_dir = Path(args.runs)
+    items = first_per_domain(args.data, args.per_domain, args.on_error) if args.data else None
     runs = []
     for name, pair_args in pairs:
-        out = runs_dir / f"{name}.jsonl"
+        out = Path(args.runs) / f"{name}.jsonl"
         if items is not None:
-            missing = [item for item in items if item["id"] not in existing_ids(out)]
-            if missing:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                print(f"{name}: {len(missing)} questions to answer", file=sys.stderr)
-                run_collect(pair_args, iter(missing), out)
-        if not out.exists():
+            records, _ = answer_missing(pair_args, items, out, label=name)
+        elif out.exists():
+            records = load_records([out])
+        else:
             raise DataError(f"{out}: no records of pair {name!r} yet: pass --data QUESTIONS to collect them")
-        records = load_records([out])
-        if items is not None:
-            wanted = {item["id"] for item in items}
-            records = [r for r in records if r.id in wanted]
         runs.append(Run(name, records))
     result = compare_models(runs, target_risk=args.target_risk, resamples=args.resamples, seed=args.seed)
     if args.json:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 from assistant.answering.prompts import load_prompt
@@ -25,11 +24,10 @@ from assistant.core.config import default_data_dir
 from assistant.core.errors import DataError, MapError
 from assistant.core.flags import model_config_from_args
 from assistant.models.registry import load_backend
-from calibration.cli.commands import load_records, question_items, run_collect
+from calibration.cli.answering import answer_missing, first_per_domain
 from calibration.fitting.fit import fit_maps
 from calibration.fitting.populations import population_of
 from calibration.fitting.sources import describe_sources
-from calibration.labelling.collect import existing_ids
 from calibration.labelling.question_text import question_features
 from calibration.measuring.card import Card, write_card
 from calibration.measuring.gate import answers_needed, gate
@@ -60,26 +58,15 @@ def _split_files(folder: Path, everyday: bool) -> dict[str, list[list[Path]]]:
 
 def _first_per_domain(groups: list[list[Path]], n: int, on_error: str) -> list[dict]:
     """The first `n` questions of each domain from each group of files."""
-    items = []
-    for paths in groups:
-        taken: dict[str, int] = defaultdict(int)
-        for item in question_items(paths, on_error):
-            if taken[item["domain"]] < n:
-                taken[item["domain"]] += 1
-                items.append(item)
-    return items
+    return [item for paths in groups for item in first_per_domain(paths, n, on_error)]
 
 
 def _collect(args, backend, items: list[dict], out: Path) -> tuple[list, float | None]:
     """Answer what `out` lacks of `items`; (the records of `items`, answers per minute or None if none were new)."""
-    missing = [item for item in items if item["id"] not in existing_ids(out)]
+    records, summary = answer_missing(args, items, out, label=out.stem, backend=backend)
     rate = None
-    if missing:
-        print(f"{out.stem}: {len(missing)} of {len(items)} questions to answer", file=sys.stderr)
-        summary = run_collect(args, iter(missing), out, backend=backend)
-        rate = summary.written / summary.seconds * 60 if summary.seconds > 0 and summary.written else None
-    wanted = {item["id"] for item in items}
-    records = [r for r in load_records([out]) if r.id in wanted]
+    if summary is not None and summary.seconds > 0 and summary.written:
+        rate = summary.written / summary.seconds * 60
     if len(records) < len(items):
         raise DataError(f"{out}: {len(items) - len(records)} of {len(items)} questions are still unanswered (the "
                         "model refused them, see above): re-run to try again")
