@@ -23,7 +23,7 @@ from assistant.core.errors import DataError
 from assistant.core.record import Record
 from calibration.measuring.report import calibrated_confidences
 
-__all__ = ["COMPARED", "compare_runs", "format_comparison"]
+__all__ = ["COMPARED", "compare_runs", "format_comparison", "paired_interval"]
 
 COMPARED = {  # metric -> f(correct, calibrated confidence)
     "accuracy": lambda y, c: float(np.mean(y)),
@@ -44,7 +44,9 @@ def _pairs(before: list[Record], after: list[Record]) -> list[tuple[Record, Reco
     return pairs
 
 
-def _interval(y_b, c_b, y_a, c_a, metric, resamples: int, rng) -> tuple[float | None, float | None]:
+def paired_interval(y_b, c_b, y_a, c_a, metric, resamples: int, rng) -> tuple[float | None, float | None]:
+    """95% paired-bootstrap interval of metric(y_a, c_a) - metric(y_b, c_b): the rows are resampled together;
+    (None, None) when the metric is undefined on half the resamples or more."""
     diffs = []
     for rows in rng.integers(0, len(y_b), size=(resamples, len(y_b))):
         d = metric(y_a[rows], c_a[rows]) - metric(y_b[rows], c_b[rows])
@@ -53,7 +55,7 @@ def _interval(y_b, c_b, y_a, c_a, metric, resamples: int, rng) -> tuple[float | 
     if len(diffs) < resamples / 2:
         return None, None
     low, high = np.percentile(diffs, [2.5, 97.5])
-    return round(float(low), 4), round(float(high), 4)
+    return float(low), float(high)
 
 
 def _section(pairs, c_b, c_a, resamples: int, rng) -> dict:
@@ -74,7 +76,8 @@ def _section(pairs, c_b, c_a, resamples: int, rng) -> dict:
             "before": round(before, 4) if not math.isnan(before) else None,
             "after": round(after, 4) if not math.isnan(after) else None,
             "change": round(after - before, 4) if known else None,
-            "interval": list(_interval(y_b, c_b[scored], y_a, c_a[scored], metric, resamples, rng))
+            "interval": [None if v is None else round(v, 4)
+                         for v in paired_interval(y_b, c_b[scored], y_a, c_a[scored], metric, resamples, rng)]
             if known else [None, None],
         }
     return section

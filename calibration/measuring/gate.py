@@ -23,6 +23,7 @@ from assistant.calibrated.maps import CalibrationMaps
 from assistant.core.domains import in_order
 from assistant.core.record import Record
 from calibration.fitting.fusion_fit import OWN_WEIGHTS_MIN
+from calibration.measuring.compare import paired_interval
 from calibration.measuring.report import calibrated_confidences
 
 __all__ = ["GATED", "Gate", "GateCheck", "answers_needed", "gate"]
@@ -68,12 +69,10 @@ def gate(records: list[Record], new: CalibrationMaps, active: CalibrationMaps | 
         return Gate(False, f"only {int(keep.sum())} held-out answers have a figure under both maps: too few to "
                            "tell whether the new maps are worse (collect more held-out answers, or --force)")
     y, c_new, c_old = y[keep], c_new[keep], c_old[keep]
-    draws = np.random.default_rng(seed).integers(0, len(y), size=(resamples, len(y)))
-    checks = []
-    for name, metric in GATED.items():
-        changes = [metric(y[d], c_new[d]) - metric(y[d], c_old[d]) for d in draws]
-        low, high = np.percentile([c for c in changes if not math.isnan(c)], [2.5, 97.5])
-        checks.append(GateCheck(name, float(metric(y, c_new)), float(metric(y, c_old)), (float(low), float(high))))
+    # Both metrics on the same resamples (one seed each); Brier and ECE are defined on every resample.
+    checks = [GateCheck(name, float(metric(y, c_new)), float(metric(y, c_old)),
+                        paired_interval(y, c_old, y, c_new, metric, resamples, np.random.default_rng(seed)))
+              for name, metric in GATED.items()]
     worse = [c.metric for c in checks if c.worse]
     if worse:
         return Gate(False, f"the new maps are worse than the active {active.version} on {' and '.join(worse)} "
