@@ -286,7 +286,7 @@ class LlamaCppBackend:
             else:
                 seq.tokens.append(token)
                 seq.pending = [token]
-                if seq.stop.completed_by(self._piece(token).decode("utf-8", errors="replace")):
+                if seq.options.stop and seq.stop.completed_by(self._piece(token).decode("utf-8", errors="replace")):
                     seq.reason = "stop"
                 yield seq, token
             if seq.reason == "stop" or len(seq.tokens) >= seq.budget:
