@@ -152,13 +152,14 @@ def _interval(first: _Answers, other: _Answers, metric, rows, draws) -> list[flo
 def _section(answers: list[_Answers], rows: np.ndarray, metrics: dict, resamples: int, rng) -> dict:
     draws = rng.integers(0, len(rows), size=(resamples, len(rows)))
     section = {"n": len(rows), "pairs": []}
+    first = {name: metric(answers[0], rows) for name, (_, metric) in metrics.items()}
     for k, a in enumerate(answers):
         cells = {}
         for name, (_, metric) in metrics.items():
-            value = metric(a, rows)
+            value = first[name] if k == 0 else metric(a, rows)
             cell = {"value": None if math.isnan(value) else round(value, 4)}
             if k > 0:
-                base = metric(answers[0], rows)
+                base = first[name]
                 known = not (math.isnan(value) or math.isnan(base))
                 cell["change"] = round(value - base, 4) if known else None
                 cell["interval"] = _interval(answers[0], a, metric, rows, draws) if known else [None, None]
