@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             model_config_from_args(args), prompt_id=args.prompt, maps_dir=args.maps_dir,
             data_dir=data_dir, allow_uncalibrated=args.allow_uncalibrated, options=options,
             max_question_chars=args.max_question_chars, max_question_tokens=args.max_question_tokens,
+            self_consistency=args.self_consistency,
         )
     except CalibratedChatError as err:
         print(f"error: {err}", file=sys.stderr)

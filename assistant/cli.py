@@ -99,6 +99,7 @@ def _ask(args) -> int:
         data_dir=args.data_dir,
         allow_uncalibrated=args.allow_uncalibrated,
         options=GenerationOptions(max_new_tokens=args.max_new_tokens),
+        self_consistency=args.self_consistency,
     )
     reply = assistant.ask(args.question)
     if args.json:

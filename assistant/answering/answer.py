@@ -24,8 +24,8 @@ from assistant.answering.prompts import Prompt
 from assistant.core.signals import Signals
 from assistant.models.backend import Backend, GenerationOptions, GenerationStats, Message, Stream
 
-__all__ = ["Answer", "answer_batch", "answer_many", "combine_stats", "conversation", "merge_followup", "stream_answer",
-           "with_prompt"]
+__all__ = ["Answer", "answer_batch", "answer_many", "combine_stats", "conversation", "generate", "merge_followup",
+           "stream_answer", "with_prompt"]
 
 FOLLOWUP_MARK = "\n\n[confidence turn]\n"  # between the two turns in `Answer.raw_output`
 
@@ -36,6 +36,7 @@ class Answer:
     stats: GenerationStats  # of both turns together
     raw_output: str  # the model's whole output (both turns)
     parse_ms: float = 0.0  # time spent parsing
+    agreement: float | None = None  # share of sampled answers that agree (assistant.answering.consistency)
 
     @property
     def issues(self) -> tuple[str, ...]:
@@ -45,7 +46,7 @@ class Answer:
 
     @property
     def signals(self) -> Signals:
-        return compute_signals(self.parsed, self.stats.evidence)
+        return replace(compute_signals(self.parsed, self.stats.evidence), agreement=self.agreement)
 
 
 def merge_followup(first: ParsedOutput, confidence_text: str) -> ParsedOutput:
@@ -135,19 +136,21 @@ def stream_answer(
     return Stream(pieces())
 
 
-def _generate(backend: Backend, conversations: list, options: GenerationOptions) -> list[tuple[str, GenerationStats]]:
+def generate(backend: Backend, conversations: list, options: GenerationOptions) -> list[tuple[str, GenerationStats]]:
+    """(text, stats) of each conversation, in order: one batch when the backend batches, else one by one.
+    Sampled (temperature > 0), conversation i draws with seed + i, as a batch's rows do."""
     if len(conversations) > 1 and backend.capabilities.batching:
         return backend.generate_batch(conversations, options)
-    return [backend.stream(messages, options).drain() for messages in conversations]
+    return [backend.stream(messages, options.for_row(i)).drain() for i, messages in enumerate(conversations)]
 
 
 def answer_batch(backend: Backend, prompt: Prompt, questions: list[str], options: GenerationOptions) -> list[Answer]:
     """The `Answer` to each question, in order (each turn generated as one batch when the backend can)."""
     options = with_prompt(prompt, options)
-    outputs = _generate(backend, [prompt.messages(q) for q in questions], options)
+    outputs = generate(backend, [prompt.messages(q) for q in questions], options)
     answers = [_first_turn(text, stats) for text, stats in outputs]
     todo = [i for i, a in enumerate(answers) if _needs_followup(prompt, a.parsed)]
-    followups = _generate(backend, [prompt.followup_messages(questions[i], answers[i].parsed.answer) for i in todo],
+    followups = generate(backend, [prompt.followup_messages(questions[i], answers[i].parsed.answer) for i in todo],
                           options)
     for i, (text, stats) in zip(todo, followups):
         answers[i] = _second_turn(answers[i], text, stats)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from assistant.answering.answer import Answer, conversation, stream_answer
+from assistant.answering.consistency import with_agreement
 from assistant.answering.parsing import split_reasoning
 from assistant.answering.prompts import Prompt, load_prompt
 from assistant.calibrated.maps import CalibrationMaps
@@ -102,7 +103,9 @@ class Assistant:
 
     backend: streams the model's text; prompt: how the question is asked;
     router: picks the domain (anything with `route(question) -> Route`);
-    maps: the active `CalibrationMaps`, or None to run uncalibrated.
+    maps: the active `CalibrationMaps`, or None to run uncalibrated;
+    self_consistency: sampled answers per question whose agreement is a signal (0: none; k more
+    generations per answer, decoded together: assistant.answering.consistency).
     """
 
     def __init__(
@@ -117,7 +120,10 @@ class Assistant:
         max_question_tokens: int = 512,
         map_store=None,
         domains=None,
+        self_consistency: int = 0,
     ):
+        if isinstance(self_consistency, bool) or not isinstance(self_consistency, int) or self_consistency < 0:
+            raise InputError(f"self-consistency must be a whole number of samples, 0 or more, not {self_consistency!r}")
         self.backend = backend
         self.prompt = prompt
         self.router = router
@@ -127,6 +133,7 @@ class Assistant:
         self.max_question_tokens = max_question_tokens  # checked when the backend counts tokens
         self.map_store = map_store  # where reload_maps reads the active version; None: nothing to reload
         self.domains = domains  # the DomainSet the router was fitted on (descriptions); None: names only
+        self.self_consistency = self_consistency
         self._map_problem: str | None = None  # the last map failure `follow_maps` logged (each is logged once)
         if maps is not None and not maps.matches(backend.model_id, prompt.id):
             log.warning(
@@ -134,6 +141,10 @@ class Assistant:
                 "every answer will be flagged 'uncalibrated' (run `calibrate fit` for this pair)",
                 maps.version, maps.model, maps.prompt, backend.model_id, prompt.id,
             )
+        if maps is not None and maps.reads_agreement and not self_consistency:
+            log.warning("calibration maps %s read the agreement of sampled answers, but self-consistency is off: "
+                        "every answer's agreement counts as its fitting average (start with --self-consistency K, "
+                        "the K the fitting answers were collected with)", maps.version)
 
     @classmethod
     def from_config(
@@ -147,6 +158,7 @@ class Assistant:
         options: GenerationOptions = GenerationOptions(),
         max_question_chars: int = 8000,
         max_question_tokens: int = 512,
+        self_consistency: int = 0,
     ) -> "Assistant":
         """Load the model, prompt, router and active maps. Errors name what to fix."""
         store = map_store(maps_dir, data_dir)
@@ -168,7 +180,8 @@ class Assistant:
         router = load_router(folder, domains, embedder=load_embedder())
         router.route("warm up")  # first encode initialises torch kernels; keep that out of the first answer
         return cls(backend, prompt, router, maps, options=options, max_question_chars=max_question_chars,
-                   max_question_tokens=max_question_tokens, map_store=store, domains=domains)
+                   max_question_tokens=max_question_tokens, map_store=store, domains=domains,
+                   self_consistency=self_consistency)
 
     def reload_maps(self) -> str | None:
         """Re-read this model's and prompt's active map version from `map_store`; return it (None if none)."""
@@ -273,6 +286,11 @@ class Assistant:
             yield Update(reasoning=reasoning, answer=_visible(final))
         answer = stream.result
         timings = {"parse": answer.parse_ms, "generation": (time.perf_counter() - start) * 1000 - answer.parse_ms}
+        if self.self_consistency:
+            t = time.perf_counter()
+            answer = with_agreement(self.backend, self.prompt, answer, conversation(self.prompt, question.text, history),
+                                    self.self_consistency, self.options, cancel)
+            timings["self_consistency"] = (time.perf_counter() - t) * 1000
         reply = self._finish(question.text, answer, timings)
         yield Update(reasoning=reply.reasoning, answer=reply.answer or "", reply=reply)
 

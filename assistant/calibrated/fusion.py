@@ -9,7 +9,9 @@ Features, each standardised with the training mean and scale:
 - `answer_mean_logp`, `answer_min_logp`, `answer_first_logp`: token log probabilities inside
   the answer, and `answer_missing` when there are none.
 
-A question-aware combiner also reads `assistant.calibrated.questions.QUESTION_FEATURES` of the question.
+A question-aware combiner also reads `assistant.calibrated.questions.QUESTION_FEATURES` of the question,
+and one fitted on records with self-consistency also reads `agreement` (`AGREEMENT_FEATURES`: the share of
+sampled answers that agree with the answer, `assistant.answering.consistency`).
 A missing value takes the training mean, so it adds nothing beyond its indicator; an answer
 with no signal at all scores the domain's accuracy on such answers. The combiner is stored
 as JSON in the map file (`Combiner.to_dict`); applying it needs only numpy. It is fitted by
@@ -27,10 +29,12 @@ from assistant.calibrated.questions import QUESTION_FEATURES, Difficulty, Questi
 from assistant.core.signals import VERBAL_ORDER
 from assistant.core.validate import is_finite
 
-__all__ = ["FEATURES", "SIGNAL_COLUMNS", "Combiner", "feature_matrix", "signal_matrix"]
+__all__ = ["AGREEMENT_FEATURES", "FEATURES", "SIGNAL_COLUMNS", "Combiner", "agreement_rows", "feature_matrix",
+           "signal_matrix"]
 
 FEATURES = ("verbal_logit", "verbal_missing", "verbal_from_probe", "answer_mean_logp", "answer_min_logp",
             "answer_first_logp", "answer_missing")
+AGREEMENT_FEATURES = ("agreement",)  # optional, last: self-consistency (Signals.agreement)
 _MISSING = float("nan")
 
 
@@ -63,7 +67,7 @@ def _row(signals: dict) -> list[float]:
 
 # Signals reports rank answers by, one column each ("verbal": the best verbal reading, as fused).
 SIGNAL_COLUMNS = ("stated", "stated_ev", "probe_ev", "verbal", "answer_mean_logp", "answer_min_logp",
-                  "answer_first_logp")
+                  "answer_first_logp", "agreement")
 
 
 def signal_matrix(signal_dicts) -> np.ndarray:
@@ -82,6 +86,12 @@ def signal_matrix(signal_dicts) -> np.ndarray:
     return np.array(rows, dtype=float).reshape(-1, len(SIGNAL_COLUMNS))
 
 
+def agreement_rows(signal_dicts) -> np.ndarray:
+    """(n, 1) agreement of each signals dict, NaN where it was not sampled."""
+    values = [(s or {}).get("agreement") for s in signal_dicts]
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float).reshape(-1, 1)
+
+
 def feature_matrix(signal_dicts) -> np.ndarray:
     """One row of raw FEATURES per signals dict (NaN where a signal is missing)."""
     return np.array([_row(s) for s in signal_dicts], dtype=float).reshape(-1, len(FEATURES))
@@ -91,8 +101,8 @@ def feature_matrix(signal_dicts) -> np.ndarray:
 class Combiner:
     """p = sigmoid(intercept + coef · (features - mean) / scale), missing features at their mean.
 
-    `features` is FEATURES, or FEATURES then QUESTION_FEATURES for a question-aware combiner,
-    whose `difficulty` (a `assistant.calibrated.questions.Difficulty` as a dict, or None when it was fitted
+    `features` is FEATURES, then QUESTION_FEATURES for a question-aware combiner, then AGREEMENT_FEATURES
+    for one that reads self-consistency (each optional); a question-aware combiner's `difficulty` (a `assistant.calibrated.questions.Difficulty` as a dict, or None when it was fitted
     without embeddings) scores the question's embedding."""
 
     mean: tuple[float, ...]  # training mean of each feature (over present values)
@@ -108,7 +118,12 @@ class Combiner:
 
     @property
     def reads_question(self) -> bool:
-        return self.features != FEATURES
+        return QUESTION_FEATURES[0] in self.features
+
+    @property
+    def reads_agreement(self) -> bool:
+        """Whether sampled answers' agreement moves the score (absent, it counts as its fitting mean)."""
+        return AGREEMENT_FEATURES[0] in self.features
 
     def __call__(self, signals: dict, question: QuestionFeatures | None = None) -> float:
         """The fused score in (0, 1) of one answer's signals (and its question's features)."""
@@ -116,11 +131,14 @@ class Combiner:
 
     def raw_features(self, signal_dicts, questions=None) -> np.ndarray:
         """The raw `features` of each answer (NaN where missing); `questions` aligned, or None."""
-        x = feature_matrix(signal_dicts)
-        if not self.reads_question:
-            return x
-        questions = list(questions) if questions is not None else [None] * len(x)
-        return np.hstack([x, question_rows(questions, self._difficulty)])
+        signal_dicts = list(signal_dicts)
+        parts = [feature_matrix(signal_dicts)]
+        if self.reads_question:
+            questions = list(questions) if questions is not None else [None] * len(signal_dicts)
+            parts.append(question_rows(questions, self._difficulty))
+        if self.reads_agreement:
+            parts.append(agreement_rows(signal_dicts))
+        return np.hstack(parts)
 
     def scores(self, signal_dicts, questions=None) -> np.ndarray:
         return self.scores_of(self.raw_features(signal_dicts, questions))
@@ -139,9 +157,10 @@ class Combiner:
     @classmethod
     def from_dict(cls, data: dict) -> "Combiner":
         """Build from the map-file form; ValueError names what is wrong."""
-        known = (FEATURES, FEATURES + QUESTION_FEATURES)
+        known = [FEATURES + q + a for q in ((), QUESTION_FEATURES) for a in ((), AGREEMENT_FEATURES)]
         if not isinstance(data, dict) or tuple(data.get("features", ())) not in known:
-            raise ValueError(f"combiner features must be {list(FEATURES)}, or those and {list(QUESTION_FEATURES)}")
+            raise ValueError(f"combiner features must be {list(FEATURES)}, then optionally {list(QUESTION_FEATURES)}, "
+                             f"then optionally {list(AGREEMENT_FEATURES)}")
         features = tuple(data["features"])
         parts = {}
         for name in ("mean", "scale", "coef"):

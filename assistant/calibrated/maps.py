@@ -146,6 +146,12 @@ class CalibrationMaps:
         """True when these maps were fitted for this model and prompt."""
         return self.model == model and self.prompt == prompt
 
+    @property
+    def reads_agreement(self) -> bool:
+        """Whether any map's combiner reads self-consistency agreement (fitted on records collected with
+        `--self-consistency K`): answers then need K samples of their own for the figure to mean the same."""
+        return any(m._combine is not None and m._combine.reads_agreement for m in self.maps.values())
+
     def map_for(self, domain: str) -> DomainMap:
         """The domain's map, or the general map when the domain has none."""
         return self.maps.get(domain) or self.maps["general"]

@@ -14,7 +14,7 @@ __all__ = ["SHORT_NAMES", "risk_coverage_axes", "signal_aurocs"]
 
 # Short names of the signals (and of the calibrated confidence) for table heads and legends.
 SHORT_NAMES = {"stated": "stated", "stated_ev": "stat.EV", "probe_ev": "probe", "verbal": "verbal",
-               "answer_mean_logp": "ans.mean", "answer_min_logp": "ans.min", "answer_first_logp": "ans.1st",
+               "answer_mean_logp": "ans.mean", "answer_min_logp": "ans.min", "answer_first_logp": "ans.1st", "agreement": "agree",
                "calibrated": "calib."}
 
 

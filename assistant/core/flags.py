@@ -12,6 +12,7 @@ Flag defaults come from the environment where config.py documents a variable
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from assistant.core.config import DEFAULT_PROMPT, ModelConfig, default_prompt, model_config_from_env
@@ -25,15 +26,19 @@ MAPS_DIR_HELP = ("a folder of map versions used alone, instead of <data folder>/
                  "[env CALIBRATED_CHAT_MAPS_DIR]")
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
+def positive_int(text: str, least: int = 1) -> int:
+    """An argparse type: a whole number of at least 1 (`least`)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def _samples(text: str) -> int:
+    return positive_int(text, least=0)
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +81,11 @@ def add_answer_flags(parser: argparse.ArgumentParser, *, max_new_tokens: int | N
     parser.add_argument("--max-new-tokens", type=positive_int, default=max_new_tokens,
                         help="cap on generated tokens per answer" + (f" (default {max_new_tokens})"
                                                                      if max_new_tokens else ""))
+    parser.add_argument("--self-consistency", type=_samples, metavar="K",  # a string default goes through `type`
+                        default=os.environ.get("CALIBRATED_CHAT_SELF_CONSISTENCY") or "0",
+                        help="also sample K answers per question and use how often they agree as a signal (K more "
+                             "generations, decoded together; maps read it when fitted on records collected with it) "
+                             "[env CALIBRATED_CHAT_SELF_CONSISTENCY; default 0: off]")
     if uncalibrated:
         parser.add_argument("--allow-uncalibrated", action="store_true",
                             help="run even if the active map is invalid (every answer is then flagged)")

@@ -25,6 +25,7 @@ class Signals:
     answer_mean_logp: float | None = None  # mean log probability of the answer's tokens
     answer_min_logp: float | None = None  # lowest log probability among them
     answer_first_logp: float | None = None  # log probability of the answer's first token
+    agreement: float | None = None  # share of k sampled answers that agree with it (self-consistency; optional)
 
     def to_dict(self) -> dict:
         return {k: (None if v is None else round(float(v), 6)) for k, v in asdict(self).items()}

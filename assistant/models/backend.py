@@ -9,7 +9,7 @@ module stays cheap.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generator, Generic, Iterator, Literal, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
@@ -40,6 +40,11 @@ class GenerationOptions:
     # server's own `stop` would drop it): for prompts whose reply is complete once its last tag closes,
     # and for base models that never stop by themselves.
     stop: tuple[str, ...] = ()
+
+    def for_row(self, row: int) -> "GenerationOptions":
+        """The options of a batch's row `row`: sampled, each row draws with seed + row, so rows of one
+        conversation asked k times (self-consistency) draw k different answers."""
+        return replace(self, seed=self.seed + row) if self.temperature > 0 and row else self
 
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"  # a reasoning trace, as every backend's text marks it

@@ -225,7 +225,7 @@ class LlamaCppBackend:
         with self._lock:
             if not self._free.alive:
                 raise ModelLoadError(CLOSED)
-            seqs = [Sequence(i, p, self._budget(p, options), options)
+            seqs = [Sequence(i, p, self._budget(p, options), options.for_row(i))
                     for i, p in enumerate(self._prompt_tokens(messages) for messages in batch)]
             for seq, token in self._decode(seqs, parallel):
                 if token is None:

@@ -177,7 +177,7 @@ def run_collect(args, items: Iterator[dict], out: Path, maps=None, backend=None)
     batch_size, concurrency = _parallelism(args, backend)
     summary = collect(items, out, backend, prompt, batch_size=batch_size, concurrency=concurrency,
                       limit=args.limit, options=GenerationOptions(max_new_tokens=args.max_new_tokens),
-                      progress=not args.quiet)
+                      progress=not args.quiet, self_consistency=args.self_consistency)
     rate = summary.written / summary.seconds * 60 if summary.seconds > 0 else 0.0
     failed = f", {summary.failed} refused by the model (see the log)" if summary.failed else ""
     at_once = f", {concurrency} at once" if concurrency > 1 else ""

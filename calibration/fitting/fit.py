@@ -49,6 +49,7 @@ __all__ = [
 
 SHRINK_BELOW = 200  # domains with fewer usable records are blended with the general map
 SHRINK_K = 50  # blend weight of the domain map is n / (n + SHRINK_K)
+AGREEMENT_MIN_SHARE = 0.5  # graded records with self-consistency agreement for a fit to read it by default
 
 
 def as_records(records) -> list[Record]:
@@ -145,6 +146,7 @@ def fit_maps(
     notes: str = "",
     questions=None,
     n_boot: int = N_BOOT,
+    agreement: bool | None = None,
 ) -> CalibrationMaps:
     """Fit a general map on all usable records and one map per domain.
 
@@ -191,6 +193,9 @@ def fit_maps(
         (`assistant.calibrated.ood.reference_of`: numbers only; None with fewer than 20 embeddings).
     n_boot : int, default assistant.calibrated.intervals.N_BOOT
         Bootstrap resamples behind each map's range on its figures (0: the Jeffreys floor alone).
+    agreement : bool or None
+        Whether fused combiners read self-consistency agreement (`Signals.agreement`). None: they do
+        when at least `AGREEMENT_MIN_SHARE` of the graded records carry it (`collect --self-consistency K`).
 
     Returns
     -------
@@ -217,7 +222,7 @@ def fit_maps(
                      populations=populations)
     with threadpool_limits(1):  # many small fits, which BLAS threads only slow down on a busy machine
         if fused:
-            fitter.fuse(domains, questions, seed)
+            fitter.fuse(domains, questions, seed, _reads_agreement(fitter.sig, usable) if agreement is None else agreement)
         general = fitter.general()
         maps = {"general": general}
         for domain in [d for d in in_order(domains.tolist()) if d != GENERAL]:
@@ -234,6 +239,12 @@ def fit_maps(
         ood=reference_of(None if questions is None else [q for q, u in zip(questions, usable) if u],
                          domains[usable], seed=seed),
     )
+
+
+def _reads_agreement(signal_dicts: list[dict], graded: np.ndarray) -> bool:
+    """Whether at least AGREEMENT_MIN_SHARE of the graded records carry a self-consistency agreement."""
+    has = np.array([(s or {}).get("agreement") is not None for s in signal_dicts])
+    return bool(graded.any() and has[graded].mean() >= AGREEMENT_MIN_SHARE)
 
 
 @dataclass
@@ -253,11 +264,11 @@ class _Fitter:
     def __post_init__(self):
         self.columns = signal_matrix(self.sig)
 
-    def fuse(self, domains: np.ndarray, questions, seed: int) -> None:
+    def fuse(self, domains: np.ndarray, questions, seed: int, agreement: bool) -> None:
         """Weigh the populations and fit every domain's combiner together (`fit_fused`)."""
         self.weights = population_weights(domains, self.populations, self.fit)
         self.fusion = fit_fused(self.sig, self.y, labels=domains, fit=self.fit, weights=self.weights,
-                                questions=questions, seed=seed)
+                                questions=questions, agreement=agreement, seed=seed)
 
     def extra(self, mask) -> dict:
         return {"n_total": int(mask.sum()), "parse_failure_rate": _rate(np.isnan(self.p[mask])),

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.calibrated.fusion import FEATURES, Combiner, feature_matrix
+from assistant.calibrated.fusion import AGREEMENT_FEATURES, FEATURES, Combiner, agreement_rows, feature_matrix
 from assistant.calibrated.questions import QUESTION_FEATURES, fit_difficulty, question_rows
 
 __all__ = ["FusionFit", "fit_fused", "logistic_fit", "stratified_folds"]
@@ -186,10 +186,12 @@ def _with_questions(x, questions, y, w, fit, folds):
     return np.hstack([x, rows]), difficulty
 
 
-def fit_fused(signal_dicts, y, *, labels, fit, weights, questions=None, seed: int = 0) -> FusionFit:
+def fit_fused(signal_dicts, y, *, labels, fit, weights, questions=None, agreement: bool = False,
+              seed: int = 0) -> FusionFit:
     """Fused combiners for each label among the `fit` records, and for "general" (pooled weights, the
     overall intercept), fitted on the `fit` records with `weights`. `questions` (aligned
-    QuestionFeatures or None, or None for all) makes the combiners question-aware.
+    QuestionFeatures or None, or None for all) makes the combiners question-aware; `agreement` makes
+    them read the signals' self-consistency agreement.
 
     Best run on one BLAS thread (`fit_maps` does): these are many small matrix products, which
     threads only slow down (measured on the 2-core dev box while busy: 28 s with the default
@@ -201,6 +203,8 @@ def fit_fused(signal_dicts, y, *, labels, fit, weights, questions=None, seed: in
     if questions is not None:
         x, difficulty = _with_questions(x, list(questions), y, w, fit, folds)
         features = FEATURES + QUESTION_FEATURES
+    if agreement:
+        x, features = np.hstack([x, agreement_rows(signal_dicts)]), features + AGREEMENT_FEATURES
     mean, scale = _standardise(x[fit], w[fit])
     z = np.where(np.isnan(x), 0.0, (x - mean) / scale)
     rate = float(np.sum(w[fit] * y[fit]) / np.sum(w[fit]))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.answering.answer import Answer, answer_batch, answer_many
+from assistant.answering.consistency import with_agreement
 from assistant.answering.prompts import Prompt
 from assistant.core.errors import DataError, InputError
 from assistant.core.files import append_private
@@ -159,6 +160,7 @@ def collect(
     concurrency: int = 1,
     limit: int | None = None,
     progress: bool = True,
+    self_consistency: int = 0,
 ) -> CollectSummary:
     """Answer and grade every item whose id is not yet in `out`; append records to `out`.
 
@@ -168,6 +170,8 @@ def collect(
     counted in `failed` and left for the next run. `concurrency` > 1 answers that
     many questions at once from worker threads (the backend's `stream` must allow
     it: `max_concurrency`); records are then written in the order answers finish.
+    `self_consistency` > 0 also samples that many answers per question and records how often they
+    agree with the answer (`Signals.agreement`, assistant.answering.consistency).
     Raises DataError when `out` holds records of another model or prompt, another
     run is writing to it, or both `batch_size` and `concurrency` are over 1.
     """
@@ -189,7 +193,7 @@ def collect(
                             f"not of {backend.model_id} / {prompt.id}: pass another --out")
         todo, skipped = _todo(items, done, limit)
         answers = (_pooled(backend, prompt, todo, concurrency, options) if concurrency > 1
-                   else _answers(backend, prompt, todo, batch_size, options))
+                   else _answers(backend, prompt, todo, batch_size, options, continuous=not self_consistency))
         bar = _progress_bar(len(todo), progress)
         written = failed = 0
         try:
@@ -198,6 +202,8 @@ def collect(
                 if result is None:
                     failed += 1
                     continue
+                result = with_agreement(backend, prompt, result, prompt.messages(item["question"]), self_consistency,
+                                        options)
                 record = make_record(item, result, model=backend.model_id, prompt=prompt.id)
                 f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
                 f.flush()
@@ -209,14 +215,17 @@ def collect(
                           seconds=time.perf_counter() - start, failed=failed)
 
 
-def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, options) -> Iterator[tuple[dict, Answer | None]]:
+def _answers(backend, prompt: Prompt, items: list[dict], batch_size: int, options,
+             continuous: bool = True) -> Iterator[tuple[dict, Answer | None]]:
     """(item, its Answer or None when refused) for every item, each as soon as it is answered.
 
     A backend with continuous batching (`generate_many`) keeps `batch_size` questions decoding at once across the
     whole run (a finished answer's place goes to the next question); others answer in
     batches of `batch_size`. One-turn prompts only: a follow-up turn needs its first answer.
+    Not `continuous` (self-consistency samples between answers, and the run would hold the model
+    while they wait), every backend answers in batches.
     """
-    if batch_size > 1 and not prompt.followup and backend.capabilities.continuous_batching:
+    if continuous and batch_size > 1 and not prompt.followup and backend.capabilities.continuous_batching:
         answered = 0
         try:
             for index, answer in answer_many(backend, prompt, [item["question"] for item in items], options,

@@ -276,8 +276,21 @@ def test_two_turn_prompt_is_not_decoded_continuously(tmp_path):
 
 
 @pytest.mark.slow
+def test_self_consistency_records_how_often_samples_agree(tmp_path, prompt):
+    backend = FakeBackend().enqueue("<answer>65</answer><confidence>80%</confidence>", "<answer>65</answer>",
+                                    "<answer>64</answer>", "<answer>I don't know</answer>")
+    collect([item(1), item(2)], tmp_path / "r.jsonl", backend, prompt, progress=False, self_consistency=2)
+    first, second = read_lines(tmp_path / "r.jsonl")
+    assert first["signals"]["agreement"] == 0.5 and first["correct"] is True
+    assert second["signals"]["agreement"] is None and len(backend.history) == 4  # "I don't know": no samples
+    collect([item(3)], tmp_path / "plain.jsonl", FakeBackend(default_output="<answer>65</answer>"), prompt,
+            progress=False)
+    assert read_lines(tmp_path / "plain.jsonl")[0]["signals"]["agreement"] is None
+
+
 def test_real_collect_with_continuous_batching(tmp_path, prompt):
-    """The default model through llama.cpp, four questions decoding at once: every question gets a record."""
+    """The default model through llama.cpp, four questions decoding at once, each with two samples decoded
+    together (self-consistency): every question gets a record, every answer its agreement."""
     pytest.importorskip("llama_cpp")
     from assistant.core.config import ModelConfig
     from assistant.models.llamacpp import LlamaCppBackend
@@ -288,9 +301,10 @@ def test_real_collect_with_continuous_batching(tmp_path, prompt):
     out = tmp_path / "records.jsonl"
     try:
         summary = collect(items, out, backend, prompt, options=GenerationOptions(max_new_tokens=24), batch_size=4,
-                          progress=False)
+                          progress=False, self_consistency=2)
     finally:
         backend.close()
     records = read_lines(out)
     assert summary.written == 6 and sorted(r["id"] for r in records) == sorted(i["id"] for i in items)
     assert all(0 < r["tokens"] <= 24 and r["model"] == backend.model_id for r in records)
+    assert all(r["signals"]["agreement"] in (0.0, 0.5, 1.0) for r in records if r["correct"] is not None)

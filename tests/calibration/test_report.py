@@ -308,10 +308,11 @@ def test_risk_coverage_axes_draw_one_curve_per_signal_and_the_calibrated_one_in_
     ax = Figure().subplots()
     drawn = risk_coverage_axes(ax, y, signals, np.full(len(y), np.nan), "t")
     labels = [line.get_label() for line in ax.get_lines()]
-    assert drawn == len(SIGNAL_COLUMNS) == len(labels)  # every signal, no calibrated confidence to draw
+    # every signal the answers carry (not agreement: they were not sampled), no calibrated confidence to draw
+    assert drawn == len(SIGNAL_COLUMNS) - 1 == len(labels)
     assert labels[0].startswith("stated n=12 ") and labels[2].startswith("probe n=18 ")
     ax = Figure().subplots()
-    assert risk_coverage_axes(ax, y, signals, y * 0.5 + 0.2, "t") == len(SIGNAL_COLUMNS) + 1
+    assert risk_coverage_axes(ax, y, signals, y * 0.5 + 0.2, "t") == len(SIGNAL_COLUMNS)
     assert ax.get_lines()[0].get_label().startswith("calibrated n=30") and ax.get_lines()[0].get_linewidth() > 2
 
 

@@ -559,6 +559,34 @@ def test_gguf_cache_created_then_used(tmp_path, torch_threads_restored):
 
 
 @pytest.mark.slow
+def test_llamacpp_samples_of_one_question_differ_row_by_row_and_repeat(llamacpp_backend):
+    """Self-consistency's samples: one batch of the same conversation draws a different answer per row (seed
+    + row) and the same call draws the same again. Then the chat's path: k
+    concurrent streams through the batcher, and their agreement."""
+    from assistant.answering.answer import generate
+    from assistant.answering.consistency import sample_answers, with_agreement
+    from assistant.answering.prompts import load_prompt
+
+    prompt = load_prompt("confidence_tags")
+    messages = prompt.messages("Name a colour of the rainbow.")
+    sampled = GenerationOptions(max_new_tokens=24, temperature=0.9, seed=5)
+    texts = [text for text, _ in generate(llamacpp_backend, [messages] * 4, sampled)]
+    assert len(set(texts)) > 1
+    assert [text for text, _ in generate(llamacpp_backend, [messages] * 4, sampled)] == texts
+    drawn = sample_answers(llamacpp_backend, prompt, [messages], 3, GenerationOptions(max_new_tokens=48))
+    assert len(drawn.answers[0]) == 3 and drawn.tokens > 0
+    answer = answer_of(llamacpp_backend, prompt, "What is 2 plus 2?")
+    agreed = with_agreement(llamacpp_backend, prompt, answer, prompt.messages("What is 2 plus 2?"), 2,
+                            GenerationOptions(max_new_tokens=48))
+    assert agreed.signals.agreement in (0.0, 0.5, 1.0)
+
+
+def answer_of(backend, prompt, question):
+    from assistant.answering.answer import answer_batch
+
+    return answer_batch(backend, prompt, [question], GenerationOptions(max_new_tokens=48))[0]
+
+
 def test_model_id_same_for_both_backends(transformers_backend, llamacpp_backend):
     assert transformers_backend.model_id == llamacpp_backend.model_id == DEFAULT_STEM
 
