@@ -77,6 +77,7 @@ def format_reply(reply, show_reasoning: bool = False, maps=None) -> str:
         f"Answer:      {reply.answer if reply.answer is not None else '(no answer found)'}",
         f"Confidence:  {_pct(reply.confidence)} calibrated{_range(reply)}   (model said {_pct(reply.raw_confidence)})",
         f"Like fitting questions: {_likeness(reply)}",
+        *([f"Sampled answers that agree: {_pct(reply.signals.agreement)}"] if reply.signals.agreement is not None else []),
         f"Domain:      {reply.domain} (p={reply.domain_probability:.2f})"
         + (f": {reply.domain_description}" if reply.domain_description else ""),
         f"Map:         {reply.map_version or 'none'}   model {reply.model}, prompt {reply.prompt}",

@@ -15,6 +15,7 @@ from assistant.answering.consistency import agreement, answer_key, sample_answer
 from assistant.answering.pipeline import Assistant
 from assistant.answering.prompts import load_prompt
 from assistant.calibrated.fusion import Combiner
+from assistant.cli import format_reply
 from assistant.core.errors import InputError
 from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend
@@ -94,9 +95,11 @@ def test_the_chat_samples_only_when_asked_and_records_the_agreement():
     assert reply.signals.agreement == 0.5 and len(backend.history) == 3
     assert "self_consistency" in reply.timings_ms
     assert reply.to_dict()["signals"]["agreement"] == 0.5
+    assert "Sampled answers that agree: 50%" in format_reply(reply)
     plain = FakeBackend().enqueue(main)
     reply = Assistant(plain, load_prompt("confidence_tags"), FixedRouter(), None).ask("12 x 11?")
     assert reply.signals.agreement is None and len(plain.history) == 1
+    assert "Sampled answers" not in format_reply(reply)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])

@@ -321,7 +321,7 @@ def test_default_data_folder_is_the_users_data_dir(monkeypatch):
     assert default_data_dir({"CALIBRATED_CHAT_DATA_DIR": "~/cc"}) == Path.home() / "cc"
 
 
-@pytest.mark.parametrize("version", ["v0001", "v0002", "v0003", "v0004", "v0005"])
+@pytest.mark.parametrize("version", ["v0001", "v0002", "v0003", "v0004", "v0005", "v0006", "v0007"])
 def test_shipped_maps_name_their_records_by_repository_path_and_hash(version):
     """No absolute path of the machine they were fitted on; each named file is the one fitted on."""
     from assistant.calibrated.mapstore import shipped_maps_dir
