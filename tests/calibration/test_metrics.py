@@ -160,7 +160,7 @@ def test_risk_coverage_curve_is_order_independent():
     assert a[1].tolist() == pytest.approx([1 / 3, 2 / 5, 2 / 6])
 
 
-def test_ece_if_calibrated_is_exceeded_one_time_in_ten_by_right_figures_and_always_by_wrong_ones():
+def test_ece_if_calibrated_is_exceeded_one_time_in_ten_by_right_figures_and_mostly_by_wrong_ones():
     """The noise level `calibrate report` names beside a missed ECE target: figures that are exactly
     right show a larger ECE about 10% of the time; on the same 60 answers, figures 20 points too high
     show one more than 3 times in 4 (this is all a set of 60 can tell)."""
