@@ -18,6 +18,7 @@ from assistant.core.reply import REASON_TEXT
 from assistant.web.inert import inert_markdown, inert_name
 
 __all__ = [
+    "agreement_sentence",
     "how_often",
     "pct",
     "confidence_band",
@@ -284,6 +285,16 @@ def badge_sentence(reply, maps=None) -> str:
     return f"{marker} {figures}" if reasons[0] == EVERY_ANSWER_CHECKED else f"{figures} {marker}"
 
 
+def agreement_sentence(reply) -> str:
+    """How often the model's sampled answers agree with this one (self-consistency), or "" when it was not asked."""
+    signals = _field(reply, "signals")
+    value = (signals.get("agreement") if isinstance(signals, dict) else getattr(signals, "agreement", None)) \
+        if signals is not None else None
+    if not isinstance(value, (int, float)):
+        return ""
+    return f"Asked again with some randomness, the model gave this same answer {pct(value)} of the time."
+
+
 def badge_text(reply, maps=None, *, partial: str = "") -> str:
     """What the badge says in full, as plain sentences (no markup: it is also the message's
     accessible label): the figures, why it needs a check, the guarantee, and about the map."""
@@ -292,6 +303,7 @@ def badge_text(reply, maps=None, *, partial: str = "") -> str:
     if partial:
         parts.insert(1, f"{partial}.")
     parts += [inert_markdown(" ".join(support_sentences(reply)))] if support_sentences(reply) else []
+    parts += [agreement] if (agreement := agreement_sentence(reply)) else []
     if promise:
         parts.append(promise)
     parts.append("About this figure: " + _map_details(maps, _field(reply, "domain") or "general"))

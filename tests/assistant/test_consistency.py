@@ -19,6 +19,7 @@ from assistant.cli import format_reply
 from assistant.core.errors import InputError
 from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats
 from assistant.models.fake import FakeBackend
+from assistant.web.render import badge_text
 from calibration.fitting.fit import fit_maps
 from tests.conftest import FixedRouter
 
@@ -96,10 +97,12 @@ def test_the_chat_samples_only_when_asked_and_records_the_agreement():
     assert "self_consistency" in reply.timings_ms
     assert reply.to_dict()["signals"]["agreement"] == 0.5
     assert "Sampled answers that agree: 50%" in format_reply(reply)
+    assert "gave this same answer 50% of the time" in badge_text(reply)
+    assert "gave this same answer 50%" in badge_text(reply.to_dict())  # a stored row, as the chat reloads it
     plain = FakeBackend().enqueue(main)
     reply = Assistant(plain, load_prompt("confidence_tags"), FixedRouter(), None).ask("12 x 11?")
     assert reply.signals.agreement is None and len(plain.history) == 1
-    assert "Sampled answers" not in format_reply(reply)
+    assert "Sampled answers" not in format_reply(reply) and "same answer" not in badge_text(reply)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
