@@ -86,8 +86,8 @@ def sample(paths: list[Path], out: Path, k: int, per_file: int | None, question_
             drawn = sample_answers(backend, prompt, [prompt.messages(q) for _, q in rows], k, options)
             with append_private(target) as f:
                 for (record, _), answers in zip(rows, drawn.answers):
-                    line = {key: value for key, value in record.items() if key != "question"}
-                    line.update(samples=answers, sample_seconds=round(drawn.seconds / len(rows), 3))
+                    line = {**record, "samples": answers,  # a text looked up by id stays out, as in the file read
+                            "sample_seconds": round(drawn.seconds / len(rows), 3)}
                     f.write(json.dumps(line) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
