@@ -144,3 +144,14 @@ def test_a_fit_reads_agreement_where_its_records_carry_it_and_ranks_by_it():
     assert high > low + 0.3
     forced = fit_maps(_records(600, rng, True), model="m", prompt="p", signals="fused", n_boot=0, agreement=False)
     assert not forced.reads_agreement
+
+
+def test_maps_that_read_agreement_warn_when_the_chat_does_not_sample(caplog):
+    rng = np.random.default_rng(1)
+    maps = fit_maps(_records(300, rng, True), model="fake-model", prompt="confidence_tags", signals="fused", n_boot=0)
+    with caplog.at_level("WARNING"):
+        Assistant(FakeBackend(), load_prompt("confidence_tags"), FixedRouter(), maps, self_consistency=3)
+    assert "self-consistency is off" not in caplog.text
+    with caplog.at_level("WARNING"):
+        Assistant(FakeBackend(), load_prompt("confidence_tags"), FixedRouter(), maps)
+    assert "read the agreement of sampled answers, but self-consistency is off" in caplog.text
