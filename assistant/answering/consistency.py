@@ -87,8 +87,13 @@ def sample_answers(backend: Backend, prompt: Prompt, conversations: list[list[Me
 def with_agreement(backend: Backend, prompt: Prompt, answer: Answer, messages: list[Message], k: int,
                    options: GenerationOptions, cancel: threading.Event | None = None) -> Answer:
     """`answer` with its `agreement` over k samples of the same conversation (`messages`); an answer
-    that gives nothing to agree with ("I don't know", none) is returned as it is, with no sampling."""
-    if k < 1 or answer.parsed.answer is None or answer.parsed.not_attempted:
+    that gives nothing to agree with ("I don't know", none) is returned as it is, with no sampling, and
+    so is one whose generation was stopped (`cancel`): cut-short samples would read as disagreeing."""
+    if k < 1 or answer.parsed.answer is None or answer.parsed.not_attempted or _stopped(cancel):
         return answer
     drawn = sample_answers(backend, prompt, [messages], k, options, cancel)
-    return replace(answer, agreement=agreement(answer.parsed.answer, drawn.answers[0]))
+    return answer if _stopped(cancel) else replace(answer, agreement=agreement(answer.parsed.answer, drawn.answers[0]))
+
+
+def _stopped(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()

@@ -102,8 +102,9 @@ class Combiner:
     """p = sigmoid(intercept + coef · (features - mean) / scale), missing features at their mean.
 
     `features` is FEATURES, then QUESTION_FEATURES for a question-aware combiner, then AGREEMENT_FEATURES
-    for one that reads self-consistency (each optional); a question-aware combiner's `difficulty` (a `assistant.calibrated.questions.Difficulty` as a dict, or None when it was fitted
-    without embeddings) scores the question's embedding."""
+    for one that reads self-consistency (each optional); a question-aware combiner's `difficulty` (a
+    `assistant.calibrated.questions.Difficulty` as a dict, or None when it was fitted without
+    embeddings) scores the question's embedding."""
 
     mean: tuple[float, ...]  # training mean of each feature (over present values)
     scale: tuple[float, ...]  # training standard deviation (1 where constant)

@@ -14,8 +14,8 @@ __all__ = ["SHORT_NAMES", "risk_coverage_axes", "signal_aurocs"]
 
 # Short names of the signals (and of the calibrated confidence) for table heads and legends.
 SHORT_NAMES = {"stated": "stated", "stated_ev": "stat.EV", "probe_ev": "probe", "verbal": "verbal",
-               "answer_mean_logp": "ans.mean", "answer_min_logp": "ans.min", "answer_first_logp": "ans.1st", "agreement": "agree",
-               "calibrated": "calib."}
+               "answer_mean_logp": "ans.mean", "answer_min_logp": "ans.min", "answer_first_logp": "ans.1st",
+               "agreement": "agree", "calibrated": "calib."}
 
 
 def risk_coverage_axes(ax, y, signals, calibrated, title: str) -> int:

@@ -117,6 +117,10 @@ def test_stopping_the_answer_stops_its_samples(prompt):
     backend = FakeBackend(capabilities=Capabilities(local=True, max_concurrency=4), default_output="<answer>1</answer>")
     drawn = sample_answers(backend, prompt, [prompt.messages("q")], 2, GenerationOptions(), cancel)
     assert drawn.answers == [[None, None]] and drawn.tokens == 0
+    answer = answer_batch(backend, prompt, ["q"], GenerationOptions())[0]
+    calls = len(backend.history)
+    stopped = with_agreement(backend, prompt, answer, prompt.messages("q"), 2, GenerationOptions(), cancel)
+    assert stopped.signals.agreement is None and len(backend.history) == calls  # not read as "nothing agrees"
 
 
 def _records(n: int, rng, with_agreement: bool) -> list[dict]:
