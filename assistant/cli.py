@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    return run_cli(lambda: args.func(args), interrupted="interrupted")
+    # os_errors: an unwritable --out is bad input; `python -m assistant ask … | head` is fine.
+    return run_cli(lambda: args.func(args), interrupted="interrupted", os_errors=True)
 
 
 def format_routing(report: router_fit.RoutingReport) -> str:
