@@ -97,7 +97,7 @@ def sample(paths: list[Path], out: Path, k: int, per_file: int | None, question_
                   "did not come back the same)", file=sys.stderr)
 
 
-def with_agreement(records: list[dict], k: int | None) -> list[dict]:
+def agreeing_at(records: list[dict], k: int | None) -> list[dict]:
     """Records with signals.agreement from their first k samples (None: no agreement at all)."""
     result = []
     for r in records:
@@ -146,7 +146,7 @@ def measure(fit_paths, heldout: dict[str, list[Path]], k_max: int, question_file
     fit_records = [r for p in fit_paths for r in read_jsonl(p)]
     fit_questions = question_features(fit_records, question_files=question_files)
     ks = (None, *range(1, k_max + 1))
-    fitted = {k: fit_maps(with_agreement(fit_records, k), model="consistency", prompt="consistency", signals="fused",
+    fitted = {k: fit_maps(agreeing_at(fit_records, k), model="consistency", prompt="consistency", signals="fused",
                           questions=fit_questions, n_boot=0) for k in ks}
     result = {"fit_graded": sum(r.get("correct") is not None for r in fit_records), "sets": {}}
     rng = np.random.default_rng(0)
@@ -157,7 +157,7 @@ def measure(fit_paths, heldout: dict[str, list[Path]], k_max: int, question_file
         domains = np.array([r["domain"] for r in records])
         rows, base = {}, None
         for k in ks:
-            recs = with_agreement(records, k)
+            recs = agreeing_at(records, k)
             figures = _figures(fitted[k], recs, questions)
             raw = agreement_rows([r["signals"] for r in recs])[:, 0]
             row = {**_summary(y, figures, raw),

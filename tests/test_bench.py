@@ -373,3 +373,21 @@ def test_logprobs_cost_bench_runs_through_a_real_server_and_locally():
     assert set(result["seconds"]) == {"server, with logprobs", "server, without logprobs", "local backend"}
     assert all(len(s) == 1 and s[0] > 0 for s in result["seconds"].values())
     assert result["with_over_without"] > 0 and result["without_over_local"] > 0
+
+
+def test_self_consistency_measure_on_the_committed_samples():
+    """bench/consistency.py measure on the committed everyday and generated samples (no model, no ../shared):
+    maps with and without agreement, applied to the everyday held-out answers, with the gain's interval."""
+    from pathlib import Path
+
+    from bench.consistency import measure
+
+    folder = Path(__file__).resolve().parents[1] / "calibration" / "records" / "consistency"
+    result = measure(sorted(folder.glob("everyday-fit-*.jsonl")) + sorted(folder.glob("generated-*.jsonl")),
+                     {"everyday": sorted(folder.glob("everyday-heldout-*.jsonl"))}, 2, question_files=(), boot=50)
+    rows = result["sets"]["everyday"]
+    assert set(rows) == {"without", "k=1", "k=2"} and result["fit_graded"] > 700
+    assert rows["without"]["agreement_auroc"] is None and 0.5 < rows["k=2"]["agreement_auroc"] < 1
+    low, high = rows["k=2"]["auroc_gain_95"]
+    assert low <= rows["k=2"]["auroc"] - rows["without"]["auroc"] <= high
+    assert rows["k=2"]["by_domain"]["math"]["n"] == rows["without"]["by_domain"]["math"]["n"] > 40
