@@ -15,6 +15,7 @@ from assistant.answering.consistency import agreement, answer_key, sample_answer
 from assistant.answering.pipeline import Assistant
 from assistant.answering.prompts import load_prompt
 from assistant.calibrated.fusion import Combiner
+from assistant.calibrated.maps import load_maps, save_maps
 from assistant.cli import format_reply
 from assistant.core.errors import InputError
 from assistant.models.backend import Capabilities, GenerationOptions, GenerationStats
@@ -136,12 +137,14 @@ def _records(n: int, rng, with_agreement: bool) -> list[dict]:
     return records
 
 
-def test_a_fit_reads_agreement_where_its_records_carry_it_and_ranks_by_it():
+def test_a_fit_reads_agreement_where_its_records_carry_it_and_ranks_by_it(tmp_path):
     rng = np.random.default_rng(0)
     with_it = fit_maps(_records(600, rng, True), model="m", prompt="p", signals="fused", n_boot=0)
     without = fit_maps(_records(600, rng, False), model="m", prompt="p", signals="fused", n_boot=0)
     assert with_it.reads_agreement and not without.reads_agreement
-    combiner = Combiner.from_dict(with_it.maps["math"].combiner)  # it survives the map file
+    save_maps(with_it, tmp_path / "v0001.json")
+    assert load_maps(tmp_path / "v0001.json").reads_agreement  # it survives the map file
+    combiner = Combiner.from_dict(with_it.maps["math"].combiner)
     assert combiner.features[-1] == "agreement" and combiner.coef[-1] > 0.5
     dmap = with_it.map_for("math")
     low, high = (dmap(dmap.score({"stated": 0.9, "answer_mean_logp": -1.0, "agreement": a})) for a in (0.0, 1.0))
