@@ -103,12 +103,13 @@ def test_a_new_data_folder_with_its_maps_cache_and_store_is_private(tmp_path, um
 
     data = tmp_path / "home" / ".local" / "share" / "calibrated-chat"
     store = map_store(None, data)
-    store.activate(store.save_new(make_maps()))
+    version = store.save_new(make_maps())  # numbered after the shipped versions
+    store.activate(version)
     atomic_write("{}\n", data / "cache" / "llama-cpp-verdicts.json")  # what the llama.cpp self-test keeps
     ReviewStore(data).close()
     folders = [tmp_path / "home", data.parent, data, data / "maps", data / "cache"]
     assert {str(p.relative_to(tmp_path)): _mode(p) for p in folders} == {
         str(p.relative_to(tmp_path)): 0o700 for p in folders}
     made = [p for p in data.rglob("*") if p.is_file()]
-    assert {p.name for p in made} >= {"HISTORY", "v0006.json", "reviews.sqlite3", "llama-cpp-verdicts.json"}
+    assert {p.name for p in made} >= {"HISTORY", f"{version}.json", "reviews.sqlite3", "llama-cpp-verdicts.json"}
     assert {p.name: _mode(p) for p in made} == {p.name: 0o600 for p in made}

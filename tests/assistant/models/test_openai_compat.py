@@ -250,7 +250,8 @@ def test_a_server_without_logprobs_gives_no_evidence_and_the_signals_say_so(serv
     signals = compute_signals(parse_output("".join(pieces)), stats.evidence)
     assert signals.stated == 0.8
     assert {k for k, v in signals.to_dict().items() if v is None} == {
-        "stated_ev", "probe_ev", "answer_mean_logp", "answer_min_logp", "answer_first_logp"}
+        "stated_ev", "probe_ev", "answer_mean_logp", "answer_min_logp", "answer_first_logp",
+        "agreement"}  # no samples drawn
 
 
 def test_the_reply_through_the_pipeline_names_the_missing_signals(server, keyed):
