@@ -288,8 +288,7 @@ def badge_sentence(reply, maps=None) -> str:
 def agreement_sentence(reply) -> str:
     """How often the model's sampled answers agree with this one (self-consistency), or "" when it was not asked."""
     signals = _field(reply, "signals")
-    value = (signals.get("agreement") if isinstance(signals, dict) else getattr(signals, "agreement", None)) \
-        if signals is not None else None
+    value = signals.get("agreement") if isinstance(signals, dict) else getattr(signals, "agreement", None)
     if not isinstance(value, (int, float)):
         return ""
     return f"Asked again with some randomness, the model gave this same answer {pct(value)} of the time."
