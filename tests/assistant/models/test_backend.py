@@ -563,7 +563,7 @@ def test_llamacpp_samples_of_one_question_differ_row_by_row_and_repeat(llamacpp_
     """Self-consistency's samples: one batch of the same conversation draws a different answer per row (seed
     + row) and the same call draws the same again. Then the chat's path: k
     concurrent streams through the batcher, and their agreement."""
-    from assistant.answering.answer import generate
+    from assistant.answering.answer import answer_batch, generate
     from assistant.answering.consistency import sample_answers, with_agreement
     from assistant.answering.prompts import load_prompt
 
@@ -575,18 +575,13 @@ def test_llamacpp_samples_of_one_question_differ_row_by_row_and_repeat(llamacpp_
     assert [text for text, _ in generate(llamacpp_backend, [messages] * 4, sampled)] == texts
     drawn = sample_answers(llamacpp_backend, prompt, [messages], 3, GenerationOptions(max_new_tokens=48))
     assert len(drawn.answers[0]) == 3 and drawn.tokens > 0
-    answer = answer_of(llamacpp_backend, prompt, "What is 2 plus 2?")
-    agreed = with_agreement(llamacpp_backend, prompt, answer, prompt.messages("What is 2 plus 2?"), 2,
-                            GenerationOptions(max_new_tokens=48))
+    short = GenerationOptions(max_new_tokens=48)
+    [answer] = answer_batch(llamacpp_backend, prompt, ["What is 2 plus 2?"], short)
+    agreed = with_agreement(llamacpp_backend, prompt, answer, prompt.messages("What is 2 plus 2?"), 2, short)
     assert agreed.signals.agreement in (0.0, 0.5, 1.0)
 
 
-def answer_of(backend, prompt, question):
-    from assistant.answering.answer import answer_batch
-
-    return answer_batch(backend, prompt, [question], GenerationOptions(max_new_tokens=48))[0]
-
-
+@pytest.mark.slow
 def test_model_id_same_for_both_backends(transformers_backend, llamacpp_backend):
     assert transformers_backend.model_id == llamacpp_backend.model_id == DEFAULT_STEM
 
