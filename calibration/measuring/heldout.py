@@ -67,7 +67,7 @@ def _cells(y, c, low, high, kept) -> dict:
     cover = bin_coverage(ys[has_range[scored]], cs[has_range[scored]], low[has_range], high[has_range],
                          n_bins=min(10, int(has_range.sum()) // 20)) if has_range.sum() >= 20 else None
     return {
-        "n": int(graded.sum()), "right": right, "wrong": int(graded.sum()) - right,
+        "n": int(graded.sum()), "right": right, "wrong": int(graded.sum()) - right, "scored": int(scored.sum()),
         "accuracy": float(y[graded].mean()) if graded.any() else None,
         "ece": M.expected_calibration_error(ys, cs) if scored.any() else None,
         "ece_if_calibrated": M.ece_if_calibrated(cs) if scored.any() else None,
@@ -99,9 +99,9 @@ def _pipeline(maps: CalibrationMaps, sets: list[HeldoutSet], question_aware: boo
 def side_by_side(sets: list[HeldoutSet], maps: CalibrationMaps, baseline_maps: CalibrationMaps | None = None) -> dict:
     """``{"fused": pipeline, "baseline": pipeline or None}``; a pipeline is ``{"maps", "signals", "sets":
     {set: {domain or "all": cells}}, "auroc_together", "target_risk"}`` and cells are ``{"n", "right",
-    "wrong", "accuracy", "ece", "ece_if_calibrated", "auroc", "no_confidence", "interval_coverage",
-    "coverage_at_risk"}`` (`ece_if_calibrated`: the ECE exactly right figures would show 9 times in 10 or less)
-    (None where undefined)."""
+    "wrong", "scored", "accuracy", "ece", "ece_if_calibrated", "auroc", "no_confidence", "interval_coverage",
+    "coverage_at_risk"}`` (None where undefined; `scored`: the graded answers with a figure;
+    `ece_if_calibrated`: the ECE exactly right figures would show 9 times in 10 or less)."""
     return {"fused": _pipeline(maps, sets, True),
             "baseline": None if baseline_maps is None else _pipeline(baseline_maps, sets, False)}
 
@@ -143,7 +143,7 @@ def _targets(pipeline: dict) -> list[str]:
                 beyond = "beyond" if cell["ece"] > noise else "within"
                 missed.append(f"{name}/{domain} ECE {cell['ece']:.3f} > {t['ece']} by {cell['ece'] - t['ece']:.3f} "
                               f"({beyond} noise: exactly right figures would show up to {noise:.3f} on these "
-                              f"{cell['n'] - round(cell['no_confidence'] * cell['n'])} answers 9 times in 10)")
+                              f"{cell['scored']} answers 9 times in 10)")
             enough = min(cell["right"], cell["wrong"]) >= t["min_each"]
             if enough and cell["auroc"] is not None and cell["auroc"] < t["auroc_domain"]:
                 missed.append(f"{name}/{domain} AUROC {cell['auroc']:.3f} < {t['auroc_domain']} "
